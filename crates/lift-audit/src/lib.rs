@@ -1,0 +1,1 @@
+//! lift-audit: A tamper-evident, hash-chained, append-only audit trail and its verifier.

@@ -1,0 +1,83 @@
+//! The command-line surface. Scripts outside the project rely on it: change it only additively.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::context::Context;
+
+/// lift: deployment infrastructure for Rust services on AWS Lambda.
+#[derive(Debug, Parser)]
+#[command(name = "lift", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON document on stdout; human text goes to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Append this command's audit events to FILE (a lift audit log).
+    #[arg(long, global = true, value_name = "FILE", env = "LIFT_AUDIT_LOG")]
+    pub audit_log: Option<std::path::PathBuf>,
+
+    /// The key file of the audit chain (32 bytes or more; HMAC-SHA256 when set).
+    #[arg(long, global = true, value_name = "FILE", env = "LIFT_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<std::path::PathBuf>,
+
+    /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The lift commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy with Pulumi: init, preview, up, refresh, destroy, outputs, history, cancel, config.
+    Deploy(crate::deploy::DeployArgs),
+    /// Run health checks on this machine and process.
+    Health(crate::health::HealthArgs),
+    /// Store, read and rotate secrets.
+    Secrets(crate::secrets::SecretsArgs),
+    /// Verify, query and follow audit trails.
+    Audit(crate::audit::AuditArgs),
+    /// Walk through lift end to end on embedded defaults, in a temporary directory.
+    Demo(crate::demo::DemoArgs),
+}
+
+/// Runs a parsed command and returns its exit code.
+pub(crate) async fn run(command: Command, ctx: &Context) -> lift::Result<u8> {
+    match command {
+        Command::Deploy(args) => crate::deploy::run(args, ctx).await,
+        Command::Health(args) => crate::health::run(args, ctx).await,
+        Command::Secrets(args) => crate::secrets::run(args, ctx).await,
+        Command::Audit(args) => crate::audit::run(args, ctx).await,
+        Command::Demo(args) => crate::demo::run(args, ctx).await,
+    }
+}
+
+/// The error of a command that this build does not implement yet. Exits 2; never pretends to succeed.
+pub(crate) fn not_available(command: &str) -> lift::Error {
+    lift::Error::new(
+        lift::ErrorKind::Unavailable,
+        format!("`lift {command}` is not available yet in this build of lift"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

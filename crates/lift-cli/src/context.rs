@@ -1,0 +1,104 @@
+//! What every command shares: output mode, the audit sink, error reporting.
+
+use std::sync::Arc;
+
+use lift::{AuditSink, Error, ErrorKind, NoopAuditSink};
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+use crate::{EXIT_FAILURE, EXIT_USAGE};
+
+/// The state shared by every command.
+// Commands start using every field as they land; until then some are unread.
+#[allow(dead_code)]
+pub(crate) struct Context {
+    /// Whether `--json` was given.
+    pub(crate) json: bool,
+    /// Where the command's audit events go (a no-op sink without `--audit-log`).
+    pub(crate) audit: Arc<dyn AuditSink>,
+}
+
+#[allow(dead_code)]
+impl Context {
+    pub(crate) async fn new(global: &GlobalArgs) -> lift::Result<Self> {
+        let audit: Arc<dyn AuditSink> = match &global.audit_log {
+            Some(path) => crate::audit::open_sink(path, global.audit_key_file.as_deref()).await?,
+            None => Arc::new(NoopAuditSink),
+        };
+        Ok(Context {
+            json: global.json,
+            audit,
+        })
+    }
+
+    /// Flushes the audit sink.
+    pub(crate) async fn close(&self) -> lift::Result<()> {
+        self.audit.flush().await
+    }
+
+    /// Prints human text: on stdout normally, on stderr under `--json`.
+    pub(crate) fn say(&self, text: impl std::fmt::Display) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    /// Prints the command's JSON document on stdout.
+    pub(crate) fn emit_json(&self, document: &impl Serialize) -> lift::Result<()> {
+        let text = serde_json::to_string_pretty(document).map_err(|err| {
+            Error::new(
+                ErrorKind::External,
+                format!("cannot render JSON output: {err}"),
+            )
+        })?;
+        println!("{text}");
+        Ok(())
+    }
+}
+
+/// The exit code for an error: 2 for bad input, 1 for everything else.
+pub(crate) fn exit_code_for(err: &Error) -> u8 {
+    match err.kind() {
+        ErrorKind::InvalidInput => EXIT_USAGE,
+        _ if err.message().contains("is not available yet") => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    }
+}
+
+/// Prints an error (as `{"error": {...}}` under `--json`) and returns its exit code.
+pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
+    if json {
+        let document = serde_json::json!({
+            "error": { "kind": err.kind().as_str(), "message": err.message() }
+        });
+        println!("{document:#}");
+    }
+    let mut text = format!("error: {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!("\n  caused by: {cause_text}"));
+        }
+        source = cause.source();
+    }
+    eprintln!("{text}");
+    exit_code_for(err)
+}
+
+/// Logs to stderr, at warn by default. `RUST_LOG` overrides `-v`.
+pub(crate) fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,1 @@
+//! lift-monitor: In-process resource and memory monitoring, health checks and a health manager, Lambda invocation metrics as CloudWatch EMF.

@@ -1,0 +1,1 @@
+//! Cross-crate integration tests for lift live in `tests/tests/`.

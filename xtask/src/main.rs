@@ -1,0 +1,3 @@
+//! lift build tasks.
+
+fn main() {}
