@@ -1,3 +1,79 @@
-//! lift build tasks.
+//! lift's build tasks, run as `cargo xtask <task>` (matklad's cargo-xtask convention).
+//!
+//! - `codegen [--check]`: renders the JSON Schemas and the CLI reference into `docs/`.
+//! - `tidy`: checks the crate layering rule from `cargo metadata`.
+//! - `release --version X.Y.Z [--dry-run]`: sets every version in lockstep and packages each crate.
+//! - `features`: checks the facade with each feature alone, with none and with all.
 
-fn main() {}
+// A build tool reports on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod codegen;
+mod features;
+mod release;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "lift's build tasks")]
+struct Args {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Render the checked-in generated files (JSON Schemas, CLI reference).
+    Codegen {
+        /// Fail instead of writing when a generated file is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the dependency rule: feature crates depend on lift-core only, and internal dependencies carry a version.
+    Tidy,
+    /// Set every crate's version in lockstep and package each publishable crate in dependency order.
+    Release {
+        /// The new version, X.Y.Z.
+        #[arg(long)]
+        version: String,
+        /// Work on a temporary copy of the workspace and change nothing here.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the facade with each feature alone, with no feature and with all of them.
+    Features,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.task {
+        Task::Codegen { check } => codegen::run(&project_root(), check),
+        Task::Tidy => tidy::run(&project_root()),
+        Task::Release { version, dry_run } => release::run(&project_root(), &version, dry_run),
+        Task::Features => features::run(&project_root()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask's parent directory.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The cargo binary that runs this task.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
