@@ -4,10 +4,12 @@
 //! - `tidy`: checks the crate layering rule from `cargo metadata`.
 //! - `release --version X.Y.Z [--dry-run]`: sets every version in lockstep and packages each crate.
 //! - `features`: checks the facade with each feature alone, with none and with all.
+//! - `ci`: everything CI runs: fmt, clippy, codegen check, tidy, features and the tests.
 
 // A build tool reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod ci;
 mod codegen;
 mod features;
 mod release;
@@ -46,6 +48,8 @@ enum Task {
     },
     /// Check the facade with each feature alone, with no feature and with all of them.
     Features,
+    /// Run everything CI runs: fmt, clippy, codegen check, tidy, features and the whole test suite.
+    Ci,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Task::Tidy => tidy::run(&project_root()),
         Task::Release { version, dry_run } => release::run(&project_root(), &version, dry_run),
         Task::Features => features::run(&project_root()),
+        Task::Ci => ci::run(&project_root()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,7 +47,7 @@ pub(crate) fn run(root: &Path, version: &str, dry_run: bool) -> anyhow::Result<(
     std::fs::write(&manifest_path, updated).context("cannot write Cargo.toml")?;
     println!("release: set every crate and internal requirement to {version}");
 
-    let target = root.join("target").join("release-package");
+    let target = workdir.join("target").join("release-package");
     let mut args: Vec<String> = ["package", "--no-verify", "--allow-dirty", "--offline", "--target-dir"]
         .map(str::to_owned)
         .into();

@@ -1,0 +1,45 @@
+//! The whole check suite, in the order that fails fastest: the README's test command.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    step(root, "format", &["fmt", "--all", "--check"])?;
+    step(
+        root,
+        "lint",
+        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+    )?;
+    timed("codegen check", || crate::codegen::run(root, true))?;
+    timed("tidy", || crate::tidy::run(root))?;
+    timed("facade features", || crate::features::run(root))?;
+    step(root, "tests", &["test", "--workspace", "--locked", "--no-fail-fast"])?;
+    println!("ci: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn step(root: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
+    timed(name, || {
+        let status = Command::new(crate::cargo())
+            .args(args)
+            .current_dir(root)
+            .status()
+            .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+        if !status.success() {
+            bail!("`cargo {}` failed", args.join(" "));
+        }
+        Ok(())
+    })
+}
+
+fn timed(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    println!("ci: {name}...");
+    let started = Instant::now();
+    let result = f().with_context(|| format!("ci step `{name}` failed"));
+    println!("ci: {name} took {:.1?}", started.elapsed());
+    result
+}
