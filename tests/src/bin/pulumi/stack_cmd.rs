@@ -1,0 +1,627 @@
+//! `pulumi stack ...`, `whoami` and `cancel`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde_json::{Value, json};
+
+use crate::store::{self, Backend, BackendKind, ResourceState, Secrets, StackState};
+use crate::{CliError, Ctx, clock, normalize_stack_name, print_json};
+
+/// Dispatches `stack` sub-commands.
+pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {
+    match ctx.command.as_str() {
+        "stack init" => init(ctx),
+        "stack select" => select(ctx),
+        "stack ls" => ls(ctx),
+        "stack rm" => rm(ctx),
+        "stack export" => export(ctx),
+        "stack import" => import(ctx),
+        "stack output" => output(ctx),
+        "stack history" => history(ctx),
+        "stack unselect" => {
+            let project = ctx.project()?;
+            ctx.backend()?.set_current(&project.name, None)
+        }
+        "stack tag get" | "stack tag set" | "stack tag rm" | "stack tag ls" => tag(ctx),
+        "stack" => info(ctx),
+        other => Err(CliError::usage(format!("unknown command \"{other}\""))),
+    }
+}
+
+/// Resolves the project, backend and stack of a command and loads the stack.
+fn load(ctx: &Ctx) -> Result<(crate::project::Project, Backend, StackState), CliError> {
+    let project = ctx.project()?;
+    let backend = ctx.backend()?;
+    let name = ctx.stack_name(&project, &backend)?;
+    let state = backend.load(&project.name, &name)?;
+    Ok((project, backend, state))
+}
+
+/// `pulumi whoami [--json]`.
+pub(crate) fn whoami(ctx: &Ctx) -> Result<(), CliError> {
+    let backend = ctx.backend()?;
+    let user = store::username();
+    if ctx.args.bool("json") {
+        let mut doc = json!({ "user": user, "url": backend.url });
+        if let BackendKind::Cloud { .. } = backend.kind {
+            doc["organizations"] = json!([store::organization()]);
+        }
+        print_json(ctx, &doc);
+    } else if ctx.args.bool("verbose") || ctx.args.has("verbose") {
+        println!("User: {user}\nBackend URL: {}", backend.url);
+    } else {
+        println!("{user}");
+    }
+    Ok(())
+}
+
+/// `pulumi cancel --yes`: removes the update lock (what the diy backend does).
+pub(crate) fn cancel(ctx: &Ctx) -> Result<(), CliError> {
+    let project = ctx.project()?;
+    let backend = ctx.backend()?;
+    let name = match ctx.arg(0) {
+        Some(s) => normalize_stack_name(s)?,
+        None => ctx.stack_name(&project, &backend)?,
+    };
+    backend.load(&project.name, &name)?;
+    if !ctx.args.bool("yes") {
+        return Err(CliError::new(
+            "--yes must be passed in to proceed when running in non-interactive mode",
+        ));
+    }
+    let removed = backend.break_locks(&project.name, &name)?;
+    if removed == 0 {
+        return Err(CliError::new(format!(
+            "stack '{name}' has no update in progress to cancel"
+        )));
+    }
+    println!("The currently running update for '{name}' has been canceled!");
+    Ok(())
+}
+
+fn init(ctx: &Ctx) -> Result<(), CliError> {
+    let project = ctx.project()?;
+    let backend = ctx.backend()?;
+    let raw = match (ctx.arg(0), ctx.args.value("stack")) {
+        (Some(a), _) => a.to_owned(),
+        (None, Some(s)) => s.to_owned(),
+        (None, None) => {
+            return Err(CliError::new(
+                "a stack name must be provided in non-interactive mode",
+            ));
+        }
+    };
+    let name = normalize_stack_name(&raw)?;
+    if backend.exists(&project.name, &name) {
+        return Err(CliError::new(format!("stack '{name}' already exists")));
+    }
+    let mut state = StackState::new(&project.name, &name);
+    if let Some(p) = ctx.args.value("secrets-provider") {
+        state.secrets_provider = p.to_owned();
+    }
+    if let Some(from) = ctx.args.value("copy-config-from") {
+        let source = backend.load(&project.name, &normalize_stack_name(from)?)?;
+        state.config = source.config;
+    }
+    backend.save(&state)?;
+    if !ctx.args.bool("no-select") {
+        backend.set_current(&project.name, Some(&name))?;
+    }
+    println!("Created stack '{name}'");
+    Ok(())
+}
+
+fn select(ctx: &Ctx) -> Result<(), CliError> {
+    let project = ctx.project()?;
+    let backend = ctx.backend()?;
+    let raw = match (ctx.arg(0), ctx.args.value("stack")) {
+        (Some(a), _) => a.to_owned(),
+        (None, Some(s)) => s.to_owned(),
+        (None, None) => {
+            return Err(CliError::new(
+                "no stack selected; please use `pulumi stack select` or `pulumi stack init` to choose one",
+            ));
+        }
+    };
+    let name = normalize_stack_name(&raw)?;
+    if !backend.exists(&project.name, &name) {
+        if ctx.args.bool("create") {
+            backend.save(&StackState::new(&project.name, &name))?;
+        } else {
+            return Err(CliError::new(format!("no stack named '{name}' found")));
+        }
+    }
+    backend.set_current(&project.name, Some(&name))
+}
+
+fn ls(ctx: &Ctx) -> Result<(), CliError> {
+    let project = ctx.project()?;
+    let backend = ctx.backend()?;
+    let current = backend.current(&project.name);
+    let mut rows = Vec::new();
+    for name in backend.list_stacks(&project.name)? {
+        let state = backend.load(&project.name, &name)?;
+        if let Some(tag) = ctx.args.value("tag") {
+            let (k, v) = match tag.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (tag, None),
+            };
+            match (state.tags.get(k), v) {
+                (Some(actual), Some(want)) if actual == want => {}
+                (Some(_), None) => {}
+                _ => continue,
+            }
+        }
+        let in_progress = backend.is_locked(&project.name, &name);
+        let mut row = serde_json::Map::new();
+        row.insert("name".to_owned(), json!(name));
+        row.insert(
+            "current".to_owned(),
+            json!(current.as_deref() == Some(name.as_str())),
+        );
+        if let Some(ms) = state.last_update_millis {
+            if in_progress {
+                row.insert("updateInProgress".to_owned(), json!(true));
+            } else {
+                row.insert("lastUpdate".to_owned(), json!(clock::format_millis(ms)));
+                row.insert("updateInProgress".to_owned(), json!(false));
+            }
+            row.insert("resourceCount".to_owned(), json!(state.resources.len()));
+        }
+        if let Some(url) = backend.stack_url(&project.name, &name) {
+            row.insert("url".to_owned(), json!(url));
+        }
+        rows.push(Value::Object(row));
+    }
+    if ctx.args.bool("json") {
+        print_json(ctx, &Value::Array(rows));
+    } else {
+        println!("NAME  LAST UPDATE  RESOURCE COUNT");
+        for r in rows {
+            let star = if r["current"] == json!(true) { "*" } else { "" };
+            println!(
+                "{}{star}  {}  {}",
+                r["name"].as_str().unwrap_or_default(),
+                r.get("lastUpdate").and_then(Value::as_str).unwrap_or("n/a"),
+                r.get("resourceCount")
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "n/a".to_owned())
+            );
+        }
+    }
+    Ok(())
+}
+
+fn rm(ctx: &Ctx) -> Result<(), CliError> {
+    let project = ctx.project()?;
+    let backend = ctx.backend()?;
+    let name = match ctx.arg(0) {
+        Some(s) => normalize_stack_name(s)?,
+        None => ctx.stack_name(&project, &backend)?,
+    };
+    let state = backend.load(&project.name, &name)?;
+    if !ctx.args.bool("yes") {
+        return Err(CliError::new(
+            "--yes must be passed in to proceed when running in non-interactive mode",
+        ));
+    }
+    if !state.resources.is_empty() && !ctx.args.bool("force") {
+        return Err(CliError::new(format!(
+            "'{name}' still has resources; removal rejected. Possible actions:\n- Make sure that '{name}' is the stack that you want to destroy\n- Run `pulumi destroy` to delete the resources, then run `pulumi stack rm`\n- Run `pulumi stack rm --force` to override this error"
+        )));
+    }
+    if backend.is_locked(&project.name, &name) && !ctx.args.bool("force") {
+        return Err(backend
+            .lock(&project.name, &name)
+            .err()
+            .unwrap_or_else(|| CliError::new("the stack is currently locked")));
+    }
+    backend.remove(&project.name, &name)?;
+    if backend.current(&project.name).as_deref() == Some(name.as_str()) {
+        backend.set_current(&project.name, None)?;
+    }
+    println!("Stack '{name}' has been removed!");
+    Ok(())
+}
+
+/// The untyped deployment (`apitype.UntypedDeployment`, version 3) of a stack.
+pub(crate) fn deployment(state: &StackState, mode: Secrets, version: &str) -> Value {
+    let resources: Vec<Value> = state
+        .resources
+        .iter()
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            o.insert("urn".to_owned(), json!(r.urn));
+            o.insert("custom".to_owned(), json!(r.custom));
+            if !r.id.is_empty() {
+                o.insert("id".to_owned(), json!(r.id));
+            }
+            o.insert("type".to_owned(), json!(r.ty));
+            if !r.inputs.is_empty() {
+                o.insert(
+                    "inputs".to_owned(),
+                    store::render(&Value::Object(r.inputs.clone()), mode),
+                );
+            }
+            if !r.outputs.is_empty() {
+                o.insert(
+                    "outputs".to_owned(),
+                    store::render(&Value::Object(r.outputs.clone()), mode),
+                );
+            }
+            if !r.parent.is_empty() {
+                o.insert("parent".to_owned(), json!(r.parent));
+            }
+            if r.protect {
+                o.insert("protect".to_owned(), json!(true));
+            }
+            if !r.provider.is_empty() {
+                o.insert("provider".to_owned(), json!(r.provider));
+            }
+            if !r.dependencies.is_empty() {
+                o.insert("dependencies".to_owned(), json!(r.dependencies));
+            }
+            o.insert("created".to_owned(), json!(r.created));
+            o.insert("modified".to_owned(), json!(r.modified));
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "version": 3,
+        "deployment": {
+            "manifest": {
+                "time": clock::format_millis(state.last_update_millis.unwrap_or_else(clock::now_millis)),
+                "magic": "fake-pulumi-manifest",
+                "version": version,
+            },
+            "secrets_providers": {"type": state.secrets_provider, "state": {"salt": "v1:ZmFrZQ==:v1:ZmFrZQ==:ZmFrZQ=="}},
+            "resources": resources,
+            "metadata": {},
+        }
+    })
+}
+
+fn export(ctx: &Ctx) -> Result<(), CliError> {
+    let (_, _, state) = load(ctx)?;
+    let mode = if ctx.args.bool("show-secrets") {
+        Secrets::ExportPlain
+    } else {
+        Secrets::Sealed
+    };
+    let doc = deployment(&state, mode, &ctx.faults.version());
+    if let Some(path) = ctx.args.value("file") {
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        std::fs::write(path, text)
+            .map_err(|e| CliError::io("writing", std::path::Path::new(path), &e))?;
+        return Ok(());
+    }
+    print_json(ctx, &doc);
+    Ok(())
+}
+
+fn import(ctx: &Ctx) -> Result<(), CliError> {
+    let (_, backend, mut state) = load(ctx)?;
+    let text = match ctx.args.value("file") {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| CliError::io("could not read", std::path::Path::new(p), &e))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| CliError::new(format!("could not read deployment from stdin: {e}")))?;
+            s
+        }
+    };
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::new(format!("could not read deployment: {e}")))?;
+    let version = doc.get("version").and_then(Value::as_i64).unwrap_or(0);
+    if !(1..=3).contains(&version) {
+        return Err(CliError::new(format!(
+            "could not deserialize deployment: unsupported deployment version {version}"
+        )));
+    }
+    let resources = doc
+        .pointer("/deployment/resources")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    let Value::Array(items) = resources else {
+        return Err(CliError::new(
+            "could not deserialize deployment: resources must be an array",
+        ));
+    };
+    let _lock = backend.lock(&state.project, &state.name)?;
+    let mut imported = Vec::new();
+    for item in items {
+        let s = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let urn = s("urn");
+        let ty = s("type");
+        if urn.is_empty() || ty.is_empty() {
+            return Err(CliError::new(
+                "could not deserialize deployment: every resource needs a urn and a type",
+            ));
+        }
+        let obj = |k: &str| -> serde_json::Map<String, Value> {
+            match item.get(k) {
+                Some(Value::Object(o)) => reseal(o),
+                _ => serde_json::Map::new(),
+            }
+        };
+        imported.push(ResourceState {
+            urn,
+            ty,
+            custom: item.get("custom").and_then(Value::as_bool).unwrap_or(false),
+            id: s("id"),
+            parent: s("parent"),
+            inputs: obj("inputs"),
+            outputs: obj("outputs"),
+            provider: s("provider"),
+            protect: item
+                .get("protect")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            dependencies: item
+                .get("dependencies")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            created: s("created"),
+            modified: s("modified"),
+        });
+    }
+    state.resources = imported;
+    let now = clock::now_millis();
+    state.last_update_millis = Some(now);
+    backend.save(&state)?;
+    println!("Import complete.");
+    Ok(())
+}
+
+/// Converts exported secrets (`plaintext` form) back into the sealed state form.
+fn reseal(o: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    fn walk(v: &Value) -> Value {
+        if store::is_sealed(v) {
+            return match store::unseal(v) {
+                Some(inner) => store::seal(&inner),
+                None => v.clone(),
+            };
+        }
+        match v {
+            Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), walk(x))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    o.iter().map(|(k, v)| (k.clone(), walk(v))).collect()
+}
+
+/// The stack outputs as stored on the stack resource.
+pub(crate) fn stack_outputs(state: &StackState) -> serde_json::Map<String, Value> {
+    state
+        .stack_resource()
+        .map(|r| r.outputs.clone())
+        .unwrap_or_default()
+}
+
+fn output(ctx: &Ctx) -> Result<(), CliError> {
+    let (_, _, state) = load(ctx)?;
+    let mode = if ctx.args.bool("show-secrets") {
+        Secrets::Reveal
+    } else {
+        Secrets::Blind
+    };
+    let outputs = match store::render(&Value::Object(stack_outputs(&state)), mode) {
+        Value::Object(o) => o,
+        _ => serde_json::Map::new(),
+    };
+    if let Some(name) = ctx.arg(0) {
+        let Some(v) = outputs.get(name) else {
+            return Err(CliError::new(format!(
+                "current stack does not have output property '{name}'"
+            )));
+        };
+        if ctx.args.bool("json") {
+            print_json(ctx, v);
+        } else {
+            match v {
+                Value::String(s) => println!("{s}"),
+                other => println!("{other}"),
+            }
+        }
+        return Ok(());
+    }
+    if ctx.args.bool("json") {
+        print_json(ctx, &Value::Object(outputs));
+    } else {
+        println!("Current stack outputs ({}):", outputs.len());
+        if outputs.is_empty() {
+            println!("    No output values currently in this stack");
+        } else {
+            println!("    OUTPUT  VALUE");
+            for (k, v) in &outputs {
+                match v {
+                    Value::String(s) => println!("    {k}  {s}"),
+                    other => println!("    {k}  {other}"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn history(ctx: &Ctx) -> Result<(), CliError> {
+    let (_, _, state) = load(ctx)?;
+    let page_size = ctx.args.int("page-size")?.unwrap_or(10);
+    let page = ctx.args.int("page")?.unwrap_or(1).max(1);
+    let show = ctx.args.bool("show-secrets");
+    let mut entries: Vec<&store::UpdateRecord> = state.history.iter().rev().collect();
+    if page_size > 0 {
+        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let skip = usize::try_from(page - 1).unwrap_or(0).saturating_mul(size);
+        entries = entries.into_iter().skip(skip).take(size).collect();
+    }
+    let docs: Vec<Value> = entries
+        .iter()
+        .map(|u| {
+            let mut config = serde_json::Map::new();
+            for (k, e) in &u.config {
+                let secret = e.secret || store::contains_secret(&e.value);
+                let mut item = serde_json::Map::new();
+                if !secret || show {
+                    match store::render(&e.value, Secrets::Reveal) {
+                        Value::String(s) => {
+                            item.insert("value".to_owned(), json!(s));
+                        }
+                        obj => {
+                            item.insert("value".to_owned(), json!(obj.to_string()));
+                            item.insert("objectValue".to_owned(), obj);
+                        }
+                    }
+                }
+                item.insert("secret".to_owned(), json!(secret));
+                config.insert(k.clone(), Value::Object(item));
+            }
+            let mut doc = serde_json::Map::new();
+            doc.insert("version".to_owned(), json!(u.version));
+            doc.insert("kind".to_owned(), json!(u.kind));
+            doc.insert(
+                "startTime".to_owned(),
+                json!(clock::format_millis(u.start_millis)),
+            );
+            doc.insert("message".to_owned(), json!(u.message));
+            doc.insert("environment".to_owned(), json!(u.environment));
+            doc.insert("config".to_owned(), Value::Object(config));
+            doc.insert("result".to_owned(), json!(u.result));
+            if let Some(end) = u.end_millis {
+                doc.insert("endTime".to_owned(), json!(clock::format_millis(end)));
+                doc.insert("resourceChanges".to_owned(), json!(u.resource_changes));
+            }
+            Value::Object(doc)
+        })
+        .collect();
+    if ctx.args.bool("json") {
+        print_json(ctx, &Value::Array(docs));
+    } else if docs.is_empty() {
+        println!("Stack has never been updated");
+    } else {
+        for d in docs {
+            println!(
+                "Version: {}\nUpdateKind: {}\nStatus: {}\nMessage: {}\n",
+                d["version"],
+                d["kind"].as_str().unwrap_or_default(),
+                d["result"].as_str().unwrap_or_default(),
+                d["message"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn tag(ctx: &Ctx) -> Result<(), CliError> {
+    let (_, backend, mut state) = load(ctx)?;
+    let builtin = |state: &StackState| -> BTreeMap<String, String> {
+        let mut t = BTreeMap::new();
+        t.insert("pulumi:project".to_owned(), state.project.clone());
+        t.insert("pulumi:runtime".to_owned(), "yaml".to_owned());
+        t
+    };
+    match ctx.command.as_str() {
+        "stack tag get" => {
+            let Some(k) = ctx.arg(0) else {
+                return Err(CliError::usage(
+                    "`pulumi stack tag get` requires the tag name",
+                ));
+            };
+            let all = builtin(&state)
+                .into_iter()
+                .chain(state.tags.clone())
+                .collect::<BTreeMap<_, _>>();
+            match all.get(k) {
+                Some(v) => {
+                    println!("{v}");
+                    Ok(())
+                }
+                None => Err(CliError::new(format!(
+                    "stack tag '{k}' not found for stack '{}'",
+                    state.name
+                ))),
+            }
+        }
+        "stack tag set" => {
+            let (Some(k), Some(v)) = (ctx.arg(0), ctx.arg(1)) else {
+                return Err(CliError::usage(
+                    "`pulumi stack tag set` requires the tag name and value",
+                ));
+            };
+            if k.starts_with("pulumi:") || k.starts_with("gitHub:") || k.starts_with("vcs:") {
+                return Err(CliError::new(format!(
+                    "invalid stack tag \"{k}\": tags starting with \"pulumi:\", \"gitHub:\" or \"vcs:\" are reserved"
+                )));
+            }
+            state.tags.insert(k.to_owned(), v.to_owned());
+            backend.save(&state)
+        }
+        "stack tag rm" => {
+            let Some(k) = ctx.arg(0) else {
+                return Err(CliError::usage(
+                    "`pulumi stack tag rm` requires the tag name",
+                ));
+            };
+            state.tags.remove(k);
+            backend.save(&state)
+        }
+        _ => {
+            let all = builtin(&state)
+                .into_iter()
+                .chain(state.tags.clone())
+                .collect::<BTreeMap<_, _>>();
+            if ctx.args.bool("json") {
+                print_json(ctx, &json!(all));
+            } else {
+                for (k, v) in all {
+                    println!("{k}  {v}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn info(ctx: &Ctx) -> Result<(), CliError> {
+    if let Some(extra) = ctx.arg(0) {
+        return Err(CliError::usage(format!(
+            "unknown command \"{extra}\" for \"pulumi stack\""
+        )));
+    }
+    let (_, backend, state) = load(ctx)?;
+    println!("Current stack is {}:", state.name);
+    println!("    Managed by {}", store::username());
+    match state.last_update_millis {
+        Some(ms) => println!("    Last updated: {}", clock::format_millis(ms)),
+        None => println!("    Last update: n/a"),
+    }
+    if let Some(url) = backend.stack_url(&state.project, &state.name) {
+        println!("    URL: {url}");
+    }
+    println!("Current stack resources ({}):", state.resources.len());
+    for r in &state.resources {
+        println!(
+            "    {}  {}",
+            r.ty,
+            r.urn.rsplit("::").next().unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,606 @@
+//! The fake backend: where stacks live, their JSON state files, locks and the selected stack.
+//!
+//! Layout under the state root (see the README):
+//! - `.pulumi/stacks/<project>/<stack>.json`: one [`StackState`] per stack;
+//! - `.pulumi/locks/<project>/<stack>/<id>.json`: a lock per running update, as the diy backend does;
+//! - `.pulumi/workspaces/<project>.json`: the selected ("current") stack.
+//!
+//! The state root is the directory of `PULUMI_BACKEND_URL=file://<dir>` (a "diy" backend, like the real
+//! file backend), or `$PULUMI_HOME/fake-cloud` when the URL is absent or `https://…` (a "cloud" backend,
+//! which prints permalinks and reports lock conflicts as HTTP 409 like the Pulumi Cloud does).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::CliError;
+use crate::clock;
+
+/// The secret signature key Pulumi uses in checkpoints and exports.
+pub(crate) const SECRET_SIG_KEY: &str = "4dabf18193072939515e22adb298388d";
+/// The secret signature value Pulumi uses in checkpoints and exports.
+pub(crate) const SECRET_SIG: &str = "1b47061264138c4ac30d75fd1eb44270";
+/// What Pulumi prints instead of a secret value.
+pub(crate) const BLINDED: &str = "[secret]";
+
+/// Which kind of backend the state root emulates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BackendKind {
+    /// A `file://` backend: locks conflict with "the stack is currently locked by".
+    Diy,
+    /// A Pulumi Cloud look-alike: permalinks, and lock conflicts as `[409] Conflict`.
+    Cloud {
+        /// The console URL, e.g. `https://app.pulumi.com`.
+        console: String,
+    },
+}
+
+/// The resolved backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Backend {
+    /// The state root directory.
+    pub(crate) root: PathBuf,
+    /// The URL that `whoami` reports.
+    pub(crate) url: String,
+    /// The emulated backend kind.
+    pub(crate) kind: BackendKind,
+}
+
+impl Backend {
+    /// Resolves the backend from `PULUMI_BACKEND_URL` and `PULUMI_HOME`.
+    pub(crate) fn from_env() -> Result<Backend, CliError> {
+        let home_dir = std::env::var_os("HOME").map(PathBuf::from);
+        let pulumi_home = match std::env::var_os("PULUMI_HOME") {
+            Some(h) if !h.is_empty() => PathBuf::from(h),
+            _ => match &home_dir {
+                Some(h) => h.join(".pulumi"),
+                None => {
+                    return Err(CliError::new(
+                        "could not find the Pulumi home directory: set PULUMI_HOME or HOME",
+                    ));
+                }
+            },
+        };
+        let url = std::env::var("PULUMI_BACKEND_URL").unwrap_or_default();
+        if let Some(rest) = url.strip_prefix("file://") {
+            let dir = if rest == "~" || rest.is_empty() {
+                home_dir
+                    .ok_or_else(|| CliError::new("could not resolve file://~: HOME is not set"))?
+            } else if let Some(sub) = rest.strip_prefix("~/") {
+                home_dir
+                    .ok_or_else(|| CliError::new("could not resolve file://~: HOME is not set"))?
+                    .join(sub)
+            } else {
+                PathBuf::from(rest.split('?').next().unwrap_or(rest))
+            };
+            if !dir.is_dir() {
+                return Err(CliError::new(format!(
+                    "unable to open bucket {url}: open {}: no such file or directory",
+                    dir.display()
+                )));
+            }
+            return Ok(Backend {
+                root: dir,
+                url,
+                kind: BackendKind::Diy,
+            });
+        }
+        if !url.is_empty() && !url.starts_with("https://") && !url.starts_with("http://") {
+            return Err(CliError::new(format!(
+                "the fake pulumi does not support the backend URL {url}; use file://<dir> or https://"
+            )));
+        }
+        let api = if url.is_empty() {
+            "https://api.pulumi.com".to_owned()
+        } else {
+            url.clone()
+        };
+        let console = api.replacen("://api.", "://app.", 1);
+        Ok(Backend {
+            root: pulumi_home.join("fake-cloud"),
+            url: api,
+            kind: BackendKind::Cloud { console },
+        })
+    }
+
+    fn dot(&self) -> PathBuf {
+        self.root.join(".pulumi")
+    }
+
+    /// The path of a stack's state file.
+    pub(crate) fn stack_path(&self, project: &str, stack: &str) -> PathBuf {
+        self.dot()
+            .join("stacks")
+            .join(project)
+            .join(format!("{stack}.json"))
+    }
+
+    /// The lock directory of a stack.
+    pub(crate) fn lock_dir(&self, project: &str, stack: &str) -> PathBuf {
+        self.dot().join("locks").join(project).join(stack)
+    }
+
+    /// Lists stack names of a project, sorted.
+    pub(crate) fn list_stacks(&self, project: &str) -> Result<Vec<String>, CliError> {
+        let dir = self.dot().join("stacks").join(project);
+        let mut names = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            Err(e) => return Err(CliError::io("listing stacks", &dir, &e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".json") {
+                names.push(stem.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Loads a stack, failing like Pulumi when it does not exist.
+    pub(crate) fn load(&self, project: &str, stack: &str) -> Result<StackState, CliError> {
+        let path = self.stack_path(project, stack);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::new(format!("no stack named '{stack}' found")));
+            }
+            Err(e) => return Err(CliError::io("reading stack", &path, &e)),
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            CliError::new(format!(
+                "could not deserialize deployment: {}: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// Whether a stack exists.
+    pub(crate) fn exists(&self, project: &str, stack: &str) -> bool {
+        self.stack_path(project, stack).is_file()
+    }
+
+    /// Saves a stack atomically (write to a temporary file, then rename).
+    pub(crate) fn save(&self, state: &StackState) -> Result<(), CliError> {
+        let path = self.stack_path(&state.project, &state.name);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, &e))?;
+        let tmp = dir.join(format!(".{}.{}.tmp", state.name, std::process::id()));
+        let text = serde_json::to_string_pretty(state)
+            .map_err(|e| CliError::new(format!("serializing stack: {e}")))?;
+        fs::write(&tmp, text).map_err(|e| CliError::io("writing", &tmp, &e))?;
+        fs::rename(&tmp, &path).map_err(|e| CliError::io("renaming", &path, &e))
+    }
+
+    /// Deletes a stack's state file.
+    pub(crate) fn remove(&self, project: &str, stack: &str) -> Result<(), CliError> {
+        let path = self.stack_path(project, stack);
+        fs::remove_file(&path).map_err(|e| CliError::io("removing", &path, &e))
+    }
+
+    fn current_path(&self, project: &str) -> PathBuf {
+        self.dot()
+            .join("workspaces")
+            .join(format!("{project}.json"))
+    }
+
+    /// The selected stack of a project, if any.
+    pub(crate) fn current(&self, project: &str) -> Option<String> {
+        let text = fs::read_to_string(self.current_path(project)).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v.get("stack")?.as_str().map(str::to_owned)
+    }
+
+    /// Selects (or, with `None`, unselects) the current stack.
+    pub(crate) fn set_current(&self, project: &str, stack: Option<&str>) -> Result<(), CliError> {
+        let path = self.current_path(project);
+        match stack {
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(CliError::io("removing", &path, &e))
+                }
+                _ => Ok(()),
+            },
+            Some(s) => {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, &e))?;
+                }
+                fs::write(&path, serde_json::json!({ "stack": s }).to_string())
+                    .map_err(|e| CliError::io("writing", &path, &e))
+            }
+        }
+    }
+
+    /// Takes the update lock of a stack, failing like the emulated backend when another update holds it.
+    pub(crate) fn lock(&self, project: &str, stack: &str) -> Result<Lock, CliError> {
+        let dir = self.lock_dir(project, stack);
+        fs::create_dir_all(&dir).map_err(|e| CliError::io("creating", &dir, &e))?;
+        let existing = lock_files(&dir);
+        if !existing.is_empty() {
+            return Err(self.conflict(&existing));
+        }
+        let id = format!("{:x}-{:x}", clock::now_millis(), std::process::id());
+        let path = dir.join(format!("{id}.json"));
+        let content = serde_json::json!({
+            "pid": std::process::id(),
+            "username": username(),
+            "hostname": hostname(),
+            "timestamp": clock::format_millis(clock::now_millis()),
+        });
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| CliError::io("creating lock", &path, &e))?;
+        file.write_all(content.to_string().as_bytes())
+            .map_err(|e| CliError::io("writing lock", &path, &e))?;
+        // Two processes may have passed the emptiness check at once: the later one backs off.
+        let all = lock_files(&dir);
+        if all.len() > 1 {
+            let mine_first = all.iter().min() == Some(&path);
+            if !mine_first {
+                let _ = fs::remove_file(&path);
+                return Err(self.conflict(&all));
+            }
+        }
+        Ok(Lock { path })
+    }
+
+    fn conflict(&self, locks: &[PathBuf]) -> CliError {
+        match &self.kind {
+            BackendKind::Cloud { .. } => {
+                CliError::new("[409] Conflict: Another update is currently in progress.")
+            }
+            BackendKind::Diy => {
+                let mut msg = format!(
+                    "the stack is currently locked by {} lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.",
+                    locks.len()
+                );
+                for l in locks {
+                    let who = fs::read_to_string(l)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                        .map(|v| {
+                            format!(
+                                "created by {}@{} (pid {}) at {}",
+                                v["username"].as_str().unwrap_or("?"),
+                                v["hostname"].as_str().unwrap_or("?"),
+                                v["pid"],
+                                v["timestamp"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .unwrap_or_else(|| "created by an unknown process".to_owned());
+                    msg.push_str(&format!("\n  file://{}: {who}", l.display()));
+                }
+                CliError::new(msg)
+            }
+        }
+    }
+
+    /// Removes every lock of a stack (what `pulumi cancel` does on a diy backend). Returns how many.
+    pub(crate) fn break_locks(&self, project: &str, stack: &str) -> Result<usize, CliError> {
+        let dir = self.lock_dir(project, stack);
+        let locks = lock_files(&dir);
+        for l in &locks {
+            fs::remove_file(l).map_err(|e| CliError::io("removing lock", l, &e))?;
+        }
+        Ok(locks.len())
+    }
+
+    /// Whether the stack currently has an update in progress.
+    pub(crate) fn is_locked(&self, project: &str, stack: &str) -> bool {
+        !lock_files(&self.lock_dir(project, stack)).is_empty()
+    }
+
+    /// The console URL of a stack, for cloud backends.
+    pub(crate) fn stack_url(&self, project: &str, stack: &str) -> Option<String> {
+        match &self.kind {
+            BackendKind::Cloud { console } => {
+                Some(format!("{console}/{}/{project}/{stack}", organization()))
+            }
+            BackendKind::Diy => None,
+        }
+    }
+}
+
+fn lock_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// An update lock; released on drop.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Whether the lock file still exists (`pulumi cancel` deletes it).
+    pub(crate) fn still_held(&self) -> bool {
+        self.path.exists()
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The user name `whoami` reports.
+pub(crate) fn username() -> String {
+    std::env::var("FAKE_PULUMI_USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "fake-user".to_owned())
+}
+
+/// The organization of a cloud backend.
+pub(crate) fn organization() -> String {
+    std::env::var("FAKE_PULUMI_ORG")
+        .ok()
+        .filter(|o| !o.is_empty())
+        .unwrap_or_else(username)
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
+/// One configuration entry of a stack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct ConfigEntry {
+    /// The value: a string, or an object/array for `--path` values. Secret leaves are [`seal`]ed.
+    pub(crate) value: Value,
+    /// Whether the top-level value is secret (`--secret` without `--path`).
+    #[serde(default)]
+    pub(crate) secret: bool,
+}
+
+/// One resource in a stack's state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct ResourceState {
+    /// The resource URN.
+    pub(crate) urn: String,
+    /// The resource type token.
+    #[serde(rename = "type")]
+    pub(crate) ty: String,
+    /// Whether a provider manages it (custom) or it is a component/the stack.
+    pub(crate) custom: bool,
+    /// The provider-assigned ID (empty for components).
+    #[serde(default)]
+    pub(crate) id: String,
+    /// The parent URN (empty for the stack).
+    #[serde(default)]
+    pub(crate) parent: String,
+    /// Input properties; secret values are sealed.
+    #[serde(default)]
+    pub(crate) inputs: serde_json::Map<String, Value>,
+    /// Output properties; secret values are sealed.
+    #[serde(default)]
+    pub(crate) outputs: serde_json::Map<String, Value>,
+    /// The provider reference (empty for components).
+    #[serde(default)]
+    pub(crate) provider: String,
+    /// Whether deletion is refused.
+    #[serde(default)]
+    pub(crate) protect: bool,
+    /// URNs this resource depends on.
+    #[serde(default)]
+    pub(crate) dependencies: Vec<String>,
+    /// Creation time (RFC 5424).
+    #[serde(default)]
+    pub(crate) created: String,
+    /// Last modification time (RFC 5424).
+    #[serde(default)]
+    pub(crate) modified: String,
+}
+
+/// One entry of `pulumi stack history`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct UpdateRecord {
+    /// The update version, counting from 1.
+    pub(crate) version: i64,
+    /// `update`, `refresh`, `destroy` or `import`.
+    pub(crate) kind: String,
+    /// Unix milliseconds.
+    pub(crate) start_millis: i64,
+    /// Unix milliseconds, once finished.
+    pub(crate) end_millis: Option<i64>,
+    /// The `--message`.
+    pub(crate) message: String,
+    /// Environment metadata.
+    pub(crate) environment: BTreeMap<String, String>,
+    /// The configuration used.
+    pub(crate) config: BTreeMap<String, ConfigEntry>,
+    /// `succeeded`, `failed` or `in-progress`.
+    pub(crate) result: String,
+    /// Steps by operation.
+    pub(crate) resource_changes: BTreeMap<String, i64>,
+}
+
+/// The whole state of one stack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct StackState {
+    /// The stack name.
+    pub(crate) name: String,
+    /// The project name.
+    pub(crate) project: String,
+    /// Configuration by fully qualified key (`project:key`).
+    #[serde(default)]
+    pub(crate) config: BTreeMap<String, ConfigEntry>,
+    /// Stack tags.
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+    /// Resources in dependency order, the stack resource first.
+    #[serde(default)]
+    pub(crate) resources: Vec<ResourceState>,
+    /// Update history, oldest first.
+    #[serde(default)]
+    pub(crate) history: Vec<UpdateRecord>,
+    /// Unix milliseconds of the last finished update.
+    #[serde(default)]
+    pub(crate) last_update_millis: Option<i64>,
+    /// The secrets provider named at `stack init`.
+    #[serde(default)]
+    pub(crate) secrets_provider: String,
+}
+
+impl StackState {
+    /// A new, empty stack.
+    pub(crate) fn new(project: &str, name: &str) -> StackState {
+        StackState {
+            name: name.to_owned(),
+            project: project.to_owned(),
+            config: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            resources: Vec::new(),
+            history: Vec::new(),
+            last_update_millis: None,
+            secrets_provider: "passphrase".to_owned(),
+        }
+    }
+
+    /// The stack resource, if the stack has been deployed.
+    pub(crate) fn stack_resource(&self) -> Option<&ResourceState> {
+        self.resources
+            .iter()
+            .find(|r| r.ty == "pulumi:pulumi:Stack")
+    }
+
+    /// The next history version.
+    pub(crate) fn next_version(&self) -> i64 {
+        self.history.iter().map(|h| h.version).max().unwrap_or(0) + 1
+    }
+}
+
+/// Seals a value as a secret, the way it sits in state: Pulumi's signature object with a ciphertext.
+///
+/// The "ciphertext" is a reversible hex encoding, not encryption: enough that a secret never appears
+/// verbatim in the fake's files, which tests can check.
+pub(crate) fn seal(v: &Value) -> Value {
+    let plain = v.to_string();
+    let hex: String = plain.bytes().map(|b| format!("{:02x}", b ^ 0x5a)).collect();
+    serde_json::json!({ SECRET_SIG_KEY: SECRET_SIG, "ciphertext": format!("fakev1:{hex}") })
+}
+
+/// Whether a value is a sealed (or exported plaintext) secret.
+pub(crate) fn is_sealed(v: &Value) -> bool {
+    v.get(SECRET_SIG_KEY).and_then(Value::as_str) == Some(SECRET_SIG)
+}
+
+/// Opens a sealed secret; `None` if the value is not a secret of a known form.
+pub(crate) fn unseal(v: &Value) -> Option<Value> {
+    if !is_sealed(v) {
+        return None;
+    }
+    if let Some(p) = v.get("plaintext").and_then(Value::as_str) {
+        return serde_json::from_str(p).ok();
+    }
+    let c = v.get("ciphertext")?.as_str()?.strip_prefix("fakev1:")?;
+    let bytes: Option<Vec<u8>> = (0..c.len())
+        .step_by(2)
+        .map(|i| {
+            c.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .map(|b| b ^ 0x5a)
+        })
+        .collect();
+    serde_json::from_slice(&bytes?).ok()
+}
+
+/// How to render secrets when presenting a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secrets {
+    /// Replace each secret with `"[secret]"`.
+    Blind,
+    /// Show the plaintext.
+    Reveal,
+    /// Keep the sealed form (state and plain export).
+    Sealed,
+    /// Export form with `--show-secrets`: signature object with a JSON-encoded `plaintext`.
+    ExportPlain,
+}
+
+/// Renders a value, treating sealed secrets as asked.
+pub(crate) fn render(v: &Value, mode: Secrets) -> Value {
+    if is_sealed(v) {
+        let inner = unseal(v).unwrap_or(Value::Null);
+        return match mode {
+            Secrets::Blind => Value::String(BLINDED.to_owned()),
+            Secrets::Reveal => render(&inner, mode),
+            Secrets::Sealed => v.clone(),
+            Secrets::ExportPlain => serde_json::json!({
+                SECRET_SIG_KEY: SECRET_SIG,
+                "plaintext": render(&inner, Secrets::Reveal).to_string(),
+            }),
+        };
+    }
+    match v {
+        Value::Array(a) => Value::Array(a.iter().map(|x| render(x, mode)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), render(x, mode)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether a value contains a secret anywhere.
+pub(crate) fn contains_secret(v: &Value) -> bool {
+    if is_sealed(v) {
+        return true;
+    }
+    match v {
+        Value::Array(a) => a.iter().any(contains_secret),
+        Value::Object(o) => o.values().any(contains_secret),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_round_trip_and_hide_their_plaintext() {
+        let v = serde_json::json!({"password": "hunter2", "n": 3});
+        let sealed = seal(&v);
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.to_string().contains("hunter2"));
+        assert_eq!(unseal(&sealed), Some(v.clone()));
+        let doc = serde_json::json!({"a": sealed, "b": "open"});
+        assert!(contains_secret(&doc));
+        assert_eq!(
+            render(&doc, Secrets::Blind),
+            serde_json::json!({"a": "[secret]", "b": "open"})
+        );
+        assert_eq!(
+            render(&doc, Secrets::Reveal),
+            serde_json::json!({"a": v, "b": "open"})
+        );
+        let exported = render(&doc, Secrets::ExportPlain);
+        assert_eq!(
+            unseal(&exported["a"]),
+            Some(serde_json::json!({"password": "hunter2", "n": 3}))
+        );
+    }
+}
