@@ -1,0 +1,385 @@
+//! lift-pulumi's errors, classified the way Pulumi's own Go SDK classifies CLI failures.
+
+use std::time::Duration;
+
+use lift_core::{Classify, ErrorKind};
+
+use crate::ledger::Ledger;
+
+/// What went wrong while driving the Pulumi CLI.
+///
+/// Messages never contain secret values: secrets never go on the command
+/// line, and only the tail of the CLI's stderr is quoted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No pulumi binary was found.
+    #[error(
+        "pulumi CLI not found ({searched}); install it (https://www.pulumi.com/docs/install/) or set LIFT_PULUMI to its path"
+    )]
+    NotInstalled {
+        /// Where lift looked.
+        searched: String,
+    },
+    /// The pulumi binary is older than lift supports.
+    #[error(
+        "pulumi CLI at {path} is version {found}, older than the minimum {minimum}; upgrade it (pulumi self upgrade)"
+    )]
+    TooOld {
+        /// The binary.
+        path: String,
+        /// Its version.
+        found: semver::Version,
+        /// The minimum lift needs.
+        minimum: semver::Version,
+    },
+    /// `pulumi version` printed something that is not a version.
+    #[error(
+        "cannot parse the output of `{path} version` ({output:?}) as a semantic version; check that it is the pulumi CLI"
+    )]
+    UnparseableVersion {
+        /// The binary.
+        path: String,
+        /// What it printed (trimmed, shortened).
+        output: String,
+    },
+    /// Bad input from the caller: a stack name, a config key, an option.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Another update holds the stack's lock.
+    #[error(
+        "stack {stack} is locked by another update (concurrent update); wait for it to finish, or run `pulumi cancel` if it died: {detail}"
+    )]
+    ConcurrentUpdate {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's stderr.
+        detail: String,
+    },
+    /// The stack does not exist.
+    #[error("stack {stack} not found; create it first (lift deploy init)")]
+    StackNotFound {
+        /// The stack.
+        stack: String,
+    },
+    /// The stack to create exists already.
+    #[error("stack {stack} already exists; select it instead of creating it")]
+    StackAlreadyExists {
+        /// The stack.
+        stack: String,
+    },
+    /// The Pulumi program did not compile.
+    #[error("the pulumi program of stack {stack} failed to compile; fix the build errors: {detail}")]
+    Compilation {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's output.
+        detail: String,
+    },
+    /// The Pulumi program failed while running.
+    #[error("the pulumi program of stack {stack} failed at run time: {detail}")]
+    Runtime {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's output.
+        detail: String,
+    },
+    /// The engine reported an internal error (a Pulumi bug).
+    #[error("the pulumi engine hit an internal error (a pulumi bug) on stack {stack}: {detail}")]
+    EngineBug {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's output.
+        detail: String,
+    },
+    /// The operation was cancelled on request.
+    #[error("{command} was cancelled{how}")]
+    Cancelled {
+        /// The command, without secret values.
+        command: String,
+        /// How the process ended, for example "; killed after the 10s grace period".
+        how: String,
+    },
+    /// The operation ran out of time.
+    #[error("{command} timed out after {after:?}{how}; raise the timeout or check the program")]
+    Timeout {
+        /// The command, without secret values.
+        command: String,
+        /// The timeout.
+        after: Duration,
+        /// How the process ended.
+        how: String,
+    },
+    /// The CLI exited unsuccessfully for a reason lift cannot classify further.
+    #[error("{command} failed with {status}: {stderr_tail}")]
+    CommandFailed {
+        /// The command, without secret values.
+        command: String,
+        /// `exit code N` or `signal N`.
+        status: String,
+        /// The exit code, if the process exited.
+        code: Option<i32>,
+        /// The last lines of stderr.
+        stderr_tail: String,
+    },
+    /// The CLI printed something lift cannot read.
+    #[error("cannot read the output of {command}: {detail}; check the pulumi CLI version")]
+    MalformedOutput {
+        /// The command, without secret values.
+        command: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The process could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local file operation failed (the private temp dir, the event log).
+    #[error("{context}: {source}")]
+    Io {
+        /// What lift was doing.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The audit sink refused the operation's start event, so the operation did not run.
+    #[error("audit sink refused the {action} event, so the operation did not run: {source}")]
+    Audit {
+        /// The action.
+        action: String,
+        /// The sink's error.
+        #[source]
+        source: lift_core::Error,
+    },
+    /// An operation failed after it started; the ledger shows how far it got.
+    #[error("{cause}")]
+    Operation {
+        /// Why it failed.
+        cause: Box<Error>,
+        /// The resources touched before it failed.
+        ledger: Box<Ledger>,
+    },
+}
+
+impl Error {
+    /// The ledger of a failed operation, when it got far enough to have one.
+    pub fn partial_ledger(&self) -> Option<&Ledger> {
+        match self {
+            Error::Operation { ledger, .. } => Some(ledger),
+            _ => None,
+        }
+    }
+
+    /// The underlying error, looking through [`Error::Operation`].
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::Operation { cause, .. } => cause.cause(),
+            other => other,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotInstalled { .. } | Error::TooOld { .. } => ErrorKind::Unavailable,
+            Error::UnparseableVersion { .. } => ErrorKind::External,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::ConcurrentUpdate { .. } => ErrorKind::Conflict,
+            Error::StackNotFound { .. } => ErrorKind::NotFound,
+            Error::StackAlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::Compilation { .. } | Error::Runtime { .. } | Error::EngineBug { .. } => {
+                ErrorKind::External
+            }
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::CommandFailed { .. } | Error::MalformedOutput { .. } => ErrorKind::External,
+            Error::Spawn { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::Unavailable,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Io,
+            },
+            Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
+            Error::Audit { source, .. } => source.kind(),
+            Error::Operation { cause, .. } => cause.kind(),
+        }
+    }
+}
+
+impl From<Error> for lift_core::Error {
+    fn from(err: Error) -> Self {
+        lift_core::Error::from_classified(err)
+    }
+}
+
+/// `Result` with lift-pulumi's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The strings Pulumi's Go SDK (`sdk/go/auto/errors.go`) matches, kept together so that they stay in sync.
+pub(crate) mod markers {
+    /// The Pulumi Cloud's answer when another update holds the lock.
+    pub(crate) const CONFLICT_CLOUD: &str = "[409] Conflict: Another update is currently in progress.";
+    /// The DIY (file, S3) backends' lock message.
+    pub(crate) const CONFLICT_DIY: &str = "the stack is currently locked by";
+    /// Compilation failures by language.
+    pub(crate) const COMPILATION: [&str; 4] = [
+        "Build FAILED.",
+        ": syntax error:",
+        ": undefined:",
+        "Unable to compile TypeScript",
+    ];
+    /// Run-time failures by language.
+    pub(crate) const RUNTIME: [&str; 4] = [
+        "failed with an unhandled exception:",
+        "panic: runtime error:",
+        "an unhandled error occurred:",
+        "go inline source runtime error",
+    ];
+    /// The engine's own crash banner.
+    pub(crate) const ENGINE_BUG: &str = "The Pulumi CLI encountered a fatal error. This is a bug!";
+}
+
+/// Classifies a failed CLI run from its output, as Pulumi's Go SDK does.
+///
+/// Returns `None` when nothing specific matched; the caller then reports a
+/// generic [`Error::CommandFailed`].
+pub(crate) fn classify_output(stack: &str, stdout: &str, stderr: &str) -> Option<Error> {
+    let stack = stack.to_owned();
+    let both = |needle: &str| stderr.contains(needle) || stdout.contains(needle);
+    if both(markers::CONFLICT_CLOUD) || both(markers::CONFLICT_DIY) {
+        return Some(Error::ConcurrentUpdate {
+            stack,
+            detail: tail(stderr, 3),
+        });
+    }
+    if matches_no_stack_found(stderr) {
+        return Some(Error::StackNotFound { stack });
+    }
+    if matches_already_exists(stderr) {
+        return Some(Error::StackAlreadyExists { stack });
+    }
+    if markers::COMPILATION.iter().any(|m| both(m)) {
+        return Some(Error::Compilation {
+            stack,
+            detail: tail(if stdout.trim().is_empty() { stderr } else { stdout }, 8),
+        });
+    }
+    if markers::RUNTIME.iter().any(|m| both(m)) {
+        return Some(Error::Runtime {
+            stack,
+            detail: tail(if stdout.trim().is_empty() { stderr } else { stdout }, 8),
+        });
+    }
+    if both(markers::ENGINE_BUG) {
+        return Some(Error::EngineBug {
+            stack,
+            detail: tail(stderr, 8),
+        });
+    }
+    None
+}
+
+/// `no stack named.*found`, as the Go SDK's regular expression, on each line.
+fn matches_no_stack_found(text: &str) -> bool {
+    text.lines().any(|line| {
+        line.find("no stack named")
+            .is_some_and(|at| line[at..].contains("found"))
+    })
+}
+
+/// `stack.*already exists`, on each line.
+fn matches_already_exists(text: &str) -> bool {
+    text.lines().any(|line| {
+        line.find("stack")
+            .is_some_and(|at| line[at..].contains("already exists"))
+    })
+}
+
+/// The last `lines` non-empty lines of `text`, at most 2,000 characters.
+pub(crate) fn tail(text: &str, lines: usize) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let start = kept.len().saturating_sub(lines);
+    let joined = kept[start..].join("\n");
+    const LIMIT: usize = 2000;
+    if joined.len() <= LIMIT {
+        return joined;
+    }
+    let mut cut = joined.len() - LIMIT;
+    while !joined.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("...{}", &joined[cut..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_sdk_strings_classify() {
+        let conflict = classify_output(
+            "dev",
+            "",
+            "error: [409] Conflict: Another update is currently in progress.\n",
+        )
+        .unwrap();
+        assert_eq!(conflict.kind(), ErrorKind::Conflict);
+        let diy = classify_output("dev", "", "error: the stack is currently locked by 1 lock(s)").unwrap();
+        assert_eq!(diy.kind(), ErrorKind::Conflict);
+        let missing = classify_output("dev", "", "error: no stack named 'dev' found").unwrap();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let exists = classify_output("dev", "", "error: stack 'dev' already exists").unwrap();
+        assert_eq!(exists.kind(), ErrorKind::AlreadyExists);
+        let ts = classify_output("dev", "error TS2322\nUnable to compile TypeScript", "").unwrap();
+        assert!(matches!(ts, Error::Compilation { .. }));
+        let rt = classify_output("dev", "Error: boom\n  failed with an unhandled exception:", "").unwrap();
+        assert!(matches!(rt, Error::Runtime { .. }));
+        let bug = classify_output("dev", "The Pulumi CLI encountered a fatal error. This is a bug!", "");
+        assert!(matches!(bug, Some(Error::EngineBug { .. })));
+        assert!(classify_output("dev", "fine", "some other failure").is_none());
+    }
+
+    #[test]
+    fn errors_map_to_core_kinds_and_messages_are_lower_case() {
+        let err = Error::NotInstalled {
+            searched: "PATH".into(),
+        };
+        assert!(err.to_string().contains("LIFT_PULUMI"));
+        let core: lift_core::Error = err.into();
+        assert_eq!(core.kind(), ErrorKind::Unavailable);
+        let op = Error::Operation {
+            cause: Box::new(Error::Cancelled {
+                command: "pulumi up".into(),
+                how: String::new(),
+            }),
+            ledger: Box::default(),
+        };
+        assert_eq!(op.kind(), ErrorKind::Cancelled);
+        assert!(op.partial_ledger().is_some());
+        assert!(matches!(op.cause(), Error::Cancelled { .. }));
+    }
+
+    #[test]
+    fn tail_keeps_the_end() {
+        assert_eq!(tail("a\n\nb\nc\n", 2), "b\nc");
+        let long = "x".repeat(5000);
+        assert!(tail(&long, 1).len() <= 2003);
+    }
+}

@@ -1,0 +1,267 @@
+//! The per-resource ledger of an operation, built from its engine events.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::events::{EngineEvent, EventPayload, OpType, Severity};
+
+/// How a resource's steps ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceStatus {
+    /// A step started and has not finished yet (only seen while the operation runs).
+    Pending,
+    /// Every step finished.
+    Succeeded,
+    /// A step failed, or the operation ended before the step finished.
+    Failed,
+}
+
+impl ResourceStatus {
+    /// `pending`, `succeeded` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceStatus::Pending => "pending",
+            ResourceStatus::Succeeded => "succeeded",
+            ResourceStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A diagnostic message about one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// `info`, `warning`, `error`, ...
+    pub severity: String,
+    /// The message, trimmed.
+    pub message: String,
+}
+
+/// What happened to one resource during an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceEntry {
+    /// The resource's URN.
+    pub urn: String,
+    /// Its type token.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// The operation: a replacement's several steps count as one `replace`.
+    pub op: String,
+    /// How its steps ended.
+    pub status: ResourceStatus,
+    /// From the first step's start to the last step's end, as lift observed them.
+    #[serde(rename = "durationSeconds", serialize_with = "seconds")]
+    pub duration: Option<Duration>,
+    /// Diagnostics the engine attached to this resource.
+    pub diagnostics: Vec<Diagnostic>,
+    #[serde(skip)]
+    started: Option<Instant>,
+    #[serde(skip)]
+    in_flight: u32,
+}
+
+fn seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// One entry per URN, in the order resources were first seen.
+///
+/// ```
+/// use lift_pulumi::{Ledger, ResourceStatus, parse_events};
+///
+/// let log = br#"{"sequence":1,"timestamp":0,"resourcePreEvent":{"metadata":{"op":"create","urn":"urn:a","type":"t","old":null,"new":null,"provider":""}}}
+/// {"sequence":2,"timestamp":0,"resOutputsEvent":{"metadata":{"op":"create","urn":"urn:a","type":"t","old":null,"new":null,"provider":""}}}"#;
+/// let mut ledger = Ledger::default();
+/// for event in parse_events(log).events {
+///     ledger.apply(&event);
+/// }
+/// assert_eq!(ledger.entries()[0].status, ResourceStatus::Succeeded);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Ledger {
+    entries: Vec<ResourceEntry>,
+    /// Diagnostics not tied to a resource.
+    general: Vec<Diagnostic>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+}
+
+impl Ledger {
+    /// The entries, in the order resources were first seen.
+    pub fn entries(&self) -> &[ResourceEntry] {
+        &self.entries
+    }
+
+    /// The entry of `urn`.
+    pub fn get(&self, urn: &str) -> Option<&ResourceEntry> {
+        self.index.get(urn).map(|&i| &self.entries[i])
+    }
+
+    /// Diagnostics that name no resource.
+    pub fn general_diagnostics(&self) -> &[Diagnostic] {
+        &self.general
+    }
+
+    /// How many entries have `status`.
+    pub fn count(&self, status: ResourceStatus) -> usize {
+        self.entries.iter().filter(|e| e.status == status).count()
+    }
+
+    /// Records one event, timing steps with the current instant.
+    pub fn apply(&mut self, event: &EngineEvent) {
+        self.apply_at(event, Instant::now());
+    }
+
+    /// Records one event, timing steps with `now`.
+    pub fn apply_at(&mut self, event: &EngineEvent, now: Instant) {
+        match &event.payload {
+            EventPayload::ResourcePre(pre) => {
+                let entry = self.entry(&pre.metadata.urn, &pre.metadata.resource_type, now);
+                merge_op(entry, &pre.metadata.op);
+                entry.in_flight += 1;
+                if entry.status != ResourceStatus::Failed {
+                    entry.status = ResourceStatus::Pending;
+                }
+            }
+            EventPayload::ResOutputs(done) => {
+                let entry = self.entry(&done.metadata.urn, &done.metadata.resource_type, now);
+                merge_op(entry, &done.metadata.op);
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+                if entry.status != ResourceStatus::Failed && entry.in_flight == 0 {
+                    entry.status = ResourceStatus::Succeeded;
+                }
+                entry.duration = entry.started.map(|s| now.saturating_duration_since(s));
+            }
+            EventPayload::ResOpFailed(failed) => {
+                let entry = self.entry(&failed.metadata.urn, &failed.metadata.resource_type, now);
+                merge_op(entry, &failed.metadata.op);
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+                entry.status = ResourceStatus::Failed;
+                entry.duration = entry.started.map(|s| now.saturating_duration_since(s));
+            }
+            EventPayload::Diagnostic(diag) => {
+                if diag.ephemeral == Some(true) || diag.severity == Severity::Debug {
+                    return;
+                }
+                let note = Diagnostic {
+                    severity: diag.severity.to_string(),
+                    message: diag.message.trim().to_owned(),
+                };
+                match diag.urn.as_deref().and_then(|u| self.index.get(u)) {
+                    Some(&i) => self.entries[i].diagnostics.push(note),
+                    None => self.general.push(note),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes the ledger when the operation ends: a step still pending did not
+    /// finish, so it is marked failed with a diagnostic saying so.
+    pub fn close(&mut self, now: Instant) {
+        for entry in &mut self.entries {
+            if entry.status == ResourceStatus::Pending {
+                entry.status = ResourceStatus::Failed;
+                entry.duration = entry.started.map(|s| now.saturating_duration_since(s));
+                entry.diagnostics.push(Diagnostic {
+                    severity: "error".to_owned(),
+                    message: "the operation ended before this step finished".to_owned(),
+                });
+            }
+        }
+    }
+
+    fn entry(&mut self, urn: &str, resource_type: &str, now: Instant) -> &mut ResourceEntry {
+        let i = match self.index.get(urn) {
+            Some(&i) => i,
+            None => {
+                self.entries.push(ResourceEntry {
+                    urn: urn.to_owned(),
+                    resource_type: resource_type.to_owned(),
+                    op: OpType::Same.to_string(),
+                    status: ResourceStatus::Pending,
+                    duration: None,
+                    diagnostics: Vec::new(),
+                    started: Some(now),
+                    in_flight: 0,
+                });
+                self.index.insert(urn.to_owned(), self.entries.len() - 1);
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i]
+    }
+}
+
+/// A replacement's steps (`create-replacement`, `replace`, `delete-replaced`)
+/// make one `replace`; otherwise the first step that changes something wins.
+fn merge_op(entry: &mut ResourceEntry, op: &OpType) {
+    let replacing = matches!(
+        op,
+        OpType::Replace | OpType::CreateReplacement | OpType::DeleteReplaced
+    );
+    if replacing {
+        entry.op = OpType::Replace.to_string();
+    } else if entry.op == OpType::Same.as_str() {
+        entry.op = op.to_string();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::parse_events;
+
+    fn step(kind: &str, op: &str, urn: &str) -> String {
+        format!(
+            r#"{{"sequence":0,"timestamp":0,"{kind}":{{"metadata":{{"op":"{op}","urn":"{urn}","type":"aws:s3:Bucket","old":null,"new":null,"provider":""}}{}}}}}"#,
+            if kind == "resOpFailedEvent" {
+                r#","status":1,"steps":0"#
+            } else {
+                ""
+            }
+        )
+    }
+
+    #[test]
+    fn replacement_steps_fold_into_one_entry() {
+        let log = [
+            step("resourcePreEvent", "create-replacement", "a"),
+            step("resOutputsEvent", "create-replacement", "a"),
+            step("resourcePreEvent", "replace", "a"),
+            step("resOutputsEvent", "replace", "a"),
+            step("resourcePreEvent", "update", "b"),
+            r#"{"sequence":0,"timestamp":0,"diagnosticEvent":{"urn":"b","message":"quota exceeded\n","color":"never","severity":"error"}}"#.to_owned(),
+            step("resOpFailedEvent", "update", "b"),
+            step("resourcePreEvent", "create", "c"),
+            r#"{"sequence":0,"timestamp":0,"diagnosticEvent":{"message":"general","color":"never","severity":"warning"}}"#.to_owned(),
+        ]
+        .join("\n");
+        let mut ledger = Ledger::default();
+        let start = Instant::now();
+        for (i, event) in parse_events(log.as_bytes()).events.iter().enumerate() {
+            ledger.apply_at(event, start + Duration::from_millis(i as u64 * 10));
+        }
+        assert_eq!(ledger.entries().len(), 3);
+        let a = ledger.get("a").unwrap();
+        assert_eq!((a.op.as_str(), a.status), ("replace", ResourceStatus::Succeeded));
+        assert_eq!(a.duration, Some(Duration::from_millis(30)));
+        let b = ledger.get("b").unwrap();
+        assert_eq!(b.status, ResourceStatus::Failed);
+        assert_eq!(b.diagnostics[0].message, "quota exceeded");
+        assert_eq!(ledger.get("c").unwrap().status, ResourceStatus::Pending);
+        assert_eq!(ledger.general_diagnostics().len(), 1);
+        ledger.close(start + Duration::from_secs(1));
+        let c = ledger.get("c").unwrap();
+        assert_eq!(c.status, ResourceStatus::Failed);
+        assert!(c.diagnostics[0].message.contains("ended before"));
+        let json = serde_json::to_value(&ledger).unwrap();
+        assert_eq!(json["entries"][0]["type"], "aws:s3:Bucket");
+        assert_eq!(json["entries"][1]["status"], "failed");
+    }
+}

@@ -1,0 +1,708 @@
+//! preview, up, refresh and destroy: the options, the live event tail, the
+//! ledger, the audit events and the result.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use lift_core::{
+    AuditEvent, Classify, DeployResult, DeploySummary, Deployer, OutputValue, Outcome, Resource,
+};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::events::{EngineEvent, SummaryEvent};
+use crate::ledger::Ledger;
+use crate::process::Invocation;
+use crate::reader::{DecodeIssue, EventDecoder};
+use crate::stack::{Stack, private_temp_dir};
+use crate::workspace::check_finished;
+
+/// How often the event log is read while the process runs.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// One of the four operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// `pulumi preview`.
+    Preview,
+    /// `pulumi up`.
+    Up,
+    /// `pulumi refresh`.
+    Refresh,
+    /// `pulumi destroy`.
+    Destroy,
+}
+
+impl Operation {
+    /// `preview`, `up`, `refresh` or `destroy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Preview => "preview",
+            Operation::Up => "up",
+            Operation::Refresh => "refresh",
+            Operation::Destroy => "destroy",
+        }
+    }
+
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            Operation::Preview => &["preview"],
+            Operation::Up => &["up", "--yes", "--skip-preview"],
+            Operation::Refresh => &["refresh", "--yes", "--skip-preview"],
+            Operation::Destroy => &["destroy", "--yes", "--skip-preview"],
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The options of an operation, covering the Go SDK's `optup`/`optpreview`/`optrefresh`/`optdestroy`.
+///
+/// Flags an operation does not take are not passed to it: `--target-dependents`,
+/// `--replace` and `--continue-on-error` go only where pulumi accepts them.
+/// Output is always uncolored (`--color never`).
+///
+/// ```
+/// use std::time::Duration;
+/// use lift_pulumi::OpOptions;
+///
+/// let mut options = OpOptions::default()
+///     .message("release 42")
+///     .target("urn:pulumi:prod::api::aws:lambda/function:Function::handler")
+///     .target_dependents(true)
+///     .parallel(4)
+///     .timeout(Duration::from_secs(900));
+/// let _events = options.subscribe(); // a Stream of engine events while it runs
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct OpOptions {
+    message: Option<String>,
+    targets: Vec<String>,
+    target_dependents: bool,
+    excludes: Vec<String>,
+    exclude_dependents: bool,
+    replaces: Vec<String>,
+    parallel: Option<u32>,
+    expect_no_changes: bool,
+    refresh: bool,
+    diff: bool,
+    continue_on_error: bool,
+    config_file: Option<PathBuf>,
+    timeout: Option<Duration>,
+    cancel: Option<CancellationToken>,
+    subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
+}
+
+impl OpOptions {
+    /// The update message (`--message`).
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Limits the operation to this URN (`--target`); repeatable.
+    pub fn target(mut self, urn: impl Into<String>) -> Self {
+        self.targets.push(urn.into());
+        self
+    }
+
+    /// Includes the targets' dependents (`--target-dependents`).
+    pub fn target_dependents(mut self, yes: bool) -> Self {
+        self.target_dependents = yes;
+        self
+    }
+
+    /// Leaves this URN out (`--exclude`); repeatable.
+    pub fn exclude(mut self, urn: impl Into<String>) -> Self {
+        self.excludes.push(urn.into());
+        self
+    }
+
+    /// Leaves the excluded resources' dependents out too (`--exclude-dependents`).
+    pub fn exclude_dependents(mut self, yes: bool) -> Self {
+        self.exclude_dependents = yes;
+        self
+    }
+
+    /// Forces the replacement of this URN (`--replace`); repeatable.
+    pub fn replace(mut self, urn: impl Into<String>) -> Self {
+        self.replaces.push(urn.into());
+        self
+    }
+
+    /// How many resource operations run at once (`--parallel`).
+    pub fn parallel(mut self, n: u32) -> Self {
+        self.parallel = Some(n);
+        self
+    }
+
+    /// Fails if the operation would change anything (`--expect-no-changes`).
+    pub fn expect_no_changes(mut self, yes: bool) -> Self {
+        self.expect_no_changes = yes;
+        self
+    }
+
+    /// Refreshes the state first (`--refresh`).
+    pub fn refresh(mut self, yes: bool) -> Self {
+        self.refresh = yes;
+        self
+    }
+
+    /// Shows a detailed diff (`--diff`).
+    pub fn diff(mut self, yes: bool) -> Self {
+        self.diff = yes;
+        self
+    }
+
+    /// Keeps going after a resource fails (`--continue-on-error`).
+    pub fn continue_on_error(mut self, yes: bool) -> Self {
+        self.continue_on_error = yes;
+        self
+    }
+
+    /// Uses this stack config file (`--config-file`).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Interrupts the operation after this long (SIGINT, then SIGKILL after the grace period).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Interrupts the operation when `token` is cancelled. Dropping the
+    /// operation's future interrupts it too.
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// A stream of the operation's engine events, delivered as they are
+    /// written. It ends after the `cancelEvent` or when the operation ends.
+    /// Events are never dropped for a slow reader.
+    pub fn subscribe(&mut self) -> EventStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        EventStream { rx }
+    }
+
+    fn args(&self, op: Operation, event_log: &Path) -> Result<Vec<OsString>> {
+        let mut args: Vec<OsString> = op.words().iter().map(OsString::from).collect();
+        args.push("--event-log".into());
+        args.push(event_log.as_os_str().to_owned());
+        args.push("--color".into());
+        args.push("never".into());
+        if let Some(message) = &self.message {
+            args.push("--message".into());
+            args.push(message.into());
+        }
+        for urn in &self.targets {
+            check_urn(urn)?;
+            args.push(format!("--target={urn}").into());
+        }
+        if self.target_dependents && op != Operation::Refresh {
+            args.push("--target-dependents".into());
+        }
+        for urn in &self.excludes {
+            check_urn(urn)?;
+            args.push(format!("--exclude={urn}").into());
+        }
+        if self.exclude_dependents {
+            args.push("--exclude-dependents".into());
+        }
+        for urn in &self.replaces {
+            check_urn(urn)?;
+            if matches!(op, Operation::Preview | Operation::Up) {
+                args.push(format!("--replace={urn}").into());
+            }
+        }
+        if let Some(n) = self.parallel {
+            args.push(format!("--parallel={n}").into());
+        }
+        if self.expect_no_changes && op != Operation::Destroy {
+            args.push("--expect-no-changes".into());
+        }
+        if self.refresh && op != Operation::Refresh {
+            args.push("--refresh".into());
+        }
+        if self.diff {
+            args.push("--diff".into());
+        }
+        if self.continue_on_error && matches!(op, Operation::Up | Operation::Destroy) {
+            args.push("--continue-on-error".into());
+        }
+        if let Some(path) = &self.config_file {
+            let mut flag = OsString::from("--config-file=");
+            flag.push(path.as_os_str());
+            args.push(flag);
+        }
+        Ok(args)
+    }
+}
+
+fn check_urn(urn: &str) -> Result<()> {
+    if urn.is_empty() || urn.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "invalid URN {urn:?}: it is empty or contains a control character"
+        )));
+    }
+    Ok(())
+}
+
+/// Engine events of a running operation, as a [`Stream`]. See [`OpOptions::subscribe`].
+#[derive(Debug)]
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
+}
+
+impl Stream for EventStream {
+    type Item = Arc<EngineEvent>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// What a successful operation did.
+#[derive(Debug, Clone)]
+pub struct OpResult {
+    /// The stack.
+    pub stack: String,
+    /// The summary (the engine's counts, lift's wall-clock duration).
+    pub summary: DeploySummary,
+    /// The engine's `summaryEvent`, verbatim, when it wrote one.
+    pub engine_summary: Option<SummaryEvent>,
+    /// One entry per resource touched.
+    pub ledger: Ledger,
+    /// The outputs after `up` and `refresh` (empty for `preview` and `destroy`), secrets wrapped.
+    pub outputs: BTreeMap<String, OutputValue>,
+    /// The stack version this operation produced (not for `preview`).
+    pub version: Option<u64>,
+    /// The console link Pulumi printed, if any (DIY backends print none).
+    pub permalink: Option<String>,
+    /// Parts of the event log that could not be read. Empty for a healthy CLI.
+    pub decode_issues: Vec<DecodeIssue>,
+}
+
+impl Stack {
+    /// Computes the changes an update would make.
+    pub async fn preview(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Preview, options).await
+    }
+
+    /// Creates or updates the stack's resources.
+    pub async fn up(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Up, options).await
+    }
+
+    /// Reconciles the state with what exists in the cloud.
+    pub async fn refresh(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Refresh, options).await
+    }
+
+    /// Deletes every resource of the stack.
+    pub async fn destroy(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Destroy, options).await
+    }
+
+    /// Runs one operation. Dropping the future interrupts pulumi and removes the event log.
+    #[tracing::instrument(level = "info", skip_all, fields(stack = %self.name(), op = %op))]
+    pub async fn operate(&self, op: Operation, mut options: OpOptions) -> Result<OpResult> {
+        let started = Instant::now();
+        let correlation = uuid::Uuid::new_v4().to_string();
+        let audit = Auditor {
+            stack: self,
+            op,
+            correlation: &correlation,
+        };
+        audit.started().await?;
+
+        let dir = match private_temp_dir() {
+            Ok(dir) => dir,
+            Err(err) => return Err(audit.failed(err, Ledger::default()).await),
+        };
+        let log_path = dir.path().join("events.jsonl");
+        let mut args = match options.args(op, &log_path) {
+            Ok(args) => args,
+            Err(err) => return Err(audit.failed(err, Ledger::default()).await),
+        };
+        let stack_args = self.args(&[]);
+        args.extend(stack_args);
+        let command = self.workspace().inner.runner.describe(&args[..1]);
+        let invocation = Invocation {
+            args,
+            stdin: None,
+            timeout: options.timeout,
+            cancel: options.cancel.take(),
+        };
+
+        let mut tail = Tail {
+            path: log_path,
+            file: None,
+            decoder: EventDecoder::new(),
+            ledger: Ledger::default(),
+            summary: None,
+            subscribers: std::mem::take(&mut options.subscribers),
+            ended: false,
+        };
+        let run = self.workspace().inner.runner.run(invocation);
+        tokio::pin!(run);
+        let mut ticker = tokio::time::interval(POLL_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let finished = loop {
+            tokio::select! {
+                finished = &mut run => break finished,
+                _ = ticker.tick() => tail.poll().await,
+            }
+        };
+        // The process is gone: read what it wrote last, then stop.
+        tail.poll().await;
+        let issues = tail.decoder.finish();
+        let mut ledger = tail.ledger;
+        ledger.close(Instant::now());
+        drop(tail.subscribers);
+        drop(dir);
+
+        let finished = match finished.and_then(|f| check_finished(&command, self.name().as_str(), f)) {
+            Ok(finished) => finished,
+            Err(err) => return Err(audit.failed(err, ledger).await),
+        };
+        let engine_summary = tail.summary;
+        if engine_summary.is_none() && !issues.is_empty() {
+            let detail = issues
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let err = Error::MalformedOutput {
+                command: format!("{command} event log"),
+                detail,
+            };
+            return Err(audit.failed(err, ledger).await);
+        }
+        if op == Operation::Preview && engine_summary.is_none() {
+            let err = Error::MalformedOutput {
+                command: format!("{command} event log"),
+                detail: "the preview wrote no summaryEvent".to_owned(),
+            };
+            return Err(audit.failed(err, ledger).await);
+        }
+
+        let outputs = if matches!(op, Operation::Up | Operation::Refresh) {
+            match self.outputs().await {
+                Ok(outputs) => outputs,
+                Err(err) => return Err(audit.failed(err, ledger).await),
+            }
+        } else {
+            BTreeMap::new()
+        };
+        let latest = if op == Operation::Preview {
+            None
+        } else {
+            match self.history(1).await {
+                Ok(mut history) => (!history.is_empty()).then(|| history.remove(0)),
+                Err(err) => return Err(audit.failed(err, ledger).await),
+            }
+        };
+        let permalink = find_permalink(&finished.stdout)
+            .or_else(|| latest.as_ref().and_then(|h| h.permalink.clone()));
+        let summary = DeploySummary {
+            operation: op.as_str().to_owned(),
+            result: match engine_summary.as_ref().and_then(|s| s.result.as_deref()) {
+                Some("failed") => DeployResult::Failed,
+                _ => DeployResult::Succeeded,
+            },
+            resource_changes: engine_summary
+                .as_ref()
+                .and_then(|s| s.resource_changes.as_ref())
+                .map(|changes| {
+                    changes
+                        .iter()
+                        .map(|(k, v)| (k.clone(), u64::try_from(*v).unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            duration: started.elapsed(),
+        };
+        let result = OpResult {
+            stack: self.name().to_string(),
+            summary,
+            engine_summary,
+            ledger,
+            outputs,
+            version: latest.map(|h| h.version),
+            permalink,
+            decode_issues: issues,
+        };
+        audit.succeeded(&result).await;
+        Ok(result)
+    }
+}
+
+/// Reads the event log as pulumi appends to it.
+struct Tail {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    decoder: EventDecoder,
+    ledger: Ledger,
+    summary: Option<SummaryEvent>,
+    subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
+    /// Set after the `cancelEvent`, which ends the stream.
+    ended: bool,
+}
+
+impl Tail {
+    async fn poll(&mut self) {
+        if self.ended {
+            return;
+        }
+        if self.file.is_none() {
+            // Pulumi creates the file once the engine starts.
+            match tokio::fs::File::open(&self.path).await {
+                Ok(file) => self.file = Some(file),
+                Err(_) => return,
+            }
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let mut chunk = Vec::new();
+        if let Err(err) = file.read_to_end(&mut chunk).await {
+            tracing::warn!(%err, "reading the pulumi event log failed");
+            return;
+        }
+        if chunk.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let Tail {
+            decoder,
+            ledger,
+            summary,
+            subscribers,
+            ended,
+            ..
+        } = self;
+        decoder.push(&chunk, &mut |event| {
+            if *ended {
+                return;
+            }
+            ledger.apply_at(&event, now);
+            if let Some(s) = event.summary() {
+                *summary = Some(s.clone());
+            }
+            let is_cancel = event.is_cancel();
+            let event = Arc::new(event);
+            subscribers.retain(|tx| tx.send(Arc::clone(&event)).is_ok());
+            if is_cancel {
+                *ended = true;
+                subscribers.clear();
+            }
+        });
+    }
+}
+
+/// Finds the console link in pulumi's output, as the Go SDK's `GetPermalink` does.
+fn find_permalink(stdout: &str) -> Option<String> {
+    const MARKERS: [&str; 4] = [
+        "View Live: ",
+        "View in Browser: ",
+        "View in Browser (Ctrl+O): ",
+        "Permalink: ",
+    ];
+    stdout.lines().find_map(|line| {
+        MARKERS.iter().find_map(|marker| {
+            line.find(marker)
+                .map(|at| line[at + marker.len()..].trim().to_owned())
+                .filter(|link| !link.is_empty())
+        })
+    })
+}
+
+/// Writes an operation's audit events.
+struct Auditor<'a> {
+    stack: &'a Stack,
+    op: Operation,
+    correlation: &'a str,
+}
+
+impl Auditor<'_> {
+    fn event(&self, phase: &str) -> AuditEvent {
+        let inner = &self.stack.workspace().inner;
+        AuditEvent::new(
+            "deploy",
+            format!("{}.{phase}", self.op.as_str()),
+            Resource::new("pulumi_stack", self.stack.name().as_str()),
+        )
+        .actor(inner.actor.clone())
+        .correlation_id(self.correlation)
+        .detail("operation", self.op.as_str())
+        .detail("stack", self.stack.name().as_str())
+        .detail("cwd", self.stack.workspace().cwd().display().to_string())
+    }
+
+    /// The start must be recorded before anything changes: a sink that refuses it stops the operation.
+    async fn started(&self) -> Result<()> {
+        let event = self
+            .event("started")
+            .detail("pulumi_version", self.stack.workspace().cli().version().to_string());
+        let sink = &self.stack.workspace().inner.audit;
+        sink.record(event).await.map_err(|source| Error::Audit {
+            action: format!("{}.started", self.op.as_str()),
+            source,
+        })
+    }
+
+    async fn succeeded(&self, result: &OpResult) {
+        let changes = serde_json::to_value(&result.summary.resource_changes).unwrap_or_default();
+        let event = self
+            .event("succeeded")
+            .detail("resource_changes", changes)
+            .detail("duration_seconds", result.summary.duration.as_secs_f64())
+            .detail("resources", result.ledger.entries().len())
+            .detail(
+                "version",
+                result.version.map(serde_json::Value::from).unwrap_or_default(),
+            );
+        self.record(event).await;
+    }
+
+    /// Records the failure (or cancellation) and wraps the error with the partial ledger.
+    async fn failed(&self, err: Error, ledger: Ledger) -> Error {
+        let phase = if err.kind() == lift_core::ErrorKind::Cancelled {
+            "cancelled"
+        } else {
+            "failed"
+        };
+        let core = lift_core::Error::new(err.kind(), err.to_string());
+        let event = self
+            .event(phase)
+            .outcome(Outcome::from_error(&core))
+            .detail("resources", ledger.entries().len())
+            .detail(
+                "failed_resources",
+                ledger.count(crate::ledger::ResourceStatus::Failed),
+            );
+        self.record(event).await;
+        Error::Operation {
+            cause: Box::new(err),
+            ledger: Box::new(ledger),
+        }
+    }
+
+    /// Errors at the end are logged, not returned: the operation already happened.
+    async fn record(&self, event: AuditEvent) {
+        let action = event.action.clone();
+        if let Err(err) = self.stack.workspace().inner.audit.record(event).await {
+            tracing::error!(%action, %err, "the audit sink refused an operation's outcome event");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Deployer for Stack {
+    async fn preview(&self) -> lift_core::Result<DeploySummary> {
+        Ok(Stack::preview(self, OpOptions::default()).await?.summary)
+    }
+
+    async fn up(&self) -> lift_core::Result<DeploySummary> {
+        Ok(Stack::up(self, OpOptions::default()).await?.summary)
+    }
+
+    async fn destroy(&self) -> lift_core::Result<DeploySummary> {
+        Ok(Stack::destroy(self, OpOptions::default()).await?.summary)
+    }
+
+    async fn outputs(&self) -> lift_core::Result<BTreeMap<String, OutputValue>> {
+        Ok(Stack::outputs(self).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_become_flags_only_where_pulumi_takes_them() {
+        let options = OpOptions::default()
+            .message("ship it")
+            .target("urn:a")
+            .target_dependents(true)
+            .exclude("urn:b")
+            .replace("urn:c")
+            .parallel(3)
+            .expect_no_changes(true)
+            .refresh(true)
+            .diff(true)
+            .continue_on_error(true)
+            .config_file("/tmp/Pulumi.x.yaml");
+        let text = |op| {
+            options
+                .args(op, Path::new("/tmp/log"))
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let up = text(Operation::Up);
+        for flag in [
+            "up",
+            "--yes",
+            "--skip-preview",
+            "--event-log",
+            "never",
+            "ship it",
+            "--target=urn:a",
+            "--target-dependents",
+            "--exclude=urn:b",
+            "--replace=urn:c",
+            "--parallel=3",
+            "--expect-no-changes",
+            "--refresh",
+            "--diff",
+            "--continue-on-error",
+            "--config-file=/tmp/Pulumi.x.yaml",
+        ] {
+            assert!(up.iter().any(|a| a == flag), "{flag} missing from {up:?}");
+        }
+        let refresh = text(Operation::Refresh);
+        assert!(!refresh.iter().any(|a| a == "--refresh" || a.starts_with("--replace")));
+        let preview = text(Operation::Preview);
+        assert!(!preview.iter().any(|a| a == "--yes" || a == "--continue-on-error"));
+        assert!(
+            OpOptions::default()
+                .target("bad\nurn")
+                .args(Operation::Up, Path::new("/x"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn permalinks_are_found_like_the_go_sdk() {
+        assert_eq!(
+            find_permalink("Updating (dev)\n\nView Live: https://app.pulumi.com/a/b/dev/updates/3\n"),
+            Some("https://app.pulumi.com/a/b/dev/updates/3".to_owned())
+        );
+        assert_eq!(
+            find_permalink("Permalink: file:///x/updates/1\n").as_deref(),
+            Some("file:///x/updates/1")
+        );
+        assert_eq!(find_permalink("nothing here"), None);
+    }
+}
