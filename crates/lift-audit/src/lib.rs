@@ -1,1 +1,58 @@
-//! lift-audit: A tamper-evident, hash-chained, append-only audit trail and its verifier.
+//! A tamper-evident, append-only audit trail, and its verifier.
+//!
+//! Every lift crate writes its audit events through [`lift_core::AuditSink`];
+//! [`FileAuditSink`] is the sink that stores them so that an auditor can trust
+//! them. Each event becomes one JSON line that carries a sequence number and
+//! the hash of the previous record; the record's own hash is SHA-256 (or
+//! HMAC-SHA256 under an [`AuditKey`]) over a canonical, domain-separated
+//! encoding documented in `docs/audit-format.md`. Signed Ed25519
+//! [`Checkpoint`]s, kept on separate storage, pin the chain's length and head,
+//! so that truncation and rollback are detected too. [`verify`] streams the
+//! files and names the first bad record.
+//!
+//! ```
+//! use lift_audit::{FileAuditSink, SinkOptions, verify};
+//! use lift_core::{AuditEvent, AuditSink, Resource};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let log = dir.path().join("audit.jsonl");
+//!
+//! let sink = FileAuditSink::open(SinkOptions::new(&log)).await?;
+//! sink.record(AuditEvent::new("secrets", "put", Resource::new("secret", "prod/db"))).await?;
+//! sink.close().await?; // fsync and a final signed checkpoint
+//!
+//! let report = verify(&[log], None, None)?; // uses audit.jsonl.checkpoint
+//! assert!(report.intact);
+//! assert_eq!(report.records_checked, 1);
+//! # Ok(()) }
+//! ```
+
+mod checkpoint;
+mod error;
+mod follow;
+mod health;
+mod key;
+mod layer;
+mod lines;
+mod manifest;
+mod query;
+mod record;
+mod recovery;
+mod sink;
+mod verify;
+
+pub use checkpoint::{Checkpoint, default_checkpoint_path};
+pub use error::{Error, Result};
+pub use follow::{FollowFrom, Follower};
+pub use health::AuditHealthCheck;
+pub use key::{AuditKey, CheckpointSigner, KEY_FILE_ENV, MIN_KEY_LEN};
+pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secret};
+pub use manifest::{Manifest, chain_files, manifest_path};
+pub use query::{Filter, Query, parse_time, query};
+pub use record::{GENESIS, Record};
+pub use sink::{Durability, FileAuditSink, Receipt, SinkOptions};
+pub use verify::{
+    CheckpointReport, Failure, Finding, SignatureTrust, VerifyOptions, VerifyReport, verify,
+    verify_since_checkpoint, verify_with,
+};

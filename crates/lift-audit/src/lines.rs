@@ -1,0 +1,152 @@
+//! Streaming line reading across the files of a chain, with positions.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+const BUFFER: usize = 1 << 20;
+
+/// Where a line sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    /// Index into the file list.
+    pub(crate) file: usize,
+    /// 1-based line number within that file.
+    pub(crate) line: u64,
+    /// Byte offset of the line's start within that file.
+    pub(crate) offset: u64,
+}
+
+/// Reads lines from a list of files in order, reusing one buffer.
+///
+/// Memory stays at one buffer plus the longest line, whatever the files' size.
+#[derive(Debug)]
+pub(crate) struct Lines {
+    files: Vec<PathBuf>,
+    index: usize,
+    reader: Option<BufReader<File>>,
+    line: u64,
+    offset: u64,
+    bytes: u64,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    pub(crate) fn new(files: Vec<PathBuf>) -> Self {
+        Lines {
+            files,
+            index: 0,
+            reader: None,
+            line: 0,
+            offset: 0,
+            bytes: 0,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    pub(crate) fn path(&self, index: usize) -> &Path {
+        self.files
+            .get(index)
+            .map_or(Path::new(""), PathBuf::as_path)
+    }
+
+    /// Bytes read so far, over all files.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The next line without its newline, whether it had one, and where it was.
+    ///
+    /// A line without a newline can only be the last of its file.
+    pub(crate) fn next_line(&mut self) -> Result<Option<(&[u8], bool, Position)>> {
+        loop {
+            if self.reader.is_none() {
+                let Some(path) = self.files.get(self.index) else {
+                    return Ok(None);
+                };
+                let file = File::open(path).map_err(|e| Error::io("open audit log", path, e))?;
+                self.reader = Some(BufReader::with_capacity(BUFFER, file));
+                self.line = 0;
+                self.offset = 0;
+            }
+            let Some(reader) = self.reader.as_mut() else {
+                continue;
+            };
+            self.buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| Error::io("read audit log", self.path(self.index).to_owned(), e))?;
+            if n == 0 {
+                self.reader = None;
+                self.index += 1;
+                continue;
+            }
+            self.line += 1;
+            let position = Position {
+                file: self.index,
+                line: self.line,
+                offset: self.offset,
+            };
+            self.offset += n as u64;
+            self.bytes += n as u64;
+            let terminated = self.buf.last() == Some(&b'\n');
+            let len = self.buf.len() - usize::from(terminated);
+            return Ok(Some((&self.buf[..len], terminated, position)));
+        }
+    }
+
+    /// Starts reading file `index` at byte `offset` (a line start).
+    pub(crate) fn seek(&mut self, index: usize, offset: u64, line: u64) -> Result<()> {
+        use std::io::Seek;
+        let path = self
+            .files
+            .get(index)
+            .ok_or_else(|| Error::InvalidInput(format!("no file number {index} in the chain")))?
+            .clone();
+        let mut file = File::open(&path).map_err(|e| Error::io("open audit log", &path, e))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| Error::io("seek in audit log", &path, e))?;
+        self.index = index;
+        self.reader = Some(BufReader::with_capacity(BUFFER, file));
+        self.offset = offset;
+        self.line = line;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_span_files_and_flag_unterminated_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"one\ntwo\n").unwrap();
+        std::fs::write(&b, b"three\nfour").unwrap();
+        let mut lines = Lines::new(vec![a, b]);
+        let mut seen = Vec::new();
+        while let Some((line, terminated, pos)) = lines.next_line().unwrap() {
+            seen.push((
+                String::from_utf8(line.to_vec()).unwrap(),
+                terminated,
+                pos.file,
+                pos.line,
+                pos.offset,
+            ));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("one".into(), true, 0, 1, 0),
+                ("two".into(), true, 0, 2, 4),
+                ("three".into(), true, 1, 1, 0),
+                ("four".into(), false, 1, 2, 6),
+            ]
+        );
+        assert_eq!(lines.bytes(), 18);
+    }
+}

@@ -1,0 +1,650 @@
+//! Streaming verification of a chain against its key and checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
+
+use crate::checkpoint::{Checkpoint, default_checkpoint_path};
+use crate::error::Result;
+use crate::key::AuditKey;
+use crate::lines::{Lines, Position};
+use crate::manifest::chain_files;
+use crate::record::{GENESIS, Hasher, has_complete_record_prefix, parse_line};
+
+/// What a verifier found wrong at the first bad record.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Finding {
+    /// A record's bytes do not match its hash, it is malformed, or it does not link to its predecessor.
+    RecordModified,
+    /// A record is missing: the chain jumps over its sequence number.
+    RecordDeleted,
+    /// Records are out of order: the missing one appears later.
+    RecordsReordered,
+    /// A record appears twice.
+    RecordDuplicated,
+    /// The log ends before the record that the signed checkpoint covers.
+    TailTruncated,
+    /// The checkpoint's signature does not verify, or the checkpoint is unreadable.
+    BadSignature,
+    /// The log or checkpoint was written under another key (or none, or one was not given).
+    WrongKey,
+    /// The last line is a partial record, as a crash mid-write leaves it.
+    TornRecord,
+}
+
+impl Finding {
+    /// The human name: `record modified`, `tail truncated`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::RecordModified => "record modified",
+            Finding::RecordDeleted => "record deleted",
+            Finding::RecordsReordered => "records reordered",
+            Finding::RecordDuplicated => "record duplicated",
+            Finding::TailTruncated => "tail truncated",
+            Finding::BadSignature => "bad signature",
+            Finding::WrongKey => "wrong key",
+            Finding::TornRecord => "torn record",
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first problem found.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Failure {
+    /// What was found.
+    pub finding: Finding,
+    /// The first bad sequence number: the seq expected where the chain broke
+    /// (for a duplicate, the duplicated record's seq; for a bad checkpoint, its size).
+    pub seq: u64,
+    /// The file where it was found, when it is in a log file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The 1-based line in that file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// A sentence saying what is wrong.
+    pub message: String,
+}
+
+/// How the checkpoint's signature was checked.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureTrust {
+    /// Against the public key derived from the audit key: the checkpoint is authentic.
+    AuditKey,
+    /// Against a public key the caller trusts.
+    TrustedKey,
+    /// Against the key embedded in the checkpoint: proves integrity, not origin.
+    EmbeddedKey,
+}
+
+/// The checkpoint a verification used.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct CheckpointReport {
+    /// The checkpoint file.
+    pub path: String,
+    /// How many records it covers.
+    pub size: u64,
+    /// When it was made.
+    pub time: String,
+    /// How its signature was checked.
+    pub trust: SignatureTrust,
+}
+
+/// The result of [`verify`]. `intact` is true exactly when `failure` is `None`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct VerifyReport {
+    /// Whether the chain verified.
+    pub intact: bool,
+    /// The files read, in order.
+    pub files: Vec<String>,
+    /// How many records verified before the first problem (all of them when intact).
+    pub records_checked: u64,
+    /// How many bytes were read.
+    pub bytes: u64,
+    /// The seq of the last good record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    /// The hash of the last good record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// The time of the first record checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_time: Option<DateTime<Utc>>,
+    /// The time of the last good record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<DateTime<Utc>>,
+    /// The audit key id, when verified with a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The checkpoint used, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointReport>,
+    /// The first problem, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// Options of [`verify_with`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The audit key of a keyed chain. Giving none for a keyed log is a `wrong key` failure.
+    pub key: Option<AuditKey>,
+    /// The checkpoint file. `None` uses `<first file>.checkpoint` when it exists.
+    pub checkpoint: Option<PathBuf>,
+    /// Never look for a default checkpoint.
+    pub no_default_checkpoint: bool,
+    /// A trusted checkpoint public key, for logs without an audit key.
+    pub trusted_public_key: Option<VerifyingKey>,
+}
+
+/// Verifies the chain in `files` (in order) with `key`, against `checkpoint` when given.
+///
+/// A single file with a `<file>.manifest` stands for all the files the manifest
+/// lists. Without `checkpoint`, `<file>.checkpoint` is used when it exists.
+/// Memory stays flat: records are streamed, not collected.
+///
+/// I/O errors (a missing file) are errors; anything wrong with the data is a
+/// [`Failure`] in the report.
+pub fn verify(
+    files: &[PathBuf],
+    key: Option<&AuditKey>,
+    checkpoint: Option<&Path>,
+) -> Result<VerifyReport> {
+    verify_with(
+        files,
+        &VerifyOptions {
+            key: key.cloned(),
+            checkpoint: checkpoint.map(Path::to_owned),
+            ..VerifyOptions::default()
+        },
+    )
+}
+
+/// [`verify`] with all options.
+pub fn verify_with(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyReport> {
+    let files = expand(files)?;
+    let checkpoint_path = match (&options.checkpoint, options.no_default_checkpoint) {
+        (Some(path), _) => Some(path.clone()),
+        (None, false) => files
+            .last()
+            .map(|f| default_checkpoint_path(f))
+            .filter(|p| p.exists()),
+        (None, true) => None,
+    };
+    let mut report = VerifyReport {
+        intact: false,
+        files: files.iter().map(|f| f.display().to_string()).collect(),
+        records_checked: 0,
+        bytes: 0,
+        last_seq: None,
+        head: None,
+        first_time: None,
+        last_time: None,
+        key_id: options.key.as_ref().map(|k| k.id().to_owned()),
+        checkpoint: None,
+        failure: None,
+    };
+    let mut bound = None;
+    if let Some(path) = &checkpoint_path {
+        match check_checkpoint(path, options) {
+            Ok((cp, trust)) => {
+                bound = Some((cp.size, cp.head_bytes().unwrap_or(GENESIS)));
+                report.checkpoint = Some(CheckpointReport {
+                    path: path.display().to_string(),
+                    size: cp.size,
+                    time: cp.time.clone(),
+                    trust,
+                });
+            }
+            Err(failure) => {
+                report.failure = Some(failure);
+                return Ok(report);
+            }
+        }
+    }
+    let hasher = Hasher::new(options.key.as_ref());
+    let mut walk = Walk::new(&hasher, bound);
+    let mut lines = Lines::new(files);
+    let failure = walk.run(&mut lines, true)?;
+    walk.fill(&mut report, &lines);
+    report.intact = failure.is_none();
+    report.failure = failure;
+    Ok(report)
+}
+
+/// Verifies only the records after the checkpoint, starting at its hinted offset.
+///
+/// Falls back to a full verification when the hint does not point at the
+/// checkpointed record. Used by the health check, so that it stays cheap on big logs.
+pub fn verify_since_checkpoint(log: &Path, options: &VerifyOptions) -> Result<VerifyReport> {
+    let files = chain_files(log)?;
+    let path = options
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| default_checkpoint_path(log));
+    let Ok(Some(cp)) = Checkpoint::load_if_exists(&path) else {
+        return verify_with(&files, options);
+    };
+    let hint = cp.file.as_ref().and_then(|name| {
+        let index = files
+            .iter()
+            .position(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == *name))?;
+        Some((index, cp.offset?))
+    });
+    let (Some((index, offset)), Some(head)) = (hint, cp.head_bytes()) else {
+        return verify_with(&files, options);
+    };
+    let trust = match check_checkpoint(&path, options) {
+        Ok((_, trust)) => trust,
+        Err(_) => return verify_with(&files, options),
+    };
+    let hasher = Hasher::new(options.key.as_ref());
+    let mut lines = Lines::new(files.clone());
+    lines.seek(index, offset, 0)?;
+    let anchored = match lines.next_line()? {
+        Some((line, true, _)) => parse_line(line)
+            .ok()
+            .is_some_and(|raw| raw.seq == cp.size && raw.hash == head && hasher.check(&raw)),
+        _ => false,
+    };
+    if !anchored {
+        return verify_with(&files, options);
+    }
+    let mut walk = Walk::new(&hasher, Some((cp.size, head)));
+    walk.expected = cp.size + 1;
+    walk.prev = head;
+    walk.last_seq = Some(cp.size);
+    let failure = walk.run(&mut lines, false)?;
+    let mut report = VerifyReport {
+        intact: failure.is_none(),
+        files: files.iter().map(|f| f.display().to_string()).collect(),
+        records_checked: 0,
+        bytes: 0,
+        last_seq: None,
+        head: None,
+        first_time: None,
+        last_time: None,
+        key_id: options.key.as_ref().map(|k| k.id().to_owned()),
+        checkpoint: Some(CheckpointReport {
+            path: path.display().to_string(),
+            size: cp.size,
+            time: cp.time.clone(),
+            trust,
+        }),
+        failure,
+    };
+    walk.fill(&mut report, &lines);
+    Ok(report)
+}
+
+fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    match files {
+        [single] => chain_files(single),
+        _ => Ok(files.to_vec()),
+    }
+}
+
+fn check_checkpoint(
+    path: &Path,
+    options: &VerifyOptions,
+) -> std::result::Result<(Checkpoint, SignatureTrust), Failure> {
+    let fail = |finding, seq, message: String| Failure {
+        finding,
+        seq,
+        file: Some(path.display().to_string()),
+        line: None,
+        message,
+    };
+    let cp = Checkpoint::load(path).map_err(|e| fail(Finding::BadSignature, 0, e.to_string()))?;
+    let expected_kid = options.key.as_ref().map(AuditKey::id);
+    if cp.key_id.as_deref() != expected_kid {
+        let message = match (cp.key_id.as_deref(), expected_kid) {
+            (Some(theirs), None) => format!(
+                "the checkpoint was made with audit key {theirs}; pass that key with --key-file or LIFT_AUDIT_KEY_FILE"
+            ),
+            (None, Some(ours)) => {
+                format!("the checkpoint was made without an audit key, but key {ours} was given")
+            }
+            (theirs, ours) => format!(
+                "the checkpoint was made with audit key {}, not with the given key {}",
+                theirs.unwrap_or("-"),
+                ours.unwrap_or("-")
+            ),
+        };
+        return Err(fail(Finding::WrongKey, cp.size, message));
+    }
+    let (key, trust) = match (&options.key, &options.trusted_public_key) {
+        (Some(key), _) => (Some(key.signer().verifying_key()), SignatureTrust::AuditKey),
+        (None, Some(trusted)) => (Some(*trusted), SignatureTrust::TrustedKey),
+        (None, None) => (None, SignatureTrust::EmbeddedKey),
+    };
+    if cp.head_bytes().is_none() || !cp.verify_signature(key.as_ref()) {
+        return Err(fail(
+            Finding::BadSignature,
+            cp.size,
+            format!(
+                "the signature of checkpoint {} (size {}) does not verify; the checkpoint or the log's key was tampered with",
+                path.display(),
+                cp.size
+            ),
+        ));
+    }
+    Ok((cp, trust))
+}
+
+/// The chain walk: the state of a streaming verification.
+struct Walk<'a> {
+    hasher: &'a Hasher,
+    bound: Option<(u64, [u8; 32])>,
+    expected: u64,
+    prev: [u8; 32],
+    records: u64,
+    last_seq: Option<u64>,
+    first_time: Option<String>,
+    last_time: String,
+}
+
+impl<'a> Walk<'a> {
+    fn new(hasher: &'a Hasher, bound: Option<(u64, [u8; 32])>) -> Self {
+        Walk {
+            hasher,
+            bound,
+            expected: 1,
+            prev: GENESIS,
+            records: 0,
+            last_seq: None,
+            first_time: None,
+            last_time: String::new(),
+        }
+    }
+
+    fn fail(
+        &self,
+        lines: &Lines,
+        finding: Finding,
+        seq: u64,
+        pos: Option<Position>,
+        message: String,
+    ) -> Failure {
+        Failure {
+            finding,
+            seq,
+            file: pos.map(|p| lines.path(p.file).display().to_string()),
+            line: pos.map(|p| p.line),
+            message,
+        }
+    }
+
+    fn run(&mut self, lines: &mut Lines, from_genesis: bool) -> Result<Option<Failure>> {
+        // A first record under another key id is either the wrong key (the next
+        // record carries the same id) or an edit of that record (it does not).
+        let mut pending_kid: Option<(Position, Option<String>)> = None;
+        while let Some((line, terminated, pos)) = lines.next_line()? {
+            let expected = self.expected;
+            if let Some((first_pos, first_kid)) = pending_kid.take() {
+                let next_kid = parse_line(line).ok().map(|r| r.kid.map(str::to_owned));
+                if next_kid.is_none() || next_kid == Some(first_kid.clone()) {
+                    let message = self.wrong_key_message(first_kid.as_deref());
+                    return Ok(Some(self.fail(
+                        lines,
+                        Finding::WrongKey,
+                        expected,
+                        Some(first_pos),
+                        message,
+                    )));
+                }
+                let message = format!(
+                    "record {expected} was modified: its key id differs from the records after it"
+                );
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::RecordModified,
+                    expected,
+                    Some(first_pos),
+                    message,
+                )));
+            }
+            if !terminated {
+                let complete = has_complete_record_prefix(line);
+                return Ok(Some(self.unterminated(lines, complete, pos)));
+            }
+            let raw = match parse_line(line) {
+                Ok(raw) => raw,
+                Err(why) => {
+                    let message = format!(
+                        "record {expected} was modified: the line is not a canonical record ({why})"
+                    );
+                    return Ok(Some(self.fail(
+                        lines,
+                        Finding::RecordModified,
+                        expected,
+                        Some(pos),
+                        message,
+                    )));
+                }
+            };
+            if from_genesis && self.records == 0 && raw.kid != self.hasher.kid() {
+                pending_kid = Some((pos, raw.kid.map(str::to_owned)));
+                continue;
+            }
+            if !self.hasher.check(&raw) {
+                let message =
+                    format!("record {expected} was modified: its content does not match its hash");
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::RecordModified,
+                    expected,
+                    Some(pos),
+                    message,
+                )));
+            }
+            if raw.seq > expected {
+                let seq = raw.seq;
+                return Ok(Some(self.classify_jump(lines, seq, pos)?));
+            }
+            if raw.seq < expected {
+                let seq = raw.seq;
+                let message = format!(
+                    "record {seq} appears again at {}:{} after record {}",
+                    lines.path(pos.file).display(),
+                    pos.line,
+                    expected - 1
+                );
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::RecordDuplicated,
+                    seq,
+                    Some(pos),
+                    message,
+                )));
+            }
+            if raw.prev != self.prev {
+                let message = format!(
+                    "record {expected} was modified: it does not link to record {}",
+                    expected.saturating_sub(1)
+                );
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::RecordModified,
+                    expected,
+                    Some(pos),
+                    message,
+                )));
+            }
+            if let Some((size, head)) = self.bound {
+                if raw.seq == size && raw.hash != head {
+                    let message = format!(
+                        "record {size} differs from the signed checkpoint: the chain up to it was rewritten"
+                    );
+                    return Ok(Some(self.fail(
+                        lines,
+                        Finding::RecordModified,
+                        size,
+                        Some(pos),
+                        message,
+                    )));
+                }
+            }
+            if self.first_time.is_none() {
+                self.first_time = Some(raw.time.to_owned());
+            }
+            self.last_time.clear();
+            self.last_time.push_str(raw.time);
+            self.records += 1;
+            self.last_seq = Some(raw.seq);
+            self.expected = raw.seq + 1;
+            self.prev = raw.hash;
+        }
+        if let Some((first_pos, first_kid)) = pending_kid {
+            let message = self.wrong_key_message(first_kid.as_deref());
+            return Ok(Some(self.fail(
+                lines,
+                Finding::WrongKey,
+                self.expected,
+                Some(first_pos),
+                message,
+            )));
+        }
+        if let Some((size, _)) = self.bound {
+            if self.expected <= size {
+                let message = format!(
+                    "the log ends at record {} but the signed checkpoint covers {size} records: the tail was truncated",
+                    self.expected - 1
+                );
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::TailTruncated,
+                    self.expected,
+                    None,
+                    message,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    fn wrong_key_message(&self, theirs: Option<&str>) -> String {
+        match (theirs, self.hasher.kid()) {
+            (Some(theirs), None) => format!(
+                "the log is keyed with audit key {theirs}; pass that key with --key-file or LIFT_AUDIT_KEY_FILE"
+            ),
+            (None, Some(ours)) => {
+                format!("the log is not keyed, but audit key {ours} was given")
+            }
+            (theirs, ours) => format!(
+                "the log was written with audit key {}, not with the given key {}",
+                theirs.unwrap_or("-"),
+                ours.unwrap_or("-")
+            ),
+        }
+    }
+
+    fn unterminated(&self, lines: &Lines, complete: bool, pos: Position) -> Failure {
+        let expected = self.expected;
+        if complete {
+            let message =
+                format!("record {expected} was modified: bytes follow its end without a newline");
+            return self.fail(lines, Finding::RecordModified, expected, Some(pos), message);
+        }
+        match self.bound {
+            Some((size, _)) if expected <= size => {
+                let message = format!(
+                    "the log ends in a partial record {expected} but the signed checkpoint covers {size} records: the tail was truncated"
+                );
+                self.fail(lines, Finding::TailTruncated, expected, Some(pos), message)
+            }
+            _ => {
+                let message = format!(
+                    "record {expected} is torn: the last line has no newline, as a crash mid-write leaves it; opening the log with the sink repairs it"
+                );
+                self.fail(lines, Finding::TornRecord, expected, Some(pos), message)
+            }
+        }
+    }
+
+    /// Record `seq` stands where `self.expected` belongs: scan on to tell a
+    /// duplicate (seq appears again), a reordering (expected appears later) and
+    /// a deletion (it never does). Only sequence numbers are kept, so memory stays flat.
+    fn classify_jump(&self, lines: &mut Lines, seq: u64, pos: Position) -> Result<Failure> {
+        let expected = self.expected;
+        let path = lines.path(pos.file).display().to_string();
+        let mut found_expected = false;
+        while let Some((line, _, _)) = lines.next_line()? {
+            let Ok(raw) = parse_line(line) else { continue };
+            if raw.seq == seq {
+                let message = format!(
+                    "record {seq} appears twice, first at {path}:{} before record {expected}",
+                    pos.line
+                );
+                return Ok(self.fail(lines, Finding::RecordDuplicated, seq, Some(pos), message));
+            }
+            if raw.seq == expected {
+                found_expected = true;
+            }
+        }
+        Ok(if found_expected {
+            let message = format!(
+                "records were reordered: record {seq} stands where record {expected} belongs"
+            );
+            self.fail(
+                lines,
+                Finding::RecordsReordered,
+                expected,
+                Some(pos),
+                message,
+            )
+        } else {
+            let message = if seq == expected + 1 {
+                format!(
+                    "record {expected} was deleted: the chain jumps from {} to {seq}",
+                    expected - 1
+                )
+            } else {
+                format!(
+                    "records {expected} to {} were deleted: the chain jumps from {} to {seq}",
+                    seq - 1,
+                    expected - 1
+                )
+            };
+            self.fail(lines, Finding::RecordDeleted, expected, Some(pos), message)
+        })
+    }
+
+    fn fill(&self, report: &mut VerifyReport, lines: &Lines) {
+        let parse = |t: &str| {
+            DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        report.records_checked = self.records;
+        report.bytes = lines.bytes();
+        report.last_seq = self.last_seq;
+        report.head = self.last_seq.map(|_| hex::encode(self.prev));
+        report.first_time = self.first_time.as_deref().and_then(parse);
+        report.last_time = if self.records > 0 {
+            parse(&self.last_time)
+        } else {
+            None
+        };
+    }
+}
