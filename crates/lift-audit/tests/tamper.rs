@@ -1,0 +1,233 @@
+//! Tampering with a log is detected and named: property tests over edits of every kind.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use lift_audit::{
+    AuditKey, FileAuditSink, Finding, SinkOptions, VerifyOptions, VerifyReport, verify_with,
+};
+use lift_core::{AuditEvent, Resource};
+use proptest::prelude::*;
+
+const RECORDS: usize = 8;
+
+struct Base {
+    lines: Vec<Vec<u8>>,
+    checkpoint: Vec<u8>,
+    key: Option<AuditKey>,
+}
+
+fn build(key: Option<AuditKey>) -> Base {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sink = FileAuditSink::open(SinkOptions::new(&log).key(key.clone()))
+            .await
+            .unwrap();
+        for i in 0..RECORDS {
+            let event = AuditEvent::new(
+                "secrets",
+                format!("put.{i}"),
+                Resource::new("secret", format!("app/s{i}")),
+            )
+            .detail("n", i as u64)
+            .correlation_id("c-1");
+            sink.append(event).await.unwrap();
+        }
+        sink.close().await.unwrap();
+    });
+    let bytes = std::fs::read(&log).unwrap();
+    let lines = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect::<Vec<_>>();
+    assert_eq!(lines.len(), RECORDS);
+    Base {
+        lines,
+        checkpoint: std::fs::read(dir.path().join("audit.jsonl.checkpoint")).unwrap(),
+        key,
+    }
+}
+
+fn base(keyed: bool) -> &'static Base {
+    static PLAIN: OnceLock<Base> = OnceLock::new();
+    static KEYED: OnceLock<Base> = OnceLock::new();
+    if keyed {
+        KEYED.get_or_init(|| {
+            build(Some(
+                AuditKey::from_bytes(b"an audit key of at least 32 bytes!!").unwrap(),
+            ))
+        })
+    } else {
+        PLAIN.get_or_init(|| build(None))
+    }
+}
+
+/// Writes `bytes` as a log beside the base's checkpoint and verifies it.
+fn check(base: &Base, bytes: &[u8], with_checkpoint: bool) -> VerifyReport {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    std::fs::write(&log, bytes).unwrap();
+    let checkpoint = dir.path().join("cp");
+    std::fs::write(&checkpoint, &base.checkpoint).unwrap();
+    let options = VerifyOptions {
+        key: base.key.clone(),
+        checkpoint: with_checkpoint.then(|| checkpoint.clone()),
+        no_default_checkpoint: true,
+        ..VerifyOptions::default()
+    };
+    let report = verify_with(&[log], &options).unwrap();
+    assert_eq!(report.intact, report.failure.is_none());
+    report
+}
+
+fn finding(report: &VerifyReport) -> Option<(Finding, u64)> {
+    report.failure.as_ref().map(|f| (f.finding, f.seq))
+}
+
+fn join(lines: &[Vec<u8>]) -> Vec<u8> {
+    lines.concat()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn intact_logs_verify(keyed in any::<bool>(), with_checkpoint in any::<bool>()) {
+        let base = base(keyed);
+        let report = check(base, &join(&base.lines), with_checkpoint);
+        prop_assert!(report.intact, "{:?}", report.failure);
+        prop_assert_eq!(report.records_checked, RECORDS as u64);
+        prop_assert_eq!(report.last_seq, Some(RECORDS as u64));
+        prop_assert!(report.first_time.is_some() && report.last_time >= report.first_time);
+    }
+
+    #[test]
+    fn any_single_byte_change_is_a_modified_record(
+        keyed in any::<bool>(),
+        record in 0..RECORDS,
+        at in any::<prop::sample::Index>(),
+        value in any::<u8>(),
+        with_checkpoint in any::<bool>(),
+    ) {
+        let base = base(keyed);
+        let mut lines = base.lines.clone();
+        let i = at.index(lines[record].len());
+        prop_assume!(lines[record][i] != value);
+        lines[record][i] = value;
+        let report = check(base, &join(&lines), with_checkpoint);
+        prop_assert_eq!(finding(&report), Some((Finding::RecordModified, record as u64 + 1)), "{:?}", report.failure);
+    }
+
+    #[test]
+    fn deleted_records_are_named(keyed in any::<bool>(), record in 0..RECORDS) {
+        let base = base(keyed);
+        let mut lines = base.lines.clone();
+        lines.remove(record);
+        let report = check(base, &join(&lines), true);
+        let expected = if record == RECORDS - 1 { Finding::TailTruncated } else { Finding::RecordDeleted };
+        prop_assert_eq!(finding(&report), Some((expected, record as u64 + 1)), "{:?}", report.failure);
+    }
+
+    #[test]
+    fn duplicated_records_are_named(keyed in any::<bool>(), record in 0..RECORDS, at in 0..=RECORDS, with_checkpoint in any::<bool>()) {
+        let base = base(keyed);
+        let mut lines = base.lines.clone();
+        lines.insert(at, base.lines[record].clone());
+        let report = check(base, &join(&lines), with_checkpoint);
+        prop_assert_eq!(finding(&report), Some((Finding::RecordDuplicated, record as u64 + 1)), "{:?}", report.failure);
+    }
+
+    #[test]
+    fn swapped_records_are_named(keyed in any::<bool>(), a in 0..RECORDS, b in 0..RECORDS, with_checkpoint in any::<bool>()) {
+        prop_assume!(a != b);
+        let (a, b) = (a.min(b), a.max(b));
+        let base = base(keyed);
+        let mut lines = base.lines.clone();
+        lines.swap(a, b);
+        let report = check(base, &join(&lines), with_checkpoint);
+        prop_assert_eq!(finding(&report), Some((Finding::RecordsReordered, a as u64 + 1)), "{:?}", report.failure);
+    }
+
+    #[test]
+    fn truncated_tails_are_named_with_a_checkpoint(keyed in any::<bool>(), cut in any::<prop::sample::Index>()) {
+        let base = base(keyed);
+        let bytes = join(&base.lines);
+        let len = cut.index(bytes.len());
+        let report = check(base, &bytes[..len], true);
+        let kept = bytes[..len].iter().filter(|&&b| b == b'\n').count() as u64;
+        prop_assert_eq!(finding(&report), Some((Finding::TailTruncated, kept + 1)), "{:?}", report.failure);
+    }
+
+    #[test]
+    fn checkpoint_edits_are_bad_signatures(keyed in any::<bool>(), at in any::<prop::sample::Index>()) {
+        let base = base(keyed);
+        let mut checkpoint: serde_json::Value = serde_json::from_slice(&base.checkpoint).unwrap();
+        let signature = checkpoint["signature"].as_str().unwrap().to_owned();
+        let i = at.index(signature.len());
+        let mut chars: Vec<char> = signature.chars().collect();
+        chars[i] = if chars[i] == '0' { '1' } else { '0' };
+        checkpoint["signature"] = chars.into_iter().collect::<String>().into();
+        let edited = Base { lines: base.lines.clone(), checkpoint: serde_json::to_vec(&checkpoint).unwrap(), key: base.key.clone() };
+        let report = check(&edited, &join(&base.lines), true);
+        prop_assert_eq!(report.failure.map(|f| f.finding), Some(Finding::BadSignature));
+    }
+}
+
+fn verify_key(path: &Path, key: Option<AuditKey>, checkpoint: Option<PathBuf>) -> VerifyReport {
+    verify_with(
+        &[path.to_owned()],
+        &VerifyOptions {
+            key,
+            checkpoint,
+            no_default_checkpoint: true,
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn wrong_or_missing_keys_fail() {
+    let keyed = base(true);
+    let plain = base(false);
+    let dir = tempfile::tempdir().unwrap();
+    let keyed_log = dir.path().join("keyed");
+    let plain_log = dir.path().join("plain");
+    let keyed_cp = dir.path().join("keyed.cp");
+    std::fs::write(&keyed_log, join(&keyed.lines)).unwrap();
+    std::fs::write(&plain_log, join(&plain.lines)).unwrap();
+    std::fs::write(&keyed_cp, &keyed.checkpoint).unwrap();
+    let other = AuditKey::from_bytes(&[9u8; 32]).unwrap();
+
+    for report in [
+        verify_key(&keyed_log, Some(other.clone()), None),
+        verify_key(&keyed_log, None, None),
+        verify_key(&plain_log, Some(other.clone()), None),
+        verify_key(&keyed_log, Some(other), Some(keyed_cp.clone())),
+        verify_key(&keyed_log, None, Some(keyed_cp.clone())),
+    ] {
+        assert_eq!(report.failure.map(|f| f.finding), Some(Finding::WrongKey));
+        assert!(!report.intact);
+    }
+    let good = verify_key(&keyed_log, keyed.key.clone(), Some(keyed_cp));
+    assert!(good.intact, "{:?}", good.failure);
+    assert_eq!(
+        good.checkpoint.map(|c| c.trust),
+        Some(lift_audit::SignatureTrust::AuditKey)
+    );
+}
+
+#[test]
+fn a_torn_last_line_without_checkpoint_is_a_torn_record() {
+    let plain = base(false);
+    let mut bytes = join(&plain.lines);
+    bytes.extend_from_slice(br#"{"seq":9,"time":"2026-"#);
+    let report = check(plain, &bytes, true);
+    assert_eq!(finding(&report), Some((Finding::TornRecord, 9)));
+    assert_eq!(report.records_checked, RECORDS as u64);
+}
