@@ -1,1 +1,71 @@
-//! lift-monitor: In-process resource and memory monitoring, health checks and a health manager, Lambda invocation metrics as CloudWatch EMF.
+//! In-process monitoring for Rust services, in AWS Lambda and out of it: resource and
+//! memory sampling, health checks, a health manager, and invocation metrics rendered as
+//! CloudWatch Embedded Metric Format or Prometheus text.
+//!
+//! - A [`Monitor`] runs a [`Sampler`] in the background and publishes an immutable
+//!   [`Snapshot`] (threads, tokio, RSS, fds and `RLIMIT_NOFILE`, CPU, disk space, cgroup v2
+//!   memory, the Lambda environment, runtime stalls, heap counts) that readers get without
+//!   locks or system calls.
+//! - [`CountingAlloc`] is an opt-in global allocator wrapper that counts the heap.
+//! - Checks ([`ResourceCheck`], [`MemoryCheck`], [`DiskCheck`], [`CpuCheck`],
+//!   [`StallCheck`], [`NetworkCheck`], [`FnCheck`]) judge figures against warn and fail
+//!   [`Threshold`]s; [`StandardChecks`] registers the standard set.
+//! - A [`HealthManager`] runs any [`lift_core::HealthCheck`]s in parallel with timeouts,
+//!   panic isolation and caching, and aggregates them into a [`HealthReport`], rendered as
+//!   JSON, `application/health+json` ([`HealthJson`]) or a table.
+//! - A [`MetricsRegistry`] records counters, gauges and histograms and renders them as EMF
+//!   JSON lines ([`EmfEmitter`]) or Prometheus text ([`render_prometheus`]);
+//!   [`InvocationMetrics`] tracks Lambda invocations. The `lambda` feature adds a tower
+//!   layer and a deployment wrapper for `lambda_runtime`.
+//!
+//! ```
+//! use lift_monitor::{Group, Monitor, MonitorConfig, StandardChecks};
+//! use lift_core::HealthStatus;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> lift_monitor::Result<()> {
+//! let monitor = Monitor::start(MonitorConfig::default())?;
+//! let snapshot = monitor.snapshot();
+//! assert!(snapshot.memory.rss_bytes.is_some());
+//!
+//! let manager = StandardChecks::default().build(&monitor)?;
+//! let report = manager.check(Group::Readiness).await;
+//! // No endpoints are configured, so the network check cannot pass: the report is never "healthy" by omission.
+//! assert!(report.status >= HealthStatus::Unknown);
+//! println!("{}", report.render_table(false));
+//! # Ok(()) }
+//! ```
+
+mod alloc;
+mod cgroup;
+mod checks;
+mod error;
+mod manager;
+mod monitor;
+mod procfile;
+mod report;
+mod sampler;
+mod snapshot;
+mod stall;
+mod standard;
+mod threshold;
+mod units;
+
+pub use alloc::{AllocStats, CountingAlloc, PEAK_GRANULARITY, allocator_stats};
+pub use checks::{
+    AsyncFnCheck, CpuCheck, DiskCheck, Endpoint, FnCheck, MemoryCheck, MemoryThresholds,
+    NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda, physical_memory_bytes,
+};
+pub use error::{Error, Result};
+pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
+pub use monitor::{Monitor, MonitorConfig};
+pub use report::{
+    CheckResult, HEALTH_JSON_CONTENT_TYPE, HealthJson, HealthJsonCheck, HealthReport, ServiceInfo,
+};
+pub use sampler::{Sampler, SamplerConfig};
+pub use snapshot::{
+    CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, LambdaEnv, LimitSource, MemoryStats,
+    Snapshot, StallStats, TokioStats,
+};
+pub use stall::StallConfig;
+pub use standard::{ENDPOINTS_ENV, StandardChecks};
+pub use threshold::Threshold;

@@ -1,0 +1,320 @@
+//! A counting global allocator wrapper: the Rust answer to Go's `runtime.MemStats`.
+//!
+//! Counting costs a few plain loads and stores per allocation. Each thread gets an
+//! exclusive slot of counters that only it writes (so no locked instruction is needed);
+//! readers sum the slots with relaxed loads. Peak live bytes need a global view, so each
+//! thread folds its live-byte delta into a shared counter once it exceeds
+//! [`PEAK_GRANULARITY`] bytes: the peak is exact to within that much per thread.
+
+// This module implements `GlobalAlloc`, which is an unsafe trait: the workspace denies
+// unsafe code everywhere else.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// How many bytes of live-heap change a thread accumulates before it updates the shared
+/// live counter and the peak. The peak is exact to within this many bytes per thread.
+pub const PEAK_GRANULARITY: i64 = 64 * 1024;
+
+/// Threads beyond this many share one slot updated with atomic read-modify-write
+/// operations: still correct, a little slower.
+const SLOTS: usize = 256;
+
+/// The counters of one thread. Only the owning thread writes the exclusive slots.
+#[repr(align(64))]
+struct Slot {
+    allocs: AtomicU64,
+    frees: AtomicU64,
+    reallocs: AtomicU64,
+    bytes_allocated: AtomicU64,
+    bytes_freed: AtomicU64,
+    /// Live-byte change not yet folded into [`LIVE`].
+    pending: AtomicI64,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            reallocs: AtomicU64::new(0),
+            bytes_allocated: AtomicU64::new(0),
+            bytes_freed: AtomicU64::new(0),
+            pending: AtomicI64::new(0),
+        }
+    }
+}
+
+static SLOTS_ARRAY: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+/// The slot shared by threads that found no free exclusive slot.
+static SHARED: Slot = Slot::new();
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+/// Live bytes folded in by the threads (lags the exact figure by the pending deltas).
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// `usize::MAX` until the thread first allocates; then its slot index, or `SLOTS` for the shared slot.
+const UNASSIGNED: usize = usize::MAX;
+
+thread_local! {
+    // A const-initialised `Cell<usize>` has no destructor, so touching it never allocates:
+    // that makes it safe to use from inside the global allocator.
+    static SLOT_INDEX: Cell<usize> = const { Cell::new(UNASSIGNED) };
+}
+
+/// Adds `n` to a counter that only this thread writes, without a locked instruction.
+#[inline(always)]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+#[inline(always)]
+fn with_slot(f: impl FnOnce(&'static Slot, bool)) {
+    let index = SLOT_INDEX
+        .try_with(|cell| {
+            let index = cell.get();
+            if index != UNASSIGNED {
+                return index;
+            }
+            let next = NEXT_SLOT.fetch_add(1, Relaxed);
+            let index = if next < SLOTS { next } else { SLOTS };
+            cell.set(index);
+            index
+        })
+        .unwrap_or(SLOTS);
+    match SLOTS_ARRAY.get(index) {
+        Some(slot) => f(slot, true),
+        None => f(&SHARED, false),
+    }
+}
+
+fn fold_into_live(delta: i64) {
+    let live = LIVE.fetch_add(delta, Relaxed) + delta;
+    if live > PEAK.load(Relaxed) {
+        PEAK.fetch_max(live, Relaxed);
+    }
+}
+
+#[inline(always)]
+fn record(allocs: u64, frees: u64, reallocs: u64, allocated: usize, freed: usize) {
+    if !ACTIVE.load(Relaxed) {
+        ACTIVE.store(true, Relaxed);
+    }
+    let delta = allocated as i64 - freed as i64;
+    with_slot(|slot, exclusive| {
+        if exclusive {
+            bump(&slot.allocs, allocs);
+            bump(&slot.frees, frees);
+            bump(&slot.reallocs, reallocs);
+            bump(&slot.bytes_allocated, allocated as u64);
+            bump(&slot.bytes_freed, freed as u64);
+            let pending = slot.pending.load(Relaxed) + delta;
+            if pending.abs() >= PEAK_GRANULARITY {
+                slot.pending.store(0, Relaxed);
+                fold_into_live(pending);
+            } else {
+                slot.pending.store(pending, Relaxed);
+            }
+        } else {
+            slot.allocs.fetch_add(allocs, Relaxed);
+            slot.frees.fetch_add(frees, Relaxed);
+            slot.reallocs.fetch_add(reallocs, Relaxed);
+            slot.bytes_allocated.fetch_add(allocated as u64, Relaxed);
+            slot.bytes_freed.fetch_add(freed as u64, Relaxed);
+            fold_into_live(delta);
+        }
+    });
+}
+
+/// A global allocator that counts what passes through it to the inner allocator `A`.
+///
+/// Opt in with `#[global_allocator]`; then [`allocator_stats`] returns the counts and
+/// the monitor's snapshots include them, with an allocation rate.
+///
+/// ```
+/// use lift_monitor::CountingAlloc;
+/// use std::alloc::System;
+///
+/// #[global_allocator]
+/// static GLOBAL: CountingAlloc<System> = CountingAlloc::new(System);
+///
+/// let v = vec![0u8; 1 << 20];
+/// let stats = lift_monitor::allocator_stats().unwrap();
+/// assert!(stats.live_bytes >= 1 << 20);
+/// drop(v);
+/// ```
+///
+/// Invariant: the counters are process-wide statics (a process has one global
+/// allocator), so every `CountingAlloc` value updates the same counters.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CountingAlloc<A = System> {
+    inner: A,
+}
+
+impl<A> CountingAlloc<A> {
+    /// Wraps `inner`.
+    pub const fn new(inner: A) -> Self {
+        CountingAlloc { inner }
+    }
+
+    /// The wrapped allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+// SAFETY: every method forwards to the inner allocator with the caller's arguments
+// unchanged and returns its result unchanged, so the inner allocator's guarantees hold.
+// The bookkeeping only touches atomics and a const-initialised thread-local without a
+// destructor, so it never allocates and cannot re-enter the allocator.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract; we pass it on.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        if !ptr.is_null() {
+            record(1, 0, 0, layout.size(), 0);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract; we pass it on.
+        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            record(1, 0, 0, layout.size(), 0);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by this allocator (hence by `inner`) with `layout`.
+        unsafe { self.inner.dealloc(ptr, layout) };
+        record(0, 1, 0, 0, layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract; we pass it on.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            record(0, 0, 1, new_size, layout.size());
+        }
+        new
+    }
+}
+
+/// Counts of the [`CountingAlloc`] global allocator since the process started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct AllocStats {
+    /// Bytes currently allocated.
+    pub live_bytes: u64,
+    /// Allocations not yet freed (Go's `HeapObjects`).
+    pub live_allocations: u64,
+    /// Allocations made, `alloc` and `alloc_zeroed` (reallocations not included).
+    pub total_allocations: u64,
+    /// Deallocations made.
+    pub total_frees: u64,
+    /// Reallocations made.
+    pub total_reallocations: u64,
+    /// Bytes handed out in total, including the new size of each reallocation.
+    pub total_bytes_allocated: u64,
+    /// The highest live byte count seen, exact to within [`PEAK_GRANULARITY`] bytes per thread.
+    pub peak_live_bytes: u64,
+}
+
+/// The counts of the [`CountingAlloc`] global allocator, or `None` when no allocation has
+/// gone through one (it is not installed as the global allocator).
+///
+/// Costs one relaxed load per used thread slot; no lock, no system call.
+pub fn allocator_stats() -> Option<AllocStats> {
+    if !ACTIVE.load(Relaxed) {
+        return None;
+    }
+    let used = NEXT_SLOT.load(Relaxed).min(SLOTS);
+    let mut allocs = 0u64;
+    let mut frees = 0u64;
+    let mut reallocs = 0u64;
+    let mut allocated = 0u64;
+    let mut freed = 0u64;
+    for slot in SLOTS_ARRAY[..used].iter().chain(std::iter::once(&SHARED)) {
+        allocs = allocs.wrapping_add(slot.allocs.load(Relaxed));
+        frees = frees.wrapping_add(slot.frees.load(Relaxed));
+        reallocs = reallocs.wrapping_add(slot.reallocs.load(Relaxed));
+        allocated = allocated.wrapping_add(slot.bytes_allocated.load(Relaxed));
+        freed = freed.wrapping_add(slot.bytes_freed.load(Relaxed));
+    }
+    // Relaxed loads of different slots are not one instant: clamp rather than wrap.
+    let live_bytes = allocated.saturating_sub(freed);
+    let peak = u64::try_from(PEAK.load(Relaxed))
+        .unwrap_or(0)
+        .max(live_bytes);
+    Some(AllocStats {
+        live_bytes,
+        live_allocations: allocs.saturating_sub(frees),
+        total_allocations: allocs,
+        total_frees: frees,
+        total_reallocations: reallocs,
+        total_bytes_allocated: allocated,
+        peak_live_bytes: peak,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The unit tests run without `CountingAlloc` installed globally, so they drive an
+    // instance directly; it updates the same process-wide counters.
+    static COUNTING: CountingAlloc<System> = CountingAlloc::new(System);
+
+    #[test]
+    fn counts_allocations_frees_and_peak() {
+        let layout = Layout::from_size_align(1 << 20, 8).unwrap();
+        let before = allocator_stats().unwrap_or_default();
+        // SAFETY: the layout has a non-zero size; the pointer is freed with the same layout.
+        let ptr = unsafe { COUNTING.alloc(layout) };
+        assert!(!ptr.is_null());
+        let during = allocator_stats().unwrap();
+        assert_eq!(during.total_allocations, before.total_allocations + 1);
+        assert!(during.total_bytes_allocated >= before.total_bytes_allocated + (1 << 20));
+        assert!(during.peak_live_bytes >= 1 << 20);
+        // SAFETY: `ptr` came from `COUNTING.alloc(layout)`.
+        let grown = unsafe { COUNTING.realloc(ptr, layout, 2 << 20) };
+        assert!(!grown.is_null());
+        let new_layout = Layout::from_size_align(2 << 20, 8).unwrap();
+        // SAFETY: `grown` came from `COUNTING.realloc` with the new size.
+        unsafe { COUNTING.dealloc(grown, new_layout) };
+        let after = allocator_stats().unwrap();
+        assert_eq!(after.total_frees, during.total_frees + 1);
+        assert_eq!(after.total_reallocations, during.total_reallocations + 1);
+        assert!(after.peak_live_bytes >= 2 << 20);
+    }
+
+    #[test]
+    fn threads_beyond_the_first_get_their_own_counts() {
+        let layout = Layout::from_size_align(4096, 8).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        // SAFETY: non-zero layout, freed with the same layout.
+                        let ptr = unsafe { COUNTING.alloc(layout) };
+                        assert!(!ptr.is_null());
+                        // SAFETY: `ptr` came from `COUNTING.alloc(layout)`.
+                        unsafe { COUNTING.dealloc(ptr, layout) };
+                    }
+                })
+            })
+            .collect();
+        let before = allocator_stats().unwrap_or_default();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let after = allocator_stats().unwrap();
+        assert!(after.total_allocations >= before.total_allocations);
+        assert!(after.total_frees >= 4000);
+        assert!(after.total_allocations >= 4000);
+    }
+}

@@ -1,0 +1,203 @@
+//! The background sampler task and the lock-free latest snapshot.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::error::{Error, Result};
+use crate::sampler::{Sampler, SamplerConfig};
+use crate::snapshot::Snapshot;
+use crate::stall::{StallConfig, StallState, heartbeat};
+
+/// How the [`Monitor`] samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    /// What to sample.
+    pub sampler: SamplerConfig,
+    /// Time between samples. Default: 1 s.
+    pub interval: Duration,
+    /// The runtime-stall heartbeat; `None` runs none. Default: [`StallConfig::default`].
+    pub stall: Option<StallConfig>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            sampler: SamplerConfig::default(),
+            interval: Duration::from_secs(1),
+            stall: Some(StallConfig::default()),
+        }
+    }
+}
+
+/// Samples the process in the background and publishes the latest [`Snapshot`].
+///
+/// Clones share one sampler. Reading the latest snapshot ([`Monitor::snapshot`]) takes
+/// no lock and makes no system call. The background tasks stop when the last clone is
+/// dropped.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    latest: ArcSwap<Snapshot>,
+    sampler: Option<Mutex<Sampler>>,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Monitor {
+    /// Takes a first sample, then starts the sampler and heartbeat tasks on the current
+    /// tokio runtime.
+    pub fn start(config: MonitorConfig) -> Result<Monitor> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        if config.interval.is_zero() {
+            return Err(Error::InvalidConfig(
+                "the sampling interval must be greater than zero".into(),
+            ));
+        }
+        let mut sampler = Sampler::new(&config.sampler)?;
+        let stall = config.stall.map(|stall_config| {
+            let state = Arc::new(StallState::default());
+            sampler.attach_stall(state.clone());
+            (state, stall_config)
+        });
+        let first = sampler.sample();
+        let shared = Arc::new(Shared {
+            latest: ArcSwap::from_pointee(first),
+            sampler: Some(Mutex::new(sampler)),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = Vec::new();
+        if let Some((state, stall_config)) = stall {
+            tasks.push(handle.spawn(heartbeat(state, stall_config)).abort_handle());
+        }
+        let weak = Arc::downgrade(&shared);
+        tasks.push(
+            handle
+                .spawn(sample_loop(weak, config.interval))
+                .abort_handle(),
+        );
+        *shared.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
+        Ok(Monitor { shared })
+    }
+
+    /// A monitor that always returns `snapshot` and samples nothing: for tests of checks
+    /// and renderings.
+    pub fn fixed(snapshot: Snapshot) -> Monitor {
+        Monitor {
+            shared: Arc::new(Shared {
+                latest: ArcSwap::from_pointee(snapshot),
+                sampler: None,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The latest snapshot. Lock-free, no system call.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.latest.load_full()
+    }
+
+    /// Reads a field of the latest snapshot without touching its reference count:
+    /// the cheapest read.
+    pub fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
+        f(&self.shared.latest.load())
+    }
+
+    /// Samples now, publishes and returns the new snapshot. A fixed monitor returns its snapshot.
+    pub fn refresh(&self) -> Arc<Snapshot> {
+        if let Some(sampler) = &self.shared.sampler {
+            sample_and_publish(&self.shared, sampler);
+        }
+        self.snapshot()
+    }
+}
+
+fn sample_and_publish(shared: &Shared, sampler: &Mutex<Sampler>) {
+    let snapshot = sampler
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .sample();
+    shared.latest.store(Arc::new(snapshot));
+}
+
+async fn sample_loop(shared: Weak<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick completes at once; the first sample was taken in `start`.
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Some(sampler) = &shared.sampler {
+            let _span = tracing::trace_span!("lift_monitor.sample").entered();
+            sample_and_publish(&shared, sampler);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn publishes_new_snapshots_in_the_background() {
+        let config = MonitorConfig {
+            interval: Duration::from_millis(10),
+            sampler: SamplerConfig {
+                disk_paths: vec![],
+                ..Default::default()
+            },
+            stall: Some(StallConfig {
+                period: Duration::from_millis(5),
+                window: 20,
+                freeze_gap: None,
+            }),
+        };
+        let monitor = Monitor::start(config).unwrap();
+        assert_eq!(monitor.snapshot().sequence, 1);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let latest = monitor.snapshot();
+        assert!(latest.sequence >= 3, "sequence {}", latest.sequence);
+        assert!(latest.stall.is_some());
+        assert!(latest.tokio.is_some());
+        assert!(latest.cpu.percent.is_some());
+        let refreshed = monitor.refresh();
+        assert!(refreshed.sequence > latest.sequence);
+        assert_eq!(monitor.with_snapshot(|s| s.sequence), refreshed.sequence);
+    }
+
+    #[test]
+    fn needs_a_runtime() {
+        assert!(matches!(
+            Monitor::start(MonitorConfig::default()),
+            Err(Error::NoRuntime)
+        ));
+    }
+
+    #[test]
+    fn fixed_monitors_return_their_snapshot() {
+        let mut snapshot = Snapshot::empty();
+        snapshot.threads = Some(42);
+        let monitor = Monitor::fixed(snapshot);
+        assert_eq!(monitor.refresh().threads, Some(42));
+    }
+}

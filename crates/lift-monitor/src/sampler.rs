@@ -1,0 +1,520 @@
+//! The sampler: reads /proc, statvfs, rlimits, the cgroup, tokio and allocator counters.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+use nix::time::{ClockId, clock_gettime};
+
+use crate::alloc::allocator_stats;
+use crate::cgroup::CgroupFiles;
+use crate::error::{Error, Result};
+use crate::procfile::{ProcFile, parse_proc_stat};
+use crate::snapshot::{
+    CpuStats, DiskStats, FdStats, HeapStats, LambdaEnv, MemoryStats, Snapshot, TokioStats,
+};
+use crate::stall::StallState;
+
+/// What the sampler measures beyond the process itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerConfig {
+    /// Paths whose file systems' space is reported. Default: the working directory and `/tmp`.
+    pub disk_paths: Vec<PathBuf>,
+    /// The window over which the live-heap growth trend is fitted. Default: 10 minutes.
+    pub trend_window: Duration,
+    /// Points kept in the trend window. Default: 60 (one every 10 s with the default window).
+    pub trend_points: usize,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        let mut disk_paths = Vec::new();
+        if let Ok(cwd) = std::env::current_dir() {
+            disk_paths.push(cwd);
+        }
+        disk_paths.push(PathBuf::from("/tmp"));
+        SamplerConfig {
+            disk_paths,
+            trend_window: Duration::from_secs(600),
+            trend_points: 60,
+        }
+    }
+}
+
+/// Takes [`Snapshot`]s of the process.
+///
+/// The files it reads are opened once, in [`Sampler::new`], and re-read with `pread`;
+/// [`Sampler::sample_into`] allocates nothing once the snapshot's disk list has its capacity.
+#[derive(Debug)]
+pub struct Sampler {
+    stat: Option<ProcFile>,
+    fd_dir: Option<File>,
+    disks: Vec<(Arc<str>, Option<File>)>,
+    cgroup: Option<CgroupFiles>,
+    lambda: Option<LambdaEnv>,
+    page_size: Option<u64>,
+    ticks_per_second: Option<u64>,
+    /// When the process started, on the CLOCK_BOOTTIME scale.
+    started_at_boot: Option<Duration>,
+    cores: Option<u32>,
+    previous_cpu: Option<(Instant, f64)>,
+    previous_alloc: Option<(Instant, u64, u64)>,
+    trend: HeapTrend,
+    stall: Option<Arc<StallState>>,
+    sequence: u64,
+    buf: [u8; 1024],
+}
+
+impl Sampler {
+    /// Opens what the sampler reads. Files this system lacks leave their figures `None`.
+    ///
+    /// Fails when an `AWS_LAMBDA_*` variable holds a value that cannot be parsed.
+    pub fn new(config: &SamplerConfig) -> Result<Self> {
+        let lambda = LambdaEnv::from_env()?;
+        let stat = ProcFile::open("/proc/self/stat".as_ref());
+        let ticks_per_second = sysconf(nix::unistd::SysconfVar::CLK_TCK);
+        let mut sampler = Sampler {
+            stat,
+            fd_dir: File::open("/proc/self/fd").ok(),
+            disks: config
+                .disk_paths
+                .iter()
+                .map(|path| (Arc::from(path.to_string_lossy()), File::open(path).ok()))
+                .collect(),
+            cgroup: CgroupFiles::discover(),
+            lambda,
+            page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE),
+            ticks_per_second,
+            started_at_boot: None,
+            cores: std::thread::available_parallelism()
+                .ok()
+                .and_then(|n| u32::try_from(n.get()).ok()),
+            previous_cpu: None,
+            previous_alloc: None,
+            trend: HeapTrend::new(config.trend_window, config.trend_points),
+            stall: None,
+            sequence: 0,
+            buf: [0; 1024],
+        };
+        sampler.started_at_boot = sampler.read_stat().and_then(|stat| {
+            let ticks = sampler.ticks_per_second.filter(|&t| t > 0)?;
+            Some(Duration::from_secs_f64(
+                stat.starttime_ticks as f64 / ticks as f64,
+            ))
+        });
+        Ok(sampler)
+    }
+
+    pub(crate) fn attach_stall(&mut self, state: Arc<StallState>) {
+        self.stall = Some(state);
+    }
+
+    fn read_stat(&mut self) -> Option<crate::procfile::ProcStat> {
+        let file = self.stat.as_ref()?;
+        parse_proc_stat(file.read(&mut self.buf)?)
+    }
+
+    /// Takes a new snapshot.
+    pub fn sample(&mut self) -> Snapshot {
+        let mut snapshot = Snapshot::empty();
+        self.sample_into(&mut snapshot);
+        snapshot
+    }
+
+    /// Overwrites `snapshot` with a new sample, reusing its allocations.
+    pub fn sample_into(&mut self, snapshot: &mut Snapshot) {
+        let now = Instant::now();
+        self.sequence += 1;
+        snapshot.sequence = self.sequence;
+        snapshot.taken_at = chrono::Utc::now();
+
+        let stat = self.read_stat();
+        let ticks = self.ticks_per_second.filter(|&t| t > 0);
+        snapshot.threads = stat.map(|s| s.num_threads);
+        snapshot.memory = MemoryStats {
+            rss_bytes: stat.and_then(|s| Some(s.rss_pages.saturating_mul(self.page_size?))),
+            virtual_bytes: stat.map(|s| s.vsize_bytes),
+        };
+        let user = stat.and_then(|s| Some(s.utime_ticks as f64 / ticks? as f64));
+        let system = stat.and_then(|s| Some(s.stime_ticks as f64 / ticks? as f64));
+        let percent = match (user, system) {
+            (Some(u), Some(s)) => {
+                let total = u + s;
+                let percent = self.previous_cpu.and_then(|(then, before)| {
+                    let wall = now.duration_since(then).as_secs_f64();
+                    (wall > 0.0).then(|| (total - before).max(0.0) * 100.0 / wall)
+                });
+                self.previous_cpu = Some((now, total));
+                percent
+            }
+            _ => None,
+        };
+        snapshot.cpu = CpuStats {
+            user_seconds: user,
+            system_seconds: system,
+            percent,
+            cores: self.cores,
+        };
+
+        snapshot.uptime_seconds = self.started_at_boot.and_then(|start| {
+            let boot = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+            let boot = Duration::new(
+                u64::try_from(boot.tv_sec()).ok()?,
+                u32::try_from(boot.tv_nsec()).ok()?,
+            );
+            Some(boot.checked_sub(start)?.as_secs_f64())
+        });
+
+        snapshot.fds = self.fds();
+
+        snapshot.disks.clear();
+        // The statvfs field types differ between platforms (u32 on some 32-bit targets).
+        #[allow(clippy::unnecessary_cast)]
+        for (path, file) in &self.disks {
+            let stats = file
+                .as_ref()
+                .and_then(|f| nix::sys::statvfs::fstatvfs(f).ok());
+            let frsize = stats.as_ref().map(|s| s.fragment_size() as u64);
+            let bytes = |blocks: Option<u64>| Some(blocks?.saturating_mul(frsize?));
+            snapshot.disks.push(DiskStats {
+                path: path.clone(),
+                total_bytes: bytes(stats.as_ref().map(|s| s.blocks() as u64)),
+                available_bytes: bytes(stats.as_ref().map(|s| s.blocks_available() as u64)),
+                free_bytes: bytes(stats.as_ref().map(|s| s.blocks_free() as u64)),
+            });
+        }
+
+        snapshot.cgroup = self.cgroup.as_ref().map(|c| c.read(&mut self.buf));
+        snapshot.lambda.clone_from(&self.lambda);
+
+        snapshot.tokio = tokio::runtime::Handle::try_current().ok().map(|handle| {
+            let metrics = handle.metrics();
+            TokioStats {
+                workers: metrics.num_workers() as u64,
+                alive_tasks: metrics.num_alive_tasks() as u64,
+                global_queue_depth: metrics.global_queue_depth() as u64,
+            }
+        });
+        snapshot.stall = self.stall.as_ref().and_then(|s| s.stats());
+
+        snapshot.alloc = allocator_stats().map(|counts| {
+            let (allocations_per_second, bytes_per_second) = match self.previous_alloc {
+                Some((then, allocs, bytes)) => {
+                    let wall = now.duration_since(then).as_secs_f64();
+                    if wall > 0.0 {
+                        (
+                            Some(counts.total_allocations.saturating_sub(allocs) as f64 / wall),
+                            Some(counts.total_bytes_allocated.saturating_sub(bytes) as f64 / wall),
+                        )
+                    } else {
+                        (None, None)
+                    }
+                }
+                None => (None, None),
+            };
+            self.previous_alloc =
+                Some((now, counts.total_allocations, counts.total_bytes_allocated));
+            self.trend.push(now, counts.live_bytes as f64);
+            HeapStats {
+                counts,
+                allocations_per_second,
+                bytes_per_second,
+                growth_bytes_per_second: self.trend.slope,
+                growth_fit: self.trend.fit,
+            }
+        });
+    }
+
+    fn fds(&self) -> FdStats {
+        // Since Linux 6.2, the size of /proc/self/fd is the number of open descriptors:
+        // one fstat instead of a directory listing. Older kernels report 0.
+        let open = self.fd_dir.as_ref().and_then(|dir| {
+            let size = nix::sys::stat::fstat(dir).ok()?.st_size;
+            match u64::try_from(size) {
+                Ok(n) if n > 0 => Some(n),
+                // The listing opens one descriptor of its own, which it also lists.
+                _ => std::fs::read_dir("/proc/self/fd")
+                    .ok()
+                    .map(|entries| (entries.count() as u64).saturating_sub(1)),
+            }
+        });
+        let (soft, hard, unlimited) = match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok((soft, hard)) => {
+                let limit = |v: u64| (v != RLIM_INFINITY).then_some(v);
+                (limit(soft), limit(hard), soft == RLIM_INFINITY)
+            }
+            Err(_) => (None, None, false),
+        };
+        FdStats {
+            open,
+            soft_limit: soft,
+            hard_limit: hard,
+            unlimited,
+        }
+    }
+}
+
+fn sysconf(var: nix::unistd::SysconfVar) -> Option<u64> {
+    nix::unistd::sysconf(var)
+        .ok()
+        .flatten()
+        .and_then(|v| u64::try_from(v).ok())
+}
+
+impl LambdaEnv {
+    /// Reads the Lambda environment variables; `None` outside Lambda.
+    pub fn from_env() -> Result<Option<LambdaEnv>> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`LambdaEnv::from_env`], reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<LambdaEnv>> {
+        let memory = var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+        let init = var("AWS_LAMBDA_INITIALIZATION_TYPE");
+        let name = var("AWS_LAMBDA_FUNCTION_NAME");
+        if memory.is_none() && init.is_none() && name.is_none() {
+            return Ok(None);
+        }
+        let memory_limit_bytes = match memory {
+            None => None,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(mb) if mb > 0 => Some(mb.saturating_mul(1024 * 1024)),
+                _ => {
+                    return Err(Error::InvalidEnv {
+                        name: "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                        value: text,
+                        expected: "a positive whole number of megabytes, such as 512",
+                    });
+                }
+            },
+        };
+        Ok(Some(LambdaEnv {
+            memory_limit_bytes,
+            initialization_type: init.map(Arc::from),
+            function_name: name.map(Arc::from),
+        }))
+    }
+}
+
+/// A least-squares fit of the live heap over a sliding window.
+#[derive(Debug)]
+struct HeapTrend {
+    points: Vec<(Instant, f64)>,
+    capacity: usize,
+    spacing: Duration,
+    slope: Option<f64>,
+    fit: Option<f64>,
+}
+
+/// Fewer points than this give no trend.
+const MIN_TREND_POINTS: usize = 5;
+
+impl HeapTrend {
+    fn new(window: Duration, capacity: usize) -> Self {
+        let capacity = capacity.max(MIN_TREND_POINTS);
+        HeapTrend {
+            points: Vec::with_capacity(capacity),
+            capacity,
+            spacing: window / capacity as u32,
+            slope: None,
+            fit: None,
+        }
+    }
+
+    fn push(&mut self, at: Instant, live: f64) {
+        if let Some(&(last, _)) = self.points.last()
+            && at.duration_since(last) < self.spacing
+        {
+            return;
+        }
+        if self.points.len() == self.capacity {
+            self.points.remove(0);
+        }
+        self.points.push((at, live));
+        if self.points.len() < MIN_TREND_POINTS {
+            return;
+        }
+        let origin = self.points[0].0;
+        let n = self.points.len() as f64;
+        let xs = self
+            .points
+            .iter()
+            .map(|(t, _)| t.duration_since(origin).as_secs_f64());
+        let mean_x = xs.clone().sum::<f64>() / n;
+        let mean_y = self.points.iter().map(|(_, y)| y).sum::<f64>() / n;
+        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+        for (x, (_, y)) in xs.zip(&self.points) {
+            sxy += (x - mean_x) * (y - mean_y);
+            sxx += (x - mean_x) * (x - mean_x);
+            syy += (y - mean_y) * (y - mean_y);
+        }
+        if sxx > 0.0 {
+            self.slope = Some(sxy / sxx);
+            self.fit = Some(if syy > 0.0 {
+                (sxy * sxy) / (sxx * syy)
+            } else {
+                1.0
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process() {
+        let mut sampler = Sampler::new(&SamplerConfig::default()).unwrap();
+        let first = sampler.sample();
+        assert_eq!(first.sequence, 1);
+        assert!(first.threads.unwrap() >= 1);
+        assert!(first.memory.rss_bytes.unwrap() > 1 << 20);
+        assert!(first.memory.virtual_bytes.unwrap() >= first.memory.rss_bytes.unwrap());
+        assert!(first.fds.open.unwrap() >= 3);
+        assert!(first.fds.soft_limit.unwrap_or(u64::MAX) >= 1);
+        assert!(first.uptime_seconds.unwrap() >= 0.0);
+        assert!(first.uptime_seconds.unwrap() < 3600.0);
+        assert_eq!(first.cpu.percent, None);
+        assert_eq!(first.disks.len(), 2);
+        assert!(first.disks.iter().all(|d| d.total_bytes.unwrap() > 0));
+        // Burn some CPU so that the second sample measures use.
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let second = sampler.sample();
+        assert_eq!(second.sequence, 2);
+        assert!(second.cpu.percent.unwrap() > 0.0);
+        assert!(second.cpu.user_seconds.unwrap() + second.cpu.system_seconds.unwrap() > 0.0);
+        assert_eq!(second.tokio, None);
+    }
+
+    #[test]
+    fn open_fds_follow_opened_files() {
+        let mut sampler = Sampler::new(&SamplerConfig {
+            disk_paths: vec![],
+            ..Default::default()
+        })
+        .unwrap();
+        let before = sampler.sample().fds.open.unwrap();
+        let files: Vec<_> = (0..20)
+            .map(|_| File::open("/proc/self/stat").unwrap())
+            .collect();
+        let during = sampler.sample().fds.open.unwrap();
+        drop(files);
+        // Other tests run in parallel threads and open files too: allow some slack.
+        assert!(during >= before + 15, "before {before}, during {during}");
+    }
+
+    #[test]
+    fn rlimit_agrees_with_getrlimit() {
+        let mut sampler = Sampler::new(&SamplerConfig {
+            disk_paths: vec![],
+            ..Default::default()
+        })
+        .unwrap();
+        let fds = sampler.sample().fds;
+        let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        if soft == RLIM_INFINITY {
+            assert!(fds.unlimited);
+        } else {
+            assert_eq!(fds.soft_limit, Some(soft));
+        }
+    }
+
+    #[test]
+    fn disk_figures_agree_with_df() {
+        for path in ["/tmp", "."] {
+            let mut sampler = Sampler::new(&SamplerConfig {
+                disk_paths: vec![PathBuf::from(path)],
+                ..Default::default()
+            })
+            .unwrap();
+            let disk = sampler.sample().disks.remove(0);
+            let output = std::process::Command::new("df")
+                .args(["-B1", "--output=size,avail", path])
+                .output()
+                .unwrap();
+            assert!(output.status.success());
+            let text = String::from_utf8(output.stdout).unwrap();
+            let numbers: Vec<u64> = text
+                .lines()
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(disk.total_bytes, Some(numbers[0]), "size of {path}");
+            // Other processes write meanwhile: the free space may move a little.
+            let avail = disk.available_bytes.unwrap() as i128;
+            assert!(
+                (avail - numbers[1] as i128).abs() <= 256 << 20,
+                "avail of {path}: {avail} vs {}",
+                numbers[1]
+            );
+        }
+    }
+
+    #[test]
+    fn lambda_env_is_parsed_and_validated() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(LambdaEnv::from_vars(vars(&[])).unwrap(), None);
+        let env = LambdaEnv::from_vars(vars(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(env.memory_limit_bytes, Some(512 << 20));
+        assert_eq!(env.initialization_type.as_deref(), Some("on-demand"));
+        let err =
+            LambdaEnv::from_vars(vars(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"));
+    }
+
+    #[test]
+    fn heap_trend_fits_steady_growth() {
+        let mut trend = HeapTrend::new(Duration::from_secs(60), 10);
+        let start = Instant::now();
+        for i in 0..10u64 {
+            trend.push(
+                start + Duration::from_secs(6 * i),
+                1000.0 + 500.0 * (6 * i) as f64,
+            );
+        }
+        let slope = trend.slope.unwrap();
+        assert!((slope - 500.0).abs() < 1e-6, "slope {slope}");
+        assert!(trend.fit.unwrap() > 0.999);
+        // Points closer than the spacing are skipped.
+        let len = trend.points.len();
+        trend.push(start + Duration::from_secs(55), 0.0);
+        assert_eq!(trend.points.len(), len);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reports_tokio_metrics_inside_a_runtime() {
+        let mut sampler = Sampler::new(&SamplerConfig {
+            disk_paths: vec![],
+            ..Default::default()
+        })
+        .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move { rx.await.ok() });
+        let tokio = sampler.sample().tokio.unwrap();
+        assert_eq!(tokio.workers, 2);
+        assert!(tokio.alive_tasks >= 1);
+        tx.send(()).unwrap();
+        task.await.unwrap();
+    }
+}

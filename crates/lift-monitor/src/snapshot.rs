@@ -1,0 +1,280 @@
+//! The immutable picture of the process and its environment that the sampler publishes.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::alloc::AllocStats;
+
+/// One sample of the process and its environment.
+///
+/// Invariant: every figure is either measured or absent (`None`); a figure this system
+/// cannot provide is never replaced by a guess or a default.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Snapshot {
+    /// When the sample was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Counts samples taken by this sampler, from 1.
+    pub sequence: u64,
+    /// Seconds since the process started.
+    pub uptime_seconds: Option<f64>,
+    /// OS threads of the process.
+    pub threads: Option<u64>,
+    /// The tokio runtime the sampler ran in, when it ran in one.
+    pub tokio: Option<TokioStats>,
+    /// Resident and virtual memory.
+    pub memory: MemoryStats,
+    /// Open file descriptors and their limits.
+    pub fds: FdStats,
+    /// CPU time and use.
+    pub cpu: CpuStats,
+    /// Space on the configured paths.
+    pub disks: Vec<DiskStats>,
+    /// cgroup v2 memory accounting, when the process is in a cgroup v2 with the memory controller.
+    pub cgroup: Option<CgroupMemory>,
+    /// The Lambda environment, when running in AWS Lambda.
+    pub lambda: Option<LambdaEnv>,
+    /// Runtime stalls measured by the heartbeat task, when one runs.
+    pub stall: Option<StallStats>,
+    /// Heap counts, when [`crate::CountingAlloc`] is the global allocator.
+    pub alloc: Option<HeapStats>,
+}
+
+impl Snapshot {
+    /// A snapshot with nothing measured yet, `sequence` 0.
+    pub fn empty() -> Self {
+        Snapshot {
+            taken_at: DateTime::<Utc>::UNIX_EPOCH,
+            sequence: 0,
+            uptime_seconds: None,
+            threads: None,
+            tokio: None,
+            memory: MemoryStats::default(),
+            fds: FdStats::default(),
+            cpu: CpuStats::default(),
+            disks: Vec::new(),
+            cgroup: None,
+            lambda: None,
+            stall: None,
+            alloc: None,
+        }
+    }
+
+    /// The memory limit that applies to this process and where it comes from:
+    /// the Lambda function's memory size, else the cgroup's `memory.max`, else `configured`.
+    pub fn memory_limit(&self, configured: Option<u64>) -> Option<(u64, LimitSource)> {
+        if let Some(limit) = self.lambda.as_ref().and_then(|l| l.memory_limit_bytes) {
+            return Some((limit, LimitSource::Lambda));
+        }
+        if let Some(limit) = self.cgroup.as_ref().and_then(|c| c.max_bytes) {
+            return Some((limit, LimitSource::Cgroup));
+        }
+        configured.map(|limit| (limit, LimitSource::Configured))
+    }
+}
+
+/// Where a memory limit comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
+    Lambda,
+    /// The cgroup v2 `memory.max`.
+    Cgroup,
+    /// The monitor's configuration.
+    Configured,
+}
+
+impl LimitSource {
+    /// A short name for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitSource::Lambda => "lambda memory size",
+            LimitSource::Cgroup => "cgroup memory.max",
+            LimitSource::Configured => "configured limit",
+        }
+    }
+}
+
+/// Figures of the tokio runtime (stable metrics only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct TokioStats {
+    /// Worker threads.
+    pub workers: u64,
+    /// Tasks spawned and not yet finished.
+    pub alive_tasks: u64,
+    /// Tasks waiting in the global (injection) queue.
+    pub global_queue_depth: u64,
+}
+
+/// Resident and virtual memory of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct MemoryStats {
+    /// Resident set size.
+    pub rss_bytes: Option<u64>,
+    /// Virtual memory size.
+    pub virtual_bytes: Option<u64>,
+}
+
+/// Open file descriptors and `RLIMIT_NOFILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct FdStats {
+    /// Open descriptors.
+    pub open: Option<u64>,
+    /// The soft limit; `None` when unlimited or unavailable (see `unlimited`).
+    pub soft_limit: Option<u64>,
+    /// The hard limit; `None` when unlimited or unavailable.
+    pub hard_limit: Option<u64>,
+    /// Whether getrlimit reported the soft limit as unlimited.
+    pub unlimited: bool,
+}
+
+/// CPU time of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct CpuStats {
+    /// User-mode CPU seconds since the process started.
+    pub user_seconds: Option<f64>,
+    /// Kernel-mode CPU seconds since the process started.
+    pub system_seconds: Option<f64>,
+    /// CPU use since the previous sample, in percent of one core (can exceed 100).
+    /// `None` on the first sample.
+    pub percent: Option<f64>,
+    /// The cores this process may run on (`available_parallelism`).
+    pub cores: Option<u32>,
+}
+
+impl CpuStats {
+    /// CPU use in percent of the available cores (0 to 100), when both are known.
+    pub fn percent_of_capacity(&self) -> Option<f64> {
+        match (self.percent, self.cores) {
+            (Some(p), Some(c)) if c > 0 => Some(p / f64::from(c)),
+            _ => None,
+        }
+    }
+}
+
+/// Space on one file system, as `statvfs` reports it (the figures `df` prints).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct DiskStats {
+    /// The path asked about.
+    #[schemars(with = "String")]
+    pub path: Arc<str>,
+    /// Size of the file system (`df`'s "Size").
+    pub total_bytes: Option<u64>,
+    /// Space available to unprivileged users (`df`'s "Avail").
+    pub available_bytes: Option<u64>,
+    /// Free space including the part reserved for root.
+    pub free_bytes: Option<u64>,
+}
+
+impl DiskStats {
+    /// Percent of the file system not available to unprivileged users, the way `df` computes "Use%":
+    /// used / (used + available).
+    pub fn used_percent(&self) -> Option<f64> {
+        let (total, free, avail) = (self.total_bytes?, self.free_bytes?, self.available_bytes?);
+        let used = total.saturating_sub(free);
+        let denominator = used + avail;
+        (denominator > 0).then(|| used as f64 * 100.0 / denominator as f64)
+    }
+}
+
+/// cgroup v2 memory accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct CgroupMemory {
+    /// `memory.current`.
+    pub current_bytes: Option<u64>,
+    /// `memory.max`; `None` when it is `max` (no limit) or unreadable.
+    pub max_bytes: Option<u64>,
+    /// `oom` from `memory.events`: times the limit was hit and reclaim failed.
+    pub oom_events: Option<u64>,
+    /// `oom_kill` from `memory.events`: processes killed by the OOM killer.
+    pub oom_kill_events: Option<u64>,
+}
+
+/// What the Lambda environment says about this function.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct LambdaEnv {
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in bytes.
+    pub memory_limit_bytes: Option<u64>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand`, `provisioned-concurrency` or `snap-start`.
+    #[schemars(with = "Option<String>")]
+    pub initialization_type: Option<Arc<str>>,
+    /// `AWS_LAMBDA_FUNCTION_NAME`.
+    #[schemars(with = "Option<String>")]
+    pub function_name: Option<Arc<str>>,
+}
+
+/// Runtime stalls: how late the heartbeat task was woken.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct StallStats {
+    /// Lag of the latest heartbeat, in seconds.
+    pub latest_seconds: f64,
+    /// Largest lag in the window, in seconds.
+    pub max_seconds: f64,
+    /// 99th percentile lag in the window, in seconds.
+    pub p99_seconds: f64,
+    /// Heartbeats in the window.
+    pub samples: u64,
+    /// Gaps longer than the freeze threshold, skipped as suspensions (a frozen Lambda
+    /// environment) rather than counted as stalls.
+    pub suspensions: u64,
+}
+
+/// Heap counts from [`crate::CountingAlloc`], with rates between samples.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct HeapStats {
+    /// The allocator's counts.
+    #[serde(flatten)]
+    pub counts: AllocStats,
+    /// Allocations per second since the previous sample; `None` on the first.
+    pub allocations_per_second: Option<f64>,
+    /// Bytes allocated per second since the previous sample; `None` on the first.
+    pub bytes_per_second: Option<f64>,
+    /// Live-heap growth over the trend window, in bytes per second (least squares);
+    /// `None` until the window holds enough samples.
+    pub growth_bytes_per_second: Option<f64>,
+    /// How well a straight line fits the live heap over the window (R², 0 to 1).
+    pub growth_fit: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_limit_prefers_lambda_then_cgroup_then_configured() {
+        let mut snap = Snapshot::empty();
+        assert_eq!(snap.memory_limit(None), None);
+        assert_eq!(
+            snap.memory_limit(Some(5)),
+            Some((5, LimitSource::Configured))
+        );
+        snap.cgroup = Some(CgroupMemory {
+            max_bytes: Some(10),
+            ..Default::default()
+        });
+        assert_eq!(snap.memory_limit(Some(5)), Some((10, LimitSource::Cgroup)));
+        snap.lambda = Some(LambdaEnv {
+            memory_limit_bytes: Some(128 << 20),
+            initialization_type: None,
+            function_name: None,
+        });
+        assert_eq!(
+            snap.memory_limit(Some(5)),
+            Some((128 << 20, LimitSource::Lambda))
+        );
+    }
+
+    #[test]
+    fn used_percent_matches_df() {
+        // df: used = size - free; use% = used / (used + avail), rounded up.
+        let disk = DiskStats {
+            path: Arc::from("/"),
+            total_bytes: Some(1000),
+            free_bytes: Some(300),
+            available_bytes: Some(250),
+        };
+        let pct = disk.used_percent().unwrap();
+        assert!((pct - 700.0 * 100.0 / 950.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,181 @@
+//! The heartbeat task that measures how late the tokio scheduler wakes it: runtime stalls,
+//! the async-Rust counterpart of Go's GC pauses.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::snapshot::StallStats;
+
+/// How the heartbeat runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StallConfig {
+    /// Time between heartbeats.
+    pub period: Duration,
+    /// Heartbeats kept for the max and p99.
+    pub window: usize,
+    /// A lag at least this long is a suspension (a frozen Lambda environment between
+    /// invocations), counted apart and kept out of the stall figures. `None` counts every lag.
+    pub freeze_gap: Option<Duration>,
+}
+
+impl Default for StallConfig {
+    /// A 100 ms heartbeat, a 600-beat (one minute) window; in Lambda (when
+    /// `AWS_LAMBDA_FUNCTION_NAME` is set) lags of 2 s or more are suspensions, since
+    /// Lambda freezes the environment between invocations.
+    fn default() -> Self {
+        let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        StallConfig {
+            period: Duration::from_millis(100),
+            window: 600,
+            freeze_gap: in_lambda.then_some(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// The figures the heartbeat publishes; the sampler only loads them.
+#[derive(Debug, Default)]
+pub(crate) struct StallState {
+    latest_ns: AtomicU64,
+    max_ns: AtomicU64,
+    p99_ns: AtomicU64,
+    samples: AtomicU64,
+    suspensions: AtomicU64,
+}
+
+impl StallState {
+    pub(crate) fn stats(&self) -> Option<StallStats> {
+        let samples = self.samples.load(Relaxed);
+        if samples == 0 {
+            return None;
+        }
+        let secs = |a: &AtomicU64| a.load(Relaxed) as f64 / 1e9;
+        Some(StallStats {
+            latest_seconds: secs(&self.latest_ns),
+            max_seconds: secs(&self.max_ns),
+            p99_seconds: secs(&self.p99_ns),
+            samples,
+            suspensions: self.suspensions.load(Relaxed),
+        })
+    }
+}
+
+/// The window of lags and its summary; owned by the heartbeat task.
+#[derive(Debug)]
+pub(crate) struct LagWindow {
+    ring: Vec<u64>,
+    next: usize,
+    filled: usize,
+    scratch: Vec<u64>,
+}
+
+impl LagWindow {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        LagWindow {
+            ring: vec![0; capacity],
+            next: 0,
+            filled: 0,
+            scratch: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds a lag and returns (max, p99) over the window, in nanoseconds.
+    pub(crate) fn push(&mut self, lag_ns: u64) -> (u64, u64) {
+        let len = self.ring.len();
+        self.ring[self.next] = lag_ns;
+        self.next = (self.next + 1) % len;
+        self.filled = (self.filled + 1).min(len);
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.ring[..self.filled]);
+        let max = self.scratch.iter().copied().max().unwrap_or(0);
+        // Nearest-rank p99: the smallest lag at or above 99 % of the samples.
+        let rank = (self.filled * 99).div_ceil(100).max(1) - 1;
+        let (_, p99, _) = self.scratch.select_nth_unstable(rank);
+        (max, *p99)
+    }
+}
+
+/// Runs the heartbeat until `state` is the only owner left (the monitor was dropped).
+pub(crate) async fn heartbeat(state: Arc<StallState>, config: StallConfig) {
+    let mut window = LagWindow::new(config.window);
+    let period = config.period.max(Duration::from_millis(1));
+    loop {
+        if Arc::strong_count(&state) == 1 {
+            return;
+        }
+        let due = tokio::time::Instant::now() + period;
+        tokio::time::sleep_until(due).await;
+        let lag = tokio::time::Instant::now().saturating_duration_since(due);
+        if config.freeze_gap.is_some_and(|gap| lag >= gap) {
+            state.suspensions.fetch_add(1, Relaxed);
+            continue;
+        }
+        let lag_ns = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
+        let (max, p99) = window.push(lag_ns);
+        state.latest_ns.store(lag_ns, Relaxed);
+        state.max_ns.store(max, Relaxed);
+        state.p99_ns.store(p99, Relaxed);
+        state.samples.store(window.filled as u64, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_reports_max_and_p99() {
+        let mut window = LagWindow::new(100);
+        for lag in 1..=100u64 {
+            window.push(lag);
+        }
+        let (max, p99) = window.push(1);
+        // The window now holds 2..=100 and 1.
+        assert_eq!(max, 100);
+        assert_eq!(p99, 99);
+        // Old lags leave the window.
+        for _ in 0..100 {
+            window.push(5);
+        }
+        assert_eq!(window.push(5), (5, 5));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_blocked_runtime_shows_up_as_a_stall() {
+        let state = Arc::new(StallState::default());
+        let config = StallConfig {
+            period: Duration::from_millis(5),
+            window: 50,
+            freeze_gap: None,
+        };
+        let task = tokio::spawn(heartbeat(state.clone(), config));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Block the only runtime thread, as a handler doing blocking work would.
+        std::thread::sleep(Duration::from_millis(120));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let stats = state.stats().unwrap();
+        assert!(stats.max_seconds >= 0.1, "max lag {}", stats.max_seconds);
+        assert!(stats.samples >= 2);
+        assert_eq!(stats.suspensions, 0);
+        task.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn long_gaps_count_as_suspensions() {
+        let state = Arc::new(StallState::default());
+        let config = StallConfig {
+            period: Duration::from_millis(5),
+            window: 50,
+            freeze_gap: Some(Duration::from_millis(60)),
+        };
+        let task = tokio::spawn(heartbeat(state.clone(), config));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stats = state.stats().unwrap();
+        assert!(stats.suspensions >= 1);
+        assert!(stats.max_seconds < 0.06);
+        task.abort();
+    }
+}
