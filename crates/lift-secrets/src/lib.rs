@@ -1,1 +1,76 @@
-//! lift-secrets: Versioned, staged secret storage and crash-safe four-step rotation with AWS Secrets Manager semantics.
+//! Versioned, staged secret storage and crash-safe rotation, with AWS Secrets Manager's semantics.
+//!
+//! A workflow tested against these stores behaves the same against AWS Secrets Manager:
+//!
+//! - [`FileSecretsProvider`] keeps one encrypted file per secret (XChaCha20-Poly1305,
+//!   atomic writes, `flock` across processes); [`MemorySecretsProvider`] is for tests.
+//!   Both implement [`lift_core::SecretsProvider`] over one shared state machine:
+//!   versions, idempotency tokens, staging labels, soft delete and restore.
+//! - [`CachingProvider`] caches reads with a TTL and version-aware revalidation.
+//! - [`RotationEngine`] runs the four-step rotation (createSecret, setSecret,
+//!   testSecret, finishSecret) with a user [`Rotator`], persisting each step so
+//!   that [`RotationEngine::resume`] continues after a crash. It keeps bounded
+//!   history (ids and outcomes, never values), schedules, and fault injection.
+//! - [`ValueKind`] and [`generate_password`] generate new values from a CSPRNG
+//!   without bias, in the shape of the old value.
+//! - [`AuditedProvider`] and the engine emit [`lift_core::AuditEvent`]s without values;
+//!   [`StoreHealthCheck`] is the store's [`lift_core::HealthCheck`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use lift_core::{PutOptions, SecretsProvider, SecretValue, VersionSelector};
+//! use lift_secrets::{FileRotationStore, FileSecretsProvider, Protection, RotateOptions, RotationEngine, StoreKey, StoreOnlyRotator};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> lift_secrets::Result<()> {
+//! let dir = tempfile::tempdir().map_err(|e| lift_secrets::Error::InvalidInput(e.to_string()))?;
+//! let root = dir.path().join("store");
+//! let store = Arc::new(FileSecretsProvider::open(&root, Protection::Encrypted(StoreKey::generate()))?);
+//! let name = "prod/api-key".parse()?;
+//! store.put(&name, &SecretValue::from("sk_live_0123456789abcdef01234567"), &PutOptions::default()).await?;
+//!
+//! let engine = RotationEngine::new(store.clone(), Arc::new(FileRotationStore::new(&root)));
+//! let report = engine.rotate(&name, &StoreOnlyRotator, &RotateOptions::default()).await?;
+//! let current = store.get(&name, &VersionSelector::default()).await?;
+//! assert_eq!(current.version_id, report.new_version);
+//! assert!(current.value.expose_str().is_some_and(|v| v.starts_with("sk_live_")));
+//! assert_eq!(engine.history(&name).await?.len(), 1);
+//! # Ok(()) }
+//! ```
+
+mod audited;
+mod cache;
+mod durable;
+mod error;
+mod faults;
+mod file;
+mod format;
+mod generate;
+mod health;
+mod key;
+mod memory;
+mod model;
+mod rotation;
+mod rotation_state;
+
+pub use audited::AuditedProvider;
+pub use cache::{CacheMetrics, CachingProvider};
+pub use durable::{SyncCounters, sync_counters};
+pub use error::{Error, Result};
+pub use faults::{FaultInjector, FaultPlan, FaultTrigger};
+pub use file::FileSecretsProvider;
+pub use generate::{
+    Encoding, MIN_DETECTED_PASSWORD_LEN, PUNCTUATION, PasswordPolicy, ValueKind, detect_kind,
+    generate_password,
+};
+pub use health::StoreHealthCheck;
+pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
+pub use memory::MemorySecretsProvider;
+pub use model::StoreLimits;
+pub use rotation::{
+    OnFailure, RotateOptions, RotationEngine, RotationPolicy, RotationReport, Rotator, StepContext,
+    StoreOnlyRotator,
+};
+pub use rotation_state::{
+    FileRotationStore, MemoryRotationStore, RotationCheckpoint, RotationGuard, RotationOutcome,
+    RotationRecord, RotationSchedule, RotationState, RotationStep, RotationStore,
+};

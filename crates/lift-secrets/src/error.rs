@@ -1,0 +1,260 @@
+//! The errors of lift-secrets.
+//!
+//! Messages name secrets, versions, labels and files; they never carry a value.
+
+use std::path::PathBuf;
+
+use lift_core::{Classify, ErrorKind};
+
+/// What can go wrong in lift-secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The secret does not exist.
+    #[error("secret {name} not found; list the store's secrets to check the name")]
+    SecretNotFound {
+        /// The secret.
+        name: String,
+    },
+    /// No version of the secret holds the label.
+    #[error("secret {name} has no version labelled {stage}")]
+    StageNotFound {
+        /// The secret.
+        name: String,
+        /// The label.
+        stage: String,
+    },
+    /// The version does not exist.
+    #[error("secret {name} has no version {version}")]
+    VersionNotFound {
+        /// The secret.
+        name: String,
+        /// The version id.
+        version: String,
+    },
+    /// An idempotency token was reused with a different value.
+    #[error(
+        "version {version} of secret {name} already exists with a different value; use a new idempotency token"
+    )]
+    TokenReused {
+        /// The secret.
+        name: String,
+        /// The version id (the token).
+        version: String,
+    },
+    /// The secret is soft-deleted.
+    #[error(
+        "secret {name} is scheduled for deletion on {date}; restore it before using it (`lift secrets restore {name}`)"
+    )]
+    MarkedForDeletion {
+        /// The secret.
+        name: String,
+        /// When it will be purged.
+        date: String,
+    },
+    /// A label move named the wrong source version (a lost compare-and-set).
+    #[error(
+        "staging label {stage} of secret {name} is on {actual}, not on {expected}; describe the secret and retry"
+    )]
+    StageMismatch {
+        /// The secret.
+        name: String,
+        /// The label.
+        stage: String,
+        /// The version the caller expected to hold the label.
+        expected: String,
+        /// The version that holds it (or "no version").
+        actual: String,
+    },
+    /// The value is larger than the store accepts.
+    #[error(
+        "the value for secret {name} is {len} bytes; the limit is {limit} bytes (AWS Secrets Manager's is 65536)"
+    )]
+    ValueTooLarge {
+        /// The secret.
+        name: String,
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Bad input that fits no other variant.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A store file failed its integrity check.
+    #[error(
+        "store file {path} failed its integrity check: {reason}; restore it from a backup or delete it"
+    )]
+    Integrity {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A file or directory is readable or writable by others.
+    #[error(
+        "{path} has mode {mode:04o} but must not be accessible to group or others; run `chmod {fix:o} {path}`"
+    )]
+    Permissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its current mode bits.
+        mode: u32,
+        /// The mode to set.
+        fix: u32,
+    },
+    /// The store has no key and plaintext was not chosen.
+    #[error(
+        "secret store {root} has no encryption key: pass --key-file FILE or set LIFT_SECRETS_KEY_FILE, or choose --plaintext for development"
+    )]
+    NoKey {
+        /// The store's root directory.
+        root: PathBuf,
+    },
+    /// The key file is unusable.
+    #[error("key file {path}: {reason}")]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// The operation, as a verb.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A rotation is in progress.
+    #[error("{0}")]
+    RotationInProgress(String),
+    /// `resume` or `cancel` found nothing to continue.
+    #[error(
+        "no rotation of secret {name} is in progress; start one with `lift secrets rotate {name}`"
+    )]
+    NoRotation {
+        /// The secret.
+        name: String,
+    },
+    /// Rotation is switched off for the provider or for the secret.
+    #[error("rotation of secret {name} is disabled {scope}; enable it before rotating")]
+    RotationDisabled {
+        /// The secret.
+        name: String,
+        /// "for this provider" or "for this secret".
+        scope: &'static str,
+    },
+    /// A failure injected on purpose by a fault plan.
+    #[error("injected failure at {step} of secret {name}: {message}")]
+    Injected {
+        /// The secret.
+        name: String,
+        /// The step.
+        step: String,
+        /// The configured message.
+        message: String,
+    },
+    /// A rotation step failed.
+    #[error("{step} of secret {name} failed: {source}")]
+    Step {
+        /// The secret.
+        name: String,
+        /// The step.
+        step: String,
+        /// The cause, classified.
+        source: lift_core::Error,
+    },
+    /// An error from a wrapped provider or from user code, kept with its classification.
+    #[error(transparent)]
+    Core(#[from] lift_core::Error),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Integrity`].
+    pub(crate) fn integrity(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Integrity {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::SecretNotFound { .. }
+            | Error::StageNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::NoRotation { .. } => ErrorKind::NotFound,
+            Error::TokenReused { .. }
+            | Error::StageMismatch { .. }
+            | Error::RotationInProgress(_) => ErrorKind::Conflict,
+            Error::MarkedForDeletion { .. }
+            | Error::ValueTooLarge { .. }
+            | Error::InvalidInput(_)
+            | Error::NoKey { .. }
+            | Error::BadKey { .. }
+            | Error::RotationDisabled { .. } => ErrorKind::InvalidInput,
+            Error::Integrity { .. } => ErrorKind::Integrity,
+            Error::Permissions { .. } => ErrorKind::PermissionDenied,
+            Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
+            Error::Injected { .. } => ErrorKind::External,
+            Error::Step { source, .. } => source.kind(),
+            Error::Core(err) => err.kind(),
+        }
+    }
+}
+
+impl From<Error> for lift_core::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            // Keep an already-classified error as it is rather than wrapping it twice.
+            Error::Core(inner) => inner,
+            other => lift_core::Error::from_classified(other),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_shared_vocabulary() {
+        let err = Error::TokenReused {
+            name: "db".into(),
+            version: "v1".into(),
+        };
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        let core: lift_core::Error = err.into();
+        assert_eq!(core.kind(), ErrorKind::Conflict);
+        assert!(core.message().contains("new idempotency token"));
+        let perms = Error::Permissions {
+            path: "/s".into(),
+            mode: 0o755,
+            fix: 0o700,
+        };
+        assert_eq!(perms.kind(), ErrorKind::PermissionDenied);
+        assert!(perms.to_string().contains("chmod 700 /s"));
+        assert!(perms.to_string().contains("0755"));
+        let wrapped = Error::Core(lift_core::Error::conflict("busy"));
+        let back: lift_core::Error = wrapped.into();
+        assert_eq!(back.message(), "busy");
+    }
+}

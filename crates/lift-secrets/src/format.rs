@@ -1,0 +1,300 @@
+//! The on-disk format of one secret.
+//!
+//! A file is a header line, `lift-secrets/1 <scheme> <checksum-hex>`, then a
+//! JSON body. The checksum covers the body: HMAC-SHA256 under a subkey of the
+//! store key when the store is encrypted, SHA-256 when it is plaintext. Each
+//! value is also sealed with XChaCha20-Poly1305 whose associated data is the
+//! secret's name and version id, so that a value moved to another secret or
+//! version fails to decrypt. The body names its secret, and reading checks
+//! that name against the file's path, so a file copied over another secret's
+//! reads as an integrity error, never as the other secret.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use lift_core::{SecretName, SecretValue, StageLabel, VersionId};
+use zeroize::Zeroizing;
+
+use crate::key::{Protection, SCHEME_ENCRYPTED, SCHEME_PLAINTEXT};
+use crate::model::{SecretState, StoredVersion};
+use crate::{Error, Result};
+
+const MAGIC: &str = "lift-secrets/1";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBody {
+    name: SecretName,
+    created_at: DateTime<Utc>,
+    last_changed_at: DateTime<Utc>,
+    deletion_date: Option<DateTime<Utc>>,
+    versions: Vec<FileVersion>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVersion {
+    id: VersionId,
+    stages: Vec<StageLabel>,
+    created_at: DateTime<Utc>,
+    nonce: String,
+    value: String,
+}
+
+/// The associated data that binds a value to its secret and version.
+fn associated_data(name: &SecretName, id: &VersionId) -> Vec<u8> {
+    format!("{MAGIC}\0{name}\0{id}").into_bytes()
+}
+
+/// Serializes and seals `state`.
+pub(crate) fn encode(state: &SecretState, protection: &Protection) -> Result<Zeroizing<Vec<u8>>> {
+    let mut versions = Vec::with_capacity(state.versions.len());
+    for v in &state.versions {
+        let (nonce, sealed) =
+            protection.seal(&associated_data(&state.name, &v.id), v.value.expose())?;
+        versions.push(FileVersion {
+            id: v.id.clone(),
+            stages: v.stages.clone(),
+            created_at: v.created_at,
+            nonce: B64.encode(nonce),
+            value: B64.encode(Zeroizing::new(sealed)),
+        });
+    }
+    let body = FileBody {
+        name: state.name.clone(),
+        created_at: state.created_at,
+        last_changed_at: state.last_changed_at,
+        deletion_date: state.deletion_date,
+        versions,
+    };
+    let body = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| {
+        Error::InvalidInput(format!("cannot serialize secret {}: {e}", state.name))
+    })?);
+    let checksum = protection.checksum(&body);
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 128));
+    out.extend_from_slice(
+        format!(
+            "{MAGIC} {} {}\n",
+            protection.scheme(),
+            hex::encode(checksum)
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Verifies, parses and opens the file at `path`, which must belong to `name`.
+pub(crate) fn decode(
+    path: &Path,
+    root: &Path,
+    name: &SecretName,
+    bytes: &[u8],
+    protection: &Protection,
+) -> Result<SecretState> {
+    let bad = |reason: String| Error::integrity(path, reason);
+    let newline = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| bad("it has no header line (is it truncated or empty?)".into()))?;
+    let header =
+        std::str::from_utf8(&bytes[..newline]).map_err(|_| bad("its header is not text".into()))?;
+    let body = &bytes[newline + 1..];
+    let mut fields = header.split(' ');
+    let (Some(magic), Some(scheme), Some(checksum), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(bad("its header is malformed".into()));
+    };
+    if magic != MAGIC {
+        return Err(bad(format!("it is not a {MAGIC} secret file")));
+    }
+    match (scheme, protection) {
+        (SCHEME_ENCRYPTED, Protection::Encrypted(_)) => {}
+        (SCHEME_PLAINTEXT, Protection::Plaintext | Protection::Unconfigured) => {}
+        (SCHEME_ENCRYPTED, _) => {
+            return Err(Error::NoKey {
+                root: root.to_path_buf(),
+            });
+        }
+        (SCHEME_PLAINTEXT, Protection::Encrypted(_)) => {
+            return Err(bad(
+                "it is a plaintext file in an encrypted store, which could have been planted; re-create the secret with the key".into(),
+            ));
+        }
+        _ => return Err(bad("its header names an unknown scheme".into())),
+    }
+    let expected = protection.checksum(body);
+    let mut stored = [0u8; 32];
+    if hex::decode_to_slice(checksum, &mut stored).is_err() {
+        return Err(bad("its header checksum is malformed".into()));
+    }
+    // Compare in constant time: the checksum is a MAC when the store is encrypted.
+    let differs = expected
+        .iter()
+        .zip(stored.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if differs != 0 {
+        return Err(bad(
+            "its checksum does not match (it was modified, truncated, or written with another key)"
+                .into(),
+        ));
+    }
+    // serde_json's messages can quote input, which may be a value: report the position only.
+    let parsed: FileBody = serde_json::from_slice(body).map_err(|e| {
+        bad(format!(
+            "its body is malformed at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if &parsed.name != name {
+        return Err(bad(format!(
+            "it belongs to secret {}, not to {name}",
+            parsed.name
+        )));
+    }
+    let mut ids = BTreeSet::new();
+    let mut labels = BTreeSet::new();
+    let mut versions = Vec::with_capacity(parsed.versions.len());
+    for v in parsed.versions {
+        if !ids.insert(v.id.clone()) {
+            return Err(bad(format!("version {} appears twice", v.id)));
+        }
+        for label in &v.stages {
+            if !labels.insert(label.clone()) {
+                return Err(bad(format!("label {label} sits on two versions")));
+            }
+        }
+        let nonce = B64
+            .decode(&v.nonce)
+            .map_err(|_| bad(format!("the nonce of version {} is malformed", v.id)))?;
+        let sealed = Zeroizing::new(
+            B64.decode(&v.value)
+                .map_err(|_| bad(format!("the value of version {} is malformed", v.id)))?,
+        );
+        let value = protection
+            .open(&associated_data(name, &v.id), &nonce, &sealed)
+            .ok_or_else(|| {
+                bad(format!(
+                    "the value of version {} does not authenticate",
+                    v.id
+                ))
+            })?;
+        versions.push(StoredVersion {
+            id: v.id,
+            stages: v.stages,
+            created_at: v.created_at,
+            value: SecretValue::new(value),
+        });
+    }
+    if !versions.is_empty() && !labels.iter().any(StageLabel::is_current) {
+        return Err(bad("no version is labelled AWSCURRENT".into()));
+    }
+    Ok(SecretState {
+        name: parsed.name,
+        created_at: parsed.created_at,
+        last_changed_at: parsed.last_changed_at,
+        deletion_date: parsed.deletion_date,
+        versions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::StoreKey;
+    use crate::model::{self, StoreLimits};
+    use lift_core::PutOptions;
+
+    fn state(name: &str, value: &str) -> SecretState {
+        let (s, _, _) = model::put(
+            None,
+            &name.parse().unwrap(),
+            &SecretValue::from(value),
+            &PutOptions::default(),
+            Utc::now(),
+            &StoreLimits::default(),
+        )
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn round_trips_and_never_writes_the_value_in_clear() {
+        let p = Protection::Encrypted(StoreKey::generate());
+        let s = state("db", "canary-value-123");
+        let bytes = encode(&s, &p).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"canary"));
+        let back = decode(Path::new("f"), Path::new("r"), &s.name, &bytes, &p).unwrap();
+        assert_eq!(back.versions[0].value.expose(), b"canary-value-123");
+    }
+
+    #[test]
+    fn every_single_byte_flip_and_truncation_is_detected() {
+        for p in [
+            Protection::Encrypted(StoreKey::generate()),
+            Protection::Plaintext,
+        ] {
+            let s = state("db", "v");
+            let bytes = encode(&s, &p).unwrap();
+            for i in 0..bytes.len() {
+                let mut flipped = bytes.to_vec();
+                flipped[i] ^= 0x01;
+                let err =
+                    decode(Path::new("f"), Path::new("r"), &s.name, &flipped, &p).unwrap_err();
+                assert!(matches!(err, Error::Integrity { .. }), "byte {i}: {err}");
+            }
+            for len in 0..bytes.len() {
+                let err =
+                    decode(Path::new("f"), Path::new("r"), &s.name, &bytes[..len], &p).unwrap_err();
+                assert!(matches!(err, Error::Integrity { .. }), "len {len}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_of_another_secret_is_refused() {
+        let p = Protection::Encrypted(StoreKey::generate());
+        let other = state("other", "v");
+        let bytes = encode(&other, &p).unwrap();
+        let err = decode(
+            Path::new("db.secret"),
+            Path::new("r"),
+            &"db".parse().unwrap(),
+            &bytes,
+            &p,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("belongs to secret other"), "{err}");
+        assert!(err.to_string().contains("db.secret"));
+    }
+
+    #[test]
+    fn scheme_downgrades_and_missing_keys_are_refused() {
+        let plain = encode(&state("db", "v"), &Protection::Plaintext).unwrap();
+        let enc = Protection::Encrypted(StoreKey::generate());
+        let err = decode(
+            Path::new("f"),
+            Path::new("r"),
+            &"db".parse().unwrap(),
+            &plain,
+            &enc,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }));
+        let sealed = encode(&state("db", "v"), &enc).unwrap();
+        let err = decode(
+            Path::new("f"),
+            Path::new("r"),
+            &"db".parse().unwrap(),
+            &sealed,
+            &Protection::Unconfigured,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::NoKey { .. }));
+    }
+}

@@ -1,0 +1,270 @@
+//! The store key and how values are protected at rest.
+
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{Error, Result};
+
+/// The environment variable naming the key file.
+pub const KEY_FILE_ENV: &str = "LIFT_SECRETS_KEY_FILE";
+
+/// The length of a store key, in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// The length of an XChaCha20-Poly1305 nonce, in bytes.
+pub(crate) const NONCE_LEN: usize = 24;
+
+/// A 32-byte XChaCha20-Poly1305 key: zeroized on drop, redacted when printed.
+#[derive(Clone)]
+pub struct StoreKey([u8; KEY_LEN]);
+
+impl StoreKey {
+    /// Wraps raw key bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        StoreKey(bytes)
+    }
+
+    /// A fresh key from the operating system's CSPRNG (via `rand`'s thread RNG).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; KEY_LEN];
+        rand::fill(&mut bytes[..]);
+        StoreKey(bytes)
+    }
+
+    /// Reads a key file: 32 raw bytes, or 64 hex digits with an optional trailing newline.
+    ///
+    /// The file must not be readable by group or others.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::BadKey {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("read key file", path, e))?;
+        if !meta.is_file() {
+            return Err(bad("it is not a regular file".into()));
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Permissions {
+                path: path.to_path_buf(),
+                mode,
+                fix: 0o600,
+            });
+        }
+        let raw =
+            Zeroizing::new(std::fs::read(path).map_err(|e| Error::io("read key file", path, e))?);
+        let mut key = [0u8; KEY_LEN];
+        if raw.len() == KEY_LEN {
+            key.copy_from_slice(&raw);
+            return Ok(StoreKey(key));
+        }
+        let text = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        if text.len() == 2 * KEY_LEN {
+            if hex::decode_to_slice(text, &mut key).is_ok() {
+                return Ok(StoreKey(key));
+            }
+            key.zeroize();
+        }
+        Err(bad(format!(
+            "it holds {} bytes; a key is {KEY_LEN} raw bytes or {} hex digits (create one with `head -c 32 /dev/urandom > FILE && chmod 600 FILE`)",
+            raw.len(),
+            2 * KEY_LEN
+        )))
+    }
+
+    /// Writes a fresh key to `path` with mode 0600, refusing to overwrite.
+    pub fn create_file(path: &Path) -> Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let key = StoreKey::generate();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("create key file", path, e))?;
+        file.write_all(&key.0)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("write key file", path, e))?;
+        Ok(key)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&self.0.into())
+    }
+
+    /// A subkey for the file MAC, so that one key never serves two algorithms.
+    fn mac_key(&self) -> Zeroizing<[u8; 32]> {
+        let mut mac = hmac_sha256(&self.0);
+        mac.update(b"lift-secrets file mac v1");
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+}
+
+/// HMAC-SHA256 keyed with 32 bytes.
+///
+/// HMAC pads short keys with zeros to the 64-byte block, so padding here gives the
+/// standard result while using the infallible constructor.
+fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..32].copy_from_slice(key);
+    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&(*block).into())
+}
+
+impl Drop for StoreKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreKey([REDACTED])")
+    }
+}
+
+/// How a file store protects values at rest.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Protection {
+    /// XChaCha20-Poly1305 with this key; the whole file is authenticated with HMAC-SHA256.
+    Encrypted(StoreKey),
+    /// Values in the clear, chosen explicitly (development only). Files still carry a SHA-256 checksum.
+    Plaintext,
+    /// Neither a key nor plaintext was chosen: reads of plaintext files work, writes fail.
+    Unconfigured,
+}
+
+impl Protection {
+    /// The protection from the CLI's options: `--key-file`, then `LIFT_SECRETS_KEY_FILE`, then `--plaintext`.
+    pub fn from_options(key_file: Option<&Path>, plaintext: bool) -> Result<Self> {
+        if key_file.is_some() && plaintext {
+            return Err(Error::InvalidInput(
+                "--key-file and --plaintext exclude each other; choose one".into(),
+            ));
+        }
+        let from_env = std::env::var_os(KEY_FILE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        match key_file
+            .map(Path::to_path_buf)
+            .or(if plaintext { None } else { from_env })
+        {
+            Some(path) => Ok(Protection::Encrypted(StoreKey::from_file(&path)?)),
+            None if plaintext => Ok(Protection::Plaintext),
+            None => Ok(Protection::Unconfigured),
+        }
+    }
+
+    /// The name recorded in files.
+    pub(crate) fn scheme(&self) -> &'static str {
+        match self {
+            Protection::Encrypted(_) => SCHEME_ENCRYPTED,
+            Protection::Plaintext | Protection::Unconfigured => SCHEME_PLAINTEXT,
+        }
+    }
+
+    /// The file checksum: HMAC-SHA256 under a subkey when encrypted, plain SHA-256 otherwise.
+    pub(crate) fn checksum(&self, body: &[u8]) -> [u8; 32] {
+        match self {
+            Protection::Encrypted(key) => {
+                let mac_key = key.mac_key();
+                let mut mac = hmac_sha256(&mac_key);
+                mac.update(body);
+                mac.finalize().into_bytes().into()
+            }
+            Protection::Plaintext | Protection::Unconfigured => {
+                use sha2::Digest;
+                Sha256::digest(body).into()
+            }
+        }
+    }
+
+    /// Encrypts `value`, bound to the secret's name and version id. Returns (nonce, ciphertext).
+    pub(crate) fn seal(&self, aad: &[u8], value: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        match self {
+            Protection::Encrypted(key) => {
+                let mut nonce = [0u8; NONCE_LEN];
+                rand::fill(&mut nonce[..]);
+                let sealed = key
+                    .cipher()
+                    .encrypt(&XNonce::from(nonce), Payload { msg: value, aad })
+                    .map_err(|_| Error::InvalidInput("value could not be encrypted".into()))?;
+                Ok((nonce.to_vec(), sealed))
+            }
+            Protection::Plaintext | Protection::Unconfigured => Ok((Vec::new(), value.to_vec())),
+        }
+    }
+
+    /// Decrypts a value sealed by [`Protection::seal`]; `None` when it was tampered with.
+    pub(crate) fn open(&self, aad: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Protection::Encrypted(key) => {
+                let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+                key.cipher()
+                    .decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad })
+                    .ok()
+            }
+            Protection::Plaintext | Protection::Unconfigured => Some(sealed.to_vec()),
+        }
+    }
+}
+
+/// The scheme name of encrypted files.
+pub(crate) const SCHEME_ENCRYPTED: &str = "xchacha20poly1305+hmac-sha256";
+/// The scheme name of plaintext files.
+pub(crate) const SCHEME_PLAINTEXT: &str = "plaintext+sha256";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_binds_associated_data() {
+        let p = Protection::Encrypted(StoreKey::generate());
+        let (nonce, sealed) = p.seal(b"db\0v1", b"canary").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"canary"));
+        assert_eq!(
+            p.open(b"db\0v1", &nonce, &sealed).as_deref(),
+            Some(&b"canary"[..])
+        );
+        assert!(
+            p.open(b"db\0v2", &nonce, &sealed).is_none(),
+            "another version's data"
+        );
+        let other = Protection::Encrypted(StoreKey::generate());
+        assert!(
+            other.open(b"db\0v1", &nonce, &sealed).is_none(),
+            "another key"
+        );
+    }
+
+    #[test]
+    fn key_files_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        let key = StoreKey::create_file(&path).unwrap();
+        assert_eq!(format!("{key:?}"), "StoreKey([REDACTED])");
+        assert!(StoreKey::from_file(&path).is_ok());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = StoreKey::from_file(&path).unwrap_err();
+        assert!(matches!(err, Error::Permissions { .. }), "{err}");
+        let hex_path = dir.path().join("hexkey");
+        std::fs::write(&hex_path, format!("{}\n", "ab".repeat(32))).unwrap();
+        std::fs::set_permissions(&hex_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(StoreKey::from_file(&hex_path).is_ok());
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"tooshort").unwrap();
+        std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = StoreKey::from_file(&short).unwrap_err();
+        assert!(err.to_string().contains("8 bytes"), "{err}");
+        assert!(!err.to_string().contains("tooshort"));
+    }
+}

@@ -1,0 +1,528 @@
+//! What the rotation engine remembers about each secret: the rotation in
+//! progress (its checkpoint), the bounded history, the schedule and the
+//! enable switch; and the stores that keep it (memory, or files beside the
+//! secret store with the same atomic-write discipline).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use lift_core::{ErrorKind, SecretName, VersionId};
+use sha2::Digest;
+
+use crate::durable::{self, FileLock};
+use crate::generate::ValueKind;
+use crate::{Error, Result};
+
+/// The four steps of a rotation, in order, as AWS's rotation template names them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationStep {
+    /// Write the new value as AWSPENDING.
+    CreateSecret,
+    /// Change the credential in the target system.
+    SetSecret,
+    /// Prove that the new credential works.
+    TestSecret,
+    /// Move AWSCURRENT to the new version.
+    FinishSecret,
+}
+
+impl RotationStep {
+    /// Every step, in order.
+    pub const ALL: [RotationStep; 4] = [
+        RotationStep::CreateSecret,
+        RotationStep::SetSecret,
+        RotationStep::TestSecret,
+        RotationStep::FinishSecret,
+    ];
+
+    /// AWS's name: `createSecret`, `setSecret`, `testSecret`, `finishSecret`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationStep::CreateSecret => "createSecret",
+            RotationStep::SetSecret => "setSecret",
+            RotationStep::TestSecret => "testSecret",
+            RotationStep::FinishSecret => "finishSecret",
+        }
+    }
+
+    /// The snake_case name used in audit actions.
+    pub fn snake(self) -> &'static str {
+        match self {
+            RotationStep::CreateSecret => "create_secret",
+            RotationStep::SetSecret => "set_secret",
+            RotationStep::TestSecret => "test_secret",
+            RotationStep::FinishSecret => "finish_secret",
+        }
+    }
+
+    /// The step after this one.
+    pub fn next(self) -> Option<RotationStep> {
+        match self {
+            RotationStep::CreateSecret => Some(RotationStep::SetSecret),
+            RotationStep::SetSecret => Some(RotationStep::TestSecret),
+            RotationStep::TestSecret => Some(RotationStep::FinishSecret),
+            RotationStep::FinishSecret => None,
+        }
+    }
+
+    /// Parses AWS's or the snake_case name.
+    pub fn parse(s: &str) -> Option<RotationStep> {
+        RotationStep::ALL
+            .into_iter()
+            .find(|step| step.as_str().eq_ignore_ascii_case(s) || step.snake() == s)
+    }
+}
+
+impl fmt::Display for RotationStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rotation in progress, persisted before each next step starts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RotationCheckpoint {
+    /// The rotation's id, which is also the audit correlation id.
+    pub rotation_id: String,
+    /// The new version's id (the idempotency token of createSecret).
+    pub token: VersionId,
+    /// The version that held AWSCURRENT when the rotation started.
+    pub old_version: Option<VersionId>,
+    /// The last step that completed, or `None` when none has yet.
+    pub step_reached: Option<RotationStep>,
+    /// When the rotation started.
+    pub started_at: DateTime<Utc>,
+    /// The kind the caller asked for, or `None` to detect it from the current value.
+    pub kind: Option<ValueKind>,
+}
+
+/// How a rotation ended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationOutcome {
+    /// AWSCURRENT moved to the new version.
+    Succeeded,
+    /// A step failed; AWSCURRENT is untouched.
+    Failed,
+    /// Cancelled on request; AWSPENDING was removed.
+    Cancelled,
+}
+
+/// One entry of a secret's rotation history. It holds ids and outcomes, never values
+/// (nor hashes or prefixes of values).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RotationRecord {
+    /// The rotation's id.
+    pub rotation_id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When this record was written.
+    pub finished_at: DateTime<Utc>,
+    /// The last step that completed.
+    pub step_reached: Option<RotationStep>,
+    /// How it ended.
+    pub outcome: RotationOutcome,
+    /// The step that failed, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<RotationStep>,
+    /// The error, if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error's kind, if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    /// Whether the failure was injected by a fault plan.
+    #[serde(default)]
+    pub injected: bool,
+    /// Whether AWSPENDING stays for a resume (failed rotations only).
+    #[serde(default)]
+    pub resumable: bool,
+    /// The version that was AWSCURRENT before.
+    pub old_version: Option<VersionId>,
+    /// The version the rotation created.
+    pub new_version: Option<VersionId>,
+}
+
+/// When a secret is due for rotation.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct RotationSchedule {
+    /// Rotate every this many days (1 to 1000, AWS's range).
+    pub every_days: u32,
+}
+
+/// Everything the engine keeps about one secret.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RotationState {
+    /// The rotation in progress.
+    #[serde(default)]
+    pub checkpoint: Option<RotationCheckpoint>,
+    /// Past rotations, oldest first, bounded by the engine's history limit.
+    #[serde(default)]
+    pub history: VecDeque<RotationRecord>,
+    /// The schedule, if any.
+    #[serde(default)]
+    pub schedule: Option<RotationSchedule>,
+    /// Whether rotation is enabled for this secret.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// When the last rotation succeeded.
+    #[serde(default)]
+    pub last_rotated_at: Option<DateTime<Utc>>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Default for RotationState {
+    fn default() -> Self {
+        RotationState {
+            checkpoint: None,
+            history: VecDeque::new(),
+            schedule: None,
+            enabled: true,
+            last_rotated_at: None,
+        }
+    }
+}
+
+impl RotationState {
+    /// Appends a record, dropping the oldest beyond `limit`.
+    pub(crate) fn push_history(&mut self, record: RotationRecord, limit: usize) {
+        self.history.push_back(record);
+        while self.history.len() > limit.max(1) {
+            self.history.pop_front();
+        }
+    }
+}
+
+/// Proof that the caller holds a secret's rotation lock; released on drop.
+pub struct RotationGuard {
+    _inner: Box<dyn Send + Sync>,
+}
+
+impl fmt::Debug for RotationGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RotationGuard")
+    }
+}
+
+/// Where the engine keeps [`RotationState`]s.
+#[async_trait::async_trait]
+pub trait RotationStore: Send + Sync + fmt::Debug {
+    /// Takes the secret's rotation lock, or returns `None` when someone else holds it.
+    async fn try_lock(&self, name: &SecretName) -> Result<Option<RotationGuard>>;
+    /// The secret's state (the default when none was saved).
+    async fn load(&self, name: &SecretName) -> Result<RotationState>;
+    /// Saves the secret's state durably.
+    async fn save(&self, name: &SecretName, state: &RotationState) -> Result<()>;
+    /// The secrets that have saved state.
+    async fn names(&self) -> Result<Vec<SecretName>>;
+}
+
+/// Rotation state in memory, for tests and for the memory provider. Clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRotationStore {
+    states: Arc<Mutex<BTreeMap<SecretName, RotationState>>>,
+    locks: Arc<Mutex<BTreeSet<SecretName>>>,
+}
+
+struct MemoryGuard {
+    locks: Arc<Mutex<BTreeSet<SecretName>>>,
+    name: SecretName,
+}
+
+impl Drop for MemoryGuard {
+    fn drop(&mut self) {
+        self.locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
+    }
+}
+
+#[async_trait::async_trait]
+impl RotationStore for MemoryRotationStore {
+    async fn try_lock(&self, name: &SecretName) -> Result<Option<RotationGuard>> {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        if !locks.insert(name.clone()) {
+            return Ok(None);
+        }
+        Ok(Some(RotationGuard {
+            _inner: Box::new(MemoryGuard {
+                locks: self.locks.clone(),
+                name: name.clone(),
+            }),
+        }))
+    }
+
+    async fn load(&self, name: &SecretName) -> Result<RotationState> {
+        Ok(self
+            .states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save(&self, name: &SecretName, state: &RotationState) -> Result<()> {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn names(&self) -> Result<Vec<SecretName>> {
+        Ok(self
+            .states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect())
+    }
+}
+
+const STATE_SUFFIX: &str = ".rotation";
+const STATE_LOCK_SUFFIX: &str = ".rlock";
+const STATE_MAGIC: &str = "lift-rotation/1";
+
+/// Rotation state in files beside a file store: `<root>/rotation/<name>.rotation`,
+/// written atomically (temp file, fsync, rename, fsync directory) with mode 0600,
+/// with a SHA-256 checksum so that a torn or edited file reads as an integrity error.
+#[derive(Debug, Clone)]
+pub struct FileRotationStore {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl FileRotationStore {
+    /// The rotation state of the store at `root` (the same root as the [`crate::FileSecretsProvider`]).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let dir = root.join("rotation");
+        FileRotationStore { root, dir }
+    }
+
+    fn path(&self, name: &SecretName, suffix: &str) -> PathBuf {
+        self.dir.join(format!("{}{suffix}", name.as_str()))
+    }
+
+    fn ensure_parent(&self, path: &std::path::Path) -> Result<()> {
+        match path.parent() {
+            Some(parent) => durable::ensure_dir(&self.root, parent),
+            None => Ok(()),
+        }
+    }
+
+    fn load_blocking(&self, name: &SecretName) -> Result<RotationState> {
+        let path = self.path(name, STATE_SUFFIX);
+        let Some(bytes) = durable::read_private(&path)? else {
+            return Ok(RotationState::default());
+        };
+        let bad = |reason: &str| Error::integrity(&path, reason);
+        let newline = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| bad("it has no header line (is it truncated?)"))?;
+        let header =
+            std::str::from_utf8(&bytes[..newline]).map_err(|_| bad("its header is not text"))?;
+        let body = &bytes[newline + 1..];
+        let expected = format!(
+            "{STATE_MAGIC} sha256 {}",
+            hex::encode(sha2::Sha256::digest(body))
+        );
+        if header != expected {
+            return Err(bad(
+                "its checksum does not match (it was modified or truncated)",
+            ));
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            Error::integrity(
+                &path,
+                format!(
+                    "its body is malformed at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })
+    }
+
+    fn save_blocking(&self, name: &SecretName, state: &RotationState) -> Result<()> {
+        let path = self.path(name, STATE_SUFFIX);
+        self.ensure_parent(&path)?;
+        let body = serde_json::to_vec(state).map_err(|e| {
+            Error::InvalidInput(format!("cannot serialize rotation state of {name}: {e}"))
+        })?;
+        let mut bytes = format!(
+            "{STATE_MAGIC} sha256 {}\n",
+            hex::encode(sha2::Sha256::digest(&body))
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&body);
+        durable::write_atomic(&path, &bytes)
+    }
+
+    fn names_blocking(&self) -> Result<Vec<SecretName>> {
+        let mut names = Vec::new();
+        if !self.dir.exists() {
+            return Ok(names);
+        }
+        let mut stack = vec![self.dir.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))? {
+                let path = entry.map_err(|e| Error::io("list", &dir, e))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let relative = path.strip_prefix(&self.dir).ok().and_then(|p| p.to_str());
+                if let Some(name) = relative.and_then(|r| r.strip_suffix(STATE_SUFFIX)) {
+                    if let Ok(name) = SecretName::new(name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|join| {
+        Error::Core(lift_core::Error::new(
+            ErrorKind::Unavailable,
+            format!("a rotation state task did not finish: {join}"),
+        ))
+    })?
+}
+
+#[async_trait::async_trait]
+impl RotationStore for FileRotationStore {
+    async fn try_lock(&self, name: &SecretName) -> Result<Option<RotationGuard>> {
+        let this = self.clone();
+        let name = name.clone();
+        blocking(move || {
+            let path = this.path(&name, STATE_LOCK_SUFFIX);
+            this.ensure_parent(&path)?;
+            Ok(
+                durable::try_lock_exclusive(&path)?.map(|lock: FileLock| RotationGuard {
+                    _inner: Box::new(lock),
+                }),
+            )
+        })
+        .await
+    }
+
+    async fn load(&self, name: &SecretName) -> Result<RotationState> {
+        let this = self.clone();
+        let name = name.clone();
+        blocking(move || this.load_blocking(&name)).await
+    }
+
+    async fn save(&self, name: &SecretName, state: &RotationState) -> Result<()> {
+        let this = self.clone();
+        let (name, state) = (name.clone(), state.clone());
+        blocking(move || this.save_blocking(&name, &state)).await
+    }
+
+    async fn names(&self) -> Result<Vec<SecretName>> {
+        let this = self.clone();
+        blocking(move || this.names_blocking()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_state_round_trips_and_detects_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        durable::ensure_dir(&root, &root).unwrap();
+        let store = FileRotationStore::new(&root);
+        let name: SecretName = "a/b".parse().unwrap();
+        assert_eq!(store.load(&name).await.unwrap(), RotationState::default());
+        let mut state = RotationState {
+            schedule: Some(RotationSchedule { every_days: 30 }),
+            ..Default::default()
+        };
+        state.enabled = false;
+        store.save(&name, &state).await.unwrap();
+        assert_eq!(store.load(&name).await.unwrap(), state);
+        assert_eq!(store.names().await.unwrap(), vec![name.clone()]);
+        let path = root.join("rotation/a/b.rotation");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = store.load(&name).await.unwrap_err();
+        assert!(err.to_string().contains("b.rotation"), "{err}");
+        let guard = store.try_lock(&name).await.unwrap();
+        assert!(guard.is_some());
+        assert!(store.try_lock(&name).await.unwrap().is_none());
+        drop(guard);
+        assert!(store.try_lock(&name).await.unwrap().is_some());
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut state = RotationState::default();
+        for i in 0..15 {
+            state.push_history(
+                RotationRecord {
+                    rotation_id: i.to_string(),
+                    started_at: Utc::now(),
+                    finished_at: Utc::now(),
+                    step_reached: None,
+                    outcome: RotationOutcome::Succeeded,
+                    failed_step: None,
+                    error: None,
+                    error_kind: None,
+                    injected: false,
+                    resumable: false,
+                    old_version: None,
+                    new_version: None,
+                },
+                10,
+            );
+        }
+        assert_eq!(state.history.len(), 10);
+        assert_eq!(state.history[0].rotation_id, "5");
+        assert_eq!(
+            RotationStep::parse("setSecret"),
+            Some(RotationStep::SetSecret)
+        );
+        assert_eq!(
+            RotationStep::parse("test_secret"),
+            Some(RotationStep::TestSecret)
+        );
+    }
+}
