@@ -127,17 +127,16 @@ pub(crate) fn decode(
         }
         _ => return Err(bad("its header names an unknown scheme".into())),
     }
-    let expected = protection.checksum(body);
-    let mut stored = [0u8; 32];
-    if hex::decode_to_slice(checksum, &mut stored).is_err() {
-        return Err(bad("its header checksum is malformed".into()));
-    }
-    // Compare in constant time: the checksum is a MAC when the store is encrypted.
-    let differs = expected
-        .iter()
-        .zip(stored.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if differs != 0 {
+    // Compare the lower-case hex text itself, so that even a flipped letter case is caught,
+    // in constant time: the checksum is a MAC when the store is encrypted.
+    let expected = hex::encode(protection.checksum(body));
+    let matches = expected.len() == checksum.len()
+        && expected
+            .bytes()
+            .zip(checksum.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !matches {
         return Err(bad(
             "its checksum does not match (it was modified, truncated, or written with another key)"
                 .into(),
@@ -243,7 +242,7 @@ mod tests {
             let bytes = encode(&s, &p).unwrap();
             for i in 0..bytes.len() {
                 let mut flipped = bytes.to_vec();
-                flipped[i] ^= 0x01;
+                flipped[i] ^= if i % 2 == 0 { 0x01 } else { 0x20 };
                 let err =
                     decode(Path::new("f"), Path::new("r"), &s.name, &flipped, &p).unwrap_err();
                 assert!(matches!(err, Error::Integrity { .. }), "byte {i}: {err}");

@@ -39,6 +39,7 @@
 
 mod audited;
 mod cache;
+mod documents;
 mod durable;
 mod error;
 mod faults;
@@ -54,6 +55,7 @@ mod rotation_state;
 
 pub use audited::AuditedProvider;
 pub use cache::{CacheMetrics, CachingProvider};
+pub use documents::SecretValueDocument;
 pub use durable::{SyncCounters, sync_counters};
 pub use error::{Error, Result};
 pub use faults::{FaultInjector, FaultPlan, FaultTrigger};

@@ -1,0 +1,80 @@
+//! The JSON documents of `lift secrets` that lift-core does not already define.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use lift_core::{SecretName, SecretVersion, StageLabel, VersionId};
+use zeroize::Zeroize;
+
+/// What `lift secrets get --json` prints: the one document that carries a value.
+///
+/// Its `Debug` is redacted and the value is zeroized on drop.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct SecretValueDocument {
+    /// The secret.
+    pub name: SecretName,
+    /// The version read.
+    pub version_id: VersionId,
+    /// Its labels.
+    pub stages: Vec<StageLabel>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// `utf8` when `value` is the text itself, `base64` when the value is binary.
+    pub encoding: String,
+    /// The value.
+    pub value: String,
+}
+
+impl SecretValueDocument {
+    /// Exposes `version`'s value into a document. Call it only to print the value on request.
+    pub fn expose(version: &SecretVersion) -> Self {
+        let (encoding, value) = match version.value.expose_str() {
+            Some(text) => ("utf8", text.to_owned()),
+            None => ("base64", B64.encode(version.value.expose())),
+        };
+        SecretValueDocument {
+            name: version.name.clone(),
+            version_id: version.version_id.clone(),
+            stages: version.stages.clone(),
+            created_at: version.created_at,
+            encoding: encoding.to_owned(),
+            value,
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretValueDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValueDocument")
+            .field("name", &self.name)
+            .field("version_id", &self.version_id)
+            .field("value", &lift_core::REDACTED)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SecretValueDocument {
+    fn drop(&mut self) {
+        self.value.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lift_core::SecretValue;
+
+    #[test]
+    fn binary_values_are_base64_and_debug_is_redacted() {
+        let version = SecretVersion {
+            name: "a".parse().unwrap(),
+            version_id: VersionId::new("v1").unwrap(),
+            stages: vec![StageLabel::current()],
+            created_at: Utc::now(),
+            value: SecretValue::new(vec![0xff, 0x00]),
+        };
+        let doc = SecretValueDocument::expose(&version);
+        assert_eq!((doc.encoding.as_str(), doc.value.as_str()), ("base64", "/wA="));
+        assert!(!format!("{doc:?}").contains("/wA="));
+    }
+}
