@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::project::{Project, qualify_key};
 use crate::store::{self, Backend, ConfigEntry, Secrets, StackState};
-use crate::{CliError, Ctx, print_json};
+use crate::{CliError, ConfigValueJson, Ctx, print_json};
 
 /// Dispatches the `config` commands.
 pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {
@@ -189,21 +189,25 @@ fn list(ctx: &Ctx, project: &Project, state: &StackState) -> Result<(), CliError
         Secrets::Blind
     };
     if ctx.args.bool("json") {
-        let mut doc = serde_json::Map::new();
+        let mut doc: BTreeMap<String, ConfigValueJson> = BTreeMap::new();
         for (k, entry) in &cfg {
             let secret = is_secret(entry);
-            let mut item = serde_json::Map::new();
-            if !secret || show {
+            let (value, object_value) = if !secret || show {
                 let (value, object) = shown(entry, mode);
-                item.insert("value".to_owned(), Value::String(value));
-                if let Some(o) = object {
-                    item.insert("objectValue".to_owned(), o);
-                }
-            }
-            item.insert("secret".to_owned(), Value::Bool(secret));
-            doc.insert(k.clone(), Value::Object(item));
+                (Some(value), object)
+            } else {
+                (None, None)
+            };
+            doc.insert(
+                k.clone(),
+                ConfigValueJson {
+                    value,
+                    object_value,
+                    secret,
+                },
+            );
         }
-        print_json(ctx, &Value::Object(doc));
+        print_json(ctx, &doc);
     } else {
         let rows: Vec<(String, String)> = cfg
             .iter()
@@ -264,13 +268,14 @@ fn get(ctx: &Ctx, project: &Project, state: &StackState) -> Result<(), CliError>
         other => (other.to_string(), None),
     };
     if ctx.args.bool("json") {
-        let mut doc = serde_json::Map::new();
-        doc.insert("value".to_owned(), Value::String(text));
-        if let Some(o) = object {
-            doc.insert("objectValue".to_owned(), o);
-        }
-        doc.insert("secret".to_owned(), Value::Bool(secret));
-        print_json(ctx, &Value::Object(doc));
+        print_json(
+            ctx,
+            &ConfigValueJson {
+                value: Some(text),
+                object_value: object,
+                secret,
+            },
+        );
     } else {
         println!("{text}");
     }

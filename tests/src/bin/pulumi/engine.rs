@@ -938,6 +938,8 @@ impl Run<'_> {
         if stack_step.op == "create" {
             self.show("create", &stack_step, true);
         }
+        // A slow mode pauses here, mid-update, with the lock held and the first events written.
+        self.maybe_wait();
 
         let selection = Selection::from(self.ctx);
         let links: Vec<(String, Vec<String>)> = program
@@ -1070,6 +1072,7 @@ impl Run<'_> {
     }
 
     fn refresh(&mut self, state: &StackState) -> Outcome {
+        self.maybe_wait();
         let selection = Selection::from(self.ctx);
         let links: Vec<(String, Vec<String>)> = state
             .resources
@@ -1109,6 +1112,7 @@ impl Run<'_> {
     }
 
     fn destroy(&mut self, state: &StackState) -> Outcome {
+        self.maybe_wait();
         let selection = Selection::from(self.ctx);
         let links: Vec<(String, Vec<String>)> = state
             .resources

@@ -167,18 +167,31 @@ pub(crate) fn normalize_stack_name(raw: &str) -> Result<String, CliError> {
 }
 
 /// Prints a JSON document the way Pulumi's `ui.PrintJSON` does: two-space indentation and a newline.
-pub(crate) fn print_json(ctx: &Ctx, v: &serde_json::Value) {
+///
+/// Structs keep their field order (Go prints struct fields in declaration order); maps are sorted.
+pub(crate) fn print_json<T: serde::Serialize + ?Sized>(ctx: &Ctx, v: &T) {
     let mut out = std::io::stdout().lock();
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".to_owned());
     if ctx.faults.garbage_json(&ctx.command) {
-        // Deliberately malformed: an unterminated document.
-        let text = serde_json::to_string_pretty(v).unwrap_or_default();
-        let cut = text.len() / 2;
-        let _ = write!(out, "{}", &text[..cut.max(1).min(text.len())]);
-        let _ = writeln!(out, " <<garbage");
+        // Deliberately malformed: half a document and trailing junk.
+        let mut cut = (text.len() / 2).max(1).min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let _ = writeln!(out, "{} <<garbage", &text[..cut]);
         return;
     }
-    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".to_owned());
     let _ = writeln!(out, "{text}");
+}
+
+/// `configValueJSON` of `pkg/cmd/pulumi/config`: the value is omitted for a secret unless shown.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ConfigValueJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) value: Option<String>,
+    #[serde(rename = "objectValue", skip_serializing_if = "Option::is_none")]
+    pub(crate) object_value: Option<serde_json::Value>,
+    pub(crate) secret: bool,
 }
 
 const COMMANDS: &[&[&str]] = &[

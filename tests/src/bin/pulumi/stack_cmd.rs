@@ -6,7 +6,49 @@ use std::io::Read;
 use serde_json::{Value, json};
 
 use crate::store::{self, Backend, BackendKind, ResourceState, Secrets, StackState};
-use crate::{CliError, Ctx, clock, normalize_stack_name, print_json};
+use crate::{CliError, ConfigValueJson, Ctx, clock, normalize_stack_name, print_json};
+
+/// `stackSummaryJSON` of `pulumi stack ls --json`.
+#[derive(serde::Serialize)]
+struct StackSummaryJson {
+    name: String,
+    current: bool,
+    #[serde(rename = "lastUpdate", skip_serializing_if = "Option::is_none")]
+    last_update: Option<String>,
+    #[serde(rename = "updateInProgress", skip_serializing_if = "Option::is_none")]
+    update_in_progress: Option<bool>,
+    #[serde(rename = "resourceCount", skip_serializing_if = "Option::is_none")]
+    resource_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+/// `updateInfoJSON` of `pulumi stack history --json`.
+#[derive(serde::Serialize)]
+struct UpdateInfoJson {
+    version: i64,
+    kind: String,
+    #[serde(rename = "startTime")]
+    start_time: String,
+    message: String,
+    environment: BTreeMap<String, String>,
+    config: BTreeMap<String, ConfigValueJson>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    result: String,
+    #[serde(rename = "endTime", skip_serializing_if = "Option::is_none")]
+    end_time: Option<String>,
+    #[serde(rename = "resourceChanges", skip_serializing_if = "Option::is_none")]
+    resource_changes: Option<BTreeMap<String, i64>>,
+}
+
+/// `whoAmIJSON` of `pulumi whoami --json`.
+#[derive(serde::Serialize)]
+struct WhoAmIJson {
+    user: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    organizations: Vec<String>,
+    url: String,
+}
 
 /// Dispatches `stack` sub-commands.
 pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {
@@ -43,11 +85,18 @@ pub(crate) fn whoami(ctx: &Ctx) -> Result<(), CliError> {
     let backend = ctx.backend()?;
     let user = store::username();
     if ctx.args.bool("json") {
-        let mut doc = json!({ "user": user, "url": backend.url });
-        if let BackendKind::Cloud { .. } = backend.kind {
-            doc["organizations"] = json!([store::organization()]);
-        }
-        print_json(ctx, &doc);
+        let organizations = match backend.kind {
+            BackendKind::Cloud { .. } => vec![store::organization()],
+            BackendKind::Diy => Vec::new(),
+        };
+        print_json(
+            ctx,
+            &WhoAmIJson {
+                user,
+                organizations,
+                url: backend.url.clone(),
+            },
+        );
     } else if ctx.args.bool("verbose") || ctx.args.has("verbose") {
         println!("User: {user}\nBackend URL: {}", backend.url);
     } else {
@@ -154,40 +203,45 @@ fn ls(ctx: &Ctx) -> Result<(), CliError> {
             }
         }
         let in_progress = backend.is_locked(&project.name, &name);
-        let mut row = serde_json::Map::new();
-        row.insert("name".to_owned(), json!(name));
-        row.insert(
-            "current".to_owned(),
-            json!(current.as_deref() == Some(name.as_str())),
-        );
+        let cloud = matches!(backend.kind, BackendKind::Cloud { .. });
+        let mut row = StackSummaryJson {
+            name: name.clone(),
+            current: current.as_deref() == Some(name.as_str()),
+            last_update: None,
+            update_in_progress: None,
+            resource_count: None,
+            url: backend.stack_url(&project.name, &name),
+        };
         if let Some(ms) = state.last_update_millis {
-            if in_progress {
-                row.insert("updateInProgress".to_owned(), json!(true));
+            // Only the cloud backend reports progress; the diy backend always shows the last update.
+            if in_progress && cloud {
+                row.update_in_progress = Some(true);
             } else {
-                row.insert("lastUpdate".to_owned(), json!(clock::format_millis(ms)));
-                row.insert("updateInProgress".to_owned(), json!(false));
+                row.last_update = Some(clock::format_millis(ms));
+                if cloud {
+                    row.update_in_progress = Some(false);
+                }
             }
-            row.insert("resourceCount".to_owned(), json!(state.resources.len()));
+            row.resource_count = Some(state.resources.len());
         }
-        if let Some(url) = backend.stack_url(&project.name, &name) {
-            row.insert("url".to_owned(), json!(url));
-        }
-        rows.push(Value::Object(row));
+        rows.push(row);
     }
     if ctx.args.bool("json") {
-        print_json(ctx, &Value::Array(rows));
+        print_json(ctx, &rows);
     } else {
         println!("NAME  LAST UPDATE  RESOURCE COUNT");
         for r in rows {
-            let star = if r["current"] == json!(true) { "*" } else { "" };
-            println!(
-                "{}{star}  {}  {}",
-                r["name"].as_str().unwrap_or_default(),
-                r.get("lastUpdate").and_then(Value::as_str).unwrap_or("n/a"),
-                r.get("resourceCount")
-                    .map(Value::to_string)
-                    .unwrap_or_else(|| "n/a".to_owned())
-            );
+            let star = if r.current { "*" } else { "" };
+            let last = match (r.update_in_progress, &r.last_update) {
+                (Some(true), _) => "in progress".to_owned(),
+                (_, Some(t)) => t.clone(),
+                _ => "n/a".to_owned(),
+            };
+            let count = r
+                .resource_count
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "n/a".to_owned());
+            println!("{}{star}  {last}  {count}", r.name);
         }
     }
     Ok(())
@@ -472,57 +526,54 @@ fn history(ctx: &Ctx) -> Result<(), CliError> {
         let skip = usize::try_from(page - 1).unwrap_or(0).saturating_mul(size);
         entries = entries.into_iter().skip(skip).take(size).collect();
     }
-    let docs: Vec<Value> = entries
+    let docs: Vec<UpdateInfoJson> = entries
         .iter()
         .map(|u| {
-            let mut config = serde_json::Map::new();
-            for (k, e) in &u.config {
-                let secret = e.secret || store::contains_secret(&e.value);
-                let mut item = serde_json::Map::new();
-                if !secret || show {
-                    match store::render(&e.value, Secrets::Reveal) {
-                        Value::String(s) => {
-                            item.insert("value".to_owned(), json!(s));
+            let config = u
+                .config
+                .iter()
+                .map(|(k, e)| {
+                    let secret = e.secret || store::contains_secret(&e.value);
+                    let (value, object_value) = if !secret || show {
+                        match store::render(&e.value, Secrets::Reveal) {
+                            Value::String(s) => (Some(s), None),
+                            obj => (Some(obj.to_string()), Some(obj)),
                         }
-                        obj => {
-                            item.insert("value".to_owned(), json!(obj.to_string()));
-                            item.insert("objectValue".to_owned(), obj);
-                        }
-                    }
-                }
-                item.insert("secret".to_owned(), json!(secret));
-                config.insert(k.clone(), Value::Object(item));
+                    } else {
+                        (None, None)
+                    };
+                    (
+                        k.clone(),
+                        ConfigValueJson {
+                            value,
+                            object_value,
+                            secret,
+                        },
+                    )
+                })
+                .collect();
+            UpdateInfoJson {
+                version: u.version,
+                kind: u.kind.clone(),
+                start_time: clock::format_millis(u.start_millis),
+                message: u.message.clone(),
+                environment: u.environment.clone(),
+                config,
+                result: u.result.clone(),
+                end_time: u.end_millis.map(clock::format_millis),
+                resource_changes: u.end_millis.map(|_| u.resource_changes.clone()),
             }
-            let mut doc = serde_json::Map::new();
-            doc.insert("version".to_owned(), json!(u.version));
-            doc.insert("kind".to_owned(), json!(u.kind));
-            doc.insert(
-                "startTime".to_owned(),
-                json!(clock::format_millis(u.start_millis)),
-            );
-            doc.insert("message".to_owned(), json!(u.message));
-            doc.insert("environment".to_owned(), json!(u.environment));
-            doc.insert("config".to_owned(), Value::Object(config));
-            doc.insert("result".to_owned(), json!(u.result));
-            if let Some(end) = u.end_millis {
-                doc.insert("endTime".to_owned(), json!(clock::format_millis(end)));
-                doc.insert("resourceChanges".to_owned(), json!(u.resource_changes));
-            }
-            Value::Object(doc)
         })
         .collect();
     if ctx.args.bool("json") {
-        print_json(ctx, &Value::Array(docs));
+        print_json(ctx, &docs);
     } else if docs.is_empty() {
         println!("Stack has never been updated");
     } else {
         for d in docs {
             println!(
                 "Version: {}\nUpdateKind: {}\nStatus: {}\nMessage: {}\n",
-                d["version"],
-                d["kind"].as_str().unwrap_or_default(),
-                d["result"].as_str().unwrap_or_default(),
-                d["message"].as_str().unwrap_or_default()
+                d.version, d.kind, d.result, d.message
             );
         }
     }
