@@ -38,10 +38,15 @@
 mod alloc;
 mod cgroup;
 mod checks;
+mod emf;
 mod error;
+mod histogram;
+mod invocation;
 mod manager;
+mod metrics;
 mod monitor;
 mod procfile;
+mod prometheus;
 mod report;
 mod sampler;
 mod snapshot;
@@ -55,9 +60,14 @@ pub use checks::{
     AsyncFnCheck, CpuCheck, DiskCheck, Endpoint, FnCheck, MemoryCheck, MemoryThresholds,
     NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda, physical_memory_bytes,
 };
+pub use emf::{EmfEmitter, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT, MAX_VALUES_PER_METRIC};
 pub use error::{Error, Result};
+pub use histogram::Histogram;
+pub use invocation::{Invocation, InvocationMetrics};
 pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
+pub use metrics::{MetricsRegistry, Unit};
 pub use monitor::{Monitor, MonitorConfig};
+pub use prometheus::{PROMETHEUS_CONTENT_TYPE, render_process_metrics, render_prometheus};
 pub use report::{
     CheckResult, HEALTH_JSON_CONTENT_TYPE, HealthJson, HealthJsonCheck, HealthReport, ServiceInfo,
 };
