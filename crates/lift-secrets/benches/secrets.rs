@@ -13,7 +13,10 @@ use lift_secrets::{
 };
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("cannot build a tokio runtime: {e}"),
     }
@@ -28,12 +31,19 @@ fn name() -> SecretName {
 
 fn cached_get(c: &mut Criterion) {
     let rt = runtime();
-    let cache = CachingProvider::new(MemorySecretsProvider::default(), chrono::Duration::minutes(5));
+    let cache = CachingProvider::new(
+        MemorySecretsProvider::default(),
+        chrono::Duration::minutes(5),
+    );
     let name = name();
     let selector = VersionSelector::default();
     rt.block_on(async {
         cache
-            .put(&name, &SecretValue::from("0123456789abcdef0123456789abcdef"), &PutOptions::default())
+            .put(
+                &name,
+                &SecretValue::from("0123456789abcdef0123456789abcdef"),
+                &PutOptions::default(),
+            )
             .await
             .ok();
         cache.get(&name, &selector).await.ok();
@@ -46,19 +56,28 @@ fn cached_get(c: &mut Criterion) {
 fn file_get(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = FileSecretsProvider::open(dir.path().join("s"), Protection::Encrypted(StoreKey::generate()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let store = FileSecretsProvider::open(
+        dir.path().join("s"),
+        Protection::Encrypted(StoreKey::generate()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let name = name();
     let selector = VersionSelector::default();
     rt.block_on(async {
         for i in 0..3 {
             store
-                .put(&name, &SecretValue::from(format!("value-{i}-0123456789abcdef")), &PutOptions::default())
+                .put(
+                    &name,
+                    &SecretValue::from(format!("value-{i}-0123456789abcdef")),
+                    &PutOptions::default(),
+                )
                 .await
                 .ok();
         }
     });
-    c.bench_function("file_get", |b| b.iter(|| rt.block_on(store.get(&name, &selector))));
+    c.bench_function("file_get", |b| {
+        b.iter(|| rt.block_on(store.get(&name, &selector)))
+    });
 }
 
 fn file_rotation(c: &mut Criterion) {
@@ -73,7 +92,11 @@ fn file_rotation(c: &mut Criterion) {
     let name = name();
     rt.block_on(async {
         store
-            .put(&name, &SecretValue::from("0123456789abcdef0123456789abcdef"), &PutOptions::default())
+            .put(
+                &name,
+                &SecretValue::from("0123456789abcdef0123456789abcdef"),
+                &PutOptions::default(),
+            )
             .await
             .ok();
     });

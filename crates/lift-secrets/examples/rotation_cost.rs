@@ -4,7 +4,11 @@
 //! `cargo run --release -p lift-secrets --example rotation_cost [DIR] [ROTATIONS]`
 //! DIR defaults to a temporary directory inside the current directory, so that the
 //! figure is for the disk the project lives on.
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "an example prints its figures")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an example prints its figures"
+)]
 
 use std::io::Write;
 use std::sync::Arc;
@@ -23,21 +27,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rotations: u32 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(50);
     let dir = tempfile::tempdir_in(&base)?;
     let root = dir.path().join("store");
-    let store = Arc::new(FileSecretsProvider::open(&root, Protection::Encrypted(StoreKey::generate()))?);
+    let store = Arc::new(FileSecretsProvider::open(
+        &root,
+        Protection::Encrypted(StoreKey::generate()),
+    )?);
     let engine = RotationEngine::new(store.clone(), Arc::new(FileRotationStore::new(&root)));
     let name = "bench/db".parse()?;
     store
-        .put(&name, &SecretValue::from("0123456789abcdef0123456789abcdef"), &PutOptions::default())
+        .put(
+            &name,
+            &SecretValue::from("0123456789abcdef0123456789abcdef"),
+            &PutOptions::default(),
+        )
         .await?;
     // Warm up the page cache and the directory entries.
     for _ in 0..3 {
-        engine.rotate(&name, &StoreOnlyRotator, &RotateOptions::default()).await?;
+        engine
+            .rotate(&name, &StoreOnlyRotator, &RotateOptions::default())
+            .await?;
     }
 
     let before = sync_counters();
     let started = Instant::now();
     for _ in 0..rotations {
-        engine.rotate(&name, &StoreOnlyRotator, &RotateOptions::default()).await?;
+        engine
+            .rotate(&name, &StoreOnlyRotator, &RotateOptions::default())
+            .await?;
     }
     let rotation_time = started.elapsed() / rotations;
     let after = sync_counters();
@@ -75,8 +90,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.get(&name, &selector).await?;
     }
     let file_get = started.elapsed() / reads;
-    let cache = CachingProvider::new(MemorySecretsProvider::default(), chrono::Duration::minutes(5));
-    cache.put(&name, &SecretValue::from("0123456789abcdef0123456789abcdef"), &PutOptions::default()).await?;
+    let cache = CachingProvider::new(
+        MemorySecretsProvider::default(),
+        chrono::Duration::minutes(5),
+    );
+    cache
+        .put(
+            &name,
+            &SecretValue::from("0123456789abcdef0123456789abcdef"),
+            &PutOptions::default(),
+        )
+        .await?;
     cache.get(&name, &selector).await?;
     let cached_reads = 200_000u32;
     let started = Instant::now();
@@ -88,8 +112,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("disk: {}", dir.path().display());
     println!("cached get: {:.0} ns", cached_get.as_nanos());
     println!("file-store get: {:.1} us", file_get.as_secs_f64() * 1e6);
-    println!("rotation: {:.2} ms ({file_syncs} file fsyncs + {dir_syncs} directory fsyncs, secret file {file_size} bytes)", rotation_time.as_secs_f64() * 1e3);
-    println!("the same fsyncs alone: {:.2} ms", fsync_time.as_secs_f64() * 1e3);
+    println!(
+        "rotation: {:.2} ms ({file_syncs} file fsyncs + {dir_syncs} directory fsyncs, secret file {file_size} bytes)",
+        rotation_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "the same fsyncs alone: {:.2} ms",
+        fsync_time.as_secs_f64() * 1e3
+    );
     println!(
         "rotation / fsyncs: {:.2}x (target <= 3x)",
         rotation_time.as_secs_f64() / fsync_time.as_secs_f64()

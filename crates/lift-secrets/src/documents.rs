@@ -74,7 +74,10 @@ mod tests {
             value: SecretValue::new(vec![0xff, 0x00]),
         };
         let doc = SecretValueDocument::expose(&version);
-        assert_eq!((doc.encoding.as_str(), doc.value.as_str()), ("base64", "/wA="));
+        assert_eq!(
+            (doc.encoding.as_str(), doc.value.as_str()),
+            ("base64", "/wA=")
+        );
         assert!(!format!("{doc:?}").contains("/wA="));
     }
 }

@@ -30,7 +30,9 @@ impl StoreHealthCheck {
         let names = match self.store.names() {
             Ok(names) => names,
             Err(e) => {
-                return CheckOutcome::unhealthy(format!("secret store {root} is not readable: {e}"));
+                return CheckOutcome::unhealthy(format!(
+                    "secret store {root} is not readable: {e}"
+                ));
             }
         };
         let mut unreadable = Vec::new();

@@ -868,7 +868,7 @@ impl RotationEngine {
                 .await;
             match result {
                 Ok(()) => break holder,
-                Err(e) if e.kind() == ErrorKind::Conflict && attempts < 5 => attempts += 1,
+                Err(e) if e.kind() == ErrorKind::Conflict && attempts < 32 => attempts += 1,
                 Err(e) => return Err(e.into()),
             }
         };

@@ -16,14 +16,29 @@ async fn seeded() -> (tempfile::TempDir, StoreKey, FileSecretsProvider, SecretNa
     let key = StoreKey::generate();
     let store = open(&dir.path().join("s"), &key);
     let name: SecretName = "prod/db".parse().unwrap();
-    store.put(&name, &SecretValue::from("first"), &PutOptions::default()).await.unwrap();
-    store.put(&name, &SecretValue::from("second"), &PutOptions::default()).await.unwrap();
+    store
+        .put(&name, &SecretValue::from("first"), &PutOptions::default())
+        .await
+        .unwrap();
+    store
+        .put(&name, &SecretValue::from("second"), &PutOptions::default())
+        .await
+        .unwrap();
     (dir, key, store, name)
 }
 
 #[test]
 fn hostile_names_are_impossible() {
-    for bad in ["../x", "", "a/../../etc/passwd", "/abs", "a//b", "x\0y", "..", "a/."] {
+    for bad in [
+        "../x",
+        "",
+        "a/../../etc/passwd",
+        "/abs",
+        "a//b",
+        "x\0y",
+        "..",
+        "a/.",
+    ] {
         let err = bad.parse::<SecretName>().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
         assert!(err.message().starts_with("invalid secret name"), "{err}");
@@ -37,16 +52,28 @@ async fn ten_megabyte_values_are_refused_by_default_and_large_ones_work_when_all
     let store = open(&dir.path().join("s"), &key);
     let name: SecretName = "big".parse().unwrap();
     let big = SecretValue::new(vec![b'x'; 10 * 1024 * 1024]);
-    let err = store.put(&name, &big, &PutOptions::default()).await.unwrap_err();
+    let err = store
+        .put(&name, &big, &PutOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.message().contains("10485760 bytes"), "{err}");
-    assert!(err.message().len() < 200, "the error does not echo the value");
+    assert!(
+        err.message().len() < 200,
+        "the error does not echo the value"
+    );
     assert!(!store.secret_path(&name).exists(), "nothing was written");
 
     // A raised limit stores large values (1 MiB here: unoptimized test builds encrypt slowly).
-    let roomy = store.clone().with_limits(StoreLimits { max_value_bytes: 16 << 20, ..StoreLimits::default() });
+    let roomy = store.clone().with_limits(StoreLimits {
+        max_value_bytes: 16 << 20,
+        ..StoreLimits::default()
+    });
     let large = SecretValue::new(vec![b'y'; 1 << 20]);
-    roomy.put(&name, &large, &PutOptions::default()).await.unwrap();
+    roomy
+        .put(&name, &large, &PutOptions::default())
+        .await
+        .unwrap();
     let back = roomy.get(&name, &VersionSelector::default()).await.unwrap();
     assert!(back.value == large);
 }
@@ -58,11 +85,17 @@ async fn truncated_files_are_integrity_errors_naming_the_file() {
     let bytes = std::fs::read(&path).unwrap();
     for len in [0, 10, bytes.len() / 2, bytes.len() - 1] {
         std::fs::write(&path, &bytes[..len]).unwrap();
-        let err = store.get(&name, &VersionSelector::default()).await.unwrap_err();
+        let err = store
+            .get(&name, &VersionSelector::default())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity, "len {len}: {err}");
         assert!(err.message().contains(&path.display().to_string()), "{err}");
         // Writes refuse to build on a torn file rather than silently starting afresh.
-        let put = store.put(&name, &SecretValue::from("third"), &PutOptions::default()).await.unwrap_err();
+        let put = store
+            .put(&name, &SecretValue::from("third"), &PutOptions::default())
+            .await
+            .unwrap_err();
         assert_eq!(put.kind(), ErrorKind::Integrity);
     }
 }
@@ -82,16 +115,34 @@ async fn a_flipped_byte_anywhere_is_an_integrity_error() {
         assert!(err.message().contains("prod/db.secret"));
     }
     std::fs::write(&path, &original).unwrap();
-    assert_eq!(store.get(&name, &VersionSelector::default()).await.unwrap().value.expose(), b"second");
+    assert_eq!(
+        store
+            .get(&name, &VersionSelector::default())
+            .await
+            .unwrap()
+            .value
+            .expose(),
+        b"second"
+    );
 }
 
 #[tokio::test]
 async fn a_file_copied_over_another_secret_never_reads_as_it() {
     let (_dir, _key, store, name) = seeded().await;
     let other: SecretName = "prod/other".parse().unwrap();
-    store.put(&other, &SecretValue::from("other-value"), &PutOptions::default()).await.unwrap();
+    store
+        .put(
+            &other,
+            &SecretValue::from("other-value"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
     std::fs::copy(store.secret_path(&name), store.secret_path(&other)).unwrap();
-    let err = store.get(&other, &VersionSelector::default()).await.unwrap_err();
+    let err = store
+        .get(&other, &VersionSelector::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity);
     assert!(err.message().contains("belongs to secret prod/db"), "{err}");
 }
@@ -101,7 +152,10 @@ async fn wrong_permissions_are_detected() {
     let (dir, key, store, name) = seeded().await;
     let path = store.secret_path(&name);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = store.get(&name, &VersionSelector::default()).await.unwrap_err();
+    let err = store
+        .get(&name, &VersionSelector::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.message().contains("chmod 600"), "{err}");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -124,18 +178,28 @@ async fn a_missing_or_wrong_key_is_a_clear_error() {
     let (dir, _key, _store, name) = seeded().await;
     let root = dir.path().join("s");
     let keyless = FileSecretsProvider::open(&root, Protection::Unconfigured).unwrap();
-    let err = keyless.get(&name, &VersionSelector::default()).await.unwrap_err();
+    let err = keyless
+        .get(&name, &VersionSelector::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.message().contains("--key-file"), "{err}");
-    let err = keyless.put(&name, &SecretValue::from("x"), &PutOptions::default()).await.unwrap_err();
+    let err = keyless
+        .put(&name, &SecretValue::from("x"), &PutOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 
     let wrong = open(&root, &StoreKey::generate());
-    let err = wrong.get(&name, &VersionSelector::default()).await.unwrap_err();
+    let err = wrong
+        .get(&name, &VersionSelector::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity);
     assert!(err.message().contains("another key"), "{err}");
 
-    let missing = Protection::from_options(Some(&dir.path().join("no-such-key")), false).unwrap_err();
+    let missing =
+        Protection::from_options(Some(&dir.path().join("no-such-key")), false).unwrap_err();
     assert!(missing.to_string().contains("no-such-key"), "{missing}");
     let both = Protection::from_options(Some(&dir.path().join("k")), true).unwrap_err();
     assert!(both.to_string().contains("exclude each other"));
