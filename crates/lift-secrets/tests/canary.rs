@@ -1,5 +1,9 @@
 //! A canary value must never appear in logs, errors, `Debug` output, history, audit
 //! events, rotation state or store files. Every log line at TRACE level is captured.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests unwrap: a failure is the test failing"
+)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,10 @@
 //!
 //! The workers are this same test binary, re-run with `LIFT_SECRETS_WORKER` set; each
 //! writes what it did (version ids and the values it put) to a results file.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests unwrap: a failure is the test failing"
+)]
 #![allow(clippy::print_stdout, reason = "workers report on stdout")]
 
 use std::collections::BTreeSet;

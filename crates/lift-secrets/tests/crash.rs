@@ -5,6 +5,10 @@
 //! The child is this same test binary, re-run with `LIFT_SECRETS_CRASH_AT` set:
 //! it rotates, and at the named point prints `PAUSED` and waits to be killed.
 #![allow(
+    clippy::unwrap_used,
+    reason = "tests unwrap: a failure is the test failing"
+)]
+#![allow(
     clippy::print_stdout,
     reason = "the child reports its pause point on stdout"
 )]

@@ -1,5 +1,9 @@
 //! Hostile input against the file store: bad names, huge values, torn and tampered
 //! files, wrong permissions, missing and wrong keys. Each gets a clear, typed error.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests unwrap: a failure is the test failing"
+)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,4 +1,8 @@
 //! The rotation engine against the memory provider: steps, failures, resume, policy, schedules, audit.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests unwrap: a failure is the test failing"
+)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
