@@ -1141,3 +1141,85 @@ fn tags_export_and_import_round_trip() {
     ]);
     assert!(stderr(&bad).contains("could not deserialize deployment"));
 }
+
+#[test]
+fn an_opt_in_passphrase_check_emulates_the_diy_secrets_manager() {
+    let f = Fake::new();
+    let strict = [("FAKE_PULUMI_REQUIRE_PASSPHRASE", "1")];
+    let o = f.run_env(&["stack", "init", "dev"], &strict);
+    assert_eq!(
+        stderr(&o),
+        "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables\n"
+    );
+    let right = [
+        ("FAKE_PULUMI_REQUIRE_PASSPHRASE", "1"),
+        ("PULUMI_CONFIG_PASSPHRASE", "correct horse"),
+    ];
+    assert!(
+        f.run_env(&["stack", "init", "dev"], &right)
+            .status
+            .success()
+    );
+    let file = f.log("passphrase.txt");
+    std::fs::write(&file, "correct horse").unwrap();
+    let from_file = [
+        ("FAKE_PULUMI_REQUIRE_PASSPHRASE", "1"),
+        ("PULUMI_CONFIG_PASSPHRASE_FILE", file.to_str().unwrap()),
+    ];
+    assert!(
+        f.run_env(&["up", "--yes", "--stack", "dev"], &from_file)
+            .status
+            .success()
+    );
+    let wrong = [
+        ("FAKE_PULUMI_REQUIRE_PASSPHRASE", "1"),
+        ("PULUMI_CONFIG_PASSPHRASE", "battery staple"),
+    ];
+    let o = f.run_env(
+        &[
+            "stack",
+            "output",
+            "--json",
+            "--show-secrets",
+            "--stack",
+            "dev",
+        ],
+        &wrong,
+    );
+    assert!(stderr(&o).starts_with("error: incorrect passphrase"));
+    let o = f.run_env(&["stack", "output", "--json", "--stack", "dev"], &wrong);
+    assert!(o.status.success(), "blinded outputs need no passphrase");
+}
+
+#[test]
+fn refresh_reports_drift_and_suppress_outputs_hides_outputs() {
+    let f = Fake::new();
+    f.init("dev");
+    let out = f.ok(&["up", "--yes", "--stack", "dev", "--suppress-outputs"]);
+    assert!(!out.contains("Outputs:"));
+    let log = f.log("drift.json");
+    let o = f.run_env(
+        &[
+            "refresh",
+            "--yes",
+            "--stack",
+            "dev",
+            "--event-log",
+            log.to_str().unwrap(),
+        ],
+        &[("FAKE_PULUMI_DRIFT", "bucket")],
+    );
+    assert!(o.status.success());
+    let evs = events(&log);
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"same": 1, "update": 1})
+    );
+    assert!(ops(&evs, "resOutputsEvent").contains(&("update".to_owned(), "bucket".to_owned())));
+    let exported = f.json(&["stack", "export", "--stack", "dev"]);
+    let bucket = &exported["deployment"]["resources"][1];
+    assert!(
+        bucket["outputs"]["driftedAt"].is_string(),
+        "the refreshed state is saved"
+    );
+}

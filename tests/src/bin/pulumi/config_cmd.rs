@@ -15,6 +15,15 @@ pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {
     let backend = ctx.backend()?;
     let stack = ctx.stack_name(&project, &backend)?;
     let mut state = backend.load(&project.name, &stack)?;
+    let decrypts = match ctx.command.as_str() {
+        "config" => ctx.args.bool("show-secrets"),
+        "config set" => ctx.args.bool("secret"),
+        "config set-all" => !ctx.args.values("secret").is_empty(),
+        _ => false,
+    };
+    if decrypts {
+        ctx.check_passphrase(&backend, &state)?;
+    }
     match ctx.command.as_str() {
         "config" => {
             if let Some(extra) = ctx.arg(0) {
@@ -24,7 +33,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {
             }
             list(ctx, &project, &state)
         }
-        "config get" => get(ctx, &project, &state),
+        "config get" => get(ctx, &project, &backend, &state),
         "config set" => {
             set(ctx, &project, &mut state)?;
             backend.save(&state)
@@ -51,14 +60,10 @@ pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {
             for k in keys {
                 remove(ctx, &project, &mut state, &k)?;
             }
-            save_with(&backend, &state)
+            backend.save(&state)
         }
         other => Err(CliError::usage(format!("unknown command \"{other}\""))),
     }
-}
-
-fn save_with(backend: &Backend, state: &StackState) -> Result<(), CliError> {
-    backend.save(state)
 }
 
 /// A parsed `--path` path segment.
@@ -232,7 +237,12 @@ fn navigate<'a>(mut v: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
     Some(v)
 }
 
-fn get(ctx: &Ctx, project: &Project, state: &StackState) -> Result<(), CliError> {
+fn get(
+    ctx: &Ctx,
+    project: &Project,
+    backend: &Backend,
+    state: &StackState,
+) -> Result<(), CliError> {
     let Some(raw) = ctx.arg(0) else {
         return Err(CliError::usage(
             "`pulumi config get` requires the key argument",
@@ -261,6 +271,9 @@ fn get(ctx: &Ctx, project: &Project, state: &StackState) -> Result<(), CliError>
         let leaf = navigate(&entry.value, &segs).ok_or_else(not_found)?;
         (leaf.clone(), store::contains_secret(leaf))
     };
+    if secret {
+        ctx.check_passphrase(backend, state)?;
+    }
     let revealed = store::render(&value, Secrets::Reveal);
     let (text, object) = match &revealed {
         Value::String(s) => (s.clone(), None),

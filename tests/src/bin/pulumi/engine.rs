@@ -268,6 +268,7 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
             )));
         }
     }
+    ctx.check_passphrase(&backend, &state)?;
     let lock = backend.lock(&project.name, &stack)?;
 
     let config = match ctx.args.value("config-file") {
@@ -429,7 +430,8 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
             run.screen.line("");
         }
     }
-    if let Some((_, outputs)) = outcome.as_ref().filter(|_| !run.failed) {
+    let show_outputs = !run.failed && !ctx.args.bool("suppress-outputs");
+    if let Some((_, outputs)) = outcome.as_ref().filter(|_| show_outputs) {
         if !outputs.is_empty() && op != Operation::Destroy && op != Operation::Refresh {
             run.screen.line("Outputs:");
             let shown = blinded(outputs);
@@ -475,10 +477,10 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
     }
 
     let failed = run.failed;
-    let stack_outputs_changed = outcome.as_ref().map(|(r, _)| r.clone());
+    let new_resources = outcome.as_ref().map(|(r, _)| r.clone());
     drop(run);
     if !preview {
-        if let Some(resources) = stack_outputs_changed {
+        if let Some(resources) = new_resources {
             state.resources = resources;
         }
         let end = clock::now_millis();
@@ -679,13 +681,17 @@ impl Run<'_> {
                 self.show(&format!("{} failed", present(step.op)), step, true);
                 return false;
             }
-            let out_op = if step.op == "refresh" { "same" } else { op };
+            let out_op = match step.op {
+                "refresh" if step.diffs.is_empty() => "same",
+                "refresh" => "update",
+                _ => op,
+            };
             self.log.res_outputs(&meta(step, out_op, true), planning);
         }
-        self.count(if step.op == "refresh" {
-            "same"
-        } else {
-            step.op
+        self.count(match step.op {
+            "refresh" if step.diffs.is_empty() => "same",
+            "refresh" => "update",
+            other => other,
         });
         if step.op != "same" {
             self.show(step.op, step, true);
@@ -1084,31 +1090,58 @@ impl Run<'_> {
             })
             .collect();
         let chosen = selection.decide(&links);
+        let mut refreshed: Vec<ResourceState> = Vec::new();
         for r in &state.resources {
             if !r.custom || !chosen.contains(&r.urn) || self.cancelled {
+                refreshed.push(r.clone());
                 continue;
             }
             if !self.maybe_wait() {
+                refreshed.push(r.clone());
                 continue;
+            }
+            let name = r.urn.rsplit("::").next().unwrap_or_default().to_owned();
+            let mut new = r.clone();
+            let drifted = self
+                .ctx
+                .faults
+                .drift
+                .iter()
+                .any(|d| *d == name || *d == r.urn);
+            if drifted {
+                // The "cloud" changed behind Pulumi's back: the refresh reads a new output.
+                new.outputs.insert(
+                    "driftedAt".to_owned(),
+                    json!(clock::format_millis(clock::now_millis())),
+                );
             }
             let step = Step {
                 op: "refresh",
-                name: r.urn.rsplit("::").next().unwrap_or_default().to_owned(),
+                name,
                 urn: r.urn.clone(),
                 ty: r.ty.clone(),
                 old: Some(r.clone()),
-                new: Some(r.clone()),
+                new: Some(new.clone()),
                 keys: Vec::new(),
-                diffs: Vec::new(),
+                diffs: if drifted {
+                    vec!["driftedAt".to_owned()]
+                } else {
+                    Vec::new()
+                },
                 detailed: None,
             };
-            self.apply(&step);
+            if self.apply(&step) && drifted {
+                refreshed.push(new);
+            } else {
+                refreshed.push(r.clone());
+            }
+            continue;
         }
         let outputs = state
             .stack_resource()
             .map(|r| r.outputs.clone())
             .unwrap_or_default();
-        (state.resources.clone(), outputs)
+        (refreshed, outputs)
     }
 
     fn destroy(&mut self, state: &StackState) -> Outcome {

@@ -54,6 +54,8 @@ pub(crate) struct Faults {
     slow: Option<Slow>,
     /// `FAKE_PULUMI_SLOW_TIMEOUT_MS`: how long a slow mode waits at most (default 60 s).
     pub(crate) slow_timeout: Duration,
+    /// `FAKE_PULUMI_DRIFT`: names (or URNs) of resources that `refresh` finds changed.
+    pub(crate) drift: Vec<String>,
     /// `FAKE_PULUMI_EVENT_DELAY_MS`: a pause after each event (default 0).
     pub(crate) event_delay: Duration,
     version: Option<String>,
@@ -98,10 +100,14 @@ impl Faults {
             "ignore-sigint" => Some(Slow::IgnoreSigint),
             _ => None,
         });
+        let drift = env("FAKE_PULUMI_DRIFT")
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
+            .unwrap_or_default();
         Faults {
             fail,
             fail_on,
             fail_resources,
+            drift,
             slow,
             slow_timeout: millis("FAKE_PULUMI_SLOW_TIMEOUT_MS", 60_000),
             event_delay: millis("FAKE_PULUMI_EVENT_DELAY_MS", 0),

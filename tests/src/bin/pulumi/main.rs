@@ -132,6 +132,48 @@ impl Ctx {
         }
     }
 
+    /// Emulates the diy backend's passphrase secrets manager when `FAKE_PULUMI_REQUIRE_PASSPHRASE=1`:
+    /// the passphrase must come from `PULUMI_CONFIG_PASSPHRASE` or `PULUMI_CONFIG_PASSPHRASE_FILE`
+    /// and match the one the stack was created with. Returns the fingerprint to store at `stack init`.
+    pub(crate) fn check_passphrase(
+        &self,
+        backend: &Backend,
+        state: &store::StackState,
+    ) -> Result<Option<String>, CliError> {
+        let required =
+            std::env::var("FAKE_PULUMI_REQUIRE_PASSPHRASE").is_ok_and(|v| v == "1" || v == "true");
+        if !required
+            || backend.kind != store::BackendKind::Diy
+            || state.secrets_provider != "passphrase"
+        {
+            return Ok(None);
+        }
+        let passphrase = match std::env::var("PULUMI_CONFIG_PASSPHRASE") {
+            Ok(p) => p,
+            Err(_) => match std::env::var_os("PULUMI_CONFIG_PASSPHRASE_FILE") {
+                Some(f) => std::fs::read_to_string(&f).map_err(|e| {
+                    CliError::io(
+                        "unable to read PULUMI_CONFIG_PASSPHRASE_FILE",
+                        Path::new(&f),
+                        &e,
+                    )
+                })?,
+                None => {
+                    return Err(CliError::new(
+                        "passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables",
+                    ));
+                }
+            },
+        };
+        let print = store::fingerprint(&passphrase);
+        match &state.passphrase_check {
+            Some(expected) if *expected != print => Err(CliError::new(
+                "incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE to the correct passphrase or set PULUMI_CONFIG_PASSPHRASE_FILE to a file containing the passphrase",
+            )),
+            _ => Ok(Some(print)),
+        }
+    }
+
     /// Positional argument `i` after the command words.
     pub(crate) fn arg(&self, i: usize) -> Option<&str> {
         let skip = self.command.split(' ').count();

@@ -149,6 +149,7 @@ fn init(ctx: &Ctx) -> Result<(), CliError> {
     if let Some(p) = ctx.args.value("secrets-provider") {
         state.secrets_provider = p.to_owned();
     }
+    state.passphrase_check = ctx.check_passphrase(&backend, &state)?;
     if let Some(from) = ctx.args.value("copy-config-from") {
         let source = backend.load(&project.name, &normalize_stack_name(from)?)?;
         state.config = source.config;
@@ -337,7 +338,10 @@ pub(crate) fn deployment(state: &StackState, mode: Secrets, version: &str) -> Va
 }
 
 fn export(ctx: &Ctx) -> Result<(), CliError> {
-    let (_, _, state) = load(ctx)?;
+    let (_, backend, state) = load(ctx)?;
+    if ctx.args.bool("show-secrets") {
+        ctx.check_passphrase(&backend, &state)?;
+    }
     let mode = if ctx.args.bool("show-secrets") {
         Secrets::ExportPlain
     } else {
@@ -470,7 +474,10 @@ pub(crate) fn stack_outputs(state: &StackState) -> serde_json::Map<String, Value
 }
 
 fn output(ctx: &Ctx) -> Result<(), CliError> {
-    let (_, _, state) = load(ctx)?;
+    let (_, backend, state) = load(ctx)?;
+    if ctx.args.bool("show-secrets") {
+        ctx.check_passphrase(&backend, &state)?;
+    }
     let mode = if ctx.args.bool("show-secrets") {
         Secrets::Reveal
     } else {
@@ -516,7 +523,10 @@ fn output(ctx: &Ctx) -> Result<(), CliError> {
 }
 
 fn history(ctx: &Ctx) -> Result<(), CliError> {
-    let (_, _, state) = load(ctx)?;
+    let (_, backend, state) = load(ctx)?;
+    if ctx.args.bool("show-secrets") {
+        ctx.check_passphrase(&backend, &state)?;
+    }
     let page_size = ctx.args.int("page-size")?.unwrap_or(10);
     let page = ctx.args.int("page")?.unwrap_or(1).max(1);
     let show = ctx.args.bool("show-secrets");

@@ -341,6 +341,16 @@ impl Drop for Lock {
     }
 }
 
+/// A non-reversible fingerprint of a passphrase (FNV-1a), to detect a wrong one.
+pub(crate) fn fingerprint(passphrase: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in passphrase.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// The user name `whoami` reports.
 pub(crate) fn username() -> String {
     std::env::var("FAKE_PULUMI_USER")
@@ -461,6 +471,9 @@ pub(crate) struct StackState {
     /// The secrets provider named at `stack init`.
     #[serde(default)]
     pub(crate) secrets_provider: String,
+    /// A fingerprint of the passphrase given at `stack init` (only with `FAKE_PULUMI_REQUIRE_PASSPHRASE`).
+    #[serde(default)]
+    pub(crate) passphrase_check: Option<String>,
 }
 
 impl StackState {
@@ -475,6 +488,7 @@ impl StackState {
             history: Vec::new(),
             last_update_millis: None,
             secrets_provider: "passphrase".to_owned(),
+            passphrase_check: None,
         }
     }
 
