@@ -559,6 +559,26 @@ fn up_writes_a_pulumi_event_log_and_records_outputs_and_history() {
         upd["resourcePreEvent"]["metadata"]["detailedDiff"],
         serde_json::json!({"content": {"diffKind": "update", "inputDiff": true}})
     );
+    let rlog = f.log("up-refresh.json");
+    f.ok(&[
+        "up",
+        "--yes",
+        "--refresh",
+        "--stack",
+        "dev",
+        "--event-log",
+        rlog.to_str().unwrap(),
+    ]);
+    let evs = events(&rlog);
+    let pre: Vec<String> = ops(&evs, "resourcePreEvent")
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    assert_eq!(pre, ["same", "refresh", "refresh", "same", "same"]);
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"same": 3})
+    );
     let versions: Vec<i64> = f
         .json(&["stack", "history", "--json", "--stack", "dev"])
         .as_array()
@@ -566,7 +586,7 @@ fn up_writes_a_pulumi_event_log_and_records_outputs_and_history() {
         .iter()
         .map(|h| h["version"].as_i64().unwrap())
         .collect();
-    assert_eq!(versions, [3, 2, 1], "newest first");
+    assert_eq!(versions, [4, 3, 2, 1], "newest first");
 }
 
 #[test]

@@ -654,6 +654,32 @@ impl Run<'_> {
         if done || !self.preview {
             self.screen.line(text.trim_end());
         }
+        if done && self.ctx.args.bool("diff") {
+            self.show_diff(step);
+        }
+    }
+
+    /// `--diff`: one line per changed input, secrets blinded.
+    fn show_diff(&self, step: &Step) {
+        let old = step
+            .old
+            .as_ref()
+            .map(|r| blinded(&r.inputs))
+            .unwrap_or_default();
+        let new = step
+            .new
+            .as_ref()
+            .map(|r| blinded(&r.inputs))
+            .unwrap_or_default();
+        for k in &step.diffs {
+            let line = match (old.get(k), new.get(k)) {
+                (Some(a), Some(b)) => format!("      ~ {k}: {a} => {b}"),
+                (None, Some(b)) => format!("      + {k}: {b}"),
+                (Some(a), None) => format!("      - {k}: {a}"),
+                (None, None) => continue,
+            };
+            self.screen.line(&line);
+        }
     }
 
     /// Runs one step's events. Returns false if the step failed.
@@ -946,6 +972,28 @@ impl Run<'_> {
         }
         // A slow mode pauses here, mid-update, with the lock held and the first events written.
         self.maybe_wait();
+        if self.ctx.args.bool("refresh") {
+            // `--refresh` reads every custom resource first. As in the engine's refresh-with-program
+            // streams, these steps are shown but not counted in the summary.
+            for r in state.resources.iter().filter(|r| r.custom) {
+                let step = Step {
+                    op: "refresh",
+                    name: r.urn.rsplit("::").next().unwrap_or_default().to_owned(),
+                    urn: r.urn.clone(),
+                    ty: r.ty.clone(),
+                    old: Some(r.clone()),
+                    new: Some(r.clone()),
+                    keys: Vec::new(),
+                    diffs: Vec::new(),
+                    detailed: None,
+                };
+                let result_op = if self.preview { "refresh" } else { "same" };
+                self.log
+                    .resource_pre(&meta(&step, "refresh", false), self.preview);
+                self.log
+                    .res_outputs(&meta(&step, result_op, true), self.preview);
+            }
+        }
 
         let selection = Selection::from(self.ctx);
         let links: Vec<(String, Vec<String>)> = program
