@@ -1,19 +1,32 @@
-//! `lift secrets`: store, read and rotate secrets.
+//! `lift secrets`: store, read and rotate secrets in a file store.
+//!
+//! Only `get` prints a value. Every other command prints names, version ids,
+//! labels and dates, never values.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+use lift::secrets::{
+    AuditedProvider, FileRotationStore, FileSecretsProvider, Protection, RotateOptions,
+    RotationEngine, RotationOutcome, SecretValueDocument, StoreOnlyRotator, ValueKind,
+};
+use lift::{
+    DeleteMode, Error, PutOptions, SecretName, SecretValue, SecretsProvider, StageLabel, VersionId,
+    VersionSelector,
+};
 
 use crate::context::Context;
 
 /// Arguments of `lift secrets`.
 #[derive(Debug, Args)]
 pub struct SecretsArgs {
-    /// The secret store directory.
+    /// The secret store directory (created with mode 0700 when absent).
     #[arg(long, value_name = "DIR", env = "LIFT_SECRETS_STORE")]
     pub store: Option<PathBuf>,
-    /// The 32-byte key file that encrypts the store.
-    #[arg(long, value_name = "FILE", env = "LIFT_SECRETS_KEY_FILE")]
+    /// The 32-byte key file that encrypts the store (default: LIFT_SECRETS_KEY_FILE).
+    #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// Store values unencrypted (development only; logged at warn level).
     #[arg(long)]
@@ -26,46 +39,348 @@ pub struct SecretsArgs {
 /// A `lift secrets` operation.
 #[derive(Debug, Subcommand)]
 pub enum SecretsOp {
-    /// Write a new version; the value is read from stdin.
+    /// Write a new version; the value is read from stdin (one trailing newline is stripped).
     Put {
         /// The secret name.
         name: String,
+        /// The idempotency token (becomes the version id): repeating a put with it and the same value does nothing.
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// Labels for the new version, comma-separated (default AWSCURRENT).
+        #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+        stages: Option<Vec<String>>,
     },
-    /// Print a version's value.
+    /// Print a version's value (the only command that prints one).
+    #[command(disable_version_flag = true)]
     Get {
         /// The secret name.
         name: String,
         /// The staging label to read.
-        #[arg(long, default_value = "AWSCURRENT")]
+        #[arg(long, default_value = "AWSCURRENT", conflicts_with = "version")]
         stage: String,
+        /// The version id to read.
+        #[arg(long, value_name = "ID")]
+        version: Option<String>,
     },
-    /// List secrets.
+    /// List secrets, including those scheduled for deletion.
     List,
-    /// Show a secret's versions and labels.
+    /// Show a secret's versions, labels and rotation state.
     Describe {
         /// The secret name.
         name: String,
     },
-    /// Rotate a secret through the four steps.
+    /// Rotate a secret through createSecret, setSecret, testSecret and finishSecret.
+    ///
+    /// The CLI rotates in the store only: it changes no outside system. Programs that
+    /// must update a database or an API use the library with their own Rotator.
     Rotate {
+        /// The kind of value to generate: password[:LEN], token[:BYTES], hex[:BYTES], base64[:BYTES], uuid, jwt, bytes[:LEN] (default: the current value's shape).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
         /// The secret name.
         name: String,
-        /// The kind of value to generate (default: detected from the current value).
-        #[arg(long)]
-        kind: Option<String>,
     },
-    /// Show a secret's rotation history (never values).
+    /// Continue an interrupted rotation from the step it reached.
+    Resume {
+        /// The secret name.
+        name: String,
+    },
+    /// Cancel an interrupted rotation: AWSPENDING is removed, AWSCURRENT stays.
+    Cancel {
+        /// The secret name.
+        name: String,
+    },
+    /// Show a secret's rotation history (ids and outcomes, never values).
     History {
         /// The secret name.
         name: String,
     },
-    /// Delete a secret.
+    /// Delete a secret: recoverable for 30 days unless --force.
     Delete {
+        /// The secret name.
+        name: String,
+        /// Delete now, with no way back.
+        #[arg(long, conflicts_with = "recovery_window_days")]
+        force: bool,
+        /// The recovery window, 7 to 30 days.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        recovery_window_days: u32,
+    },
+    /// Cancel a recoverable delete.
+    Restore {
         /// The secret name.
         name: String,
     },
 }
 
-pub(crate) async fn run(_args: SecretsArgs, _ctx: &Context) -> lift::Result<u8> {
-    Err(crate::cli::not_available("secrets"))
+type Provider = AuditedProvider<FileSecretsProvider>;
+
+fn parse_name(raw: &str) -> lift::Result<SecretName> {
+    raw.parse()
+}
+
+fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
+    let root = args.store.clone().ok_or_else(|| {
+        Error::invalid_input("no secret store given: pass --store DIR or set LIFT_SECRETS_STORE")
+    })?;
+    let protection = Protection::from_options(args.key_file.as_deref(), args.plaintext)?;
+    let store = FileSecretsProvider::open(&root, protection)?;
+    // An operator reading a value is an access worth an audit record.
+    let provider = Arc::new(AuditedProvider::new(store, ctx.audit.clone()).audit_reads(true));
+    let engine = RotationEngine::new(provider.clone(), Arc::new(FileRotationStore::new(&root)))
+        .with_audit(ctx.audit.clone());
+    Ok((provider, engine))
+}
+
+/// Reads the value from stdin, stripping one trailing newline as `pulumi config set` does.
+fn read_value_from_stdin() -> lift::Result<SecretValue> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::invalid_input(format!("cannot read the value from stdin: {e}")))?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        return Err(Error::invalid_input(
+            "the value on stdin is empty; pipe the value in, for example `printf %s \"$VALUE\" | lift secrets put NAME`",
+        ));
+    }
+    Ok(SecretValue::new(bytes))
+}
+
+pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
+    let (provider, engine) = open(&args, ctx)?;
+    match args.op {
+        SecretsOp::Put {
+            name,
+            token,
+            stages,
+        } => {
+            let name = parse_name(&name)?;
+            let mut options = PutOptions::default();
+            if let Some(token) = token {
+                options = options.token(VersionId::new(token)?);
+            }
+            if let Some(stages) = stages {
+                options = options.stages(
+                    stages
+                        .into_iter()
+                        .map(StageLabel::new)
+                        .collect::<lift::Result<Vec<_>>>()?,
+                );
+            }
+            let value = read_value_from_stdin()?;
+            let outcome = provider.put(&name, &value, &options).await?;
+            drop(value);
+            if ctx.json {
+                ctx.emit_json(&outcome)?;
+            } else if outcome.created {
+                ctx.say(format!(
+                    "stored version {} of {name} [{}]",
+                    outcome.version_id,
+                    labels(&outcome.stages)
+                ));
+            } else {
+                ctx.say(format!(
+                    "version {} of {name} already holds this value; nothing changed",
+                    outcome.version_id
+                ));
+            }
+        }
+        SecretsOp::Get {
+            name,
+            stage,
+            version,
+        } => {
+            let name = parse_name(&name)?;
+            let selector = match version {
+                Some(id) => VersionSelector::Version(VersionId::new(id)?),
+                None => VersionSelector::Stage(StageLabel::new(stage)?),
+            };
+            let version = provider.get(&name, &selector).await?;
+            if ctx.json {
+                ctx.emit_json(&SecretValueDocument::expose(&version))?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                out.write_all(version.value.expose())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush())
+                    .map_err(|e| {
+                        Error::new(
+                            lift::ErrorKind::Io,
+                            format!("cannot write the value to stdout: {e}"),
+                        )
+                    })?;
+            }
+        }
+        SecretsOp::List => {
+            let secrets = provider.list().await?;
+            if ctx.json {
+                ctx.emit_json(&secrets)?;
+            } else if secrets.is_empty() {
+                ctx.say("no secrets");
+            } else {
+                for s in &secrets {
+                    let deletion = s
+                        .deletion_date
+                        .map(|d| format!("  (deleted; purged on {})", d.to_rfc3339()))
+                        .unwrap_or_default();
+                    ctx.say(format!(
+                        "{}  {}{deletion}",
+                        s.name,
+                        s.last_changed_at.to_rfc3339()
+                    ));
+                }
+            }
+        }
+        SecretsOp::Describe { name } => {
+            let name = parse_name(&name)?;
+            let description = provider.describe(&name).await?;
+            if ctx.json {
+                ctx.emit_json(&description)?;
+            } else {
+                ctx.say(format!(
+                    "{} (created {})",
+                    description.name,
+                    description.created_at.to_rfc3339()
+                ));
+                if let Some(date) = description.deletion_date {
+                    ctx.say(format!("scheduled for deletion on {}", date.to_rfc3339()));
+                }
+                for v in &description.versions {
+                    ctx.say(format!(
+                        "  {}  {}  [{}]",
+                        v.version_id,
+                        v.created_at.to_rfc3339(),
+                        labels(&v.stages)
+                    ));
+                }
+                let state = engine.state(&name).await?;
+                if let Some(c) = &state.checkpoint {
+                    ctx.say(format!(
+                        "rotation {} in progress: {} completed; resume with `lift secrets resume {name}` or cancel with `lift secrets cancel {name}`",
+                        c.rotation_id,
+                        c.step_reached.map_or("no step", |s| s.as_str())
+                    ));
+                }
+            }
+        }
+        SecretsOp::Rotate { kind, name } => {
+            let name = parse_name(&name)?;
+            let kind = kind.map(|k| k.parse::<ValueKind>()).transpose()?;
+            let report = engine
+                .rotate(&name, &StoreOnlyRotator, &RotateOptions { kind })
+                .await?;
+            report_rotation(ctx, &report)?;
+        }
+        SecretsOp::Resume { name } => {
+            let name = parse_name(&name)?;
+            let report = engine.resume(&name, &StoreOnlyRotator).await?;
+            report_rotation(ctx, &report)?;
+        }
+        SecretsOp::Cancel { name } => {
+            let name = parse_name(&name)?;
+            let record = engine.cancel(&name).await?;
+            if ctx.json {
+                ctx.emit_json(&record)?;
+            } else {
+                ctx.say(format!(
+                    "cancelled rotation {} of {name}; AWSCURRENT is unchanged",
+                    record.rotation_id
+                ));
+            }
+        }
+        SecretsOp::History { name } => {
+            let name = parse_name(&name)?;
+            let history = engine.history(&name).await?;
+            if ctx.json {
+                ctx.emit_json(&history)?;
+            } else if history.is_empty() {
+                ctx.say(format!("{name} has never been rotated"));
+            } else {
+                for r in &history {
+                    let outcome = match r.outcome {
+                        RotationOutcome::Succeeded => "succeeded",
+                        RotationOutcome::Failed => "failed",
+                        RotationOutcome::Cancelled => "cancelled",
+                    };
+                    let mut line = format!(
+                        "{}  {}  {outcome}  reached {}  {} -> {}",
+                        r.started_at.to_rfc3339(),
+                        r.rotation_id,
+                        r.step_reached.map_or("no step", |s| s.as_str()),
+                        r.old_version.as_ref().map_or("-", VersionId::as_str),
+                        r.new_version.as_ref().map_or("-", VersionId::as_str),
+                    );
+                    if let Some(error) = &r.error {
+                        line.push_str(&format!("  error: {error}"));
+                    }
+                    if r.injected {
+                        line.push_str("  (injected)");
+                    }
+                    ctx.say(line);
+                }
+            }
+        }
+        SecretsOp::Delete {
+            name,
+            force,
+            recovery_window_days,
+        } => {
+            let name = parse_name(&name)?;
+            let mode = if force {
+                DeleteMode::Force
+            } else {
+                DeleteMode::Recoverable {
+                    recovery_window_days,
+                }
+            };
+            let description = provider.delete(&name, mode).await?;
+            if ctx.json {
+                ctx.emit_json(&description)?;
+            } else if force {
+                ctx.say(format!("deleted {name} for good"));
+            } else if let Some(date) = description.deletion_date {
+                ctx.say(format!(
+                    "{name} is scheduled for deletion on {}; restore it before then with `lift secrets restore {name}`",
+                    date.to_rfc3339()
+                ));
+            }
+        }
+        SecretsOp::Restore { name } => {
+            let name = parse_name(&name)?;
+            provider.restore(&name).await?;
+            let description = provider.describe(&name).await?;
+            if ctx.json {
+                ctx.emit_json(&description)?;
+            } else {
+                ctx.say(format!("restored {name}"));
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn labels(stages: &[StageLabel]) -> String {
+    stages
+        .iter()
+        .map(StageLabel::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn report_rotation(ctx: &Context, report: &lift::secrets::RotationReport) -> lift::Result<()> {
+    if ctx.json {
+        return ctx.emit_json(report);
+    }
+    ctx.say(format!(
+        "rotated {}{}: AWSCURRENT is now version {} (was {}); store-only rotation, no outside system was changed",
+        report.name,
+        if report.resumed { " (resumed)" } else { "" },
+        report.new_version,
+        report.old_version.as_ref().map_or("none", VersionId::as_str),
+    ));
+    Ok(())
 }

@@ -94,8 +94,11 @@ pub(crate) fn ensure_dir(root: &Path, dir: &Path) -> Result<()> {
         }
         let meta = std::fs::metadata(new_dir).map_err(|e| Error::io("inspect", new_dir, e))?;
         check_private(new_dir, &meta)?;
-        if let Some(parent) = new_dir.parent() {
-            sync_dir(parent)?;
+        match new_dir.parent() {
+            // A relative path's parent may be empty: that is the current directory.
+            Some(parent) if parent.as_os_str().is_empty() => sync_dir(Path::new("."))?,
+            Some(parent) => sync_dir(parent)?,
+            None => {}
         }
     }
     Ok(())

@@ -71,6 +71,8 @@ impl FileSecretsProvider {
     /// [`Protection::Plaintext`] is logged at warn level, once per process.
     pub fn open(root: impl Into<PathBuf>, protection: Protection) -> Result<Self> {
         let root = root.into();
+        // An absolute root keeps error messages unambiguous and every parent directory non-empty.
+        let root = std::path::absolute(&root).map_err(|e| Error::io("resolve", &root, e))?;
         let secrets_dir = root.join("secrets");
         // The root's parent is the user's; only the store's own directories must be private.
         if !root.exists() {

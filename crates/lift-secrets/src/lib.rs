@@ -38,6 +38,8 @@
 //! ```
 
 mod audited;
+#[cfg(feature = "aws")]
+mod aws;
 mod cache;
 mod documents;
 mod durable;
@@ -54,6 +56,8 @@ mod rotation;
 mod rotation_state;
 
 pub use audited::AuditedProvider;
+#[cfg(feature = "aws")]
+pub use aws::{AwsError, AwsSecretsManagerProvider, AwsSecretsManagerProviderBuilder};
 pub use cache::{CacheMetrics, CachingProvider};
 pub use documents::SecretValueDocument;
 pub use durable::{SyncCounters, sync_counters};

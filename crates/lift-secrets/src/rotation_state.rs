@@ -322,6 +322,7 @@ impl FileRotationStore {
     /// The rotation state of the store at `root` (the same root as the [`crate::FileSecretsProvider`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
+        let root = std::path::absolute(&root).unwrap_or(root);
         let dir = root.join("rotation");
         FileRotationStore { root, dir }
     }

@@ -1,0 +1,645 @@
+//! [`AwsSecretsManagerProvider`]: the [`SecretsProvider`] contract on AWS Secrets Manager.
+//!
+//! The mapping onto the API:
+//!
+//! | trait method | API call |
+//! | --- | --- |
+//! | `get` | `GetSecretValue` by `VersionStage` or `VersionId` |
+//! | `put` | `PutSecretValue`; when the secret is absent, `CreateSecret` without a value first |
+//! | `describe` | `DescribeSecret` and `ListSecretVersionIds` (for each version's creation time) |
+//! | `list` | `ListSecrets`, paginated, including secrets scheduled for deletion |
+//! | `move_stage` | `UpdateSecretVersionStage` |
+//! | `delete` | `DeleteSecret` with a recovery window, or `ForceDeleteWithoutRecovery` |
+//! | `restore` | `RestoreSecret` |
+//!
+//! Region, endpoint and credentials come from the standard AWS chain
+//! (environment, profile, SSO, IMDS); [`AwsSecretsManagerProviderBuilder`]
+//! overrides the region and the endpoint URL (for emulators and VPC
+//! endpoints) and sets an optional name prefix. Throttling and 5xx answers
+//! are retried with the SDK's standard retry policy before they surface as
+//! [`ErrorKind::Unavailable`].
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::primitives::{Blob, DateTime as AwsDateTime};
+use chrono::{DateTime, Utc};
+use lift_core::{
+    Classify, DeleteMode, ErrorKind, PutOptions, PutOutcome, SecretDescription, SecretName,
+    SecretSummary, SecretValue, SecretVersion, SecretsProvider, StageLabel, StageMove, VersionId,
+    VersionInfo, VersionSelector,
+};
+use tracing::instrument;
+
+/// Errors of the AWS Secrets Manager provider. Messages carry the API's error code and message, never a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AwsError {
+    /// The API answered with an error.
+    #[error("aws secrets manager {operation} on {secret} failed: {code}: {message}")]
+    Service {
+        /// The API operation, for example `GetSecretValue`.
+        operation: &'static str,
+        /// The secret's full name (prefix included).
+        secret: String,
+        /// The error code, for example `ResourceNotFoundException`.
+        code: String,
+        /// The service's message.
+        message: String,
+        /// The classification derived from the code.
+        kind: ErrorKind,
+    },
+    /// The request did not reach the service, or its answer could not be read.
+    #[error(
+        "aws secrets manager {operation} on {secret} could not complete: {detail}; check the region, endpoint URL and network"
+    )]
+    Transport {
+        /// The API operation.
+        operation: &'static str,
+        /// The secret's full name.
+        secret: String,
+        /// What went wrong.
+        detail: String,
+        /// `Timeout` or `Unavailable`.
+        kind: ErrorKind,
+    },
+    /// The service answered with something lift cannot use.
+    #[error("aws secrets manager {operation} on {secret} returned an unusable answer: {detail}")]
+    Malformed {
+        /// The API operation.
+        operation: &'static str,
+        /// The secret's full name.
+        secret: String,
+        /// What is wrong with the answer.
+        detail: String,
+    },
+}
+
+impl Classify for AwsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AwsError::Service { kind, .. } | AwsError::Transport { kind, .. } => *kind,
+            AwsError::Malformed { .. } => ErrorKind::External,
+        }
+    }
+}
+
+impl From<AwsError> for lift_core::Error {
+    fn from(err: AwsError) -> Self {
+        lift_core::Error::from_classified(err)
+    }
+}
+
+/// Classifies an API error code as the issue tracker of every SDK user would.
+fn classify_code(code: &str, http_status: Option<u16>) -> ErrorKind {
+    match code {
+        "ResourceNotFoundException" => ErrorKind::NotFound,
+        "ResourceExistsException" => ErrorKind::AlreadyExists,
+        // A pending rotation, a secret scheduled for deletion, a stage on the wrong version.
+        "InvalidRequestException" | "PreconditionNotMetException" => ErrorKind::Conflict,
+        "InvalidParameterException"
+        | "MalformedPolicyDocumentException"
+        | "InvalidNextTokenException"
+        | "ValidationException" => ErrorKind::InvalidInput,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "ExpiredTokenException"
+        | "DecryptionFailure"
+        | "EncryptionFailure" => ErrorKind::PermissionDenied,
+        "LimitExceededException"
+        | "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "InternalServiceError"
+        | "InternalFailure"
+        | "ServiceUnavailable" => ErrorKind::Unavailable,
+        _ => match http_status {
+            Some(status) if status >= 500 => ErrorKind::Unavailable,
+            Some(429) => ErrorKind::Unavailable,
+            Some(403) => ErrorKind::PermissionDenied,
+            Some(404) => ErrorKind::NotFound,
+            _ => ErrorKind::External,
+        },
+    }
+}
+
+fn sdk_error<E>(operation: &'static str, secret: &str, err: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().unwrap_or("Unknown").to_owned();
+            let status = http_status(&err);
+            AwsError::Service {
+                operation,
+                secret: secret.to_owned(),
+                kind: classify_code(&code, status),
+                message: inner.message().unwrap_or("no message").to_owned(),
+                code,
+            }
+        }
+        SdkError::TimeoutError(_) => AwsError::Transport {
+            operation,
+            secret: secret.to_owned(),
+            detail: "the request timed out".to_owned(),
+            kind: ErrorKind::Timeout,
+        },
+        SdkError::DispatchFailure(failure) => AwsError::Transport {
+            operation,
+            secret: secret.to_owned(),
+            detail: format!("the request could not be sent ({failure:?})"),
+            kind: ErrorKind::Unavailable,
+        },
+        SdkError::ResponseError(_) => AwsError::Transport {
+            operation,
+            secret: secret.to_owned(),
+            detail: "the response could not be read".to_owned(),
+            kind: ErrorKind::Unavailable,
+        },
+        SdkError::ConstructionFailure(_) => AwsError::Transport {
+            operation,
+            secret: secret.to_owned(),
+            detail:
+                "the request could not be built; check the credentials and region configuration"
+                    .to_owned(),
+            kind: ErrorKind::InvalidInput,
+        },
+        _ => AwsError::Transport {
+            operation,
+            secret: secret.to_owned(),
+            detail: "unclassified SDK error".to_owned(),
+            kind: ErrorKind::External,
+        },
+    }
+}
+
+fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|raw| raw.status().as_u16())
+}
+
+fn to_chrono(time: Option<&AwsDateTime>) -> Option<DateTime<Utc>> {
+    let time = time?;
+    DateTime::<Utc>::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+/// Configures an [`AwsSecretsManagerProvider`].
+#[derive(Debug, Clone, Default)]
+pub struct AwsSecretsManagerProviderBuilder {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    prefix: String,
+    static_credentials: Option<(String, String)>,
+}
+
+impl AwsSecretsManagerProviderBuilder {
+    /// Overrides the region of the standard chain.
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sends requests to this endpoint (an emulator, a VPC endpoint).
+    #[must_use]
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Prepends `prefix` to every name on the way in and strips it on the way out;
+    /// `list` shows only names under the prefix. For example `myapp/`.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Uses fixed credentials instead of the standard chain. Meant for local
+    /// emulators such as moto, whose credentials are placeholders; in AWS, let
+    /// the standard chain find a role.
+    #[must_use]
+    pub fn static_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        self.static_credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self
+    }
+
+    /// Loads the standard AWS configuration chain with these overrides.
+    pub async fn build(self) -> AwsSecretsManagerProvider {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = self.region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        if let Some(url) = self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((key_id, secret)) = self.static_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                key_id,
+                secret,
+                None,
+                None,
+                "lift-static",
+            ));
+        }
+        let config = loader.load().await;
+        AwsSecretsManagerProvider {
+            client: Client::new(&config),
+            prefix: self.prefix,
+        }
+    }
+}
+
+/// AWS Secrets Manager behind the [`SecretsProvider`] contract, so that the rotation engine,
+/// the cache and the CLI work against AWS unchanged.
+///
+/// Values that are valid UTF-8 are stored as `SecretString`, others as `SecretBinary`.
+#[derive(Debug, Clone)]
+pub struct AwsSecretsManagerProvider {
+    client: Client,
+    prefix: String,
+}
+
+impl AwsSecretsManagerProvider {
+    /// A builder: region, endpoint URL and prefix on top of the standard chain.
+    pub fn builder() -> AwsSecretsManagerProviderBuilder {
+        AwsSecretsManagerProviderBuilder::default()
+    }
+
+    /// A provider on an existing SDK client.
+    pub fn from_client(client: Client, prefix: impl Into<String>) -> Self {
+        AwsSecretsManagerProvider {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn full_name(&self, name: &SecretName) -> String {
+        format!("{}{}", self.prefix, name.as_str())
+    }
+
+    async fn version_infos(&self, secret_id: &str) -> Result<Vec<VersionInfo>, AwsError> {
+        let mut versions = Vec::new();
+        let mut pages = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(secret_id)
+            .include_deprecated(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| sdk_error("ListSecretVersionIds", secret_id, err))?;
+            for entry in page.versions() {
+                let Some(id) = entry.version_id() else {
+                    continue;
+                };
+                let version_id = VersionId::new(id).map_err(|err| AwsError::Malformed {
+                    operation: "ListSecretVersionIds",
+                    secret: secret_id.to_owned(),
+                    detail: err.to_string(),
+                })?;
+                versions.push(VersionInfo {
+                    version_id,
+                    stages: labels("ListSecretVersionIds", secret_id, entry.version_stages())?,
+                    created_at: to_chrono(entry.created_date()).unwrap_or_default(),
+                });
+            }
+        }
+        versions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(versions)
+    }
+
+    async fn describe_full(&self, name: &SecretName) -> Result<SecretDescription, AwsError> {
+        let secret_id = self.full_name(name);
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .map_err(|err| sdk_error("DescribeSecret", &secret_id, err))?;
+        let mut versions = self.version_infos(&secret_id).await?;
+        // DescribeSecret's VersionIdsToStages is authoritative for labels.
+        let stages = described
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default();
+        for version in &mut versions {
+            if let Some(labels_of) = stages.get(version.version_id.as_str()) {
+                version.stages = labels("DescribeSecret", &secret_id, labels_of)?;
+            }
+        }
+        let created_at = to_chrono(described.created_date()).unwrap_or_default();
+        Ok(SecretDescription {
+            name: name.clone(),
+            created_at,
+            last_changed_at: to_chrono(described.last_changed_date()).unwrap_or(created_at),
+            deletion_date: to_chrono(described.deleted_date()),
+            versions,
+        })
+    }
+
+    async fn put_value(
+        &self,
+        secret_id: &str,
+        value: &SecretValue,
+        token: &VersionId,
+        stages: Option<&[StageLabel]>,
+    ) -> Result<aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput, AwsError>
+    {
+        let mut request = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token.as_str());
+        request = match value.expose_str() {
+            Some(text) => request.secret_string(text),
+            None => request.secret_binary(Blob::new(value.expose())),
+        };
+        if let Some(stages) = stages {
+            request = request
+                .set_version_stages(Some(stages.iter().map(|s| s.as_str().to_owned()).collect()));
+        }
+        request.send().await.map_err(|err| {
+            let mut mapped = sdk_error("PutSecretValue", secret_id, err);
+            // The same token with a different value: versions are immutable.
+            if let AwsError::Service { code, kind, .. } = &mut mapped {
+                if code == "ResourceExistsException" {
+                    *kind = ErrorKind::Conflict;
+                }
+            }
+            mapped
+        })
+    }
+}
+
+fn labels(
+    operation: &'static str,
+    secret: &str,
+    raw: &[String],
+) -> Result<Vec<StageLabel>, AwsError> {
+    raw.iter()
+        .map(|label| {
+            StageLabel::new(label.as_str()).map_err(|err| AwsError::Malformed {
+                operation,
+                secret: secret.to_owned(),
+                detail: err.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl SecretsProvider for AwsSecretsManagerProvider {
+    #[instrument(skip(self), fields(secret = %name, selector = %selector))]
+    async fn get(
+        &self,
+        name: &SecretName,
+        selector: &VersionSelector,
+    ) -> lift_core::Result<SecretVersion> {
+        let secret_id = self.full_name(name);
+        let request = self.client.get_secret_value().secret_id(&secret_id);
+        let request = match selector {
+            VersionSelector::Stage(stage) => request.version_stage(stage.as_str()),
+            VersionSelector::Version(id) => request.version_id(id.as_str()),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|err| sdk_error("GetSecretValue", &secret_id, err))?;
+        let malformed = |detail: String| AwsError::Malformed {
+            operation: "GetSecretValue",
+            secret: secret_id.clone(),
+            detail,
+        };
+        let value = match (output.secret_string(), output.secret_binary()) {
+            (Some(text), _) => SecretValue::from(text),
+            (None, Some(blob)) => SecretValue::new(blob.as_ref().to_vec()),
+            (None, None) => return Err(malformed("the version holds no value".to_owned()).into()),
+        };
+        let version_id = VersionId::new(output.version_id().unwrap_or_default())
+            .map_err(|e| malformed(e.to_string()))?;
+        Ok(SecretVersion {
+            name: name.clone(),
+            version_id,
+            stages: labels("GetSecretValue", &secret_id, output.version_stages())?,
+            created_at: to_chrono(output.created_date()).unwrap_or_default(),
+            value,
+        })
+    }
+
+    #[instrument(skip(self, value), fields(secret = %name))]
+    async fn put(
+        &self,
+        name: &SecretName,
+        value: &SecretValue,
+        options: &PutOptions,
+    ) -> lift_core::Result<PutOutcome> {
+        let secret_id = self.full_name(name);
+        let token = options.token.clone().unwrap_or_else(VersionId::random);
+        let stages = options.stages.as_deref();
+        // Knowing whether the token was used before tells a replay from a new version.
+        let existed = if options.token.is_some() {
+            match self.describe_full(name).await {
+                Ok(description) => description.versions.iter().any(|v| v.version_id == token),
+                Err(err) if err.kind() == ErrorKind::NotFound => false,
+                Err(err) => return Err(err.into()),
+            }
+        } else {
+            false
+        };
+        let output = match self.put_value(&secret_id, value, &token, stages).await {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                // Create the secret without a value, so that the first version
+                // gets exactly the labels asked for, then put the value.
+                match self.client.create_secret().name(&secret_id).send().await {
+                    Ok(_) => {}
+                    Err(err) => {
+                        let err = sdk_error("CreateSecret", &secret_id, err);
+                        if err.kind() != ErrorKind::AlreadyExists {
+                            return Err(err.into());
+                        }
+                    }
+                }
+                self.put_value(&secret_id, value, &token, stages).await?
+            }
+            other => other?,
+        };
+        let version_id =
+            VersionId::new(output.version_id().unwrap_or(token.as_str())).map_err(|err| {
+                AwsError::Malformed {
+                    operation: "PutSecretValue",
+                    secret: secret_id.clone(),
+                    detail: err.to_string(),
+                }
+            })?;
+        Ok(PutOutcome {
+            version_id,
+            stages: labels("PutSecretValue", &secret_id, output.version_stages())?,
+            created: !existed,
+        })
+    }
+
+    #[instrument(skip(self))]
+    async fn list(&self) -> lift_core::Result<Vec<SecretSummary>> {
+        let mut request = self.client.list_secrets().include_planned_deletion(true);
+        if !self.prefix.is_empty() {
+            request = request.filters(
+                aws_sdk_secretsmanager::types::Filter::builder()
+                    .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                    .values(&self.prefix)
+                    .build(),
+            );
+        }
+        let mut pages = request.into_paginator().send();
+        let mut summaries = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| sdk_error("ListSecrets", &self.prefix, err))?;
+            for entry in page.secret_list() {
+                let Some(full) = entry.name() else { continue };
+                let Some(short) = full.strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                // Secrets whose names lift cannot represent are skipped, not misreported.
+                let Ok(name) = SecretName::new(short) else {
+                    tracing::debug!(
+                        secret = full,
+                        "skipping a secret whose name is not a valid lift secret name"
+                    );
+                    continue;
+                };
+                let created = to_chrono(entry.created_date()).unwrap_or_default();
+                summaries.insert(
+                    name.clone(),
+                    SecretSummary {
+                        name,
+                        last_changed_at: to_chrono(entry.last_changed_date()).unwrap_or(created),
+                        deletion_date: to_chrono(entry.deleted_date()),
+                    },
+                );
+            }
+        }
+        Ok(summaries.into_values().collect())
+    }
+
+    #[instrument(skip(self), fields(secret = %name))]
+    async fn describe(&self, name: &SecretName) -> lift_core::Result<SecretDescription> {
+        Ok(self.describe_full(name).await?)
+    }
+
+    #[instrument(skip(self), fields(secret = %name))]
+    async fn delete(
+        &self,
+        name: &SecretName,
+        mode: DeleteMode,
+    ) -> lift_core::Result<SecretDescription> {
+        let secret_id = self.full_name(name);
+        let mut description = self.describe_full(name).await?;
+        let request = self.client.delete_secret().secret_id(&secret_id);
+        let request = match mode {
+            DeleteMode::Recoverable {
+                recovery_window_days,
+            } => request.recovery_window_in_days(i64::from(recovery_window_days)),
+            DeleteMode::Force => request.force_delete_without_recovery(true),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|err| sdk_error("DeleteSecret", &secret_id, err))?;
+        description.deletion_date = to_chrono(output.deletion_date()).or(Some(Utc::now()));
+        Ok(description)
+    }
+
+    #[instrument(skip(self), fields(secret = %name, stage = %stage_move.stage))]
+    async fn move_stage(&self, name: &SecretName, stage_move: &StageMove) -> lift_core::Result<()> {
+        let secret_id = self.full_name(name);
+        self.client
+            .update_secret_version_stage()
+            .secret_id(&secret_id)
+            .version_stage(stage_move.stage.as_str())
+            .set_move_to_version_id(stage_move.to.as_ref().map(|v| v.as_str().to_owned()))
+            .set_remove_from_version_id(stage_move.from.as_ref().map(|v| v.as_str().to_owned()))
+            .send()
+            .await
+            .map_err(|err| {
+                let mut mapped = sdk_error("UpdateSecretVersionStage", &secret_id, err);
+                // AWS reports a label that is not where `RemoveFromVersionId` says as an
+                // invalid parameter; it is a failed compare-and-set, a conflict, as in the file store.
+                if let AwsError::Service {
+                    code,
+                    message,
+                    kind,
+                    ..
+                } = &mut mapped
+                {
+                    let lower = message.to_ascii_lowercase();
+                    if code == "InvalidParameterException"
+                        && lower.contains("stage")
+                        && lower.contains("version")
+                    {
+                        *kind = ErrorKind::Conflict;
+                    }
+                }
+                mapped
+            })?;
+        Ok(())
+    }
+
+    #[instrument(skip(self), fields(secret = %name))]
+    async fn restore(&self, name: &SecretName) -> lift_core::Result<()> {
+        let secret_id = self.full_name(name);
+        self.client
+            .restore_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .map_err(|err| sdk_error("RestoreSecret", &secret_id, err))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_the_shared_kinds() {
+        assert_eq!(
+            classify_code("ResourceNotFoundException", Some(400)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify_code("InvalidRequestException", Some(400)),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            classify_code("AccessDeniedException", Some(400)),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            classify_code("ThrottlingException", Some(400)),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify_code("InvalidParameterException", Some(400)),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            classify_code("SomethingNew", Some(503)),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify_code("SomethingNew", Some(400)),
+            ErrorKind::External
+        );
+    }
+}
