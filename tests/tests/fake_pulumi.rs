@@ -1243,3 +1243,146 @@ fn refresh_reports_drift_and_suppress_outputs_hides_outputs() {
         "the refreshed state is saved"
     );
 }
+
+/// The keys of a JSON object text, in the order they are written (Go writes struct fields in order).
+fn keys_in_order(json: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let bytes = json.as_bytes();
+    let (mut depth, mut i, mut in_str) = (0i32, 0usize, false);
+    let mut start = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if in_str {
+            if c == b'\\' {
+                i += 1;
+            } else if c == b'"' {
+                in_str = false;
+                // A string at depth 1 followed by ':' is a key of the outer object.
+                let rest = json[i + 1..].trim_start();
+                if depth == 1 && rest.starts_with(':') {
+                    keys.push(json[start..i].to_owned());
+                }
+            }
+        } else {
+            match c {
+                b'"' => {
+                    in_str = true;
+                    start = i + 1;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth -= 1,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    keys
+}
+
+/// The raw text of `key`'s object value inside `json` (first occurrence).
+fn raw_object<'a>(json: &'a str, key: &str) -> &'a str {
+    let at = json.find(&format!("\"{key}\":{{")).unwrap() + key.len() + 3;
+    let bytes = json.as_bytes();
+    let (mut depth, mut in_str, mut i) = (0i32, false, at);
+    loop {
+        let c = bytes[i];
+        if in_str {
+            if c == b'\\' {
+                i += 1;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else if c == b'{' {
+            depth += 1;
+        } else if c == b'}' {
+            depth -= 1;
+            if depth == 0 {
+                return &json[at..=i];
+            }
+        }
+        i += 1;
+    }
+}
+
+#[test]
+fn event_shapes_match_the_real_engine_fixtures() {
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/pulumi-lifecycle");
+    if !fixtures.is_dir() {
+        eprintln!(
+            "skipping: the shared fixtures are not at {}",
+            fixtures.display()
+        );
+        return;
+    }
+    let mut real: Vec<String> = Vec::new();
+    for name in [
+        "TestSingleResourceDefaultProviderLifecycle__-0-0.jsonl",
+        "TestConstructHangsAfterRegisterResourceFailure.jsonl",
+    ] {
+        let text = std::fs::read_to_string(fixtures.join(name)).unwrap();
+        real.extend(text.lines().map(str::to_owned));
+    }
+    let f = Fake::new();
+    f.init("dev");
+    let log = f.log("shape.json");
+    let o = f.run_env(
+        &[
+            "up",
+            "--yes",
+            "--stack",
+            "dev",
+            "--event-log",
+            log.to_str().unwrap(),
+        ],
+        &[("FAKE_PULUMI_FAIL_RESOURCE", "object")],
+    );
+    assert_eq!(o.status.code(), Some(255));
+    let fake: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let find = |lines: &[String], kind: &str, op: Option<&str>| -> String {
+        lines
+            .iter()
+            .find(|l| {
+                l.contains(&format!("\"{kind}\":"))
+                    && op.is_none_or(|op| l.contains(&format!("\"op\":\"{op}\"")))
+                    && (kind != "diagnosticEvent" || l.contains("\"urn\""))
+                    && (!kind.starts_with("res") || l.contains("\"custom\":true"))
+            })
+            .unwrap_or_else(|| panic!("no {kind} {op:?}"))
+            .clone()
+    };
+    for (kind, op) in [
+        ("preludeEvent", None),
+        ("resourcePreEvent", Some("create")),
+        ("resOutputsEvent", Some("create")),
+        ("diagnosticEvent", None),
+        ("resOpFailedEvent", Some("create")),
+        ("summaryEvent", None),
+        ("cancelEvent", None),
+    ] {
+        let (r, k) = (find(&real, kind, op), find(&fake, kind, op));
+        assert_eq!(keys_in_order(&k), keys_in_order(&r), "{kind} framing");
+        let (rp, kp) = (raw_object(&r, kind), raw_object(&k, kind));
+        assert_eq!(
+            keys_in_order(kp),
+            keys_in_order(rp),
+            "{kind} payload fields"
+        );
+        if kind.starts_with("res") {
+            let (rm, km) = (raw_object(rp, "metadata"), raw_object(kp, "metadata"));
+            assert_eq!(
+                keys_in_order(km),
+                keys_in_order(rm),
+                "{kind} metadata fields"
+            );
+            let (rn, kn) = (raw_object(rm, "new"), raw_object(km, "new"));
+            assert_eq!(keys_in_order(kn), keys_in_order(rn), "{kind} state fields");
+        }
+    }
+}
