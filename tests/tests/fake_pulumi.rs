@@ -1386,3 +1386,51 @@ fn event_shapes_match_the_real_engine_fixtures() {
         }
     }
 }
+
+#[test]
+fn continue_on_error_skips_dependents_and_expect_no_changes_fails_on_changes() {
+    let program = format!(
+        "{PROGRAM}  lone:\n    type: random:index:RandomPet\n    properties:\n      length: 2\n"
+    )
+    .replace("outputs:\n", "")
+    .replace("  bucketName: ${bucket.id}\n  password:\n    fn::secret: hunter2\n  greeting: ${greeting}\n", "");
+    let program = format!("{program}outputs:\n  n: 1\n");
+    let f = Fake::with_program(&program);
+    f.init("dev");
+    let log = f.log("coe.json");
+    let o = f.run_env(
+        &[
+            "up",
+            "--yes",
+            "--continue-on-error",
+            "--stack",
+            "dev",
+            "--event-log",
+            log.to_str().unwrap(),
+        ],
+        &[("FAKE_PULUMI_FAIL_RESOURCE", "bucket")],
+    );
+    assert_eq!(o.status.code(), Some(255));
+    let evs = events(&log);
+    let pre: Vec<String> = ops(&evs, "resourcePreEvent")
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(
+        pre,
+        ["demo-dev", "bucket", "lone"],
+        "object depends on the failed bucket"
+    );
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"create": 2})
+    );
+
+    let g = Fake::new();
+    g.init("dev");
+    let o = g.run(&["preview", "--expect-no-changes", "--stack", "dev"]);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(stderr(&o).contains("no changes were expected"));
+    g.ok(&["up", "--yes", "--stack", "dev"]);
+    g.ok(&["up", "--yes", "--expect-no-changes", "--stack", "dev"]);
+}

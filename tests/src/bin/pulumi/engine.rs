@@ -1010,7 +1010,25 @@ impl Run<'_> {
         let mut result: Vec<ResourceState> = Vec::new();
         let mut replaced_old: Vec<Step> = Vec::new();
         let declared: BTreeSet<&str> = program.resources.iter().map(|d| d.urn.as_str()).collect();
+        // With --continue-on-error the engine goes on, but skips whatever depends on a failed resource.
+        let mut broken: BTreeSet<String> = BTreeSet::new();
         for step in &steps {
+            let links = step
+                .new
+                .as_ref()
+                .map(|n| {
+                    let mut l = n.dependencies.clone();
+                    l.push(n.parent.clone());
+                    l
+                })
+                .unwrap_or_default();
+            if links.iter().any(|l| broken.contains(l)) {
+                broken.insert(step.urn.clone());
+                if let Some(old) = &step.old {
+                    result.push(old.clone());
+                }
+                continue;
+            }
             if !chosen.contains(&step.urn) || (self.failed && !continue_on_error) || self.cancelled
             {
                 if let Some(old) = &step.old {
@@ -1031,8 +1049,11 @@ impl Run<'_> {
                 if step.op == "replace" {
                     replaced_old.push(step.clone());
                 }
-            } else if let Some(old) = &step.old {
-                result.push(old.clone());
+            } else {
+                broken.insert(step.urn.clone());
+                if let Some(old) = &step.old {
+                    result.push(old.clone());
+                }
             }
         }
         // Deletions of resources no longer declared, in reverse order, then the originals of replacements.
