@@ -1,1 +1,17 @@
-//! Cross-crate integration tests for lift live in `tests/tests/`.
+//! Cross-crate integration tests for lift live in `tests/tests/`; this
+//! library holds what they share (the moto harness).
+//!
+//! This library also doc-tests the guides in `docs/`, so that every Rust
+//! example a newcomer copies from them compiles and runs.
+
+/// `docs/lift-core.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lift-core.md")]
+mod lift_core_guide {}
+
+/// `README.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
+pub mod moto;

@@ -95,8 +95,10 @@ impl SecretsProvider for MemorySecretsProvider {
     ) -> lift_core::Result<PutOutcome> {
         let now = self.clock.now();
         self.with_state(|secrets| {
+            // The model gets a copy: a rejected put (a token reused with another
+            // value, a value too large) must leave the stored secret as it was.
             let (state, outcome, _) = model::put(
-                secrets.remove(name),
+                secrets.get(name).cloned(),
                 name,
                 value,
                 options,
