@@ -938,6 +938,7 @@ fn a_slow_update_holds_the_lock_and_cancels_gracefully_on_sigint() {
     let ls = f.json(&["stack", "ls", "--json"]);
     assert_eq!(ls[0]["name"], "dev");
     f.ok(&["up", "--yes", "--stack", "other"]);
+    f.ok(&["config", "set", "during", "yes", "--stack", "dev"]);
 
     sigint(&slow);
     let status = wait_exit(&mut slow, Duration::from_secs(10)).expect("exits after SIGINT");
@@ -957,7 +958,47 @@ fn a_slow_update_holds_the_lock_and_cancels_gracefully_on_sigint() {
                 .unwrap()
                 .contains("update canceled")
     }));
+    let cfg = f.json(&["config", "--json", "--stack", "dev"]);
+    assert_eq!(
+        cfg["demo:during"]["value"], "yes",
+        "config set during an update survives it"
+    );
     f.ok(&["up", "--yes", "--stack", "dev"]);
+}
+
+#[test]
+fn protected_resources_refuse_deletion() {
+    let f = Fake::with_program(&PROGRAM.replace(
+        "      replaceOnChanges: [region]\n",
+        "      replaceOnChanges: [region]\n      protect: true\n",
+    ));
+    f.init("dev");
+    f.ok(&["up", "--yes", "--stack", "dev"]);
+    let log = f.log("protect.json");
+    let o = f.run(&[
+        "destroy",
+        "--yes",
+        "--stack",
+        "dev",
+        "--event-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(stdout(&o).contains("as it is currently marked for protection"));
+    let evs = events(&log);
+    assert_eq!(summary(&evs)["result"], "failed");
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"delete": 1})
+    );
+    let exported = f.json(&["stack", "export", "--stack", "dev"]);
+    assert_eq!(
+        exported["deployment"]["resources"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]

@@ -480,6 +480,9 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
     let new_resources = outcome.as_ref().map(|(r, _)| r.clone());
     drop(run);
     if !preview {
+        // Config and tags may have changed while the update ran (they live in the stack file here,
+        // not in Pulumi.<stack>.yaml): merge into the current file instead of overwriting it.
+        state = backend.load(&project.name, &stack)?;
         if let Some(resources) = new_resources {
             state.resources = resources;
         }
