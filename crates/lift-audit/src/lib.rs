@@ -43,6 +43,8 @@ mod sink;
 mod verify;
 
 pub use checkpoint::{Checkpoint, default_checkpoint_path};
+/// The Ed25519 public key type of checkpoints (from `ed25519-dalek`).
+pub use ed25519_dalek::VerifyingKey;
 pub use error::{Error, Result};
 pub use follow::{FollowFrom, Follower};
 pub use health::AuditHealthCheck;

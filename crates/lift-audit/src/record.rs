@@ -159,7 +159,7 @@ pub(crate) fn encode_line(
     let kid = hasher.kid();
     let hash = hasher.digest(seq, time, kid, prev, event);
     out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(seq.to_string().as_bytes());
+    push_decimal(out, seq);
     out.extend_from_slice(b",\"time\":\"");
     out.extend_from_slice(time.as_bytes());
     if let Some(kid) = kid {
@@ -174,6 +174,20 @@ pub(crate) fn encode_line(
     push_hex(out, &hash);
     out.extend_from_slice(b"\"}\n");
     hash
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {

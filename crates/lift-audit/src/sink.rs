@@ -538,6 +538,8 @@ impl Writer {
             self.tail.head_file.clone(),
         );
         let mut acks = Vec::with_capacity(batch.len());
+        // One clock reading per batch: the records of a batch are written together.
+        let time = format_time(self.clock.now());
         for (event, reply) in batch {
             if let Err(err) = event.check_no_secrets() {
                 drop(reply.send(Err(Error::SecretRefused(err.message().to_owned()))));
@@ -552,7 +554,6 @@ impl Writer {
                 continue;
             }
             let seq = self.tail.seq + 1;
-            let time = format_time(self.clock.now());
             let offset = self.len + self.buf.len() as u64;
             let hash = encode_line(
                 &mut self.buf,

@@ -1,5 +1,7 @@
 //! The file sink: secrets refused, torn tails repaired, concurrency, rotation, policies, health.
 
+#![allow(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +62,7 @@ async fn a_torn_tail_is_cut_recorded_and_the_chain_continues() {
     let torn = br#"{"seq":6,"time":"2026-11-28T02:00:00.000000Z","kid":"#;
     bytes.extend_from_slice(torn);
     std::fs::write(&log, &bytes).unwrap();
-    let report = verify(&[log.clone()], Some(&key), None).unwrap();
+    let report = verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
     assert_eq!(report.failure.map(|f| f.finding), Some(Finding::TornRecord));
 
     let sink = FileAuditSink::open(SinkOptions::new(&log).key(Some(key.clone())))
@@ -69,7 +71,7 @@ async fn a_torn_tail_is_cut_recorded_and_the_chain_continues() {
     let receipt = sink.append(event(7)).await.unwrap();
     assert_eq!(receipt.seq, 7, "seq 6 is the repair event");
     sink.close().await.unwrap();
-    let report = verify(&[log.clone()], Some(&key), None).unwrap();
+    let report = verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
     assert!(report.intact, "{:?}", report.failure);
     assert_eq!(report.records_checked, 7);
     let repairs: Vec<_> = query(
@@ -159,7 +161,7 @@ async fn many_concurrent_writers_make_one_gapless_chain() {
     all.sort_unstable();
     let expected: Vec<u64> = (1..=tasks * per_task).collect();
     assert_eq!(all, expected);
-    let report = verify(&[log.clone()], Some(&key), None).unwrap();
+    let report = verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
     assert!(report.intact, "{:?}", report.failure);
     assert_eq!(report.records_checked, tasks * per_task);
     assert_eq!(
@@ -186,10 +188,12 @@ async fn rotation_keeps_one_chain_across_files_and_survives_reopen() {
     let files = chain_files(&log).unwrap();
     assert!(files.len() > 3, "{files:?}");
     assert_eq!(files.last(), Some(&log));
-    let report = verify(&[log.clone()], None, None).unwrap();
+    let report = verify(std::slice::from_ref(&log), None, None).unwrap();
     assert!(report.intact, "{:?}", report.failure);
     assert_eq!(report.records_checked, 40);
-    let count = query(&[log.clone()], Filter::default()).unwrap().count();
+    let count = query(std::slice::from_ref(&log), Filter::default())
+        .unwrap()
+        .count();
     assert_eq!(count, 40);
 
     // Leaving out a middle file deletes its records from the chain.

@@ -1,5 +1,7 @@
 //! Tampering with a log is detected and named: property tests over edits of every kind.
 
+#![allow(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -1,9 +1,15 @@
 //! `lift audit`: verify, query and follow audit trails; and the `--audit-log` sink.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+use lift::audit::{
+    AuditKey, FileAuditSink, Filter, FollowFrom, Follower, Record, SinkOptions, VerifyOptions,
+    VerifyReport,
+};
+use lift::{AuditEvent, Outcome, Resource};
 
 use crate::context::Context;
 
@@ -20,7 +26,7 @@ pub struct AuditArgs {
 pub enum AuditOp {
     /// Recompute the hash chain and check it against the checkpoint; exit 1 naming the first bad record.
     Verify {
-        /// The log files, in order.
+        /// The log files, in order (one file with a `<file>.manifest` stands for all its rotated files).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The audit key file (default: LIFT_AUDIT_KEY_FILE).
@@ -29,28 +35,347 @@ pub enum AuditOp {
         /// The checkpoint file (default: <log>.checkpoint when it exists).
         #[arg(long, value_name = "F")]
         checkpoint: Option<PathBuf>,
+        /// A trusted checkpoint public key (64 hex digits), for logs without an audit key.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
     },
-    /// Filter records.
+    /// Print the records that match every filter given.
     Query {
         /// The log files, in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Only events at or after T (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Only events before T (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Only events by this actor id.
+        #[arg(long, value_name = "A")]
+        actor: Option<String>,
+        /// Only this action (a trailing `*` matches a prefix: `rotate.*`).
+        #[arg(long, value_name = "X")]
+        action: Option<String>,
+        /// Only this event type (secrets, deploy, audit, ...).
+        #[arg(long, value_name = "TYPE")]
+        event_type: Option<String>,
+        /// Only this resource (`kind:id` or `id`).
+        #[arg(long, value_name = "R")]
+        resource: Option<String>,
+        /// Only this outcome: success or failure.
+        #[arg(long, value_name = "O")]
+        outcome: Option<String>,
+        /// Only this correlation id.
+        #[arg(long, value_name = "ID")]
+        correlation_id: Option<String>,
     },
-    /// Follow a live log.
+    /// Follow a live log: print its last records, then each new one as it is appended.
     Tail {
         /// The log file.
         file: PathBuf,
+        /// How many existing records to print first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Print the existing records and exit instead of following.
+        #[arg(long)]
+        no_follow: bool,
     },
 }
 
-pub(crate) async fn run(_args: AuditArgs, _ctx: &Context) -> lift::Result<u8> {
-    Err(crate::cli::not_available("audit"))
+pub(crate) async fn run(args: AuditArgs, ctx: &Context) -> lift::Result<u8> {
+    match args.op {
+        AuditOp::Verify {
+            files,
+            key_file,
+            checkpoint,
+            public_key,
+        } => verify(files, key_file, checkpoint, public_key, ctx).await,
+        AuditOp::Query {
+            files,
+            since,
+            until,
+            actor,
+            action,
+            event_type,
+            resource,
+            outcome,
+            correlation_id,
+        } => {
+            let filter = Filter {
+                since: since.as_deref().map(lift::audit::parse_time).transpose()?,
+                until: until.as_deref().map(lift::audit::parse_time).transpose()?,
+                actor,
+                action,
+                event_type,
+                resource,
+                outcome,
+                correlation_id,
+            };
+            query(files, filter, ctx).await
+        }
+        AuditOp::Tail {
+            file,
+            lines,
+            no_follow,
+        } => tail(&file, lines, no_follow, ctx).await,
+    }
+}
+
+fn load_key(key_file: Option<&Path>) -> lift::Result<Option<AuditKey>> {
+    Ok(match key_file {
+        Some(path) => Some(AuditKey::load(path)?),
+        None => AuditKey::from_env()?,
+    })
+}
+
+fn parse_public_key(hex_key: &str) -> lift::Result<lift::audit::VerifyingKey> {
+    let bad = || {
+        lift::Error::invalid_input(format!(
+            "--public-key {hex_key:?} is not an Ed25519 public key; give the 64 hex digits of the checkpoint's public_key"
+        ))
+    };
+    let mut bytes = [0u8; 32];
+    if hex_key.len() != 64 {
+        return Err(bad());
+    }
+    for (i, pair) in hex_key.as_bytes().chunks_exact(2).enumerate() {
+        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
+        bytes[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    }
+    lift::audit::VerifyingKey::from_bytes(&bytes).map_err(|_| bad())
+}
+
+async fn verify(
+    files: Vec<PathBuf>,
+    key_file: Option<PathBuf>,
+    checkpoint: Option<PathBuf>,
+    public_key: Option<String>,
+    ctx: &Context,
+) -> lift::Result<u8> {
+    let options = VerifyOptions {
+        key: load_key(key_file.as_deref())?,
+        checkpoint,
+        trusted_public_key: public_key.as_deref().map(parse_public_key).transpose()?,
+        ..VerifyOptions::default()
+    };
+    let first = files.first().cloned().unwrap_or_default();
+    let report = tokio::task::spawn_blocking(move || lift::audit::verify_with(&files, &options))
+        .await
+        .map_err(|e| {
+            lift::Error::new(
+                lift::ErrorKind::External,
+                format!("verification task failed: {e}"),
+            )
+        })??;
+    let mut event = AuditEvent::new(
+        "audit",
+        "verify",
+        Resource::new("audit_log", first.display().to_string()),
+    )
+    .detail("records_checked", report.records_checked);
+    if let Some(failure) = &report.failure {
+        event = event
+            .outcome(Outcome::failure(format!(
+                "{} at record {}",
+                failure.finding, failure.seq
+            )))
+            .detail("first_bad_seq", failure.seq);
+    }
+    ctx.audit.record(event).await?;
+    if ctx.json {
+        ctx.emit_json(&report)?;
+    }
+    let text = render_verify(&report);
+    if ctx.json {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+    Ok(if report.intact {
+        0
+    } else {
+        crate::EXIT_FAILURE
+    })
+}
+
+/// The human summary of a verification.
+pub(crate) fn render_verify(report: &VerifyReport) -> String {
+    let span = match (&report.first_time, &report.last_time) {
+        (Some(first), Some(last)) => format!(
+            ", {} to {}",
+            first.format("%Y-%m-%dT%H:%M:%SZ"),
+            last.format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        _ => String::new(),
+    };
+    let checkpoint = match &report.checkpoint {
+        Some(cp) => format!(
+            "; checkpoint {} ({} records, signature checked with the {})",
+            cp.path,
+            cp.size,
+            match cp.trust {
+                lift::audit::SignatureTrust::AuditKey => "audit key",
+                lift::audit::SignatureTrust::TrustedKey => "trusted public key",
+                _ => "embedded public key only, which proves integrity but not origin",
+            }
+        ),
+        None if report.intact => {
+            "; no checkpoint, so tail truncation cannot be detected".to_owned()
+        }
+        None => String::new(),
+    };
+    let keyed = match &report.key_id {
+        Some(id) => format!(", keyed (key id {id})"),
+        None => String::new(),
+    };
+    match &report.failure {
+        None => format!(
+            "intact: {} records{span}{keyed}{checkpoint}",
+            report.records_checked
+        ),
+        Some(failure) => {
+            let place = match (&failure.file, failure.line) {
+                (Some(file), Some(line)) => format!(" ({file}:{line})"),
+                (Some(file), None) => format!(" ({file})"),
+                _ => String::new(),
+            };
+            format!(
+                "NOT INTACT: {} at record {}{place}: {}\n{} records verified before it{span}{checkpoint}",
+                failure.finding, failure.seq, failure.message, report.records_checked
+            )
+        }
+    }
+}
+
+/// One record as a human line: seq, time, actor, type/action, resource, outcome.
+fn render_record(record: &Record) -> String {
+    let event = &record.event;
+    let outcome = match &event.outcome {
+        Outcome::Failure { detail, .. } => format!("failure: {detail}"),
+        other => other.as_str().to_owned(),
+    };
+    format!(
+        "{:>6} {} {} {}/{} {}:{} {}",
+        record.seq,
+        event.time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        event.actor.id,
+        event.event_type,
+        event.action,
+        event.resource.kind,
+        event.resource.id,
+        outcome
+    )
+}
+
+async fn query(files: Vec<PathBuf>, filter: Filter, ctx: &Context) -> lift::Result<u8> {
+    let json = ctx.json;
+    let (matched, skipped) = tokio::task::spawn_blocking(move || -> lift::Result<(u64, u64)> {
+        let records = lift::audit::query(&files, filter)?;
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let io = |e: std::io::Error| lift::Error::from(e);
+        let (mut matched, mut skipped) = (0u64, 0u64);
+        if json {
+            write!(out, "{{\"records\":[").map_err(io)?;
+        }
+        for item in records {
+            match item {
+                Ok(record) => {
+                    if json {
+                        let text = serde_json::to_string(&record).map_err(|e| {
+                            lift::Error::new(
+                                lift::ErrorKind::External,
+                                format!("cannot render record: {e}"),
+                            )
+                        })?;
+                        let sep = if matched == 0 { "\n" } else { ",\n" };
+                        write!(out, "{sep}{text}").map_err(io)?;
+                    } else {
+                        writeln!(out, "{}", render_record(&record)).map_err(io)?;
+                    }
+                    matched += 1;
+                }
+                Err(err) => {
+                    skipped += 1;
+                    eprintln!("warning: {err}");
+                }
+            }
+        }
+        if json {
+            writeln!(out, "\n],\"matched\":{matched},\"skipped\":{skipped}}}").map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        Ok((matched, skipped))
+    })
+    .await
+    .map_err(|e| {
+        lift::Error::new(lift::ErrorKind::External, format!("query task failed: {e}"))
+    })??;
+    let summary = format!("{matched} records matched");
+    if json {
+        eprintln!("{summary}");
+    } else if skipped > 0 {
+        eprintln!("{summary}; {skipped} unreadable lines skipped (run `lift audit verify`)");
+    }
+    Ok(0)
+}
+
+async fn tail(file: &Path, lines: usize, no_follow: bool, ctx: &Context) -> lift::Result<u8> {
+    let mut follower = Follower::new(file, FollowFrom::Last(lines))?;
+    let mut shown = 0;
+    loop {
+        if no_follow && shown >= lines {
+            return Ok(0);
+        }
+        let next = if no_follow {
+            match tokio::time::timeout(std::time::Duration::from_millis(50), follower.next()).await
+            {
+                Ok(next) => next?,
+                Err(_) => return Ok(0),
+            }
+        } else {
+            follower.next().await?
+        };
+        shown += 1;
+        if ctx.json {
+            let text = serde_json::to_string(&next).map_err(|e| {
+                lift::Error::new(
+                    lift::ErrorKind::External,
+                    format!("cannot render record: {e}"),
+                )
+            })?;
+            println!("{text}");
+        } else {
+            println!("{}", render_record(&next));
+        }
+    }
 }
 
 /// Opens the sink behind the global `--audit-log FILE`.
+///
+/// `ctx.close()` flushes it, which fsyncs and writes a signed checkpoint;
+/// dropping the last handle then stops its writer thread cleanly.
 pub(crate) async fn open_sink(
-    _path: &Path,
-    _key_file: Option<&Path>,
+    path: &Path,
+    key_file: Option<&Path>,
 ) -> lift::Result<Arc<dyn lift::AuditSink>> {
-    Err(crate::cli::not_available("--audit-log"))
+    let key = key_file.map(AuditKey::load).transpose()?;
+    let sink = FileAuditSink::open(SinkOptions::new(path).key(key)).await?;
+    Ok(Arc::new(sink))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_keys_are_parsed_strictly() {
+        assert!(parse_public_key("zz").is_err());
+        assert!(parse_public_key(&"g".repeat(64)).is_err());
+        let key = AuditKey::from_bytes(&[1u8; 32])
+            .unwrap()
+            .signer()
+            .public_key_hex();
+        assert!(parse_public_key(&key).is_ok());
+    }
 }
