@@ -786,6 +786,21 @@ fn up_json_streams_events_on_stdout_and_preview_json_is_one_document() {
     let doc = f.json(&["preview", "--json", "--stack", "dev"]);
     assert_eq!(doc["changeSummary"], serde_json::json!({"same": 3}));
     assert_eq!(doc["steps"].as_array().unwrap().len(), 2);
+    assert!(doc["duration"].as_u64().unwrap() > 0);
+    let failed = f.run_env(
+        &["preview", "--json", "--stack", "dev"],
+        &[("FAKE_PULUMI_FAIL", "runtime")],
+    );
+    assert_eq!(failed.status.code(), Some(255));
+    let doc: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    let messages: Vec<&str> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].contains("failed with an unhandled exception:"));
+    assert_eq!(messages.last().unwrap(), &"preview failed\n");
 }
 
 #[test]

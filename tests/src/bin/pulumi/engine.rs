@@ -467,12 +467,23 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
     }
 
     if preview && json_mode {
-        let doc = json!({
-            "config": prelude,
-            "steps": run_steps_json(&run),
-            "duration": started.elapsed().as_nanos() as u64,
-            "changeSummary": changes,
-        });
+        let diagnostics = run
+            .diagnostics
+            .iter()
+            .map(|(urn, message)| PreviewDiagnostic {
+                urn: urn.clone(),
+                prefix: "error: ".to_owned(),
+                message: format!("{message}\n"),
+                severity: "error".to_owned(),
+            })
+            .collect();
+        let doc = PreviewDigest {
+            config: prelude.clone(),
+            steps: run.steps_json.clone(),
+            diagnostics,
+            duration: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            change_summary: changes.clone(),
+        };
         print_json(ctx, &doc);
     }
 
@@ -522,8 +533,29 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
     Ok(())
 }
 
-fn run_steps_json(run: &Run<'_>) -> Value {
-    Value::Array(run.steps_json.clone())
+/// `previewDigest`, what `pulumi preview --json` prints.
+#[derive(serde::Serialize)]
+struct PreviewDigest {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    config: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    steps: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    diagnostics: Vec<PreviewDiagnostic>,
+    /// Nanoseconds, like Go's `time.Duration`.
+    duration: u64,
+    #[serde(rename = "changeSummary", skip_serializing_if = "BTreeMap::is_empty")]
+    change_summary: BTreeMap<String, i64>,
+}
+
+/// `previewDiagnostic` of `pulumi preview --json`.
+#[derive(serde::Serialize)]
+struct PreviewDiagnostic {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    urn: String,
+    prefix: String,
+    message: String,
+    severity: String,
 }
 
 /// A step as `pulumi preview --json` prints it (the Go SDK's `PreviewStep`).
