@@ -98,33 +98,71 @@ fn fold_into_live(delta: i64) {
     }
 }
 
+/// Folds `delta` into the slot's pending live-byte change, and into the shared live
+/// counter and the peak once it passes [`PEAK_GRANULARITY`].
 #[inline(always)]
-fn record(allocs: u64, frees: u64, reallocs: u64, allocated: usize, freed: usize) {
+fn add_pending(slot: &Slot, delta: i64) {
+    let pending = slot.pending.load(Relaxed) + delta;
+    if pending.abs() >= PEAK_GRANULARITY {
+        slot.pending.store(0, Relaxed);
+        fold_into_live(pending);
+    } else {
+        slot.pending.store(pending, Relaxed);
+    }
+}
+
+#[inline(always)]
+fn mark_active() {
     if !ACTIVE.load(Relaxed) {
         ACTIVE.store(true, Relaxed);
     }
-    let delta = allocated as i64 - freed as i64;
+}
+
+#[inline(always)]
+fn record_alloc(size: usize) {
+    mark_active();
     with_slot(|slot, exclusive| {
         if exclusive {
-            bump(&slot.allocs, allocs);
-            bump(&slot.frees, frees);
-            bump(&slot.reallocs, reallocs);
-            bump(&slot.bytes_allocated, allocated as u64);
-            bump(&slot.bytes_freed, freed as u64);
-            let pending = slot.pending.load(Relaxed) + delta;
-            if pending.abs() >= PEAK_GRANULARITY {
-                slot.pending.store(0, Relaxed);
-                fold_into_live(pending);
-            } else {
-                slot.pending.store(pending, Relaxed);
-            }
+            bump(&slot.allocs, 1);
+            bump(&slot.bytes_allocated, size as u64);
+            add_pending(slot, size as i64);
         } else {
-            slot.allocs.fetch_add(allocs, Relaxed);
-            slot.frees.fetch_add(frees, Relaxed);
-            slot.reallocs.fetch_add(reallocs, Relaxed);
-            slot.bytes_allocated.fetch_add(allocated as u64, Relaxed);
-            slot.bytes_freed.fetch_add(freed as u64, Relaxed);
-            fold_into_live(delta);
+            slot.allocs.fetch_add(1, Relaxed);
+            slot.bytes_allocated.fetch_add(size as u64, Relaxed);
+            fold_into_live(size as i64);
+        }
+    });
+}
+
+#[inline(always)]
+fn record_free(size: usize) {
+    with_slot(|slot, exclusive| {
+        if exclusive {
+            bump(&slot.frees, 1);
+            bump(&slot.bytes_freed, size as u64);
+            add_pending(slot, -(size as i64));
+        } else {
+            slot.frees.fetch_add(1, Relaxed);
+            slot.bytes_freed.fetch_add(size as u64, Relaxed);
+            fold_into_live(-(size as i64));
+        }
+    });
+}
+
+#[inline(always)]
+fn record_realloc(old: usize, new: usize) {
+    mark_active();
+    with_slot(|slot, exclusive| {
+        if exclusive {
+            bump(&slot.reallocs, 1);
+            bump(&slot.bytes_allocated, new as u64);
+            bump(&slot.bytes_freed, old as u64);
+            add_pending(slot, new as i64 - old as i64);
+        } else {
+            slot.reallocs.fetch_add(1, Relaxed);
+            slot.bytes_allocated.fetch_add(new as u64, Relaxed);
+            slot.bytes_freed.fetch_add(old as u64, Relaxed);
+            fold_into_live(new as i64 - old as i64);
         }
     });
 }
@@ -171,35 +209,39 @@ impl<A> CountingAlloc<A> {
 // The bookkeeping only touches atomics and a const-initialised thread-local without a
 // destructor, so it never allocates and cannot re-enter the allocator.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract; we pass it on.
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
-            record(1, 0, 0, layout.size(), 0);
+            record_alloc(layout.size());
         }
         ptr
     }
 
+    #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract; we pass it on.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
-            record(1, 0, 0, layout.size(), 0);
+            record_alloc(layout.size());
         }
         ptr
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated by this allocator (hence by `inner`) with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) };
-        record(0, 1, 0, 0, layout.size());
+        record_free(layout.size());
     }
 
+    #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract; we pass it on.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !new.is_null() {
-            record(0, 0, 1, new_size, layout.size());
+            record_realloc(layout.size(), new_size);
         }
         new
     }

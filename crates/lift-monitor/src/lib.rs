@@ -42,6 +42,8 @@ mod emf;
 mod error;
 mod histogram;
 mod invocation;
+#[cfg(feature = "lambda")]
+mod lambda;
 mod manager;
 mod metrics;
 mod monitor;
@@ -64,6 +66,8 @@ pub use emf::{EmfEmitter, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT, MAX_VALUES_P
 pub use error::{Error, Result};
 pub use histogram::Histogram;
 pub use invocation::{Invocation, InvocationMetrics};
+#[cfg(feature = "lambda")]
+pub use lambda::{EmfSink, LambdaConfig, LambdaDeployment, MetricsLayer, MetricsService};
 pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
 pub use metrics::{MetricsRegistry, Unit};
 pub use monitor::{Monitor, MonitorConfig};
