@@ -605,4 +605,97 @@ mod tests {
             Deleted::Gone(_)
         ));
     }
+
+    mod invariants {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Put {
+                value: u8,
+                token: Option<u8>,
+                stages: Option<Vec<u8>>,
+            },
+            Move {
+                stage: u8,
+                to: Option<u8>,
+                from: Option<u8>,
+            },
+        }
+
+        const LABELS: [&str; 4] = ["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS", "custom"];
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (
+                    any::<u8>(),
+                    proptest::option::of(0u8..6),
+                    proptest::option::of(proptest::collection::vec(0u8..4, 0..3))
+                )
+                    .prop_map(|(value, token, stages)| Op::Put {
+                        value: value % 4,
+                        token,
+                        stages
+                    }),
+                (
+                    0u8..4,
+                    proptest::option::of(0u8..8),
+                    proptest::option::of(0u8..8)
+                )
+                    .prop_map(|(stage, to, from)| Op::Move { stage, to, from }),
+            ]
+        }
+
+        proptest! {
+            /// Whatever sequence of puts and moves runs, ids stay unique, each label sits on
+            /// at most one version, AWSCURRENT sits on exactly one, and a refused operation
+            /// changes nothing.
+            #[test]
+            fn the_version_graph_stays_consistent(ops in proptest::collection::vec(op(), 1..40)) {
+                let limits = StoreLimits { max_unlabelled_versions: 3, ..StoreLimits::default() };
+                let mut state: Option<SecretState> = None;
+                for (i, op) in ops.into_iter().enumerate() {
+                    let now = at(i as i64);
+                    match op {
+                        Op::Put { value, token, stages } => {
+                            let options = PutOptions {
+                                token: token.map(|t| VersionId::new(format!("t{t}")).unwrap()),
+                                stages: stages.map(|s| s.iter().map(|l| StageLabel::new(LABELS[*l as usize]).unwrap()).collect()),
+                            };
+                            let before = state.as_ref().map(SecretState::describe);
+                            match put(state.clone(), &name(), &SecretValue::from(format!("v{value}")), &options, now, &limits) {
+                                Ok((next, outcome, _)) => {
+                                    prop_assert!(next.index_of(&outcome.version_id).is_some() || !outcome.created);
+                                    state = Some(next);
+                                }
+                                Err(_) => prop_assert_eq!(state.as_ref().map(SecretState::describe), before),
+                            }
+                        }
+                        Op::Move { stage, to, from } => {
+                            let Some(current) = state.as_mut() else { continue };
+                            let ids: Vec<VersionId> = current.versions.iter().map(|v| v.id.clone()).collect();
+                            let pick = |i: Option<u8>| i.and_then(|i| ids.get(i as usize).cloned());
+                            let mv = StageMove { stage: StageLabel::new(LABELS[stage as usize]).unwrap(), to: pick(to), from: pick(from) };
+                            let mut next = current.clone();
+                            if move_stage(&mut next, &mv, now, &limits).is_ok() {
+                                *current = next;
+                            }
+                        }
+                    }
+                    let s = state.as_ref().unwrap();
+                    let mut ids = std::collections::BTreeSet::new();
+                    for v in &s.versions {
+                        prop_assert!(ids.insert(v.id.clone()), "duplicate version id");
+                    }
+                    for label in LABELS {
+                        let holders = s.versions.iter().filter(|v| v.stages.iter().any(|l| l.as_str() == label)).count();
+                        prop_assert!(holders <= 1, "{label} on {holders} versions");
+                    }
+                    prop_assert_eq!(s.versions.iter().filter(|v| v.stages.iter().any(StageLabel::is_current)).count(), 1);
+                    prop_assert!(s.versions.iter().filter(|v| v.stages.is_empty()).count() <= 3);
+                }
+            }
+        }
+    }
 }
