@@ -1,6 +1,7 @@
 //! Operations leave no temporary file behind, whether they succeed, fail or
 //! are cancelled. This file holds a single test so that nothing else creates
 //! lift-pulumi temporary directories while it counts them.
+#![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
 
 mod pulumi_common;
 
@@ -27,14 +28,34 @@ async fn no_temporary_file_is_left_behind() {
     dev.up(OpOptions::default()).await.unwrap();
     let state = dev.export().await.unwrap();
     dev.import(&state).await.unwrap();
-    dev.config_set("k", &lift::pulumi::ConfigValue::Plain("v".into()), ConfigOptions::default())
+    dev.config_set(
+        "k",
+        &lift::pulumi::ConfigValue::Plain("v".into()),
+        ConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    let failing = project
+        .builder()
+        .env("FAKE_PULUMI_FAIL", "exit:3")
+        .build()
         .await
         .unwrap();
+    assert!(
+        failing
+            .stack(stack("dev"))
+            .up(OpOptions::default())
+            .await
+            .is_err()
+    );
 
-    let failing = project.builder().env("FAKE_PULUMI_FAIL", "exit:3").build().await.unwrap();
-    assert!(failing.stack(stack("dev")).up(OpOptions::default()).await.is_err());
-
-    let slow = project.builder().env("FAKE_PULUMI_SLOW", "wait-sigint").build().await.unwrap();
+    let slow = project
+        .builder()
+        .env("FAKE_PULUMI_SLOW", "wait-sigint")
+        .build()
+        .await
+        .unwrap();
     let token = CancellationToken::new();
     let trigger = token.clone();
     tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! preview, up, refresh and destroy against the fake `pulumi` CLI: events,
 //! ledger, outputs, errors, cancellation and concurrency.
+#![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
 
 mod pulumi_common;
 
@@ -22,19 +23,38 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     let result = dev.up(options).await.unwrap();
     let events = collector.await.unwrap();
 
-    assert!(matches!(events.first().map(|e| &e.payload), Some(EventPayload::Prelude(_))));
-    assert!(events.last().unwrap().is_cancel(), "the stream ends with cancelEvent");
+    assert!(matches!(
+        events.first().map(|e| &e.payload),
+        Some(EventPayload::Prelude(_))
+    ));
+    assert!(
+        events.last().unwrap().is_cancel(),
+        "the stream ends with cancelEvent"
+    );
     assert!(result.decode_issues.is_empty());
     assert_eq!(result.summary.result, DeployResult::Succeeded);
     assert_eq!(result.summary.operation, "up");
-    assert_eq!(result.summary.resource_changes.get("create"), Some(&3), "{:?}", result.summary);
+    assert_eq!(
+        result.summary.resource_changes.get("create"),
+        Some(&3),
+        "{:?}",
+        result.summary
+    );
     let engine = result.engine_summary.as_ref().unwrap();
     assert_eq!(engine.is_preview, Some(false));
 
     let entries = result.ledger.entries();
     assert_eq!(entries.len(), 3, "{entries:?}");
-    assert!(entries.iter().all(|e| e.status == ResourceStatus::Succeeded && e.op == "create"));
-    assert!(entries.iter().any(|e| e.resource_type == "aws:s3:BucketObject"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.status == ResourceStatus::Succeeded && e.op == "create")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.resource_type == "aws:s3:BucketObject")
+    );
     assert!(entries.iter().all(|e| e.duration.is_some()));
 
     let OutputValue::Secret(password) = &result.outputs["password"] else {
@@ -58,7 +78,10 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     let again = dev.up(OpOptions::default()).await.unwrap();
     assert_eq!(again.summary.resource_changes.get("same"), Some(&3));
     assert_eq!(again.version, Some(2));
-    let preview = dev.preview(OpOptions::default().expect_no_changes(true)).await.unwrap();
+    let preview = dev
+        .preview(OpOptions::default().expect_no_changes(true))
+        .await
+        .unwrap();
     assert_eq!(preview.engine_summary.unwrap().is_preview, Some(true));
     assert_eq!(preview.version, None);
     let refresh = dev.refresh(OpOptions::default()).await.unwrap();
@@ -86,11 +109,28 @@ async fn the_deployer_trait_drives_a_stack() {
 #[tokio::test]
 async fn conflicts_are_classified_with_the_go_sdk_strings() {
     let project = Project::new();
-    project.workspace().await.create_stack(stack("dev")).await.unwrap();
+    project
+        .workspace()
+        .await
+        .create_stack(stack("dev"))
+        .await
+        .unwrap();
     for (mode, text) in [("conflict", "[409]"), ("locked", "locked")] {
-        let ws = project.builder().env("FAKE_PULUMI_FAIL", mode).build().await.unwrap();
-        let err = ws.stack(stack("dev")).up(OpOptions::default()).await.unwrap_err();
-        assert!(matches!(err.cause(), Error::ConcurrentUpdate { .. }), "{mode}: {err}");
+        let ws = project
+            .builder()
+            .env("FAKE_PULUMI_FAIL", mode)
+            .build()
+            .await
+            .unwrap();
+        let err = ws
+            .stack(stack("dev"))
+            .up(OpOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.cause(), Error::ConcurrentUpdate { .. }),
+            "{mode}: {err}"
+        );
         assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(err.kind().is_transient());
         assert!(err.to_string().contains(text), "{err}");
@@ -98,13 +138,21 @@ async fn conflicts_are_classified_with_the_go_sdk_strings() {
         assert_eq!(core.kind(), ErrorKind::Conflict);
     }
     let actions = project.audit.actions();
-    assert!(actions.ends_with(&["up.started".to_owned(), "up.failed".to_owned()]), "{actions:?}");
+    assert!(
+        actions.ends_with(&["up.started".to_owned(), "up.failed".to_owned()]),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
 async fn program_failures_are_classified_and_keep_the_partial_ledger() {
     let project = Project::new();
-    project.workspace().await.create_stack(stack("dev")).await.unwrap();
+    project
+        .workspace()
+        .await
+        .create_stack(stack("dev"))
+        .await
+        .unwrap();
     let cases = [
         ("compile", "compile"),
         ("runtime", "run time"),
@@ -112,8 +160,17 @@ async fn program_failures_are_classified_and_keep_the_partial_ledger() {
         ("exit:7", "exit code 7"),
     ];
     for (mode, text) in cases {
-        let ws = project.builder().env("FAKE_PULUMI_FAIL", mode).build().await.unwrap();
-        let err = ws.stack(stack("dev")).up(OpOptions::default()).await.unwrap_err();
+        let ws = project
+            .builder()
+            .env("FAKE_PULUMI_FAIL", mode)
+            .build()
+            .await
+            .unwrap();
+        let err = ws
+            .stack(stack("dev"))
+            .up(OpOptions::default())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains(text), "{mode}: {err}");
         assert_eq!(err.kind(), ErrorKind::External, "{mode}");
         assert!(err.partial_ledger().is_some());
@@ -125,7 +182,11 @@ async fn program_failures_are_classified_and_keep_the_partial_ledger() {
         .build()
         .await
         .unwrap();
-    let err = ws.stack(stack("dev")).up(OpOptions::default()).await.unwrap_err();
+    let err = ws
+        .stack(stack("dev"))
+        .up(OpOptions::default())
+        .await
+        .unwrap_err();
     let ledger = err.partial_ledger().unwrap();
     let object = ledger
         .entries()
@@ -134,21 +195,34 @@ async fn program_failures_are_classified_and_keep_the_partial_ledger() {
         .unwrap();
     assert_eq!(object.status, ResourceStatus::Failed);
     assert!(!object.diagnostics.is_empty(), "{object:?}");
-    let bucket = ledger.entries().iter().find(|e| e.resource_type == "aws:s3:Bucket").unwrap();
+    let bucket = ledger
+        .entries()
+        .iter()
+        .find(|e| e.resource_type == "aws:s3:Bucket")
+        .unwrap();
     assert_eq!(bucket.status, ResourceStatus::Succeeded);
 }
 
 #[tokio::test]
 async fn damaged_event_logs_are_handled() {
     let project = Project::new();
-    project.workspace().await.create_stack(stack("dev")).await.unwrap();
+    project
+        .workspace()
+        .await
+        .create_stack(stack("dev"))
+        .await
+        .unwrap();
     let truncated = project
         .builder()
         .env("FAKE_PULUMI_FAIL", "truncate-event-log")
         .build()
         .await
         .unwrap();
-    let result = truncated.stack(stack("dev")).up(OpOptions::default()).await.unwrap();
+    let result = truncated
+        .stack(stack("dev"))
+        .up(OpOptions::default())
+        .await
+        .unwrap();
     assert_eq!(result.decode_issues.len(), 1, "{:?}", result.decode_issues);
     assert!(result.decode_issues[0].to_string().contains("truncated"));
     assert!(result.engine_summary.is_some());
@@ -159,7 +233,11 @@ async fn damaged_event_logs_are_handled() {
         .build()
         .await
         .unwrap();
-    let result = garbage.stack(stack("dev")).up(OpOptions::default()).await.unwrap();
+    let result = garbage
+        .stack(stack("dev"))
+        .up(OpOptions::default())
+        .await
+        .unwrap();
     assert_eq!(result.decode_issues.len(), 1);
     assert_eq!(result.ledger.entries().len(), 3);
 }
@@ -167,7 +245,12 @@ async fn damaged_event_logs_are_handled() {
 #[tokio::test]
 async fn cancellation_sends_sigint_waits_and_leaves_no_zombie() {
     let project = Project::new();
-    project.workspace().await.create_stack(stack("dev")).await.unwrap();
+    project
+        .workspace()
+        .await
+        .create_stack(stack("dev"))
+        .await
+        .unwrap();
     let ws = project
         .builder()
         .env("FAKE_PULUMI_SLOW", "wait-sigint")
@@ -180,25 +263,45 @@ async fn cancellation_sends_sigint_waits_and_leaves_no_zombie() {
     let dev = ws.stack(stack("dev"));
     let op = tokio::spawn(async move { dev.up(options).await });
     // Cancel once the engine is visibly running.
-    let first = tokio::time::timeout(Duration::from_secs(20), events.next()).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .unwrap();
     assert!(first.is_some());
     token.cancel();
-    let err = tokio::time::timeout(Duration::from_secs(20), op).await.unwrap().unwrap().unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(20), op)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err.cause(), Error::Cancelled { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::Cancelled);
-    assert!(!err.to_string().contains("killed"), "SIGINT sufficed: {err}");
+    assert!(
+        !err.to_string().contains("killed"),
+        "SIGINT sufficed: {err}"
+    );
     assert!(project.audit.actions().contains(&"up.cancelled".to_owned()));
     assert!(zombie_children().is_empty(), "{:?}", zombie_children());
     let pid = project.recorded().last().unwrap()["pid"].as_u64().unwrap();
     assert!(!alive(pid));
     // The fake released its lock on SIGINT: the next update runs.
-    project.workspace().await.stack(stack("dev")).up(OpOptions::default()).await.unwrap();
+    project
+        .workspace()
+        .await
+        .stack(stack("dev"))
+        .up(OpOptions::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn a_process_that_ignores_sigint_is_killed_after_the_grace_period() {
     let project = Project::new();
-    project.workspace().await.create_stack(stack("dev")).await.unwrap();
+    project
+        .workspace()
+        .await
+        .create_stack(stack("dev"))
+        .await
+        .unwrap();
     let ws = project
         .builder()
         .env("FAKE_PULUMI_SLOW", "ignore-sigint")
@@ -214,23 +317,39 @@ async fn a_process_that_ignores_sigint_is_killed_after_the_grace_period() {
         .unwrap_err();
     assert!(matches!(err.cause(), Error::Timeout { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert!(err.to_string().contains("killed after the grace period"), "{err}");
+    assert!(
+        err.to_string().contains("killed after the grace period"),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     let pid = project.recorded().last().unwrap()["pid"].as_u64().unwrap();
     assert!(!alive(pid));
     assert!(zombie_children().is_empty());
     // SIGKILL left the diy lock behind, as with the real CLI; `cancel` clears it.
     let plain = project.workspace().await;
-    let locked = plain.stack(stack("dev")).up(OpOptions::default()).await.unwrap_err();
+    let locked = plain
+        .stack(stack("dev"))
+        .up(OpOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(locked.kind(), ErrorKind::Conflict);
     plain.stack(stack("dev")).cancel().await.unwrap();
-    plain.stack(stack("dev")).up(OpOptions::default()).await.unwrap();
+    plain
+        .stack(stack("dev"))
+        .up(OpOptions::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn dropping_the_future_interrupts_pulumi() {
     let project = Project::new();
-    project.workspace().await.create_stack(stack("dev")).await.unwrap();
+    project
+        .workspace()
+        .await
+        .create_stack(stack("dev"))
+        .await
+        .unwrap();
     let ws = project
         .builder()
         .env("FAKE_PULUMI_SLOW", "wait-sigint")
@@ -241,7 +360,9 @@ async fn dropping_the_future_interrupts_pulumi() {
     let mut events = options.subscribe();
     let dev = ws.stack(stack("dev"));
     let op = tokio::spawn(async move { dev.up(options).await });
-    tokio::time::timeout(Duration::from_secs(20), events.next()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .unwrap();
     op.abort();
     assert!(op.await.unwrap_err().is_cancelled());
     let pid = project.recorded().last().unwrap()["pid"].as_u64().unwrap();
@@ -249,7 +370,10 @@ async fn dropping_the_future_interrupts_pulumi() {
     while alive(pid) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!alive(pid), "pulumi still running after the future was dropped");
+    assert!(
+        !alive(pid),
+        "pulumi still running after the future was dropped"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(zombie_children().is_empty());
 }

@@ -3,7 +3,11 @@
 //! It uses a file backend in a temporary directory, a passphrase secrets
 //! provider and a `runtime: yaml` program with only outputs, so it needs no
 //! cloud account and no plugin download.
-#![allow(clippy::print_stderr, reason = "the skip message names what the test needs")]
+#![allow(
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    reason = "the skip message names what the test needs; a failure should panic"
+)]
 
 use lift::pulumi::{ConfigOptions, ConfigValue, OpOptions, Workspace};
 use lift_core::{OutputValue, SecretValue};
@@ -45,10 +49,19 @@ async fn real_pulumi_round_trip() {
         )
         .await
         .unwrap();
-    assert!(stack.config_get("token", ConfigOptions::default()).await.unwrap().is_secret());
+    assert!(
+        stack
+            .config_get("token", ConfigOptions::default())
+            .await
+            .unwrap()
+            .is_secret()
+    );
     let preview = stack.preview(OpOptions::default()).await.unwrap();
     assert!(preview.engine_summary.is_some());
-    let up = stack.up(OpOptions::default().message("lift real test")).await.unwrap();
+    let up = stack
+        .up(OpOptions::default().message("lift real test"))
+        .await
+        .unwrap();
     assert_eq!(up.version, Some(1));
     assert_eq!(up.outputs["greeting"], OutputValue::Plain("hello".into()));
     let OutputValue::Secret(token) = &up.outputs["token"] else {

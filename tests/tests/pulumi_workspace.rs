@@ -1,4 +1,5 @@
 //! lift-pulumi's workspace and stack commands against the fake `pulumi` CLI.
+#![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
 
 mod pulumi_common;
 
@@ -24,9 +25,19 @@ async fn stacks_are_created_selected_listed_and_removed_without_global_selection
     ws.select_or_create_stack(stack("prod")).await.unwrap();
     ws.select_stack(stack("dev")).await.unwrap();
 
-    let names: Vec<String> = ws.list_stacks().await.unwrap().into_iter().map(|s| s.name).collect();
+    let names: Vec<String> = ws
+        .list_stacks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.iter().all(|n| n.ends_with("dev") || n.ends_with("prod")));
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with("dev") || n.ends_with("prod"))
+    );
 
     ws.remove_stack(&stack("prod"), false).await.unwrap();
     assert_eq!(ws.list_stacks().await.unwrap().len(), 1);
@@ -46,7 +57,11 @@ async fn stacks_are_created_selected_listed_and_removed_without_global_selection
         }
     }
     let env: Vec<String> = serde_json::from_value(project.recorded()[0]["env"].clone()).unwrap();
-    for var in ["PULUMI_SKIP_UPDATE_CHECK", "PULUMI_BACKEND_URL", "PULUMI_HOME"] {
+    for var in [
+        "PULUMI_SKIP_UPDATE_CHECK",
+        "PULUMI_BACKEND_URL",
+        "PULUMI_HOME",
+    ] {
         assert!(env.iter().any(|e| e == var), "{var} not passed: {env:?}");
     }
 }
@@ -64,9 +79,13 @@ async fn secret_config_goes_through_stdin_never_argv() {
     )
     .await
     .unwrap();
-    dev.config_set("region", &ConfigValue::Plain("eu-west-1".into()), ConfigOptions::default())
-        .await
-        .unwrap();
+    dev.config_set(
+        "region",
+        &ConfigValue::Plain("eu-west-1".into()),
+        ConfigOptions::default(),
+    )
+    .await
+    .unwrap();
     dev.config_set(
         "app:servers[0].port",
         &ConfigValue::Plain("8080".into()),
@@ -75,35 +94,52 @@ async fn secret_config_goes_through_stdin_never_argv() {
     .await
     .unwrap();
 
-    let secret = dev.config_get("dbPassword", ConfigOptions::default()).await.unwrap();
+    let secret = dev
+        .config_get("dbPassword", ConfigOptions::default())
+        .await
+        .unwrap();
     let ConfigValue::Secret(value) = &secret else {
         panic!("expected a secret")
     };
     assert_eq!(value.expose_str(), Some(canary));
     assert!(!format!("{secret:?}").contains(canary));
-    let region = dev.config_get("region", ConfigOptions::default()).await.unwrap();
+    let region = dev
+        .config_get("region", ConfigOptions::default())
+        .await
+        .unwrap();
     assert_eq!(region.as_plain(), Some("eu-west-1"));
 
     let all = dev.config_list().await.unwrap();
     assert!(all["demo:dbPassword"].is_secret());
     assert_eq!(all["demo:region"].as_plain(), Some("eu-west-1"));
 
-    dev.config_remove("region", ConfigOptions::default()).await.unwrap();
-    let gone = dev.config_get("region", ConfigOptions::default()).await.unwrap_err();
+    dev.config_remove("region", ConfigOptions::default())
+        .await
+        .unwrap();
+    let gone = dev
+        .config_get("region", ConfigOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(gone.kind(), ErrorKind::External, "{gone}");
 
     let calls = project.recorded();
     assert!(!calls.is_empty());
     for call in &calls {
-        assert!(!call["argv"].to_string().contains(canary), "secret on argv: {call}");
+        assert!(
+            !call["argv"].to_string().contains(canary),
+            "secret on argv: {call}"
+        );
     }
     let set = calls
         .iter()
-        .find(|c| c["argv"].to_string().contains("dbPassword") && c["argv"].to_string().contains("set"))
+        .find(|c| {
+            c["argv"].to_string().contains("dbPassword") && c["argv"].to_string().contains("set")
+        })
         .unwrap();
     assert_eq!(set["stdinIsTerminal"], false);
     // The state file holds only the fake's secret envelope, not the value.
-    let state = std::fs::read_to_string(project.path().join("state/.pulumi/stacks/demo/dev.json")).unwrap();
+    let state =
+        std::fs::read_to_string(project.path().join("state/.pulumi/stacks/demo/dev.json")).unwrap();
     assert!(!state.contains(canary));
 }
 
@@ -133,7 +169,13 @@ async fn tags_whoami_export_and_import() {
     let copy = ws.create_stack(stack("copy")).await.unwrap();
     copy.import(&state).await.unwrap();
     let imported = copy.export().await.unwrap();
-    assert_eq!(imported["deployment"]["resources"].as_array().unwrap().len(), resources);
+    assert_eq!(
+        imported["deployment"]["resources"]
+            .as_array()
+            .unwrap()
+            .len(),
+        resources
+    );
 }
 
 #[tokio::test]
@@ -148,13 +190,28 @@ async fn cli_discovery_errors_are_typed() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     };
-    let old = script("old-pulumi", &format!("FAKE_PULUMI_VERSION=v2.25.0 exec {} \"$@\"", fake_pulumi().display()));
-    let junk = script("junk-pulumi", &format!("FAKE_PULUMI_VERSION=garbage exec {} \"$@\"", fake_pulumi().display()));
+    let old = script(
+        "old-pulumi",
+        &format!(
+            "FAKE_PULUMI_VERSION=v2.25.0 exec {} \"$@\"",
+            fake_pulumi().display()
+        ),
+    );
+    let junk = script(
+        "junk-pulumi",
+        &format!(
+            "FAKE_PULUMI_VERSION=garbage exec {} \"$@\"",
+            fake_pulumi().display()
+        ),
+    );
     let too_old = project.builder().pulumi(&old).build().await.unwrap_err();
     assert!(matches!(too_old, Error::TooOld { .. }), "{too_old}");
     assert_eq!(too_old.kind(), ErrorKind::Unavailable);
     let unparseable = project.builder().pulumi(&junk).build().await.unwrap_err();
-    assert!(matches!(unparseable, Error::UnparseableVersion { .. }), "{unparseable}");
+    assert!(
+        matches!(unparseable, Error::UnparseableVersion { .. }),
+        "{unparseable}"
+    );
     let missing = project
         .builder()
         .pulumi(project.path().join("nope"))
@@ -182,6 +239,12 @@ async fn garbage_output_is_a_typed_error_that_quotes_no_secret() {
     assert!(matches!(err, Error::MalformedOutput { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::External);
     assert!(!err.to_string().contains("hunter2"));
-    assert!(matches!(broken.list_stacks().await, Err(Error::MalformedOutput { .. })));
-    assert!(matches!(broken.whoami().await, Err(Error::MalformedOutput { .. })));
+    assert!(matches!(
+        broken.list_stacks().await,
+        Err(Error::MalformedOutput { .. })
+    ));
+    assert!(matches!(
+        broken.whoami().await,
+        Err(Error::MalformedOutput { .. })
+    ));
 }

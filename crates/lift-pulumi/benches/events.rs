@@ -1,5 +1,10 @@
 //! Event parsing throughput over the whole fixture corpus (`cargo bench -p lift-pulumi --bench events`).
-#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs, reason = "a benchmark")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    missing_docs,
+    reason = "a benchmark"
+)]
 
 use std::path::PathBuf;
 

@@ -1,7 +1,11 @@
 //! Prints event parsing throughput over the fixture corpus in MB/s.
 //!
 //! `cargo run --release -p lift-pulumi --example event_throughput`
-#![allow(clippy::print_stdout, clippy::unwrap_used, reason = "an example that prints its figure")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    reason = "an example that prints its figure"
+)]
 
 use std::path::PathBuf;
 use std::time::Instant;

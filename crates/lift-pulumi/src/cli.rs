@@ -170,7 +170,12 @@ mod tests {
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path_var = Some(dir.path().as_os_str().to_owned());
         assert_eq!(locate(None, None, path_var.clone()).unwrap(), bin);
-        let err = locate(Some(Path::new("/nonexistent/pulumi")), None, path_var.clone()).unwrap_err();
+        let err = locate(
+            Some(Path::new("/nonexistent/pulumi")),
+            None,
+            path_var.clone(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("--pulumi"));
         let err = locate(None, Some("/nonexistent/p".into()), path_var).unwrap_err();
         assert!(err.to_string().contains("LIFT_PULUMI"));

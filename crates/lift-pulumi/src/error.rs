@@ -69,7 +69,9 @@ pub enum Error {
         stack: String,
     },
     /// The Pulumi program did not compile.
-    #[error("the pulumi program of stack {stack} failed to compile; fix the build errors: {detail}")]
+    #[error(
+        "the pulumi program of stack {stack} failed to compile; fix the build errors: {detail}"
+    )]
     Compilation {
         /// The stack.
         stack: String,
@@ -231,7 +233,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The strings Pulumi's Go SDK (`sdk/go/auto/errors.go`) matches, kept together so that they stay in sync.
 pub(crate) mod markers {
     /// The Pulumi Cloud's answer when another update holds the lock.
-    pub(crate) const CONFLICT_CLOUD: &str = "[409] Conflict: Another update is currently in progress.";
+    pub(crate) const CONFLICT_CLOUD: &str =
+        "[409] Conflict: Another update is currently in progress.";
     /// The DIY (file, S3) backends' lock message.
     pub(crate) const CONFLICT_DIY: &str = "the stack is currently locked by";
     /// Compilation failures by language.
@@ -274,13 +277,27 @@ pub(crate) fn classify_output(stack: &str, stdout: &str, stderr: &str) -> Option
     if markers::COMPILATION.iter().any(|m| both(m)) {
         return Some(Error::Compilation {
             stack,
-            detail: tail(if stdout.trim().is_empty() { stderr } else { stdout }, 8),
+            detail: tail(
+                if stdout.trim().is_empty() {
+                    stderr
+                } else {
+                    stdout
+                },
+                8,
+            ),
         });
     }
     if markers::RUNTIME.iter().any(|m| both(m)) {
         return Some(Error::Runtime {
             stack,
-            detail: tail(if stdout.trim().is_empty() { stderr } else { stdout }, 8),
+            detail: tail(
+                if stdout.trim().is_empty() {
+                    stderr
+                } else {
+                    stdout
+                },
+                8,
+            ),
         });
     }
     if both(markers::ENGINE_BUG) {
@@ -341,7 +358,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(conflict.kind(), ErrorKind::Conflict);
-        let diy = classify_output("dev", "", "error: the stack is currently locked by 1 lock(s)").unwrap();
+        let diy = classify_output(
+            "dev",
+            "",
+            "error: the stack is currently locked by 1 lock(s)",
+        )
+        .unwrap();
         assert_eq!(diy.kind(), ErrorKind::Conflict);
         let missing = classify_output("dev", "", "error: no stack named 'dev' found").unwrap();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
@@ -349,9 +371,18 @@ mod tests {
         assert_eq!(exists.kind(), ErrorKind::AlreadyExists);
         let ts = classify_output("dev", "error TS2322\nUnable to compile TypeScript", "").unwrap();
         assert!(matches!(ts, Error::Compilation { .. }));
-        let rt = classify_output("dev", "Error: boom\n  failed with an unhandled exception:", "").unwrap();
+        let rt = classify_output(
+            "dev",
+            "Error: boom\n  failed with an unhandled exception:",
+            "",
+        )
+        .unwrap();
         assert!(matches!(rt, Error::Runtime { .. }));
-        let bug = classify_output("dev", "The Pulumi CLI encountered a fatal error. This is a bug!", "");
+        let bug = classify_output(
+            "dev",
+            "The Pulumi CLI encountered a fatal error. This is a bug!",
+            "",
+        );
         assert!(matches!(bug, Some(Error::EngineBug { .. })));
         assert!(classify_output("dev", "fine", "some other failure").is_none());
     }

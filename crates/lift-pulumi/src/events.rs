@@ -19,6 +19,30 @@ use serde_json::{Map, Value};
 /// A resource's property bag (inputs or outputs), kept as free-form JSON.
 pub type PropertyMap = Map<String, Value>;
 
+/// Removes Pulumi's color markup (`<{%reset%}>`, `<{%fg 1%}>`, ...) from a message.
+///
+/// The event log keeps the markup even with `--color never`; the `color`
+/// field only says how the CLI rendered its own display.
+///
+/// ```
+/// assert_eq!(lift_pulumi::plain_text("<{%fg 1%}>error<{%reset%}>: boom"), "error: boom");
+/// ```
+pub fn plain_text(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("<{%") {
+        match rest[start..].find("%}>") {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                rest = &rest[start + end + 3..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Declares a string enum whose unknown values are kept verbatim, so that a
 /// newer CLI's values round-trip instead of failing or being lost.
 macro_rules! open_string_enum {
@@ -193,11 +217,7 @@ pub struct DiagnosticEvent {
     /// `info`, `info#err`, `warning`, `error` or `debug`.
     pub severity: Severity,
     /// The stream the message belongs to.
-    #[serde(
-        rename = "streamID",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "streamID", default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<i64>,
     /// Whether the message is transient progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -109,7 +109,9 @@ mod tests {
             .await;
         assert_eq!(old.status, HealthStatus::Unhealthy);
         assert!(old.message.contains("older than the minimum"));
-        let missing = CliHealthCheck::with_path(dir.path().join("nope")).check().await;
+        let missing = CliHealthCheck::with_path(dir.path().join("nope"))
+            .check()
+            .await;
         assert_eq!(missing.status, HealthStatus::Unhealthy);
         assert!(missing.message.contains("install"));
         assert_eq!(CliHealthCheck::new().name(), "pulumi:cli");

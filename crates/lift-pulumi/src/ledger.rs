@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::events::{EngineEvent, EventPayload, OpType, Severity};
+use crate::events::{EngineEvent, EventPayload, OpType, Severity, plain_text};
 
 /// How a resource's steps ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,7 +150,7 @@ impl Ledger {
                 }
                 let note = Diagnostic {
                     severity: diag.severity.to_string(),
-                    message: diag.message.trim().to_owned(),
+                    message: plain_text(&diag.message).trim().to_owned(),
                 };
                 match diag.urn.as_deref().and_then(|u| self.index.get(u)) {
                     Some(&i) => self.entries[i].diagnostics.push(note),
@@ -249,7 +249,10 @@ mod tests {
         }
         assert_eq!(ledger.entries().len(), 3);
         let a = ledger.get("a").unwrap();
-        assert_eq!((a.op.as_str(), a.status), ("replace", ResourceStatus::Succeeded));
+        assert_eq!(
+            (a.op.as_str(), a.status),
+            ("replace", ResourceStatus::Succeeded)
+        );
         assert_eq!(a.duration, Some(Duration::from_millis(30)));
         let b = ledger.get("b").unwrap();
         assert_eq!(b.status, ResourceStatus::Failed);

@@ -76,7 +76,7 @@ pub use events::{
     PolicyEvent, PolicyLoadEvent, PolicyRemediationEvent, PolicyStackSummaryEvent,
     PolicySummaryEvent, PreludeEvent, ProgressEvent, PropertyDiff, PropertyMap, ResOpFailedEvent,
     ResOutputsEvent, ResourcePreEvent, Severity, StartDebuggingEvent, StdoutEvent,
-    StepEventMetadata, StepEventStateMetadata, SummaryEvent,
+    StepEventMetadata, StepEventStateMetadata, SummaryEvent, plain_text,
 };
 pub use health::CliHealthCheck;
 pub use ledger::{Diagnostic, Ledger, ResourceEntry, ResourceStatus};

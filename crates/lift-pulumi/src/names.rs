@@ -6,7 +6,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-
 use crate::error::{Error, Result};
 
 /// A stack name: `stack`, `project/stack` or `org/project/stack`.
@@ -92,7 +91,6 @@ impl<'de> serde::Deserialize<'de> for StackName {
     }
 }
 
-
 /// Checks a config key (`key`, `namespace:key`, or a `--path` like `ns:a.b[0]`) or a tag name.
 ///
 /// It must be non-empty, at most 1,024 bytes, free of control characters and
@@ -135,7 +133,12 @@ mod tests {
 
     #[test]
     fn stack_names_are_validated() {
-        for good in ["dev", "my-proj/dev", "acme/my_proj/prod.eu", "organization/p/s1"] {
+        for good in [
+            "dev",
+            "my-proj/dev",
+            "acme/my_proj/prod.eu",
+            "organization/p/s1",
+        ] {
             assert!(StackName::new(good).is_ok(), "{good}");
         }
         for bad in ["", "-x", "a//b", "a/b/c/d", "a b", ".hidden", "a/-b", "x\n"] {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::Stream;
 use lift_core::{
-    AuditEvent, Classify, DeployResult, DeploySummary, Deployer, OutputValue, Outcome, Resource,
+    AuditEvent, Classify, DeployResult, DeploySummary, Deployer, Outcome, OutputValue, Resource,
 };
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -378,10 +378,11 @@ impl Stack {
         drop(tail.subscribers);
         drop(dir);
 
-        let finished = match finished.and_then(|f| check_finished(&command, self.name().as_str(), f)) {
-            Ok(finished) => finished,
-            Err(err) => return Err(audit.failed(err, ledger).await),
-        };
+        let finished =
+            match finished.and_then(|f| check_finished(&command, self.name().as_str(), f)) {
+                Ok(finished) => finished,
+                Err(err) => return Err(audit.failed(err, ledger).await),
+            };
         let engine_summary = tail.summary;
         if engine_summary.is_none() && !issues.is_empty() {
             let detail = issues
@@ -559,9 +560,10 @@ impl Auditor<'_> {
 
     /// The start must be recorded before anything changes: a sink that refuses it stops the operation.
     async fn started(&self) -> Result<()> {
-        let event = self
-            .event("started")
-            .detail("pulumi_version", self.stack.workspace().cli().version().to_string());
+        let event = self.event("started").detail(
+            "pulumi_version",
+            self.stack.workspace().cli().version().to_string(),
+        );
         let sink = &self.stack.workspace().inner.audit;
         sink.record(event).await.map_err(|source| Error::Audit {
             action: format!("{}.started", self.op.as_str()),
@@ -578,7 +580,10 @@ impl Auditor<'_> {
             .detail("resources", result.ledger.entries().len())
             .detail(
                 "version",
-                result.version.map(serde_json::Value::from).unwrap_or_default(),
+                result
+                    .version
+                    .map(serde_json::Value::from)
+                    .unwrap_or_default(),
             );
         self.record(event).await;
     }
@@ -682,9 +687,17 @@ mod tests {
             assert!(up.iter().any(|a| a == flag), "{flag} missing from {up:?}");
         }
         let refresh = text(Operation::Refresh);
-        assert!(!refresh.iter().any(|a| a == "--refresh" || a.starts_with("--replace")));
+        assert!(
+            !refresh
+                .iter()
+                .any(|a| a == "--refresh" || a.starts_with("--replace"))
+        );
         let preview = text(Operation::Preview);
-        assert!(!preview.iter().any(|a| a == "--yes" || a == "--continue-on-error"));
+        assert!(
+            !preview
+                .iter()
+                .any(|a| a == "--yes" || a == "--continue-on-error")
+        );
         assert!(
             OpOptions::default()
                 .target("bad\nurn")
@@ -696,7 +709,9 @@ mod tests {
     #[test]
     fn permalinks_are_found_like_the_go_sdk() {
         assert_eq!(
-            find_permalink("Updating (dev)\n\nView Live: https://app.pulumi.com/a/b/dev/updates/3\n"),
+            find_permalink(
+                "Updating (dev)\n\nView Live: https://app.pulumi.com/a/b/dev/updates/3\n"
+            ),
             Some("https://app.pulumi.com/a/b/dev/updates/3".to_owned())
         );
         assert_eq!(

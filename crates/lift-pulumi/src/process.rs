@@ -369,7 +369,10 @@ mod tests {
     #[tokio::test]
     async fn timeout_escalates_to_sigkill_when_sigint_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let runner = script(dir.path(), r#"trap '' INT; while true; do sleep 0.05; done"#);
+        let runner = script(
+            dir.path(),
+            r#"trap '' INT; while true; do sleep 0.05; done"#,
+        );
         let started = std::time::Instant::now();
         let finished = runner
             .run(Invocation {

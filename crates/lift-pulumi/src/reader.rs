@@ -45,10 +45,16 @@ impl std::fmt::Display for DecodeIssue {
                 write!(f, "malformed JSON at byte {offset}: {message}")
             }
             DecodeIssue::NotAnEvent { offset, message } => {
-                write!(f, "JSON value at byte {offset} is not an engine event: {message}")
+                write!(
+                    f,
+                    "JSON value at byte {offset} is not an engine event: {message}"
+                )
             }
             DecodeIssue::Truncated { offset, bytes } => {
-                write!(f, "last event truncated at byte {offset} after {bytes} bytes")
+                write!(
+                    f,
+                    "last event truncated at byte {offset} after {bytes} bytes"
+                )
             }
         }
     }

@@ -205,10 +205,7 @@ impl Stack {
         let raw: Result<BTreeMap<String, RawConfigValue>> =
             parse_secret_json(&finished.stdout, "pulumi config --json");
         finished.stdout.zeroize();
-        Ok(raw?
-            .into_iter()
-            .map(|(k, v)| (k, v.into_value()))
-            .collect())
+        Ok(raw?.into_iter().map(|(k, v)| (k, v.into_value())).collect())
     }
 
     /// Reads a tag.
@@ -281,8 +278,10 @@ impl Stack {
         let masked: BTreeMap<String, Value> =
             parse_json(&masked?.stdout, "pulumi stack output --json")?;
         let mut revealed = revealed?;
-        let parsed: Result<BTreeMap<String, Value>> =
-            parse_secret_json(&revealed.stdout, "pulumi stack output --json --show-secrets");
+        let parsed: Result<BTreeMap<String, Value>> = parse_secret_json(
+            &revealed.stdout,
+            "pulumi stack output --json --show-secrets",
+        );
         revealed.stdout.zeroize();
         Ok(merge_outputs(&masked, parsed?))
     }
@@ -292,7 +291,15 @@ impl Stack {
         let size = page_size.max(1).to_string();
         let finished = self
             .run_ok(
-                &["stack", "history", "--json", "--page-size", &size, "--page", "1"],
+                &[
+                    "stack",
+                    "history",
+                    "--json",
+                    "--page-size",
+                    &size,
+                    "--page",
+                    "1",
+                ],
                 None,
             )
             .await?;
@@ -403,12 +410,14 @@ mod tests {
 
     #[test]
     fn config_values_keep_secrets_wrapped() {
-        let raw: RawConfigValue = serde_json::from_str(r#"{"value":"s3cr3t","secret":true}"#).unwrap();
+        let raw: RawConfigValue =
+            serde_json::from_str(r#"{"value":"s3cr3t","secret":true}"#).unwrap();
         let value = raw.into_value();
         assert!(value.is_secret());
         assert_eq!(value.as_plain(), None);
         assert!(!format!("{value:?}").contains("s3cr3t"));
-        let raw: RawConfigValue = serde_json::from_str(r#"{"value":"us-east-1","secret":false}"#).unwrap();
+        let raw: RawConfigValue =
+            serde_json::from_str(r#"{"value":"us-east-1","secret":false}"#).unwrap();
         assert_eq!(raw.into_value().as_plain(), Some("us-east-1"));
     }
 }

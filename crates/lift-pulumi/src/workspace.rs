@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{MINIMUM_VERSION, PulumiCli};
 use crate::error::{Error, Result, classify_output, tail};
+use crate::events::plain_text;
 use crate::names::StackName;
 use crate::process::{Ending, Finished, Invocation, Runner};
 use crate::stack::Stack;
@@ -244,7 +245,9 @@ impl Workspace {
     /// [`Error::StackAlreadyExists`] when it exists.
     pub async fn create_stack(&self, name: StackName) -> Result<Stack> {
         let stack = self.stack(name);
-        stack.run_ok(&["stack", "init", "--no-select"], None).await?;
+        stack
+            .run_ok(&["stack", "init", "--no-select"], None)
+            .await?;
         Ok(stack)
     }
 
@@ -273,7 +276,9 @@ impl Workspace {
     async fn stack_exists(&self, name: &StackName) -> Result<bool> {
         let stacks = self.list_stacks().await?;
         Ok(stacks.iter().any(|s| {
-            s.name == name.as_str() || (!name.as_str().contains('/') && s.name.rsplit('/').next() == Some(name.as_str()))
+            s.name == name.as_str()
+                || (!name.as_str().contains('/')
+                    && s.name.rsplit('/').next() == Some(name.as_str()))
         }))
     }
 
@@ -319,7 +324,11 @@ impl Workspace {
     ) -> Result<Finished> {
         let command = self.inner.runner.describe(&invocation.args);
         let finished = self.inner.runner.run(invocation).await?;
-        check_finished(&command, stack.map(StackName::as_str).unwrap_or(""), finished)
+        check_finished(
+            &command,
+            stack.map(StackName::as_str).unwrap_or(""),
+            finished,
+        )
     }
 }
 
@@ -343,16 +352,20 @@ pub(crate) fn check_finished(command: &str, stack: &str, finished: Finished) -> 
             how: how(killed),
         }),
         Ending::Exited if finished.status.success() => Ok(finished),
-        Ending::Exited => Err(
-            classify_output(stack, &finished.stdout, &finished.stderr).unwrap_or_else(|| {
+        Ending::Exited => Err(classify_output(stack, &finished.stdout, &finished.stderr)
+            .unwrap_or_else(|| {
                 Error::CommandFailed {
                     command: command.to_owned(),
                     status: finished.status_text(),
                     code: finished.status.code(),
-                    stderr_tail: tail(&finished.stderr, 10),
+                    // Pulumi prints an update's failure on stdout and may leave stderr empty.
+                    stderr_tail: if finished.stderr.trim().is_empty() {
+                        plain_text(&tail(&finished.stdout, 10))
+                    } else {
+                        tail(&finished.stderr, 10)
+                    },
                 }
-            }),
-        ),
+            })),
     }
 }
 

@@ -3,6 +3,8 @@
 //! parses without error, re-serializes to the same JSON value (no field lost),
 //! and the extracted summary equals the file's `summaryEvent`.
 
+#![allow(clippy::unwrap_used, reason = "a test: a failure should panic")]
+
 use std::path::PathBuf;
 
 use lift_pulumi::{EventPayload, parse_events};
@@ -45,12 +47,21 @@ fn every_fixture_event_parses_round_trips_and_summarizes() {
             assert_eq!(parsed.events.len(), raw.len(), "{}", path.display());
             for (typed, original) in parsed.events.iter().zip(&raw) {
                 let back = serde_json::to_value(typed).unwrap();
-                assert_eq!(&back, original, "field lost or changed in {}", path.display());
+                assert_eq!(
+                    &back,
+                    original,
+                    "field lost or changed in {}",
+                    path.display()
+                );
                 if matches!(typed.payload, EventPayload::Unknown(_)) {
                     unknown += 1;
                 }
             }
-            let expected = raw.iter().rev().find_map(|v| v.get("summaryEvent")).cloned();
+            let expected = raw
+                .iter()
+                .rev()
+                .find_map(|v| v.get("summaryEvent"))
+                .cloned();
             let extracted = parsed
                 .events
                 .iter()

@@ -1,5 +1,6 @@
 //! Shared set-up of the lift-pulumi tests against the fake `pulumi` CLI.
 #![allow(dead_code, reason = "each test file uses a different part")]
+#![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
