@@ -168,7 +168,11 @@ impl EmfEmitter {
 
     /// Like [`EmfEmitter::flush`], writing one document per line to `out` (stdout in Lambda).
     /// Returns the documents written.
-    pub fn flush_to(&self, registry: &MetricsRegistry, out: &mut impl Write) -> Result<usize> {
+    pub fn flush_to<W: Write + ?Sized>(
+        &self,
+        registry: &MetricsRegistry,
+        out: &mut W,
+    ) -> Result<usize> {
         let lines = self.flush(registry, Utc::now())?;
         for line in &lines {
             writeln!(out, "{line}").map_err(|source| Error::Io {
