@@ -31,6 +31,8 @@ pub(crate) struct Lines {
     offset: u64,
     bytes: u64,
     buf: Vec<u8>,
+    /// Bytes of the reader's buffer handed out by the last call, consumed on the next.
+    pending: usize,
 }
 
 impl Lines {
@@ -43,6 +45,7 @@ impl Lines {
             offset: 0,
             bytes: 0,
             buf: Vec::with_capacity(4096),
+            pending: 0,
         }
     }
 
@@ -68,8 +71,27 @@ impl Lines {
                 };
                 let file = File::open(path).map_err(|e| Error::io("open audit log", path, e))?;
                 self.reader = Some(BufReader::with_capacity(BUFFER, file));
+                self.pending = 0;
                 self.line = 0;
                 self.offset = 0;
+            }
+            let found = {
+                let Some(reader) = self.reader.as_mut() else {
+                    continue;
+                };
+                reader.consume(std::mem::take(&mut self.pending));
+                let available = reader
+                    .fill_buf()
+                    .map_err(|e| Error::io("read audit log", self.files[self.index].clone(), e))?;
+                memchr::memchr(b'\n', available)
+            };
+            // Fast path: the whole line is in the reader's buffer, so hand out
+            // a slice of it instead of copying; it is consumed on the next call.
+            if let Some(nl) = found {
+                self.pending = nl + 1;
+                let position = self.advance(nl as u64 + 1);
+                let buffer = self.reader.as_ref().map_or(&[][..], BufReader::buffer);
+                return Ok(Some((&buffer[..nl], true, position)));
             }
             let Some(reader) = self.reader.as_mut() else {
                 continue;
@@ -77,24 +99,29 @@ impl Lines {
             self.buf.clear();
             let n = reader
                 .read_until(b'\n', &mut self.buf)
-                .map_err(|e| Error::io("read audit log", self.path(self.index).to_owned(), e))?;
+                .map_err(|e| Error::io("read audit log", self.files[self.index].clone(), e))?;
             if n == 0 {
                 self.reader = None;
                 self.index += 1;
                 continue;
             }
-            self.line += 1;
-            let position = Position {
-                file: self.index,
-                line: self.line,
-                offset: self.offset,
-            };
-            self.offset += n as u64;
-            self.bytes += n as u64;
+            let position = self.advance(n as u64);
             let terminated = self.buf.last() == Some(&b'\n');
             let len = self.buf.len() - usize::from(terminated);
             return Ok(Some((&self.buf[..len], terminated, position)));
         }
+    }
+
+    fn advance(&mut self, n: u64) -> Position {
+        self.line += 1;
+        let position = Position {
+            file: self.index,
+            line: self.line,
+            offset: self.offset,
+        };
+        self.offset += n;
+        self.bytes += n;
+        position
     }
 
     /// Starts reading file `index` at byte `offset` (a line start).
@@ -112,6 +139,7 @@ impl Lines {
         self.reader = Some(BufReader::with_capacity(BUFFER, file));
         self.offset = offset;
         self.line = line;
+        self.pending = 0;
         Ok(())
     }
 }

@@ -107,7 +107,11 @@ impl Hasher {
         event: &[u8],
     ) -> [u8; 32] {
         let kid = kid.unwrap_or("").as_bytes();
-        let parts: [&[u8]; 9] = [
+        // Everything before the event goes into one stack buffer, so that the
+        // hash sees two updates per record instead of nine.
+        let mut head = [0u8; 256];
+        let mut len = 0;
+        for part in [
             RECORD_DOMAIN,
             &seq.to_be_bytes(),
             &(time.len() as u64).to_be_bytes(),
@@ -116,14 +120,26 @@ impl Hasher {
             kid,
             prev,
             &(event.len() as u64).to_be_bytes(),
-            event,
-        ];
+        ] {
+            match head.get_mut(len..len + part.len()) {
+                Some(slot) => slot.copy_from_slice(part),
+                // A time or key id too long for the buffer cannot come from a
+                // valid record; hash it anyway, so the record simply fails.
+                None => return self.digest_parts(&[&head[..len], part], event),
+            }
+            len += part.len();
+        }
+        self.digest_parts(&[&head[..len]], event)
+    }
+
+    fn digest_parts(&self, parts: &[&[u8]], event: &[u8]) -> [u8; 32] {
         match &self.mac {
             Some(mac) => {
                 let mut mac = mac.clone();
                 for part in parts {
                     mac.update(part);
                 }
+                mac.update(event);
                 mac.finalize().into_bytes().into()
             }
             None => {
@@ -131,6 +147,7 @@ impl Hasher {
                 for part in parts {
                     sha.update(part);
                 }
+                sha.update(event);
                 sha.finalize().into()
             }
         }
@@ -198,24 +215,48 @@ fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    // Lower case only: "A" and "a" would decode alike and let an edit go unnoticed.
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Hex digit values; 0xff marks everything but `0-9a-f`.
+///
+/// Lower case only: "A" and "a" would decode alike and let an edit go unnoticed.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+fn hex_val(c: u8) -> Option<u8> {
+    let v = HEX_VALUES[usize::from(c)];
+    (v != 0xff).then_some(v)
 }
 
 fn parse_hex32(s: &[u8]) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
+    let s: &[u8; 64] = s.try_into().ok()?;
     let mut out = [0u8; 32];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    let mut bad = 0u8;
+    for (i, o) in out.iter_mut().enumerate() {
+        let hi = HEX_VALUES[usize::from(s[2 * i])];
+        let lo = HEX_VALUES[usize::from(s[2 * i + 1])];
+        // Accumulate instead of branching per digit: any 0xff leaves bit 7 set.
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 15);
     }
-    Some(out)
+    (bad & 0x80 == 0).then_some(out)
+}
+
+/// 64 lower-case hex digits of `bytes`.
+pub(crate) fn to_hex(bytes: &[u8; 32]) -> String {
+    let mut out = Vec::with_capacity(64);
+    push_hex(&mut out, bytes);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn strip<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {

@@ -13,7 +13,7 @@ use crate::checkpoint::{Checkpoint, append_suffix, default_checkpoint_path, sync
 use crate::error::{Error, Result};
 use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
-use crate::record::{Hasher, encode_line, format_time};
+use crate::record::{Hasher, encode_line, format_time, to_hex};
 use crate::recovery::{ChainTail, recover, segment_path};
 
 /// When the sink makes records durable with fsync.
@@ -589,7 +589,7 @@ impl Writer {
                 for (reply, seq, hash) in acks {
                     drop(reply.send(Ok(Receipt {
                         seq,
-                        hash: hex::encode(hash),
+                        hash: to_hex(&hash),
                     })));
                 }
                 None
