@@ -41,6 +41,8 @@ mod checks;
 mod emf;
 mod error;
 mod histogram;
+#[cfg(feature = "http")]
+mod http;
 mod invocation;
 #[cfg(feature = "lambda")]
 mod lambda;
@@ -65,6 +67,8 @@ pub use checks::{
 pub use emf::{EmfEmitter, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT, MAX_VALUES_PER_METRIC};
 pub use error::{Error, Result};
 pub use histogram::Histogram;
+#[cfg(feature = "http")]
+pub use http::HealthServer;
 pub use invocation::{Invocation, InvocationMetrics};
 #[cfg(feature = "lambda")]
 pub use lambda::{EmfSink, LambdaConfig, LambdaDeployment, MetricsLayer, MetricsService};
