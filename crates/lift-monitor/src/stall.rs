@@ -167,15 +167,16 @@ mod tests {
         let config = StallConfig {
             period: Duration::from_millis(5),
             window: 50,
-            freeze_gap: Some(Duration::from_millis(60)),
+            freeze_gap: Some(Duration::from_millis(200)),
         };
         let task = tokio::spawn(heartbeat(state.clone(), config));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        std::thread::sleep(Duration::from_millis(100));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        std::thread::sleep(Duration::from_millis(300));
+        tokio::time::sleep(Duration::from_millis(30)).await;
         let stats = state.stats().unwrap();
         assert!(stats.suspensions >= 1);
-        assert!(stats.max_seconds < 0.06);
+        // The long gap is kept out of the stall figures.
+        assert!(stats.max_seconds < 0.2);
         task.abort();
     }
 }
