@@ -374,7 +374,8 @@ impl LambdaDeployment {
     /// Registers the graceful-shutdown handler (lambda_runtime's no-op extension, so that
     /// Lambda sends SIGTERM), then runs `handler` behind [`MetricsLayer`] until the runtime stops.
     ///
-    /// Outside Lambda this fails: the Lambda runtime API is not there.
+    /// Fails without starting anything when `AWS_LAMBDA_RUNTIME_API` is not set (outside
+    /// Lambda or its emulator), where lambda_runtime would panic.
     pub async fn run<A, F, R, B, St, D, E>(
         mut self,
         handler: F,
@@ -390,6 +391,12 @@ impl LambdaDeployment {
         D: Into<bytes::Bytes> + Send,
         E: Into<lambda_runtime::Error> + Send + std::fmt::Debug,
     {
+        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+            return Err(Error::InvalidConfig(
+                "AWS_LAMBDA_RUNTIME_API is not set; run the function in AWS Lambda or under `cargo lambda watch`".into(),
+            )
+            .into());
+        }
         let layer = self.layer()?;
         let shared = layer.shared.clone();
         let hooks = std::mem::take(&mut self.shutdown);

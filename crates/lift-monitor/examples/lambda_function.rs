@@ -1,0 +1,36 @@
+//! A Lambda function instrumented with lift-monitor: invocation metrics as EMF on stdout,
+//! a pre-warm hook and a shutdown hook. Build it with the `lambda` feature; run it under
+//! `cargo lambda watch` or deploy it.
+//!
+//! The event `{"fail": true}` makes the handler return an error, to see the error metrics.
+
+// An example reports what it does on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use lift_monitor::{LambdaDeployment, Monitor, MonitorConfig};
+use serde_json::{Value, json};
+
+async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    if event.payload.get("fail").and_then(Value::as_bool) == Some(true) {
+        return Err("asked to fail".into());
+    }
+    Ok(json!({ "echo": event.payload }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let monitor = Monitor::start(MonitorConfig::default())?;
+    LambdaDeployment::from_env()?
+        .monitor(monitor)
+        .pre_warm("greeting", || async {
+            eprintln!("pre-warm: first invocation");
+            Ok(())
+        })
+        .on_shutdown("goodbye", || async {
+            eprintln!("shutdown: flushing");
+            Ok(())
+        })
+        .run(service_fn(handler))
+        .await
+}
