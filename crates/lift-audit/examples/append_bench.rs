@@ -1,6 +1,6 @@
 //! Append throughput of `FileAuditSink` under each durability policy.
 //!
-//! `cargo run --release -p lift-audit --example append_bench [EVENTS]`
+//! `cargo run --release -p lift-audit --example append_bench [EVENTS] [interval|group|every]`
 //! Many tasks append at once, as a busy service would; group commit turns
 //! their waiting records into one write (and one fsync) per batch.
 
@@ -74,19 +74,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         println!("keyed chain (HMAC-SHA256), {PRODUCERS} concurrent producers");
-        run(
-            "group commit, fsync every 1 s (no per-record)",
-            Durability::Interval(Duration::from_secs(1)),
-            events,
-        )
-        .await?;
-        run(
-            "group commit, fsync per batch",
-            Durability::GroupCommit,
-            events / 4,
-        )
-        .await?;
-        run("fsync every record", Durability::EveryRecord, events / 100).await?;
+        let only = std::env::args().nth(2).unwrap_or_default();
+        if only.is_empty() || only == "interval" {
+            let policy = Durability::Interval(Duration::from_secs(1));
+            run(
+                "group commit, fsync every 1 s (no per-record)",
+                policy,
+                events,
+            )
+            .await?;
+        }
+        if only.is_empty() || only == "group" {
+            run(
+                "group commit, fsync per batch",
+                Durability::GroupCommit,
+                events / 4,
+            )
+            .await?;
+        }
+        if only.is_empty() || only == "every" {
+            run("fsync every record", Durability::EveryRecord, events / 100).await?;
+        }
         Ok(())
     })
 }

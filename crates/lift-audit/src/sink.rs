@@ -130,8 +130,26 @@ pub struct Receipt {
 
 type Reply<T> = oneshot::Sender<Result<T>>;
 
+/// An event's canonical JSON. Invariant: built only by [`EventBytes::encode`],
+/// so it never holds an event with fields marked secret.
+struct EventBytes(Vec<u8>);
+
+impl EventBytes {
+    fn encode(event: &AuditEvent) -> Result<EventBytes> {
+        event
+            .check_no_secrets()
+            .map_err(|e| Error::SecretRefused(e.message().to_owned()))?;
+        serde_json::to_vec(event)
+            .map(EventBytes)
+            .map_err(|e| Error::Serialize {
+                action: event.action.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
 enum Command {
-    Record(Box<AuditEvent>, Reply<Receipt>),
+    Record(EventBytes, Reply<Receipt>),
     Flush(Reply<()>),
     Close(Reply<()>),
 }
@@ -236,11 +254,10 @@ impl FileAuditSink {
     ///
     /// Events with fields marked secret are refused before anything is written.
     pub async fn append(&self, event: AuditEvent) -> Result<Receipt> {
-        event
-            .check_no_secrets()
-            .map_err(|e| Error::SecretRefused(e.message().to_owned()))?;
-        self.send(|reply| Command::Record(Box::new(event), reply))
-            .await
+        // Serializing here, on the caller's task, spreads the most expensive
+        // step over all cores; the writer thread only hashes and writes.
+        let bytes = EventBytes::encode(&event)?;
+        self.send(|reply| Command::Record(bytes, reply)).await
     }
 
     /// Makes everything appended so far durable and writes a signed checkpoint.
@@ -288,7 +305,6 @@ struct Writer {
     unsynced: bool,
     last_sync: Instant,
     buf: Vec<u8>,
-    event_buf: Vec<u8>,
     failure: Arc<Mutex<Option<String>>>,
 }
 
@@ -345,7 +361,6 @@ impl Writer {
             unsynced: false,
             last_sync: Instant::now(),
             buf: Vec::with_capacity(1 << 16),
-            event_buf: Vec::with_capacity(1024),
             failure: Arc::new(Mutex::new(None)),
         };
         if writer.tail.cut_bytes > 0 {
@@ -371,7 +386,7 @@ impl Writer {
             "cut a torn record from the end of the audit log"
         );
         let (tx, _rx) = oneshot::channel();
-        let failed = self.append_batch(vec![(Box::new(event), tx)]);
+        let failed = self.append_batch(vec![(EventBytes::encode(&event)?, tx)]);
         self.sync()?;
         match failed {
             Some(reason) => Err(Error::Integrity(reason)),
@@ -493,7 +508,7 @@ impl Writer {
         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
     }
 
-    fn commit(&mut self, batch: Vec<(Box<AuditEvent>, Reply<Receipt>)>) {
+    fn commit(&mut self, batch: Vec<(EventBytes, Reply<Receipt>)>) {
         if batch.is_empty() {
             return;
         }
@@ -528,7 +543,7 @@ impl Writer {
 
     /// Encodes, writes and (per policy) fsyncs a batch, then answers every caller.
     /// Returns a reason when the writer must stop.
-    fn append_batch(&mut self, batch: Vec<(Box<AuditEvent>, Reply<Receipt>)>) -> Option<String> {
+    fn append_batch(&mut self, batch: Vec<(EventBytes, Reply<Receipt>)>) -> Option<String> {
         self.buf.clear();
         let start = (
             self.len,
@@ -541,18 +556,6 @@ impl Writer {
         // One clock reading per batch: the records of a batch are written together.
         let time = format_time(self.clock.now());
         for (event, reply) in batch {
-            if let Err(err) = event.check_no_secrets() {
-                drop(reply.send(Err(Error::SecretRefused(err.message().to_owned()))));
-                continue;
-            }
-            self.event_buf.clear();
-            if let Err(err) = serde_json::to_writer(&mut self.event_buf, &event) {
-                drop(reply.send(Err(Error::Serialize {
-                    action: event.action.clone(),
-                    message: err.to_string(),
-                })));
-                continue;
-            }
             let seq = self.tail.seq + 1;
             let offset = self.len + self.buf.len() as u64;
             let hash = encode_line(
@@ -561,7 +564,7 @@ impl Writer {
                 seq,
                 &time,
                 &self.tail.head,
-                &self.event_buf,
+                &event.0,
             );
             self.tail.seq = seq;
             self.tail.head = hash;
