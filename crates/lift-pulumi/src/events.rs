@@ -16,8 +16,58 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// A resource's property bag (inputs or outputs), kept as free-form JSON.
+/// A free-form JSON object (policy remediation inputs, debug configuration).
 pub type PropertyMap = Map<String, Value>;
+
+/// A resource's property bag (inputs or outputs), kept as the raw JSON text
+/// the CLI wrote.
+///
+/// Property bags are most of an event log's bytes and most readers never
+/// look inside them, so they are not parsed into a tree up front: call
+/// [`RawProperties::parse`] for the ones you need. Equality compares the text.
+#[derive(Clone)]
+pub struct RawProperties(Box<serde_json::value::RawValue>);
+
+impl RawProperties {
+    /// The JSON text, exactly as written.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parses the bag into a JSON object. Fails when the CLI wrote something else (`null`, an array).
+    pub fn parse(&self) -> Result<PropertyMap, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// Whether the bag is the empty object `{}`.
+    pub fn is_empty_object(&self) -> bool {
+        self.0.get().trim() == "{}"
+    }
+}
+
+impl fmt::Debug for RawProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl PartialEq for RawProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for RawProperties {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawProperties {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(d).map(RawProperties)
+    }
+}
 
 /// Removes Pulumi's color markup (`<{%reset%}>`, `<{%fg 1%}>`, ...) from a message.
 ///
@@ -462,12 +512,12 @@ pub struct StepEventStateMetadata {
     /// Whether the resource is external (read, not managed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<bool>,
-    /// The input properties (secrets filtered out by the engine).
+    /// The input properties (secrets filtered out by the engine), as raw JSON.
     #[serde(default)]
-    pub inputs: Option<PropertyMap>,
-    /// The output properties.
+    pub inputs: Option<RawProperties>,
+    /// The output properties, as raw JSON.
     #[serde(default)]
-    pub outputs: Option<PropertyMap>,
+    pub outputs: Option<RawProperties>,
     /// The provider reference.
     #[serde(default)]
     pub provider: String,
@@ -868,6 +918,9 @@ mod tests {
         assert_eq!(step.op, OpType::Replace);
         let old = step.old.as_ref().unwrap();
         assert_eq!(old.retain_on_delete, Some(true));
+        let inputs = old.inputs.as_ref().unwrap();
+        assert!(inputs.is_empty_object());
+        assert!(inputs.parse().unwrap().is_empty());
         assert_eq!(old.init_errors.as_deref(), Some(&["boom".to_owned()][..]));
         let diff = step.detailed_diff.as_ref().unwrap().as_ref().unwrap();
         assert_eq!(diff["a"].diff_kind, DiffKind::UpdateReplace);

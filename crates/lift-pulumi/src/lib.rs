@@ -74,7 +74,7 @@ pub use error::{Error, Result};
 pub use events::{
     CancelEvent, DiagnosticEvent, DiffKind, EngineEvent, ErrorEvent, EventPayload, OpType,
     PolicyEvent, PolicyLoadEvent, PolicyRemediationEvent, PolicyStackSummaryEvent,
-    PolicySummaryEvent, PreludeEvent, ProgressEvent, PropertyDiff, PropertyMap, ResOpFailedEvent,
+    PolicySummaryEvent, PreludeEvent, ProgressEvent, PropertyDiff, PropertyMap, RawProperties, ResOpFailedEvent,
     ResOutputsEvent, ResourcePreEvent, Severity, StartDebuggingEvent, StdoutEvent,
     StepEventMetadata, StepEventStateMetadata, SummaryEvent, plain_text,
 };
