@@ -5,7 +5,8 @@ use std::sync::{Arc, Once};
 
 use lift_core::{
     Clock, DeleteMode, PutOptions, PutOutcome, SecretDescription, SecretName, SecretSummary,
-    SecretValue, SecretVersion, SecretsProvider, StageMove, SystemClock, VersionSelector,
+    SecretValue, SecretVersion, SecretsProvider, StageMove, SystemClock, VersionId,
+    VersionSelector,
 };
 
 use crate::durable;
@@ -194,6 +195,24 @@ impl FileSecretsProvider {
         }
     }
 
+    /// Decrypts one version's value; only reads pay for decryption.
+    pub(crate) fn open_value(
+        &self,
+        name: &SecretName,
+        id: &VersionId,
+        nonce: &[u8],
+        bytes: &[u8],
+    ) -> Result<SecretValue> {
+        format::open_value(
+            &self.secret_path(name),
+            name,
+            id,
+            nonce,
+            bytes,
+            &self.inner.protection,
+        )
+    }
+
     fn load_live(&self, name: &SecretName) -> Result<SecretState> {
         let now = self.inner.clock.now();
         self.load(name)?
@@ -269,8 +288,13 @@ impl SecretsProvider for FileSecretsProvider {
         selector: &VersionSelector,
     ) -> lift_core::Result<SecretVersion> {
         let (name, selector) = (name.clone(), selector.clone());
-        self.blocking(move |this| this.load_live(&name)?.get(&selector))
-            .await
+        self.blocking(move |this| {
+            let state = this.load_live(&name)?;
+            state.get(&selector, &|id, nonce, bytes| {
+                this.open_value(&name, id, nonce, bytes)
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip(self, value), fields(secret = %name, bytes = value.len()))]
@@ -285,8 +309,11 @@ impl SecretsProvider for FileSecretsProvider {
             let now = this.inner.clock.now();
             let limits = this.inner.limits;
             this.mutate(&name, |state| {
+                let opener = |id: &VersionId, nonce: &[u8], bytes: &[u8]| {
+                    this.open_value(&name, id, nonce, bytes)
+                };
                 let (state, outcome, change) =
-                    model::put(state, &name, &value, &options, now, &limits)?;
+                    model::put(state, &name, &value, &options, now, &limits, &opener)?;
                 let mutation = match change {
                     Change::Changed => Mutation::Write(state),
                     Change::Unchanged => Mutation::Keep,

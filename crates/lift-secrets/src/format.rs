@@ -19,7 +19,7 @@ use lift_core::{SecretName, SecretValue, StageLabel, VersionId};
 use zeroize::Zeroizing;
 
 use crate::key::{Protection, SCHEME_ENCRYPTED, SCHEME_PLAINTEXT};
-use crate::model::{SecretState, StoredVersion};
+use crate::model::{SecretState, StoredValue, StoredVersion};
 use crate::{Error, Result};
 
 const MAGIC: &str = "lift-secrets/1";
@@ -53,14 +53,21 @@ fn associated_data(name: &SecretName, id: &VersionId) -> Vec<u8> {
 pub(crate) fn encode(state: &SecretState, protection: &Protection) -> Result<Zeroizing<Vec<u8>>> {
     let mut versions = Vec::with_capacity(state.versions.len());
     for v in &state.versions {
-        let (nonce, sealed) =
-            protection.seal(&associated_data(&state.name, &v.id), v.value.expose())?;
+        // Values read from the file stay sealed as they were; only new ones are encrypted.
+        let (nonce, sealed) = match &v.value {
+            StoredValue::Open(value) => {
+                let (nonce, sealed) =
+                    protection.seal(&associated_data(&state.name, &v.id), value.expose())?;
+                (nonce, Zeroizing::new(sealed))
+            }
+            StoredValue::Sealed { nonce, bytes } => (nonce.clone(), bytes.clone()),
+        };
         versions.push(FileVersion {
             id: v.id.clone(),
             stages: v.stages.clone(),
             created_at: v.created_at,
             nonce: B64.encode(nonce),
-            value: B64.encode(Zeroizing::new(sealed)),
+            value: B64.encode(&sealed[..]),
         });
     }
     let body = FileBody {
@@ -175,19 +182,24 @@ pub(crate) fn decode(
             B64.decode(&v.value)
                 .map_err(|_| bad(format!("the value of version {} is malformed", v.id)))?,
         );
-        let value = protection
-            .open(&associated_data(name, &v.id), &nonce, &sealed)
-            .ok_or_else(|| {
-                bad(format!(
-                    "the value of version {} does not authenticate",
-                    v.id
-                ))
-            })?;
+        let expected_nonce = match protection {
+            Protection::Encrypted(_) => crate::key::NONCE_LEN,
+            Protection::Plaintext | Protection::Unconfigured => 0,
+        };
+        if nonce.len() != expected_nonce {
+            return Err(bad(format!(
+                "the nonce of version {} has the wrong length",
+                v.id
+            )));
+        }
         versions.push(StoredVersion {
             id: v.id,
             stages: v.stages,
             created_at: v.created_at,
-            value: SecretValue::new(value),
+            value: StoredValue::Sealed {
+                nonce,
+                bytes: sealed,
+            },
         });
     }
     if !versions.is_empty() && !labels.iter().any(StageLabel::is_current) {
@@ -200,6 +212,29 @@ pub(crate) fn decode(
         deletion_date: parsed.deletion_date,
         versions,
     })
+}
+
+/// Decrypts the value of version `id` of `name`, read from the file at `path`.
+///
+/// The file's checksum already covered the ciphertext; this also checks that the
+/// value was sealed for this secret and version.
+pub(crate) fn open_value(
+    path: &Path,
+    name: &SecretName,
+    id: &VersionId,
+    nonce: &[u8],
+    sealed: &[u8],
+    protection: &Protection,
+) -> Result<SecretValue> {
+    protection
+        .open(&associated_data(name, id), nonce, sealed)
+        .map(SecretValue::new)
+        .ok_or_else(|| {
+            Error::integrity(
+                path,
+                format!("the value of version {id} does not authenticate"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -217,6 +252,7 @@ mod tests {
             &PutOptions::default(),
             Utc::now(),
             &StoreLimits::default(),
+            &model::no_sealed_values,
         )
         .unwrap();
         s
@@ -229,7 +265,21 @@ mod tests {
         let bytes = encode(&s, &p).unwrap();
         assert!(!bytes.windows(6).any(|w| w == b"canary"));
         let back = decode(Path::new("f"), Path::new("r"), &s.name, &bytes, &p).unwrap();
-        assert_eq!(back.versions[0].value.expose(), b"canary-value-123");
+        let StoredValue::Sealed {
+            nonce,
+            bytes: sealed,
+        } = &back.versions[0].value
+        else {
+            panic!("values stay sealed until read")
+        };
+        let id = &back.versions[0].id;
+        let value = open_value(Path::new("f"), &s.name, id, nonce, sealed, &p).unwrap();
+        assert_eq!(value.expose(), b"canary-value-123");
+        let other: SecretName = "other".parse().unwrap();
+        assert!(open_value(Path::new("f"), &other, id, nonce, sealed, &p).is_err());
+        // Re-encoding keeps sealed values as they were.
+        let again = encode(&back, &p).unwrap();
+        assert!(decode(Path::new("f"), Path::new("r"), &s.name, &again, &p).is_ok());
     }
 
     #[test]

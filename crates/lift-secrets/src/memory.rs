@@ -84,7 +84,11 @@ impl SecretsProvider for MemorySecretsProvider {
         name: &SecretName,
         selector: &VersionSelector,
     ) -> lift_core::Result<SecretVersion> {
-        self.with_state(|s| s.get(name).ok_or_else(|| not_found(name))?.get(selector))
+        self.with_state(|s| {
+            s.get(name)
+                .ok_or_else(|| not_found(name))?
+                .get(selector, &model::no_sealed_values)
+        })
     }
 
     async fn put(
@@ -104,6 +108,7 @@ impl SecretsProvider for MemorySecretsProvider {
                 options,
                 now,
                 &self.limits,
+                &model::no_sealed_values,
             )?;
             secrets.insert(name.clone(), state);
             Ok(outcome)

@@ -10,6 +10,8 @@ use lift_core::{
     SecretVersion, StageLabel, StageMove, VersionId, VersionInfo, VersionSelector,
 };
 
+use zeroize::Zeroizing;
+
 use crate::{Error, Result};
 
 /// Limits a store enforces on every write.
@@ -33,6 +35,46 @@ impl Default for StoreLimits {
 /// The most labels one version may carry (AWS's limit).
 const MAX_LABELS_PER_VERSION: usize = 20;
 
+/// A value as a store holds it: open in memory, or still sealed as read from a file.
+///
+/// File stores decrypt a value only when it is read, so that a get costs one
+/// decryption however many versions the secret keeps.
+#[derive(Clone)]
+pub(crate) enum StoredValue {
+    /// The plaintext.
+    Open(SecretValue),
+    /// The nonce and ciphertext (or, in a plaintext store, the bytes) from the file.
+    Sealed {
+        nonce: Vec<u8>,
+        bytes: Zeroizing<Vec<u8>>,
+    },
+}
+
+impl std::fmt::Debug for StoredValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(lift_core::REDACTED)
+    }
+}
+
+/// Opens a sealed value of the given version.
+pub(crate) type Opener<'a> = &'a dyn Fn(&VersionId, &[u8], &[u8]) -> Result<SecretValue>;
+
+/// The opener of stores that never hold sealed values.
+pub(crate) fn no_sealed_values(id: &VersionId, _: &[u8], _: &[u8]) -> Result<SecretValue> {
+    Err(Error::InvalidInput(format!(
+        "version {id} is sealed, but this store holds no keys"
+    )))
+}
+
+impl StoredValue {
+    fn open(&self, id: &VersionId, opener: Opener<'_>) -> Result<SecretValue> {
+        match self {
+            StoredValue::Open(value) => Ok(value.clone()),
+            StoredValue::Sealed { nonce, bytes } => opener(id, nonce, bytes),
+        }
+    }
+}
+
 /// One stored version.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredVersion {
@@ -40,7 +82,7 @@ pub(crate) struct StoredVersion {
     /// Labels, in the order they were attached; never duplicated.
     pub(crate) stages: Vec<StageLabel>,
     pub(crate) created_at: DateTime<Utc>,
-    pub(crate) value: SecretValue,
+    pub(crate) value: StoredValue,
 }
 
 /// One secret.
@@ -117,7 +159,11 @@ impl SecretState {
     }
 
     /// Reads a version.
-    pub(crate) fn get(&self, selector: &VersionSelector) -> Result<SecretVersion> {
+    pub(crate) fn get(
+        &self,
+        selector: &VersionSelector,
+        opener: Opener<'_>,
+    ) -> Result<SecretVersion> {
         self.ensure_live()?;
         let index = match selector {
             VersionSelector::Stage(label) => {
@@ -140,7 +186,7 @@ impl SecretState {
             version_id: v.id.clone(),
             stages: v.stages.clone(),
             created_at: v.created_at,
-            value: v.value.clone(),
+            value: v.value.open(&v.id, opener)?,
         })
     }
 
@@ -190,6 +236,7 @@ pub(crate) fn put(
     options: &PutOptions,
     now: DateTime<Utc>,
     limits: &StoreLimits,
+    opener: Opener<'_>,
 ) -> Result<(SecretState, PutOutcome, Change)> {
     if value.len() > limits.max_value_bytes {
         return Err(Error::ValueTooLarge {
@@ -230,7 +277,7 @@ pub(crate) fn put(
     let token = options.token.clone().unwrap_or_else(VersionId::random);
     if let Some(existing) = state.index_of(&token) {
         let version = &state.versions[existing];
-        if version.value.ct_eq(value) {
+        if version.value.open(&token, opener)?.ct_eq(value) {
             let outcome = PutOutcome {
                 version_id: token,
                 stages: version.stages.clone(),
@@ -253,7 +300,7 @@ pub(crate) fn put(
             id: token.clone(),
             stages: Vec::new(),
             created_at: now,
-            value: value.clone(),
+            value: StoredValue::Open(value.clone()),
         },
     );
     for label in &labels {
@@ -432,6 +479,7 @@ mod tests {
             &opts,
             at(0),
             &StoreLimits::default(),
+            &no_sealed_values,
         )
         .unwrap();
         (s, o)
@@ -459,6 +507,7 @@ mod tests {
             &PutOptions::default().token(token.clone()),
             at(5),
             &StoreLimits::default(),
+            &no_sealed_values,
         )
         .unwrap();
         assert!(!o.created);
@@ -472,6 +521,7 @@ mod tests {
             &PutOptions::default().token(token),
             at(6),
             &StoreLimits::default(),
+            &no_sealed_values,
         )
         .unwrap_err();
         assert!(matches!(err, Error::TokenReused { .. }));
@@ -547,6 +597,7 @@ mod tests {
                 &PutOptions::default(),
                 at(i),
                 &limits,
+                &no_sealed_values,
             )
             .unwrap();
             state = Some(s);
@@ -555,7 +606,10 @@ mod tests {
         // current + previous + 2 unlabelled
         assert_eq!(s.versions.len(), 4);
         assert_eq!(
-            s.get(&VersionSelector::default()).unwrap().value.expose(),
+            s.get(&VersionSelector::default(), &no_sealed_values)
+                .unwrap()
+                .value
+                .expose(),
             b"v9"
         );
     }
@@ -573,6 +627,7 @@ mod tests {
             &PutOptions::default(),
             at(0),
             &limits,
+            &no_sealed_values,
         )
         .unwrap_err();
         assert!(err.to_string().contains("5 bytes"));
@@ -585,13 +640,16 @@ mod tests {
             panic!("soft")
         };
         assert!(matches!(
-            s.get(&VersionSelector::default()),
+            s.get(&VersionSelector::default(), &no_sealed_values),
             Err(Error::MarkedForDeletion { .. })
         ));
         assert!(!s.is_purged(at(29 * 86_400)));
         assert!(s.is_purged(at(30 * 86_400)));
         assert_eq!(restore(&mut s, at(1)), Change::Changed);
-        assert!(s.get(&VersionSelector::default()).is_ok());
+        assert!(
+            s.get(&VersionSelector::default(), &no_sealed_values)
+                .is_ok()
+        );
         let bad = delete(
             s.clone(),
             DeleteMode::Recoverable {
@@ -664,7 +722,7 @@ mod tests {
                                 stages: stages.map(|s| s.iter().map(|l| StageLabel::new(LABELS[*l as usize]).unwrap()).collect()),
                             };
                             let before = state.as_ref().map(SecretState::describe);
-                            match put(state.clone(), &name(), &SecretValue::from(format!("v{value}")), &options, now, &limits) {
+                            match put(state.clone(), &name(), &SecretValue::from(format!("v{value}")), &options, now, &limits, &no_sealed_values) {
                                 Ok((next, outcome, _)) => {
                                     prop_assert!(next.index_of(&outcome.version_id).is_some() || !outcome.created);
                                     state = Some(next);
