@@ -15,7 +15,20 @@ use std::time::{Duration, Instant};
 use lift_audit::{AuditKey, Durability, FileAuditSink, SinkOptions};
 use lift_core::{Actor, AuditEvent, Resource};
 
-const PRODUCERS: u64 = 256;
+/// Concurrent producers: `LIFT_AUDIT_BENCH_PRODUCERS`, 1024 by default.
+fn producers() -> u64 {
+    std::env::var("LIFT_AUDIT_BENCH_PRODUCERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+}
+
+fn checkpoint_every(durability: Durability) -> u64 {
+    match durability {
+        Durability::Interval(d) if d.as_secs() >= 3600 => 0,
+        _ => 10_000,
+    }
+}
 
 async fn run(
     label: &str,
@@ -25,8 +38,13 @@ async fn run(
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("audit.jsonl");
     let key = AuditKey::from_bytes(b"benchmark audit key, 32 bytes or more")?;
-    let sink =
-        FileAuditSink::open(SinkOptions::new(&log).key(Some(key)).durability(durability)).await?;
+    let sink = FileAuditSink::open(
+        SinkOptions::new(&log)
+            .key(Some(key))
+            .durability(durability)
+            .checkpoint_every(checkpoint_every(durability)),
+    )
+    .await?;
     let template = AuditEvent::new(
         "secrets",
         "rotate.finish",
@@ -37,11 +55,12 @@ async fn run(
     .detail("version_id", "4d3c2b1a-0000-4000-8000-000000000000");
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..PRODUCERS {
+    let producers = producers();
+    for _ in 0..producers {
         let sink = sink.clone();
         let template = template.clone();
         tasks.push(tokio::spawn(async move {
-            for _ in 0..events / PRODUCERS {
+            for _ in 0..events / producers {
                 sink.append(template.clone()).await?;
             }
             Ok::<_, lift_audit::Error>(())
@@ -52,7 +71,7 @@ async fn run(
     }
     sink.close().await?;
     let elapsed = started.elapsed();
-    let written = events / PRODUCERS * PRODUCERS;
+    let written = events / producers * producers;
     let bytes = std::fs::metadata(&log)?.len();
     println!(
         "{label:<44} {written:>8} events in {:>7.3} s = {:>9.0} events/s ({:.1} MB/s, {} bytes/record)",
@@ -73,7 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        println!("keyed chain (HMAC-SHA256), {PRODUCERS} concurrent producers");
+        println!(
+            "keyed chain (HMAC-SHA256), {} concurrent producers",
+            producers()
+        );
         let only = std::env::args().nth(2).unwrap_or_default();
         if only.is_empty() || only == "interval" {
             let policy = Durability::Interval(Duration::from_secs(1));
@@ -83,6 +105,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 events,
             )
             .await?;
+        }
+        if only == "nosync" {
+            let policy = Durability::Interval(Duration::from_secs(3600));
+            run("group commit, no fsync during the run", policy, events).await?;
         }
         if only.is_empty() || only == "group" {
             run(

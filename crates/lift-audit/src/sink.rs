@@ -124,8 +124,15 @@ impl SinkOptions {
 pub struct Receipt {
     /// The record's sequence number.
     pub seq: u64,
-    /// The record's hash, 64 hex digits.
-    pub hash: String,
+    /// The record's hash.
+    pub hash: [u8; 32],
+}
+
+impl Receipt {
+    /// The record's hash as 64 lower-case hex digits, as stored in the log.
+    pub fn hash_hex(&self) -> String {
+        to_hex(&self.hash)
+    }
 }
 
 type Reply<T> = oneshot::Sender<Result<T>>;
@@ -590,10 +597,7 @@ impl Writer {
             Ok(()) => {
                 self.len += self.buf.len() as u64;
                 for (reply, seq, hash) in acks {
-                    drop(reply.send(Ok(Receipt {
-                        seq,
-                        hash: to_hex(&hash),
-                    })));
+                    drop(reply.send(Ok(Receipt { seq, hash })));
                 }
                 None
             }

@@ -58,7 +58,7 @@ fn child(log: &Path) {
                             .detail("padding", "x".repeat((i % 7 * 40) as usize));
                     let receipt = sink.append(event).await.unwrap();
                     let mut out = std::io::stdout().lock();
-                    writeln!(out, "ack {} {}", receipt.seq, receipt.hash).unwrap();
+                    writeln!(out, "ack {} {}", receipt.seq, receipt.hash_hex()).unwrap();
                     out.flush().unwrap();
                     i += 1;
                 }

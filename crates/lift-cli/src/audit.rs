@@ -367,6 +367,140 @@ pub(crate) async fn open_sink(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lift::{AuditSink, MemoryAuditSink};
+
+    async fn write_log(dir: &Path, key: Option<AuditKey>, n: u64) -> PathBuf {
+        let log = dir.join("audit.jsonl");
+        let sink = FileAuditSink::open(SinkOptions::new(&log).key(key))
+            .await
+            .unwrap();
+        for i in 0..n {
+            sink.record(AuditEvent::new(
+                "secrets",
+                format!("put.{i}"),
+                Resource::new("secret", "db"),
+            ))
+            .await
+            .unwrap();
+        }
+        sink.close().await.unwrap();
+        log
+    }
+
+    fn ctx(sink: &MemoryAuditSink) -> Context {
+        Context {
+            json: false,
+            audit: Arc::new(sink.clone()),
+        }
+    }
+
+    fn verify_args(log: &Path, key_file: Option<PathBuf>) -> AuditArgs {
+        AuditArgs {
+            op: AuditOp::Verify {
+                files: vec![log.to_owned()],
+                key_file,
+                checkpoint: None,
+                public_key: None,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_exits_0_when_intact_and_1_naming_the_first_bad_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, [7u8; 32]).unwrap();
+        let key = AuditKey::load(&key_file).unwrap();
+        let log = write_log(dir.path(), Some(key.clone()), 3).await;
+        let audit = MemoryAuditSink::new();
+
+        let code = run(verify_args(&log, Some(key_file.clone())), &ctx(&audit))
+            .await
+            .unwrap();
+        assert_eq!(code, 0);
+        let report = lift::audit::verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
+        let text = render_verify(&report);
+        assert!(text.starts_with("intact: 3 records"), "{text}");
+        assert!(
+            text.contains("signature checked with the audit key"),
+            "{text}"
+        );
+
+        let wrong = dir.path().join("wrong");
+        std::fs::write(&wrong, [8u8; 32]).unwrap();
+        assert_eq!(
+            run(verify_args(&log, Some(wrong)), &ctx(&audit))
+                .await
+                .unwrap(),
+            1
+        );
+
+        let mut bytes = std::fs::read(&log).unwrap();
+        let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 40;
+        bytes[second] ^= 1;
+        std::fs::write(&log, &bytes).unwrap();
+        assert_eq!(
+            run(verify_args(&log, Some(key_file)), &ctx(&audit))
+                .await
+                .unwrap(),
+            1
+        );
+        let report = lift::audit::verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
+        let text = render_verify(&report);
+        assert!(
+            text.starts_with("NOT INTACT: record modified at record 2"),
+            "{text}"
+        );
+        assert!(text.contains("audit.jsonl:2"), "{text}");
+
+        let events = audit.events();
+        assert_eq!(audit.actions(), ["verify", "verify", "verify"]);
+        assert!(events[0].outcome.is_success());
+        assert_eq!(events[2].outcome.as_str(), "failure");
+        assert_eq!(events[2].details["first_bad_seq"], 2);
+    }
+
+    #[tokio::test]
+    async fn open_sink_writes_a_checkpoint_on_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("cli.jsonl");
+        let sink = open_sink(&log, None).await.unwrap();
+        sink.record(AuditEvent::new(
+            "deploy",
+            "up",
+            Resource::new("stack", "a/b"),
+        ))
+        .await
+        .unwrap();
+        sink.flush().await.unwrap();
+        let checkpoint =
+            lift::audit::Checkpoint::load(&dir.path().join("cli.jsonl.checkpoint")).unwrap();
+        assert_eq!(checkpoint.size, 1);
+        drop(sink);
+        let report = lift::audit::verify(&[log], None, None).unwrap();
+        assert!(report.intact);
+    }
+
+    #[tokio::test]
+    async fn query_filters_must_be_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = write_log(dir.path(), None, 1).await;
+        let args = AuditArgs {
+            op: AuditOp::Query {
+                files: vec![log],
+                since: Some("yesterday".into()),
+                until: None,
+                actor: None,
+                action: None,
+                event_type: None,
+                resource: None,
+                outcome: None,
+                correlation_id: None,
+            },
+        };
+        let err = run(args, &ctx(&MemoryAuditSink::new())).await.unwrap_err();
+        assert_eq!(err.kind(), lift::ErrorKind::InvalidInput);
+    }
 
     #[test]
     fn public_keys_are_parsed_strictly() {
