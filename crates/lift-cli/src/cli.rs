@@ -63,14 +63,6 @@ pub(crate) async fn run(command: Command, ctx: &Context) -> lift::Result<u8> {
     }
 }
 
-/// The error of a command that this build does not implement yet. Exits 2; never pretends to succeed.
-pub(crate) fn not_available(command: &str) -> lift::Error {
-    lift::Error::new(
-        lift::ErrorKind::Unavailable,
-        format!("`lift {command}` is not available yet in this build of lift"),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

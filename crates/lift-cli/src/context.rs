@@ -9,8 +9,6 @@ use crate::cli::GlobalArgs;
 use crate::{EXIT_FAILURE, EXIT_USAGE};
 
 /// The state shared by every command.
-// Commands start using every field as they land; until then some are unread.
-#[allow(dead_code)]
 pub(crate) struct Context {
     /// Whether `--json` was given.
     pub(crate) json: bool,
@@ -18,7 +16,6 @@ pub(crate) struct Context {
     pub(crate) audit: Arc<dyn AuditSink>,
 }
 
-#[allow(dead_code)]
 impl Context {
     pub(crate) async fn new(global: &GlobalArgs) -> lift::Result<Self> {
         let audit: Arc<dyn AuditSink> = match &global.audit_log {
@@ -62,7 +59,6 @@ impl Context {
 pub(crate) fn exit_code_for(err: &Error) -> u8 {
     match err.kind() {
         ErrorKind::InvalidInput => EXIT_USAGE,
-        _ if err.message().contains("is not available yet") => EXIT_USAGE,
         _ => EXIT_FAILURE,
     }
 }

@@ -1,0 +1,69 @@
+//! `lift demo` is the README's first command: it must work on a fresh machine with no setup.
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_every_step_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    let output = Command::new(env!("CARGO_BIN_EXE_lift"))
+        .args(["demo", "--json", "--dir"])
+        .arg(&root)
+        // No pulumi for this test, whatever the machine has: the deploy step must say it was skipped.
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("LIFT_PULUMI")
+        .env_remove("LIFT_AUDIT_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "demo failed: {stderr}");
+
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let steps = report["steps"].as_array().unwrap();
+    let status = |prefix: &str| {
+        steps
+            .iter()
+            .find(|s| s["name"].as_str().unwrap().starts_with(prefix))
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("rotate it").as_deref(), Some("ok"));
+    assert_eq!(status("run the health manager").as_deref(), Some("ok"));
+    assert_eq!(status("close and verify").as_deref(), Some("ok"));
+    assert_eq!(status("check that no file").as_deref(), Some("ok"));
+    assert_eq!(status("deploy a stack").as_deref(), Some("skipped"));
+    assert!(
+        stderr.contains("where everything is"),
+        "human text goes to stderr under --json"
+    );
+
+    // The files the demo promises are there, with private permissions.
+    use std::os::unix::fs::PermissionsExt as _;
+    for path in [
+        "keys/secrets.key",
+        "keys/audit.key",
+        "keys",
+        "audit",
+        "secrets",
+    ] {
+        let meta = std::fs::metadata(root.join(path)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o077, 0, "{path} is private");
+    }
+    assert!(root.join("audit/audit.jsonl.checkpoint").is_file());
+}
+
+#[test]
+fn demo_removes_its_directory_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    let status = Command::new(env!("CARGO_BIN_EXE_lift"))
+        .args(["demo", "--remove", "--dir"])
+        .arg(&root)
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("LIFT_PULUMI")
+        .env_remove("LIFT_AUDIT_LOG")
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    assert!(!root.exists());
+}
