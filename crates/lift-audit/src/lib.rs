@@ -51,7 +51,7 @@ pub use health::AuditHealthCheck;
 pub use key::{AuditKey, CheckpointSigner, KEY_FILE_ENV, MIN_KEY_LEN};
 pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secret};
 pub use manifest::{Manifest, chain_files, manifest_path};
-pub use query::{Filter, Query, parse_time, query};
+pub use query::{Filter, Query, QueryDocument, parse_time, query};
 pub use record::{GENESIS, Record};
 pub use sink::{Durability, FileAuditSink, Receipt, SinkOptions};
 pub use verify::{

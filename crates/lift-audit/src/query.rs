@@ -104,6 +104,17 @@ impl Filter {
     }
 }
 
+/// The JSON document `lift audit query --json` prints (streamed, in this shape).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct QueryDocument {
+    /// The matching records, in chain order.
+    pub records: Vec<Record>,
+    /// How many records matched.
+    pub matched: u64,
+    /// How many unreadable lines were skipped.
+    pub skipped: u64,
+}
+
 /// A streaming query: an iterator over the matching records, in chain order.
 ///
 /// Lines that are not records come out as [`Error::Parse`] items, so that a

@@ -315,3 +315,39 @@ async fn a_follower_sees_records_as_they_are_appended() {
     assert_eq!(next.event.action, "act.2");
     writer.await.unwrap();
 }
+
+#[tokio::test]
+async fn verify_reports_render_as_stable_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let clock = Arc::new(lift_core::ManualClock::at_epoch());
+    let key = AuditKey::from_bytes(&[1u8; 32]).unwrap();
+    let options = SinkOptions::new(&log)
+        .key(Some(key.clone()))
+        .clock(clock.clone());
+    let sink = FileAuditSink::open(SinkOptions {
+        origin: Some("snapshot".into()),
+        ..options
+    })
+    .await
+    .unwrap();
+    for i in 0..3 {
+        clock.advance(chrono::Duration::seconds(1));
+        sink.record(event(i)).await.unwrap();
+    }
+    sink.close().await.unwrap();
+    let lines: Vec<Vec<u8>> = std::fs::read(&log)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    std::fs::write(&log, [lines[0].clone(), lines[2].clone()].concat()).unwrap();
+    let report = verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
+    let text = serde_json::to_string_pretty(&report)
+        .unwrap()
+        .replace(&dir.path().display().to_string(), "[dir]");
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["head"] = "[hash]".into();
+    value["bytes"] = "[bytes]".into();
+    insta::assert_json_snapshot!(value);
+}
