@@ -8,6 +8,8 @@
 
 // A test reports its skip reason on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// A test may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
