@@ -65,6 +65,10 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     assert_eq!(result.version, Some(1));
     assert_eq!(result.permalink, None, "a diy backend prints no permalink");
     assert!(!format!("{result:?}").contains("hunter2"));
+    let log = result.to_json_log();
+    assert_eq!(log["ledger"]["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(log["outputs"]["password"]["secret"], true);
+    assert!(!log.to_string().contains("hunter2"));
 
     // Audit: started then succeeded, correlated, without secret values.
     let audit = project.audit.events();

@@ -615,12 +615,12 @@ pub enum EventPayload {
     Prelude(PreludeEvent),
     /// `summaryEvent`.
     Summary(SummaryEvent),
-    /// `resourcePreEvent`.
-    ResourcePre(ResourcePreEvent),
+    /// `resourcePreEvent` (boxed: step events are large, the others small).
+    ResourcePre(Box<ResourcePreEvent>),
     /// `resOutputsEvent`.
-    ResOutputs(ResOutputsEvent),
+    ResOutputs(Box<ResOutputsEvent>),
     /// `resOpFailedEvent`.
-    ResOpFailed(ResOpFailedEvent),
+    ResOpFailed(Box<ResOpFailedEvent>),
     /// `policyEvent`.
     Policy(PolicyEvent),
     /// `policyRemediationEvent`.

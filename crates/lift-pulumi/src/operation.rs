@@ -299,6 +299,44 @@ pub struct OpResult {
     pub decode_issues: Vec<DecodeIssue>,
 }
 
+impl OpResult {
+    /// The deployment log as JSON: stack, operation, summary, ledger (with
+    /// diagnostics and durations), output names with secret values
+    /// redacted, version and permalink. Safe to store or ship: it holds no
+    /// secret value.
+    pub fn to_json_log(&self) -> serde_json::Value {
+        let outputs: serde_json::Map<String, serde_json::Value> = self
+            .outputs
+            .iter()
+            .map(|(name, value)| {
+                let shown = match value {
+                    OutputValue::Plain(v) => v.clone(),
+                    OutputValue::Secret(_) => serde_json::Value::from(lift_core::REDACTED),
+                };
+                (
+                    name.clone(),
+                    serde_json::json!({ "value": shown, "secret": value.is_secret() }),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "stack": self.stack,
+            "operation": self.summary.operation,
+            "summary": {
+                "result": self.summary.result,
+                "resourceChanges": self.summary.resource_changes,
+                "durationSeconds": self.summary.duration.as_secs_f64(),
+            },
+            "engineSummary": self.engine_summary,
+            "ledger": self.ledger,
+            "outputs": outputs,
+            "version": self.version,
+            "permalink": self.permalink,
+            "decodeIssues": self.decode_issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })
+    }
+}
+
 impl Stack {
     /// Computes the changes an update would make.
     pub async fn preview(&self, options: OpOptions) -> Result<OpResult> {

@@ -107,12 +107,12 @@ impl EventDecoder {
             self.pos = 0;
         }
         self.buf.extend_from_slice(bytes);
-        self.drain(sink, false);
+        self.scan(sink, false);
     }
 
     /// Ends the input: reports a cut-off last value and returns every issue met.
     pub fn finish(mut self) -> Vec<DecodeIssue> {
-        self.drain(&mut |_| {}, true);
+        self.scan(&mut |_| {}, true);
         self.issues
     }
 
@@ -121,6 +121,30 @@ impl EventDecoder {
         &self.issues
     }
 
+    fn scan(&mut self, sink: &mut dyn FnMut(EngineEvent), at_end: bool) {
+        let mut scanner = Scanner {
+            buf: &self.buf,
+            pos: self.pos,
+            dropped: self.dropped,
+            skipping: self.skipping,
+            issues: &mut self.issues,
+        };
+        scanner.drain(sink, at_end);
+        self.pos = scanner.pos;
+        self.skipping = scanner.skipping;
+    }
+}
+
+/// The decoding state over one buffer: the decoder's own, or a caller's complete input.
+struct Scanner<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    dropped: u64,
+    skipping: bool,
+    issues: &'a mut Vec<DecodeIssue>,
+}
+
+impl Scanner<'_> {
     fn drain(&mut self, sink: &mut dyn FnMut(EngineEvent), at_end: bool) {
         loop {
             if self.skipping {
@@ -145,46 +169,36 @@ impl EventDecoder {
             };
             let mut stream =
                 serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<EngineEvent>();
-            let mut consumed = start;
             let mut failure = None;
             for item in stream.by_ref() {
                 match item {
-                    Ok(event) => {
-                        sink(event);
-                    }
+                    Ok(event) => sink(event),
                     Err(err) => {
                         failure = Some(err);
                         break;
                     }
                 }
             }
-            match failure {
-                None => {
-                    consumed += stream.byte_offset();
-                    self.pos += consumed;
-                    return;
+            // Events before a failure were delivered; restart at the failed value.
+            self.pos += start + stream.byte_offset();
+            let Some(err) = failure else {
+                return;
+            };
+            let value_start = self.pos + leading_ws(&self.buf[self.pos..]);
+            let offset = self.dropped + value_start as u64;
+            if err.is_eof() {
+                if at_end {
+                    self.issues.push(DecodeIssue::Truncated {
+                        offset,
+                        bytes: self.buf.len() - value_start,
+                    });
+                    self.pos = self.buf.len();
                 }
-                Some(err) => {
-                    // Events before the failure were delivered; restart at the failed value.
-                    consumed += stream.byte_offset();
-                    self.pos += consumed;
-                    let value_start = self.pos + leading_ws(&self.buf[self.pos..]);
-                    let offset = self.dropped + value_start as u64;
-                    if err.is_eof() {
-                        if at_end {
-                            self.issues.push(DecodeIssue::Truncated {
-                                offset,
-                                bytes: self.buf.len() - value_start,
-                            });
-                            self.pos = self.buf.len();
-                        }
-                        return;
-                    }
-                    self.pos = value_start;
-                    if !self.skip_bad_value(offset, err, at_end) {
-                        return;
-                    }
-                }
+                return;
+            }
+            self.pos = value_start;
+            if !self.skip_bad_value(offset, err, at_end) {
+                return;
             }
         }
     }
@@ -221,10 +235,6 @@ impl EventDecoder {
                     offset,
                     message: err.to_string(),
                 });
-                if at_end {
-                    self.pos = self.buf.len();
-                    self.skipping = false;
-                }
             }
         }
         true
@@ -260,10 +270,17 @@ pub struct ParsedEvents {
 /// assert!(parsed.issues.is_empty());
 /// ```
 pub fn parse_events(bytes: &[u8]) -> ParsedEvents {
-    let mut decoder = EventDecoder::new();
     let mut events = Vec::new();
-    decoder.push(bytes, &mut |event| events.push(event));
-    let issues = decoder.finish();
+    let mut issues = Vec::new();
+    // The input is complete, so it is scanned in place rather than copied into a decoder.
+    let mut scanner = Scanner {
+        buf: bytes,
+        pos: 0,
+        dropped: 0,
+        skipping: false,
+        issues: &mut issues,
+    };
+    scanner.drain(&mut |event| events.push(event), true);
     ParsedEvents { events, issues }
 }
 
