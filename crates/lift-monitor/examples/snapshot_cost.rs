@@ -98,13 +98,23 @@ fn main() {
     const STEPS: usize = 100_000;
     let mut system_ns = Vec::new();
     let mut counting_ns = Vec::new();
-    for _ in 0..41 {
+    let time = |counted: bool| {
         let start = thread_cpu_ns();
-        churn(&System, STEPS);
-        system_ns.push((thread_cpu_ns() - start) / STEPS as f64);
-        let start = thread_cpu_ns();
-        churn(&counting, STEPS);
-        counting_ns.push((thread_cpu_ns() - start) / STEPS as f64);
+        if counted {
+            churn(&counting, STEPS);
+        } else {
+            churn(&System, STEPS);
+        }
+        (thread_cpu_ns() - start) / STEPS as f64
+    };
+    for round in 0..41 {
+        // Alternate which goes first, so that neither always runs on a heap the other warmed.
+        let first_counted = round % 2 == 1;
+        let a = time(first_counted);
+        let b = time(!first_counted);
+        let (system, counted) = if first_counted { (b, a) } else { (a, b) };
+        system_ns.push(system);
+        counting_ns.push(counted);
     }
     system_ns.sort_by(f64::total_cmp);
     counting_ns.sort_by(f64::total_cmp);
