@@ -18,6 +18,36 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     timed("tidy", || crate::tidy::run(root))?;
     timed("facade features", || crate::features::run(root))?;
     step(root, "tests", &["test", "--workspace", "--locked", "--no-fail-fast"])?;
+    if std::env::var("LIFT_TEST_MOTO").as_deref() == Ok("1") {
+        // The AWS SDK is heavy, so the `aws` feature is built only for the suite that needs it.
+        step(
+            root,
+            "lint (aws feature)",
+            &[
+                "clippy",
+                "-p",
+                "lift-secrets",
+                "-p",
+                "lift-tests",
+                "--features",
+                "lift-tests/aws",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+        step(
+            root,
+            "provider contract on moto",
+            &["test", "-p", "lift-tests", "--features", "aws", "--test", "provider_contract", "--locked"],
+        )?;
+    } else {
+        println!(
+            "ci: skipping the AWS Secrets Manager provider on moto: set LIFT_TEST_MOTO=1 (needs `pip install \"moto[server]\"`)"
+        );
+    }
     println!("ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
