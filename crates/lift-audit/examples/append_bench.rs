@@ -83,6 +83,52 @@ async fn run(
     Ok(())
 }
 
+/// Callers that hand over 100 events at a time through `append_all`.
+async fn run_groups(
+    label: &str,
+    durability: Durability,
+    events: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let log = dir.path().join("audit.jsonl");
+    let key = AuditKey::from_bytes(b"benchmark audit key, 32 bytes or more")?;
+    let options = SinkOptions::new(&log).key(Some(key)).durability(durability);
+    let sink = FileAuditSink::open(options).await?;
+    let template = AuditEvent::new(
+        "secrets",
+        "rotate.finish",
+        Resource::new("secret", "prod/db/password"),
+    )
+    .actor(Actor::service("rotator"))
+    .correlation_id("5f0c2f6e-rotation")
+    .detail("version_id", "4d3c2b1a-0000-4000-8000-000000000000");
+    let started = Instant::now();
+    let producers = 8u64;
+    let mut tasks = Vec::new();
+    for _ in 0..producers {
+        let sink = sink.clone();
+        let group = vec![template.clone(); 100];
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..events / producers / 100 {
+                sink.append_all(&group).await?;
+            }
+            Ok::<_, lift_audit::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    sink.close().await?;
+    let elapsed = started.elapsed();
+    let written = events / producers / 100 * producers * 100;
+    println!(
+        "{label:<44} {written:>8} events in {:>7.3} s = {:>9.0} events/s",
+        elapsed.as_secs_f64(),
+        written as f64 / elapsed.as_secs_f64(),
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events: u64 = std::env::args()
         .nth(1)
@@ -109,6 +155,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if only == "nosync" {
             let policy = Durability::Interval(Duration::from_secs(3600));
             run("group commit, no fsync during the run", policy, events).await?;
+        }
+        if only.is_empty() || only == "interval" {
+            let policy = Durability::Interval(Duration::from_secs(1));
+            run_groups("append_all, groups of 100, fsync every 1 s", policy, events).await?;
         }
         if only.is_empty() || only == "group" {
             run(

@@ -351,3 +351,27 @@ async fn verify_reports_render_as_stable_json() {
     value["bytes"] = "[bytes]".into();
     insta::assert_json_snapshot!(value);
 }
+
+#[tokio::test]
+async fn append_all_commits_a_group_in_order_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    for durability in [Durability::GroupCommit, Durability::EveryRecord] {
+        let sink = FileAuditSink::open(SinkOptions::new(&log).durability(durability))
+            .await
+            .unwrap();
+        let mut events: Vec<AuditEvent> = (0..50).map(event).collect();
+        events[25] = event(25).detail("token", "canary-91").mark_secret("token");
+        assert!(sink.append_all(&events).await.is_err());
+        events[25] = event(25);
+        let before = sink.append(event(999)).await.unwrap().seq;
+        let receipts = sink.append_all(&events).await.unwrap();
+        let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (before + 1..=before + 50).collect::<Vec<_>>());
+        sink.close().await.unwrap();
+    }
+    let report = verify(std::slice::from_ref(&log), None, None).unwrap();
+    assert!(report.intact, "{:?}", report.failure);
+    assert_eq!(report.records_checked, 102);
+    assert!(!String::from_utf8_lossy(&std::fs::read(&log).unwrap()).contains("canary-91"));
+}
