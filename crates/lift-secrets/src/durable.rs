@@ -151,6 +151,26 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Removes temporary files that a writer of `path` left behind when it died mid-write.
+///
+/// Call it only while holding the lock that every writer of `path` takes: then no
+/// live writer can own one of these files. Failures are ignored, because leftovers
+/// are never read and only cost disk space.
+pub(crate) fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp.", file_name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Removes `path` durably; a missing file is not an error.
 pub(crate) fn remove_durably(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
@@ -260,6 +280,14 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(read_private(&nested.join("missing")).unwrap().is_none());
+        // A temporary file left by a writer that died is removed by the next writer.
+        std::fs::write(nested.join(".x.secret.tmp.1.00"), b"torn").unwrap();
+        remove_stale_temporaries(&file);
+        let names: Vec<_> = std::fs::read_dir(&nested)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("x.secret")]);
     }
 
     #[test]

@@ -242,6 +242,7 @@ impl FileSecretsProvider {
             .secrets_dir
             .join(format!("{}{LOCK_SUFFIX}", name.as_str()));
         let _lock = durable::lock_exclusive(&lock_path)?;
+        durable::remove_stale_temporaries(&path);
         let now = self.inner.clock.now();
         let current = self.load(name)?;
         let purged = current.as_ref().is_some_and(|s| s.is_purged(now));
