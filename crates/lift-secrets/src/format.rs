@@ -346,4 +346,33 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::NoKey { .. }));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever is written reads back, under any name and value, and a change of
+        /// any single byte is an integrity error.
+        #[test]
+        fn whatever_is_written_reads_back_and_any_byte_change_is_caught(
+            name in "[a-z]{1,8}(/[a-z0-9_-][a-z0-9._-]{0,7}){0,2}",
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..200),
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let p = Protection::Encrypted(StoreKey::generate());
+            let name: SecretName = name.parse().unwrap();
+            let (s, _, _) = model::put(None, &name, &SecretValue::new(value.clone()), &PutOptions::default(), Utc::now(), &StoreLimits::default(), &model::no_sealed_values).unwrap();
+            let bytes = encode(&s, &p).unwrap();
+            let back = decode(Path::new("f"), Path::new("r"), &name, &bytes, &p).unwrap();
+            let StoredValue::Sealed { nonce, bytes: sealed } = &back.versions[0].value else {
+                panic!("sealed")
+            };
+            let opened = open_value(Path::new("f"), &name, &back.versions[0].id, nonce, sealed, &p).unwrap();
+            proptest::prop_assert_eq!(opened.expose(), &value[..]);
+            let mut changed = bytes.to_vec();
+            let i = flip.index(changed.len());
+            changed[i] ^= xor;
+            let err = decode(Path::new("f"), Path::new("r"), &name, &changed, &p).unwrap_err();
+            proptest::prop_assert!(matches!(err, Error::Integrity { .. }), "byte {} changed: {}", i, err);
+        }
+    }
 }
