@@ -69,4 +69,7 @@ async fn no_temporary_file_is_left_behind() {
             .is_err()
     );
     assert_eq!(lift_temp_dirs(), before);
+    // This binary runs one test, so any zombie child would be one of lift's.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(pulumi_common::zombie_children().is_empty());
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use lift::pulumi::{CancellationToken, Error, EventPayload, OpOptions, ResourceStatus};
 use lift_core::{Classify, DeployResult, Deployer, ErrorKind, OutputValue};
-use pulumi_common::{Project, alive, stack, zombie_children};
+use pulumi_common::{Project, alive, reaped_within, stack};
 
 #[tokio::test]
 async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
@@ -284,9 +284,12 @@ async fn cancellation_sends_sigint_waits_and_leaves_no_zombie() {
         "SIGINT sufficed: {err}"
     );
     assert!(project.audit.actions().contains(&"up.cancelled".to_owned()));
-    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
     let pid = project.recorded().last().unwrap()["pid"].as_u64().unwrap();
     assert!(!alive(pid));
+    assert!(
+        reaped_within(pid, Duration::from_secs(5)).await,
+        "pulumi {pid} left a zombie"
+    );
     // The fake released its lock on SIGINT: the next update runs.
     project
         .workspace()
@@ -328,7 +331,10 @@ async fn a_process_that_ignores_sigint_is_killed_after_the_grace_period() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let pid = project.recorded().last().unwrap()["pid"].as_u64().unwrap();
     assert!(!alive(pid));
-    assert!(zombie_children().is_empty());
+    assert!(
+        reaped_within(pid, Duration::from_secs(5)).await,
+        "pulumi {pid} left a zombie"
+    );
     // SIGKILL left the diy lock behind, as with the real CLI; `cancel` clears it.
     let plain = project.workspace().await;
     let locked = plain
@@ -378,8 +384,10 @@ async fn dropping_the_future_interrupts_pulumi() {
         !alive(pid),
         "pulumi still running after the future was dropped"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(zombie_children().is_empty());
+    assert!(
+        reaped_within(pid, Duration::from_secs(5)).await,
+        "pulumi {pid} left a zombie"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

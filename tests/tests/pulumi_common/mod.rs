@@ -115,6 +115,20 @@ pub(crate) fn zombie_children() -> Vec<u32> {
     zombies
 }
 
+/// Whether the process is gone for good: exited and reaped (no /proc entry, not even a zombie).
+pub(crate) async fn reaped_within(pid: u64, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Whether a process with this pid still exists and is not a zombie.
 pub(crate) fn alive(pid: u64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
