@@ -32,6 +32,7 @@ pub struct Follower {
     pending: Vec<u8>,
     ready: std::collections::VecDeque<Record>,
     poll: Duration,
+    discard_partial: bool,
 }
 
 impl Follower {
@@ -43,15 +44,24 @@ impl Follower {
             pending: Vec::new(),
             ready: std::collections::VecDeque::new(),
             poll: Duration::from_millis(200),
+            discard_partial: false,
         };
         follower.open()?;
         match from {
             FollowFrom::Start => {}
             FollowFrom::End => {
-                follower.read_available()?;
-                follower.ready.clear();
+                let end = follower.seek_back(0)?;
+                follower.skip_to(end)?;
             }
             FollowFrom::Last(n) => {
+                // Read only the end of a big file: records are well under 4 KiB.
+                let window = (n as u64).saturating_mul(4096).max(4 << 20);
+                let start = follower.seek_back(window)?;
+                follower.skip_to(start)?;
+                if start > 0 {
+                    // The first line read from the middle is a partial record.
+                    follower.discard_partial = true;
+                }
                 follower.read_available()?;
                 while follower.ready.len() > n {
                     follower.ready.pop_front();
@@ -80,6 +90,26 @@ impl Follower {
         Ok(())
     }
 
+    /// The offset `window` bytes before the end of the file (0 at most).
+    fn seek_back(&mut self, window: u64) -> Result<u64> {
+        let len = match &self.file {
+            Some((file, _)) => file
+                .metadata()
+                .map_err(|e| Error::io("stat", &self.path, e))?
+                .len(),
+            None => 0,
+        };
+        Ok(len.saturating_sub(window))
+    }
+
+    fn skip_to(&mut self, offset: u64) -> Result<()> {
+        if let Some((file, _)) = self.file.as_mut() {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| Error::io("seek in", &self.path, e))?;
+        }
+        Ok(())
+    }
+
     fn read_available(&mut self) -> Result<()> {
         let Some((file, _)) = self.file.as_mut() else {
             return Ok(());
@@ -90,6 +120,9 @@ impl Follower {
         self.pending.extend_from_slice(&chunk);
         while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=nl).collect();
+            if std::mem::take(&mut self.discard_partial) {
+                continue;
+            }
             let record = Record::parse(&line).map_err(|e| Error::Parse {
                 path: self.path.clone(),
                 line: 0,
