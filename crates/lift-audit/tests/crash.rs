@@ -41,9 +41,19 @@ fn child(log: &Path) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let sink = FileAuditSink::open(SinkOptions::new(log).checkpoint_every(50))
-            .await
-            .unwrap();
+        // Odd rounds use interval fsync: acknowledged means written to the
+        // operating system, which a killed process cannot lose either.
+        let durability = match std::env::var("LIFT_AUDIT_CRASH_POLICY").as_deref() {
+            Ok("interval") => lift_audit::Durability::Interval(Duration::from_millis(200)),
+            _ => lift_audit::Durability::GroupCommit,
+        };
+        let sink = FileAuditSink::open(
+            SinkOptions::new(log)
+                .checkpoint_every(50)
+                .durability(durability),
+        )
+        .await
+        .unwrap();
         let started = Instant::now();
         let mut tasks = Vec::new();
         for t in 0..4u64 {
@@ -102,6 +112,10 @@ fn parent() {
         let kill_after = 1 + rng.next(400);
         let mut child = Command::new(std::env::current_exe().unwrap())
             .env(CHILD_ENV, &log)
+            .env(
+                "LIFT_AUDIT_CRASH_POLICY",
+                if round % 2 == 1 { "interval" } else { "group" },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
