@@ -74,9 +74,9 @@ pub use error::{Error, Result};
 pub use events::{
     CancelEvent, DiagnosticEvent, DiffKind, EngineEvent, ErrorEvent, EventPayload, OpType,
     PolicyEvent, PolicyLoadEvent, PolicyRemediationEvent, PolicyStackSummaryEvent,
-    PolicySummaryEvent, PreludeEvent, ProgressEvent, PropertyDiff, PropertyMap, RawProperties, ResOpFailedEvent,
-    ResOutputsEvent, ResourcePreEvent, Severity, StartDebuggingEvent, StdoutEvent,
-    StepEventMetadata, StepEventStateMetadata, SummaryEvent, plain_text,
+    PolicySummaryEvent, PreludeEvent, ProgressEvent, PropertyDiff, PropertyMap, RawProperties,
+    ResOpFailedEvent, ResOutputsEvent, ResourcePreEvent, Severity, StartDebuggingEvent,
+    StdoutEvent, StepEventMetadata, StepEventStateMetadata, SummaryEvent, plain_text,
 };
 pub use health::CliHealthCheck;
 pub use ledger::{Diagnostic, Ledger, ResourceEntry, ResourceStatus};
