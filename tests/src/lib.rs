@@ -9,6 +9,26 @@
 #[doc = include_str!("../../docs/lift-core.md")]
 mod lift_core_guide {}
 
+/// `docs/lift-pulumi.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lift-pulumi.md")]
+mod lift_pulumi_guide {}
+
+/// `docs/lift-monitor.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lift-monitor.md")]
+mod lift_monitor_guide {}
+
+/// `docs/lift-secrets.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lift-secrets.md")]
+mod lift_secrets_guide {}
+
+/// `docs/lift-audit.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lift-audit.md")]
+mod lift_audit_guide {}
+
 /// `README.md`.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
