@@ -310,9 +310,12 @@ mod tests {
     // The unit tests run without `CountingAlloc` installed globally, so they drive an
     // instance directly; it updates the same process-wide counters.
     static COUNTING: CountingAlloc<System> = CountingAlloc::new(System);
+    /// The counters are process-wide: the tests that move them take turns.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
     fn counts_allocations_frees_and_peak() {
+        let _turn = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let layout = Layout::from_size_align(1 << 20, 8).unwrap();
         let before = allocator_stats().unwrap_or_default();
         // SAFETY: the layout has a non-zero size; the pointer is freed with the same layout.
@@ -336,6 +339,7 @@ mod tests {
 
     #[test]
     fn threads_beyond_the_first_get_their_own_counts() {
+        let _turn = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let layout = Layout::from_size_align(4096, 8).unwrap();
         let handles: Vec<_> = (0..4)
             .map(|_| {

@@ -44,6 +44,8 @@ mod histogram;
 #[cfg(feature = "http")]
 mod http;
 mod invocation;
+#[cfg(feature = "jemalloc")]
+mod jemalloc;
 #[cfg(feature = "lambda")]
 mod lambda;
 mod manager;
@@ -70,6 +72,8 @@ pub use histogram::Histogram;
 #[cfg(feature = "http")]
 pub use http::HealthServer;
 pub use invocation::{Invocation, InvocationMetrics};
+#[cfg(feature = "jemalloc")]
+pub use jemalloc::jemalloc_stats;
 #[cfg(feature = "lambda")]
 pub use lambda::{EmfSink, LambdaConfig, LambdaDeployment, MetricsLayer, MetricsService};
 pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
@@ -81,8 +85,8 @@ pub use report::{
 };
 pub use sampler::{Sampler, SamplerConfig};
 pub use snapshot::{
-    CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, LambdaEnv, LimitSource, MemoryStats,
-    Snapshot, StallStats, TokioStats,
+    CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, JemallocStats, LambdaEnv, LimitSource,
+    MemoryStats, Snapshot, StallStats, TokioStats,
 };
 pub use stall::StallConfig;
 pub use standard::{ENDPOINTS_ENV, StandardChecks};

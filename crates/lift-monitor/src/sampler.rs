@@ -199,6 +199,10 @@ impl Sampler {
         });
         snapshot.stall = self.stall.as_ref().and_then(|s| s.stats());
 
+        #[cfg(feature = "jemalloc")]
+        {
+            snapshot.jemalloc = crate::jemalloc::jemalloc_stats();
+        }
         snapshot.alloc = allocator_stats().map(|counts| {
             let (allocations_per_second, bytes_per_second) = match self.previous_alloc {
                 Some((then, allocs, bytes)) => {

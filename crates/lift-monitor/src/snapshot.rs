@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub stall: Option<StallStats>,
     /// Heap counts, when [`crate::CountingAlloc`] is the global allocator.
     pub alloc: Option<HeapStats>,
+    /// jemalloc's own statistics, with the `jemalloc` feature when jemalloc is the allocator.
+    pub jemalloc: Option<JemallocStats>,
 }
 
 impl Snapshot {
@@ -57,6 +59,7 @@ impl Snapshot {
             lambda: None,
             stall: None,
             alloc: None,
+            jemalloc: None,
         }
     }
 
@@ -235,6 +238,23 @@ pub struct HeapStats {
     pub growth_bytes_per_second: Option<f64>,
     /// How well a straight line fits the live heap over the window (R², 0 to 1).
     pub growth_fit: Option<f64>,
+}
+
+/// jemalloc's statistics (`stats.*` mallctls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct JemallocStats {
+    /// Bytes allocated by the application.
+    pub allocated_bytes: u64,
+    /// Bytes in active pages (a multiple of the page size, at least `allocated_bytes`).
+    pub active_bytes: u64,
+    /// Bytes in physically resident data pages mapped by jemalloc.
+    pub resident_bytes: u64,
+    /// Bytes in active extents mapped by jemalloc.
+    pub mapped_bytes: u64,
+    /// Bytes in virtual memory mappings retained rather than returned to the system.
+    pub retained_bytes: u64,
+    /// Bytes dedicated to jemalloc's metadata.
+    pub metadata_bytes: u64,
 }
 
 #[cfg(test)]

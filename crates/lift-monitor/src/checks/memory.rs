@@ -140,21 +140,30 @@ impl MemoryCheck {
                     });
                 }
             }
-            if let Some(rss) = rss
-                && live >= t.waste_min_heap_bytes
-                && live > 0
-            {
-                let ratio = rss as f64 / live as f64;
-                f.observe("waste_ratio", ratio, "ratio");
-                f.judge(&t.waste_ratio, ratio, || {
-                    format!(
-                        "rss is {ratio:.2} times the live heap {}",
-                        format_bytes(live as f64)
-                    )
-                });
-            }
+            waste(&mut f, t, rss, live);
+        } else if let Some(jemalloc) = snapshot.jemalloc {
+            // Without the counting allocator, jemalloc's own count of allocated bytes is the live heap.
+            f.observe("heap_live", jemalloc.allocated_bytes as f64, "bytes");
+            waste(&mut f, t, rss, jemalloc.allocated_bytes);
         }
         f.finish("")
+    }
+}
+
+/// Judges RSS against the live heap, when the heap is large enough for the ratio to mean something.
+fn waste(f: &mut Findings, t: &MemoryThresholds, rss: Option<u64>, live: u64) {
+    if let Some(rss) = rss
+        && live >= t.waste_min_heap_bytes
+        && live > 0
+    {
+        let ratio = rss as f64 / live as f64;
+        f.observe("waste_ratio", ratio, "ratio");
+        f.judge(&t.waste_ratio, ratio, || {
+            format!(
+                "rss is {ratio:.2} times the live heap {}",
+                format_bytes(live as f64)
+            )
+        });
     }
 }
 
@@ -274,6 +283,24 @@ mod tests {
                 .iter()
                 .any(|o| o.measurement == "waste_ratio" && (o.value - 4.0).abs() < 1e-9)
         );
+    }
+
+    #[test]
+    fn jemalloc_figures_stand_in_for_the_counting_allocator() {
+        let thresholds = MemoryThresholds::for_environment(false).with_limit(Some(16 << 30));
+        let check = MemoryCheck::new(Monitor::fixed(crate::Snapshot::empty()), thresholds);
+        let mut s = with_rss(800 << 20);
+        s.jemalloc = Some(crate::snapshot::JemallocStats {
+            allocated_bytes: 100 << 20,
+            active_bytes: 110 << 20,
+            resident_bytes: 120 << 20,
+            mapped_bytes: 130 << 20,
+            retained_bytes: 0,
+            metadata_bytes: 1 << 20,
+        });
+        let out = check.evaluate(&s);
+        assert_eq!(out.status, HealthStatus::Unhealthy, "{}", out.message);
+        assert!(out.message.contains("8.00 times the live heap"));
     }
 
     #[test]
