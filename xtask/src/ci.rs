@@ -12,12 +12,24 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     step(
         root,
         "lint",
-        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     timed("codegen check", || crate::codegen::run(root, true))?;
     timed("tidy", || crate::tidy::run(root))?;
     timed("facade features", || crate::features::run(root))?;
-    step(root, "tests", &["test", "--workspace", "--locked", "--no-fail-fast"])?;
+    step(
+        root,
+        "tests",
+        &["test", "--workspace", "--locked", "--no-fail-fast"],
+    )?;
     if std::env::var("LIFT_TEST_MOTO").as_deref() == Ok("1") {
         // The AWS SDK is heavy, so the `aws` feature is built only for the suite that needs it.
         step(
@@ -41,7 +53,16 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         step(
             root,
             "provider contract on moto",
-            &["test", "-p", "lift-tests", "--features", "aws", "--test", "provider_contract", "--locked"],
+            &[
+                "test",
+                "-p",
+                "lift-tests",
+                "--features",
+                "aws",
+                "--test",
+                "provider_contract",
+                "--locked",
+            ],
         )?;
     } else {
         println!(

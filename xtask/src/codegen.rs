@@ -31,14 +31,19 @@ pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
             stale.push(file.path.display().to_string());
         } else {
             if let Some(parent) = full.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
             }
-            std::fs::write(&full, &file.contents).with_context(|| format!("cannot write {}", full.display()))?;
+            std::fs::write(&full, &file.contents)
+                .with_context(|| format!("cannot write {}", full.display()))?;
             println!("codegen: updated {}", file.path.display());
         }
     }
     if !stale.is_empty() {
-        bail!("generated files are stale: {}; run `cargo xtask codegen` and commit the result", stale.join(", "));
+        bail!(
+            "generated files are stale: {}; run `cargo xtask codegen` and commit the result",
+            stale.join(", ")
+        );
     }
     if check {
         println!("codegen: {} generated files are up to date", files.len());
@@ -72,8 +77,12 @@ fn cli_reference() -> String {
     let mut root = lift_cli::Cli::command().term_width(100).max_term_width(100);
     root.build();
     let mut out = format!("<!-- {GENERATED_BY} -->\n\n# The `lift` command line\n\n");
-    out.push_str("Exit codes: 0 on success, 1 when the operation failed, 2 on bad usage or bad input.\n");
-    out.push_str("With `--json`, the result is one JSON document on stdout and human text goes to stderr.\n");
+    out.push_str(
+        "Exit codes: 0 on success, 1 when the operation failed, 2 on bad usage or bad input.\n",
+    );
+    out.push_str(
+        "With `--json`, the result is one JSON document on stdout and human text goes to stderr.\n",
+    );
     render(&mut out, &mut root, "lift");
     out
 }
@@ -87,7 +96,11 @@ fn render(out: &mut String, cmd: &mut clap::Command, path: &str) {
         .render_long_help()
         .to_string();
     let help: Vec<&str> = help.lines().map(str::trim_end).collect();
-    let _ = write!(out, "\n## `{path}`\n\n```text\n{}\n```\n", help.join("\n").trim_end());
+    let _ = write!(
+        out,
+        "\n## `{path}`\n\n```text\n{}\n```\n",
+        help.join("\n").trim_end()
+    );
     let names: Vec<String> = cmd
         .get_subcommands()
         .filter(|sub| sub.get_name() != "help")
@@ -116,7 +129,11 @@ mod tests {
     fn every_generated_file_says_how_it_was_made() {
         for file in generate().unwrap() {
             let head: String = file.contents.lines().take(3).collect();
-            assert!(head.contains("cargo xtask codegen"), "{}", file.path.display());
+            assert!(
+                head.contains("cargo xtask codegen"),
+                "{}",
+                file.path.display()
+            );
         }
     }
 }

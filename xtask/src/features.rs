@@ -13,12 +13,23 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         sets.push(vec![krate.trim_start_matches("lift-").to_owned()]);
     }
     for features in &sets {
-        let mut args = vec!["check", "--quiet", "-p", "lift", "--lib", "--no-default-features"];
+        let mut args = vec![
+            "check",
+            "--quiet",
+            "-p",
+            "lift",
+            "--lib",
+            "--no-default-features",
+        ];
         let joined = features.join(",");
         if !features.is_empty() {
             args.extend(["--features", &joined]);
         }
-        let label = if features.is_empty() { "no features" } else { &joined };
+        let label = if features.is_empty() {
+            "no features"
+        } else {
+            &joined
+        };
         println!("features: checking the facade with {label}");
         let status = Command::new(crate::cargo())
             .args(&args)
@@ -30,7 +41,14 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         }
     }
     let status = Command::new(crate::cargo())
-        .args(["check", "--quiet", "-p", "lift", "--all-targets", "--all-features"])
+        .args([
+            "check",
+            "--quiet",
+            "-p",
+            "lift",
+            "--all-targets",
+            "--all-features",
+        ])
         .current_dir(root)
         .status()
         .context("cannot run cargo check")?;

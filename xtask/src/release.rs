@@ -27,15 +27,21 @@ pub(crate) const PUBLISH_ORDER: [&str; 7] = [
 
 pub(crate) fn run(root: &Path, version: &str, dry_run: bool) -> anyhow::Result<()> {
     validate_version(version)?;
-    let changelog = std::fs::read_to_string(root.join("CHANGELOG.md")).context("cannot read CHANGELOG.md")?;
+    let changelog =
+        std::fs::read_to_string(root.join("CHANGELOG.md")).context("cannot read CHANGELOG.md")?;
     if !changelog_has_section(&changelog, version) {
-        bail!("CHANGELOG.md has no section for {version}: add a `## [{version}]` heading describing the release");
+        bail!(
+            "CHANGELOG.md has no section for {version}: add a `## [{version}]` heading describing the release"
+        );
     }
     let scratch;
     let workdir: PathBuf = if dry_run {
         scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
         copy_workspace(root, scratch.path())?;
-        println!("release: dry run in a copy of the workspace at {}", scratch.path().display());
+        println!(
+            "release: dry run in a copy of the workspace at {}",
+            scratch.path().display()
+        );
         scratch.path().to_path_buf()
     } else {
         root.to_path_buf()
@@ -48,9 +54,15 @@ pub(crate) fn run(root: &Path, version: &str, dry_run: bool) -> anyhow::Result<(
     println!("release: set every crate and internal requirement to {version}");
 
     let target = workdir.join("target").join("release-package");
-    let mut args: Vec<String> = ["package", "--no-verify", "--allow-dirty", "--offline", "--target-dir"]
-        .map(str::to_owned)
-        .into();
+    let mut args: Vec<String> = [
+        "package",
+        "--no-verify",
+        "--allow-dirty",
+        "--offline",
+        "--target-dir",
+    ]
+    .map(str::to_owned)
+    .into();
     args.push(target.display().to_string());
     for krate in PUBLISH_ORDER {
         args.push("-p".to_owned());
@@ -66,7 +78,9 @@ pub(crate) fn run(root: &Path, version: &str, dry_run: bool) -> anyhow::Result<(
         bail!("cargo package failed");
     }
     for krate in PUBLISH_ORDER {
-        let file = target.join("package").join(format!("{krate}-{version}.crate"));
+        let file = target
+            .join("package")
+            .join(format!("{krate}-{version}.crate"));
         if !file.is_file() {
             bail!("cargo package did not produce {}", file.display());
         }
@@ -75,14 +89,19 @@ pub(crate) fn run(root: &Path, version: &str, dry_run: bool) -> anyhow::Result<(
     if dry_run {
         println!("release: dry run complete; nothing in the checkout changed");
     } else {
-        println!("release: now commit, tag v{version}, and run `cargo publish -p <crate>` in the order above");
+        println!(
+            "release: now commit, tag v{version}, and run `cargo publish -p <crate>` in the order above"
+        );
     }
     Ok(())
 }
 
 fn validate_version(version: &str) -> anyhow::Result<()> {
     let parts: Vec<&str> = version.split('.').collect();
-    let numeric = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     if !numeric {
         bail!("invalid version {version:?}: use X.Y.Z with numbers, for example 0.2.0");
     }
@@ -104,7 +123,9 @@ fn changelog_has_section(changelog: &str, version: &str) -> bool {
 /// Sets `[workspace.package] version` and the `version` of every internal entry of `[workspace.dependencies]`.
 fn set_versions(manifest: &str, version: &str) -> anyhow::Result<String> {
     let mut doc: DocumentMut = manifest.parse().context("Cargo.toml is not valid TOML")?;
-    let workspace = doc["workspace"].as_table_mut().context("Cargo.toml has no [workspace]")?;
+    let workspace = doc["workspace"]
+        .as_table_mut()
+        .context("Cargo.toml has no [workspace]")?;
     workspace["package"]["version"] = value(version);
     let deps = workspace["dependencies"]
         .as_table_like_mut()
@@ -114,7 +135,9 @@ fn set_versions(manifest: &str, version: &str) -> anyhow::Result<String> {
         if !PUBLISH_ORDER.contains(&name.get()) {
             continue;
         }
-        let table = item.as_table_like_mut().context("internal dependencies must be tables")?;
+        let table = item
+            .as_table_like_mut()
+            .context("internal dependencies must be tables")?;
         if !table.contains_key("path") {
             bail!("internal dependency {} has no path", name.get());
         }
@@ -122,14 +145,19 @@ fn set_versions(manifest: &str, version: &str) -> anyhow::Result<String> {
         internal += 1;
     }
     if internal != PUBLISH_ORDER.len() {
-        bail!("expected {} internal crates in [workspace.dependencies], found {internal}", PUBLISH_ORDER.len());
+        bail!(
+            "expected {} internal crates in [workspace.dependencies], found {internal}",
+            PUBLISH_ORDER.len()
+        );
     }
     Ok(doc.to_string())
 }
 
 /// Copies the sources (not `.git` or target directories) so that a dry run can change them freely.
 fn copy_workspace(from: &Path, to: &Path) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
         let entry = entry?;
         let name = entry.file_name();
         let name_text = name.to_string_lossy();
@@ -158,9 +186,16 @@ mod tests {
         let manifest = std::fs::read_to_string(crate::project_root().join("Cargo.toml")).unwrap();
         let updated = set_versions(&manifest, "9.8.7").unwrap();
         let doc: DocumentMut = updated.parse().unwrap();
-        assert_eq!(doc["workspace"]["package"]["version"].as_str(), Some("9.8.7"));
+        assert_eq!(
+            doc["workspace"]["package"]["version"].as_str(),
+            Some("9.8.7")
+        );
         for krate in PUBLISH_ORDER {
-            assert_eq!(doc["workspace"]["dependencies"][krate]["version"].as_str(), Some("9.8.7"), "{krate}");
+            assert_eq!(
+                doc["workspace"]["dependencies"][krate]["version"].as_str(),
+                Some("9.8.7"),
+                "{krate}"
+            );
         }
         // Comments and unrelated entries survive.
         assert!(updated.contains("[workspace.lints.clippy]"));

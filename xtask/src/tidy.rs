@@ -7,21 +7,32 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 /// The crates that may depend on `lift-core` and on no other lift crate.
-pub(crate) const FEATURE_CRATES: [&str; 4] = ["lift-pulumi", "lift-monitor", "lift-secrets", "lift-audit"];
+pub(crate) const FEATURE_CRATES: [&str; 4] =
+    ["lift-pulumi", "lift-monitor", "lift-secrets", "lift-audit"];
 
 /// The crate every feature crate may depend on.
 const CORE: &str = "lift-core";
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let output = Command::new(crate::cargo())
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .context("cannot run cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let metadata: Value = serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    let metadata: Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
     let problems = check(&metadata);
     if problems.is_empty() {
         println!("tidy: the layering rule holds and every internal dependency has a version");
@@ -37,7 +48,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
 /// Returns one message per broken rule in a `cargo metadata --no-deps` document.
 pub(crate) fn check(metadata: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let packages = metadata["packages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let packages = metadata["packages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let members: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
     if packages.is_empty() {
         problems.push("cargo metadata lists no packages".to_owned());
@@ -45,8 +59,12 @@ pub(crate) fn check(metadata: &Value) -> Vec<String> {
     for package in packages {
         let name = package["name"].as_str().unwrap_or("<unnamed>");
         // `publish: []` means the package is never published.
-        let publishable = !matches!(package["publish"].as_array(), Some(registries) if registries.is_empty());
-        let dependencies = package["dependencies"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let publishable =
+            !matches!(package["publish"].as_array(), Some(registries) if registries.is_empty());
+        let dependencies = package["dependencies"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for dep in dependencies {
             let dep_name = dep["name"].as_str().unwrap_or_default();
             if !members.contains(&dep_name) {
@@ -92,16 +110,25 @@ mod tests {
 
     #[test]
     fn accepts_the_intended_layering() {
-        let ok = metadata(json!([dep("lift-core", "^0.1.0", None), dep("lift-audit", "^0.1.0", Some("dev"))]));
+        let ok = metadata(json!([
+            dep("lift-core", "^0.1.0", None),
+            dep("lift-audit", "^0.1.0", Some("dev"))
+        ]));
         assert_eq!(check(&ok), Vec::<String>::new());
     }
 
     #[test]
     fn rejects_a_feature_crate_depending_on_another() {
-        let broken = metadata(json!([dep("lift-core", "^0.1.0", None), dep("lift-audit", "^0.1.0", None)]));
+        let broken = metadata(json!([
+            dep("lift-core", "^0.1.0", None),
+            dep("lift-audit", "^0.1.0", None)
+        ]));
         let problems = check(&broken);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].contains("lift-secrets depends on lift-audit"), "{problems:?}");
+        assert!(
+            problems[0].contains("lift-secrets depends on lift-audit"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -125,7 +152,13 @@ mod tests {
     fn the_real_workspace_is_tidy() {
         let root = crate::project_root();
         let output = Command::new(crate::cargo())
-            .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
             .current_dir(&root)
             .output()
             .unwrap();

@@ -1,4 +1,5 @@
-//! `lift secrets`: store, read and rotate secrets in a file store.
+//! `lift secrets`: store, read and rotate secrets in a file store, or in AWS
+//! Secrets Manager with `--aws`. The subcommands are the same for both.
 //!
 //! Only `get` prints a value. Every other command prints names, version ids,
 //! labels and dates, never values.
@@ -9,8 +10,9 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, Protection, RotateOptions,
-    RotationEngine, RotationOutcome, SecretValueDocument, StoreOnlyRotator, ValueKind,
+    AuditedProvider, FileRotationStore, FileSecretsProvider, MemoryRotationStore, Protection,
+    RotateOptions, RotationEngine, RotationOutcome, RotationStore, SecretValueDocument,
+    StoreOnlyRotator, ValueKind,
 };
 use lift::{
     DeleteMode, Error, PutOptions, SecretName, SecretValue, SecretsProvider, StageLabel, VersionId,
@@ -22,9 +24,22 @@ use crate::context::Context;
 /// Arguments of `lift secrets`.
 #[derive(Debug, Args)]
 pub struct SecretsArgs {
-    /// The secret store directory (created with mode 0700 when absent).
+    /// The secret store directory (created with mode 0700 when absent). With --aws, where
+    /// rotation checkpoints and history are kept (in memory for this run when absent).
     #[arg(long, value_name = "DIR", env = "LIFT_SECRETS_STORE")]
     pub store: Option<PathBuf>,
+    /// Use AWS Secrets Manager; region and credentials come from the standard AWS chain.
+    #[arg(long, conflicts_with_all = ["key_file", "plaintext"])]
+    pub aws: bool,
+    /// The AWS region (with --aws; default: the standard chain's).
+    #[arg(long, value_name = "R", requires = "aws")]
+    pub region: Option<String>,
+    /// The Secrets Manager endpoint, for emulators and VPC endpoints (with --aws).
+    #[arg(long, value_name = "URL", requires = "aws")]
+    pub endpoint_url: Option<String>,
+    /// A prefix added to every secret name in AWS, such as `myapp/` (with --aws).
+    #[arg(long, value_name = "PREFIX", requires = "aws")]
+    pub prefix: Option<String>,
     /// The 32-byte key file that encrypts the store (default: LIFT_SECRETS_KEY_FILE).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
@@ -113,23 +128,58 @@ pub enum SecretsOp {
     },
 }
 
-type Provider = AuditedProvider<FileSecretsProvider>;
+type Provider = AuditedProvider<Arc<dyn SecretsProvider>>;
 
 fn parse_name(raw: &str) -> lift::Result<SecretName> {
     raw.parse()
 }
 
-fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
-    let root = args.store.clone().ok_or_else(|| {
-        Error::invalid_input("no secret store given: pass --store DIR or set LIFT_SECRETS_STORE")
-    })?;
-    let protection = Protection::from_options(args.key_file.as_deref(), args.plaintext)?;
-    let store = FileSecretsProvider::open(&root, protection)?;
+async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
+    let (inner, rotation): (Arc<dyn SecretsProvider>, Arc<dyn RotationStore>) = if args.aws {
+        let provider = aws_provider(args).await?;
+        // Rotation checkpoints live beside --store when given. Without it they last for this
+        // run only; `resume` still finds an interrupted rotation from its AWSPENDING label.
+        let rotation: Arc<dyn RotationStore> = match &args.store {
+            Some(dir) => Arc::new(FileRotationStore::new(dir)),
+            None => Arc::new(MemoryRotationStore::default()),
+        };
+        (provider, rotation)
+    } else {
+        let root = args.store.clone().ok_or_else(|| {
+            Error::invalid_input(
+                "no secret store given: pass --store DIR, set LIFT_SECRETS_STORE, or use --aws",
+            )
+        })?;
+        let protection = Protection::from_options(args.key_file.as_deref(), args.plaintext)?;
+        let store = FileSecretsProvider::open(&root, protection)?;
+        (Arc::new(store), Arc::new(FileRotationStore::new(&root)))
+    };
     // An operator reading a value is an access worth an audit record.
-    let provider = Arc::new(AuditedProvider::new(store, ctx.audit.clone()).audit_reads(true));
-    let engine = RotationEngine::new(provider.clone(), Arc::new(FileRotationStore::new(&root)))
-        .with_audit(ctx.audit.clone());
+    let provider = Arc::new(AuditedProvider::new(inner, ctx.audit.clone()).audit_reads(true));
+    let engine = RotationEngine::new(provider.clone(), rotation).with_audit(ctx.audit.clone());
     Ok((provider, engine))
+}
+
+#[cfg(feature = "aws")]
+async fn aws_provider(args: &SecretsArgs) -> lift::Result<Arc<dyn SecretsProvider>> {
+    let mut builder = lift::secrets::AwsSecretsManagerProvider::builder();
+    if let Some(region) = &args.region {
+        builder = builder.region(region);
+    }
+    if let Some(url) = &args.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    if let Some(prefix) = &args.prefix {
+        builder = builder.prefix(prefix);
+    }
+    Ok(Arc::new(builder.build().await))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn aws_provider(_args: &SecretsArgs) -> lift::Result<Arc<dyn SecretsProvider>> {
+    Err(Error::invalid_input(
+        "this lift was built without AWS support; reinstall it with `cargo install lift-cli --features aws`",
+    ))
 }
 
 /// Reads the value from stdin, stripping one trailing newline as `pulumi config set` does.
@@ -151,7 +201,7 @@ fn read_value_from_stdin() -> lift::Result<SecretValue> {
 }
 
 pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
-    let (provider, engine) = open(&args, ctx)?;
+    let (provider, engine) = open(&args, ctx).await?;
     match args.op {
         SecretsOp::Put {
             name,

@@ -11,7 +11,10 @@ use lift::prelude::*;
 async fn main() -> lift::Result<()> {
     let name: SecretName = "prod/db/password".parse()?;
     let value = SecretValue::from("correct horse battery staple");
-    println!("secret {name} holds {} bytes and prints as {value}", value.len());
+    println!(
+        "secret {name} holds {} bytes and prints as {value}",
+        value.len()
+    );
 
     match "../../etc/passwd".parse::<SecretName>() {
         Ok(_) => println!("unexpected: a hostile name was accepted"),
@@ -19,8 +22,12 @@ async fn main() -> lift::Result<()> {
     }
 
     let sink = MemoryAuditSink::new();
-    sink.record(AuditEvent::new("secrets", "put", Resource::new("secret", name.as_str())))
-        .await?;
+    sink.record(AuditEvent::new(
+        "secrets",
+        "put",
+        Resource::new("secret", name.as_str()),
+    ))
+    .await?;
     println!("audit events recorded: {:?}", sink.actions());
 
     let overall = HealthStatus::aggregate([HealthStatus::Healthy, HealthStatus::Degraded]);

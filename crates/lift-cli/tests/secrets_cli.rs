@@ -5,7 +5,6 @@
     clippy::unwrap_used,
     reason = "tests unwrap: a failure is the test failing"
 )]
-#![allow(clippy::print_stderr, reason = "the skip message goes to stderr")]
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -14,32 +13,20 @@ use std::process::{Command, Output, Stdio};
 
 const CANARY: &str = "canary-4b8e1f-cli-value";
 
-/// The `lift` binary that `cargo test --workspace` builds next to this test's directory.
-fn lift_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let bin = profile_dir.join("lift");
-    bin.exists().then_some(bin)
-}
-
 struct Cli {
     bin: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl Cli {
-    fn new() -> Option<Cli> {
-        let Some(bin) = lift_binary() else {
-            eprintln!(
-                "skipping: the lift binary is not built; run `cargo test --workspace` or `cargo build -p lift-cli` first"
-            );
-            return None;
-        };
+    fn new() -> Cli {
+        // Cargo builds the binary for this package's integration tests.
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_lift"));
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key");
         std::fs::write(&key, [7u8; 32]).unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        Some(Cli { bin, dir })
+        Cli { bin, dir }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -95,7 +82,7 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn values_round_trip_and_bad_input_exits_2() {
-    let Some(cli) = Cli::new() else { return };
+    let cli = Cli::new();
     let put = cli.run(&["put", "prod/db"], Some("line one\nline two\n"));
     assert!(put.status.success(), "{}", text(&put));
     let get = cli.run(&["get", "prod/db"], None);
@@ -139,7 +126,7 @@ fn values_round_trip_and_bad_input_exits_2() {
 
 #[test]
 fn the_canary_appears_only_in_get_output() {
-    let Some(cli) = Cli::new() else { return };
+    let cli = Cli::new();
     let put = cli.run(&["put", "prod/api"], Some(CANARY));
     assert!(put.status.success(), "{}", text(&put));
     let get = cli.run(&["get", "prod/api"], None);
