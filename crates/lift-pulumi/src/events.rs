@@ -441,12 +441,12 @@ pub struct StepEventMetadata {
     /// The resource's type token.
     #[serde(rename = "type", default)]
     pub resource_type: String,
-    /// The state before the step.
+    /// The state before the step, parsed on demand ([`RawState::parse`]).
     #[serde(default)]
-    pub old: Option<Box<StepEventStateMetadata>>,
-    /// The state after the step.
+    pub old: Option<RawState>,
+    /// The state after the step, parsed on demand.
     #[serde(default)]
-    pub new: Option<Box<StepEventStateMetadata>>,
+    pub new: Option<RawState>,
     /// Keys causing a replacement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
@@ -476,6 +476,52 @@ where
     D: Deserializer<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// A resource's state around a step ([`StepEventStateMetadata`]), kept as
+/// the raw JSON text the CLI wrote until [`RawState::parse`] is called.
+///
+/// The states are most of a step event's fields and most readers (progress
+/// display, the ledger) never look at them; parsing them lazily makes
+/// reading an event log several times faster. The conformance test parses
+/// every state of the fixture corpus, so the typed form is checked too.
+#[derive(Clone)]
+pub struct RawState(Box<serde_json::value::RawValue>);
+
+impl RawState {
+    /// The JSON text, exactly as written.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parses the typed state.
+    pub fn parse(&self) -> Result<StepEventStateMetadata, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl fmt::Debug for RawState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl PartialEq for RawState {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for RawState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(d).map(RawState)
+    }
 }
 
 /// A resource's state around a step.
@@ -916,7 +962,7 @@ mod tests {
         );
         let step = event.step().unwrap();
         assert_eq!(step.op, OpType::Replace);
-        let old = step.old.as_ref().unwrap();
+        let old = step.old.as_ref().unwrap().parse().unwrap();
         assert_eq!(old.retain_on_delete, Some(true));
         let inputs = old.inputs.as_ref().unwrap();
         assert!(inputs.is_empty_object());

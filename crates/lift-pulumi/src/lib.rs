@@ -75,7 +75,7 @@ pub use events::{
     CancelEvent, DiagnosticEvent, DiffKind, EngineEvent, ErrorEvent, EventPayload, OpType,
     PolicyEvent, PolicyLoadEvent, PolicyRemediationEvent, PolicyStackSummaryEvent,
     PolicySummaryEvent, PreludeEvent, ProgressEvent, PropertyDiff, PropertyMap, RawProperties,
-    ResOpFailedEvent, ResOutputsEvent, ResourcePreEvent, Severity, StartDebuggingEvent,
+    RawState, ResOpFailedEvent, ResOutputsEvent, ResourcePreEvent, Severity, StartDebuggingEvent,
     StdoutEvent, StepEventMetadata, StepEventStateMetadata, SummaryEvent, plain_text,
 };
 pub use health::CliHealthCheck;

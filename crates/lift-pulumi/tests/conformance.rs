@@ -27,6 +27,7 @@ fn every_fixture_event_parses_round_trips_and_summarizes() {
     let mut events = 0;
     let mut summaries = 0;
     let mut unknown = 0;
+    let mut states = 0;
     for folder in ["pulumi-lifecycle", "pulumi-events"] {
         let dir = fixtures().join(folder);
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -56,6 +57,20 @@ fn every_fixture_event_parses_round_trips_and_summarizes() {
                 if matches!(typed.payload, EventPayload::Unknown(_)) {
                     unknown += 1;
                 }
+                // States are parsed lazily: parse each one and check it loses nothing either.
+                if let Some(step) = typed.step() {
+                    for state in [&step.old, &step.new].into_iter().flatten() {
+                        let parsed = state.parse().unwrap();
+                        let raw: Value = serde_json::from_str(state.get()).unwrap();
+                        assert_eq!(
+                            serde_json::to_value(&parsed).unwrap(),
+                            raw,
+                            "{}",
+                            path.display()
+                        );
+                        states += 1;
+                    }
+                }
             }
             let expected = raw
                 .iter()
@@ -78,6 +93,7 @@ fn every_fixture_event_parses_round_trips_and_summarizes() {
     assert_eq!(events, 18649);
     assert_eq!(summaries, 1613, "two streams have no summaryEvent");
     assert_eq!(unknown, 0, "every fixture kind is a known variant");
+    assert!(states > 20_000, "{states} states checked");
 }
 
 #[test]
