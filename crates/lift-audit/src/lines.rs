@@ -69,7 +69,10 @@ impl Lines {
                 let Some(path) = self.files.get(self.index) else {
                     return Ok(None);
                 };
-                let file = File::open(path).map_err(|e| Error::io("open audit log", path, e))?;
+                let opened = File::open(path).map_err(|e| Error::io("open audit log", path, e));
+                // Move past a file that cannot be opened, so that a caller who
+                // goes on after the error does not get it again forever.
+                let file = opened.inspect_err(|_| self.index += 1)?;
                 self.reader = Some(BufReader::with_capacity(BUFFER, file));
                 self.pending = 0;
                 self.line = 0;

@@ -119,11 +119,12 @@ pub struct QueryDocument {
 ///
 /// Lines that are not records come out as [`Error::Parse`] items, so that a
 /// caller can report them and go on; a partial last line (a write in
-/// progress) is skipped. Queries do not verify hashes: run `verify` for that.
+/// progress) is skipped. A file that cannot be read ends the query with its error. Queries do not verify hashes: run `verify` for that.
 #[derive(Debug)]
 pub struct Query {
     lines: Lines,
     filter: Filter,
+    done: bool,
 }
 
 /// Starts a query over `files` (a single file with a manifest stands for the whole chain).
@@ -136,6 +137,7 @@ pub fn query(files: &[PathBuf], filter: Filter) -> Result<Query> {
     Ok(Query {
         lines: Lines::new(files),
         filter,
+        done: false,
     })
 }
 
@@ -144,10 +146,17 @@ impl Iterator for Query {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if self.done {
+                return None;
+            }
             let (line, terminated, pos) = match self.lines.next_line() {
                 Ok(Some(next)) => next,
                 Ok(None) => return None,
-                Err(err) => return Some(Err(err)),
+                Err(err) => {
+                    // A file that cannot be read ends the query: its records are unknown.
+                    self.done = true;
+                    return Some(Err(err));
+                }
             };
             if !terminated {
                 continue;

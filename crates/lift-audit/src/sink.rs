@@ -348,6 +348,7 @@ impl Writer {
             .checkpoint_path
             .clone()
             .unwrap_or_else(|| default_checkpoint_path(&log));
+        let checkpointed = check_against_checkpoint(&checkpoint_path, &hasher, &tail, &log)?;
         let signer = match &options.key {
             Some(key) => key.signer(),
             None => CheckpointSigner::load_or_create(
@@ -357,7 +358,6 @@ impl Writer {
                     .unwrap_or_else(|| append_suffix(&log, ".signing-key")),
             )?,
         };
-        let checkpointed = check_against_checkpoint(&checkpoint_path, &hasher, &tail, &log)?;
         let origin = options.origin.clone().unwrap_or_else(|| {
             let host = lift_core::Origin::current().host;
             let absolute = std::path::absolute(&log).unwrap_or_else(|_| log.clone());

@@ -295,10 +295,11 @@ async fn query(files: Vec<PathBuf>, filter: Filter, ctx: &Context) -> lift::Resu
                     }
                     matched += 1;
                 }
-                Err(err) => {
+                Err(err @ lift::audit::Error::Parse { .. }) => {
                     skipped += 1;
                     eprintln!("warning: {err}");
                 }
+                Err(err) => return Err(err.into()),
             }
         }
         if json {
