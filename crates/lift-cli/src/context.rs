@@ -36,9 +36,9 @@ impl Context {
     /// Prints human text: on stdout normally, on stderr under `--json`.
     pub(crate) fn say(&self, text: impl std::fmt::Display) {
         if self.json {
-            eprintln!("{text}");
+            write_line(&mut std::io::stderr().lock(), &text);
         } else {
-            println!("{text}");
+            write_line(&mut std::io::stdout().lock(), &text);
         }
     }
 
@@ -50,9 +50,15 @@ impl Context {
                 format!("cannot render JSON output: {err}"),
             )
         })?;
-        println!("{text}");
+        write_line(&mut std::io::stdout().lock(), &text);
         Ok(())
     }
+}
+
+/// Writes one line. A closed pipe (`lift ... | head`) is not an error worth a
+/// panic or a message: the reader has what it wanted.
+fn write_line(out: &mut impl std::io::Write, text: &impl std::fmt::Display) {
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// The exit code for an error: 2 for bad input, 1 for everything else.
@@ -69,7 +75,7 @@ pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
         let document = serde_json::json!({
             "error": { "kind": err.kind().as_str(), "message": err.message() }
         });
-        println!("{document:#}");
+        write_line(&mut std::io::stdout().lock(), &format!("{document:#}"));
     }
     let mut text = format!("error: {err}");
     let mut source = std::error::Error::source(err);
@@ -80,7 +86,7 @@ pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
         }
         source = cause.source();
     }
-    eprintln!("{text}");
+    write_line(&mut std::io::stderr().lock(), &text);
     exit_code_for(err)
 }
 

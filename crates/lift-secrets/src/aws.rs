@@ -314,7 +314,7 @@ impl AwsSecretsManagerProvider {
                 });
             }
         }
-        versions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.created_at));
         Ok(versions)
     }
 
