@@ -6,7 +6,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use lift_core::{CheckOutcome, HealthCheck};
 
-use crate::verify::{VerifyOptions, verify_since_checkpoint};
+use crate::verify::{VerifyOptions, verify_since_checkpoint, verify_with};
+
+/// Logs up to this size are verified whole by the health check; larger ones from their last checkpoint.
+pub const FULL_VERIFY_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Checks that the log can be appended to and that its chain verifies from
 /// the last checkpoint to the end (the whole chain when there is none).
@@ -15,6 +18,7 @@ pub struct AuditHealthCheck {
     name: String,
     path: PathBuf,
     options: VerifyOptions,
+    full_verify_limit: u64,
 }
 
 impl AuditHealthCheck {
@@ -24,6 +28,7 @@ impl AuditHealthCheck {
             name: "audit_log".to_owned(),
             path: path.into(),
             options,
+            full_verify_limit: FULL_VERIFY_LIMIT,
         }
     }
 
@@ -31,6 +36,16 @@ impl AuditHealthCheck {
     #[must_use]
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Verifies the whole chain when the log is at most `bytes` long (default
+    /// [`FULL_VERIFY_LIMIT`]), and only the records since the last checkpoint
+    /// beyond that. A checkpoint is written at every flush, so checking only
+    /// since it would miss an edit of any record it already covers.
+    #[must_use]
+    pub fn full_verify_limit(mut self, bytes: u64) -> Self {
+        self.full_verify_limit = bytes;
         self
     }
 }
@@ -54,6 +69,7 @@ impl HealthCheck for AuditHealthCheck {
         let started = Instant::now();
         let path = self.path.clone();
         let options = self.options.clone();
+        let limit = self.full_verify_limit;
         let span = tracing::debug_span!("audit_health_check", path = %path.display());
         let _entered = span.enter();
         let result = tokio::task::spawn_blocking(move || {
@@ -64,21 +80,31 @@ impl HealthCheck for AuditHealthCheck {
                 )));
             }
             writable(&path).map_err(CheckOutcome::unhealthy)?;
-            verify_since_checkpoint(&path, &options).map_err(|e| {
+            let size = std::fs::metadata(&path)
+                .map(|m| m.len())
+                .unwrap_or(u64::MAX);
+            let whole = size <= limit;
+            let verified = if whole {
+                verify_with(std::slice::from_ref(&path), &options)
+            } else {
+                verify_since_checkpoint(&path, &options)
+            };
+            verified.map(|report| (report, whole)).map_err(|e| {
                 CheckOutcome::unhealthy(format!("cannot verify audit log {}: {e}", path.display()))
             })
         })
         .await;
         let outcome = match result {
-            Ok(Ok(report)) => {
+            Ok(Ok((report, whole))) => {
+                let scope = match (&report.checkpoint, whole) {
+                    (Some(cp), true) => format!(" and matches checkpoint {}", cp.size),
+                    (Some(cp), false) => format!(" since checkpoint {}", cp.size),
+                    (None, _) => " (no checkpoint yet)".to_owned(),
+                };
                 let base = match &report.failure {
                     None => CheckOutcome::healthy(format!(
-                        "audit log {} is writable and its chain is intact{}",
+                        "audit log {} is writable and its chain is intact{scope}",
                         self.path.display(),
-                        match &report.checkpoint {
-                            Some(cp) => format!(" since checkpoint {}", cp.size),
-                            None => " (no checkpoint yet)".to_owned(),
-                        }
                     )),
                     Some(failure) => CheckOutcome::unhealthy(format!(
                         "audit log {}: {} at record {}: {}; run `lift audit verify {}`",

@@ -47,7 +47,7 @@ pub use checkpoint::{Checkpoint, default_checkpoint_path};
 pub use ed25519_dalek::VerifyingKey;
 pub use error::{Error, Result};
 pub use follow::{FollowFrom, Follower};
-pub use health::AuditHealthCheck;
+pub use health::{AuditHealthCheck, FULL_VERIFY_LIMIT};
 pub use key::{AuditKey, CheckpointSigner, KEY_FILE_ENV, MIN_KEY_LEN};
 pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secret};
 pub use manifest::{Manifest, chain_files, manifest_path};

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -137,6 +138,8 @@ pub(crate) fn recover(log: &Path, hasher: &Hasher) -> Result<(File, ChainTail)> 
         .create(true)
         .append(true)
         .read(true)
+        // Audit logs are read-restricted (PCI DSS 10.3.1): new files are owner-only.
+        .mode(0o600)
         .open(log)
         .map_err(|e| Error::io("open audit log", log, e))?;
     crate::checkpoint::sync_parent(log)?;

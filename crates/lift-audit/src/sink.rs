@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -766,6 +767,8 @@ impl Writer {
             .create(true)
             .append(true)
             .read(true)
+            // Audit logs are read-restricted (PCI DSS 10.3.1): new files are owner-only.
+            .mode(0o600)
             .open(&self.log)
             .map_err(|e| Error::io("open audit log", &self.log, e))?;
         sync_parent(&self.log)?;

@@ -266,11 +266,33 @@ async fn flush_checkpoints_and_the_health_check_reports_the_chain() {
     let outcome = check.check().await;
     assert_eq!(outcome.status, HealthStatus::Healthy, "{}", outcome.message);
     assert!(
+        outcome.message.contains("matches checkpoint 5"),
+        "{}",
+        outcome.message
+    );
+    // Past the size limit, only the records since the checkpoint are verified.
+    let tail_only = AuditHealthCheck::new(&log, VerifyOptions::default()).full_verify_limit(0);
+    let outcome = tail_only.check().await;
+    assert_eq!(outcome.status, HealthStatus::Healthy, "{}", outcome.message);
+    assert!(
         outcome.message.contains("since checkpoint 5"),
         "{}",
         outcome.message
     );
     drop(sink);
+
+    // An edit of a record the checkpoint already covers: a small log is verified whole, so it shows.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("act.0"));
+    std::fs::write(&log, text.replacen("act.0", "act.9", 1)).unwrap();
+    let outcome = check.check().await;
+    assert_eq!(
+        outcome.status,
+        HealthStatus::Unhealthy,
+        "{}",
+        outcome.message
+    );
+    std::fs::write(&log, &text).unwrap();
 
     let mut bytes = std::fs::read(&log).unwrap();
     let at = bytes.len() - 20;
