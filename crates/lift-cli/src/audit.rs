@@ -392,6 +392,8 @@ mod tests {
         Context {
             json: false,
             audit: Arc::new(sink.clone()),
+            audit_log: None,
+            audit_key_file: None,
         }
     }
 

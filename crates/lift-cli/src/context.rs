@@ -14,6 +14,10 @@ pub(crate) struct Context {
     pub(crate) json: bool,
     /// Where the command's audit events go (a no-op sink without `--audit-log`).
     pub(crate) audit: Arc<dyn AuditSink>,
+    /// The `--audit-log` file, if any.
+    pub(crate) audit_log: Option<std::path::PathBuf>,
+    /// The `--audit-key-file`, if any.
+    pub(crate) audit_key_file: Option<std::path::PathBuf>,
 }
 
 impl Context {
@@ -25,6 +29,8 @@ impl Context {
         Ok(Context {
             json: global.json,
             audit,
+            audit_log: global.audit_log.clone(),
+            audit_key_file: global.audit_key_file.clone(),
         })
     }
 

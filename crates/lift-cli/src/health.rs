@@ -39,6 +39,7 @@ pub(crate) async fn run(args: HealthArgs, ctx: &Context) -> lift::Result<u8> {
         ..MonitorConfig::default()
     })?;
     let manager = checks.build(&monitor)?;
+    register_components(&manager, ctx).await?;
     tokio::time::sleep(WARM_UP).await;
     monitor.refresh();
 
@@ -58,6 +59,41 @@ pub(crate) async fn run(args: HealthArgs, ctx: &Context) -> lift::Result<u8> {
         }
     }
     Ok(exit_code(&report))
+}
+
+/// Adds the checks of the lift components this machine is configured for:
+/// the audit log of `--audit-log`, the secret store of `LIFT_SECRETS_STORE`,
+/// and the Pulumi CLI when one is installed or `LIFT_PULUMI` names one.
+async fn register_components(
+    manager: &lift::monitor::HealthManager,
+    ctx: &Context,
+) -> lift::Result<()> {
+    if let Some(log) = &ctx.audit_log {
+        let key = match &ctx.audit_key_file {
+            Some(file) => Some(lift::audit::AuditKey::load(file)?),
+            None => None,
+        };
+        let options = lift::audit::VerifyOptions {
+            key,
+            ..lift::audit::VerifyOptions::default()
+        };
+        manager.register(lift::audit::AuditHealthCheck::new(log, options))?;
+    }
+    if let Some(store) = std::env::var_os("LIFT_SECRETS_STORE") {
+        let key_file = std::env::var_os(lift::secrets::KEY_FILE_ENV).map(std::path::PathBuf::from);
+        // Without a key the store is opened as plaintext: the check then reports a
+        // plaintext store as degraded, and encrypted files as unreadable.
+        let protection =
+            lift::secrets::Protection::from_options(key_file.as_deref(), key_file.is_none())?;
+        let store =
+            lift::secrets::FileSecretsProvider::open(std::path::PathBuf::from(store), protection)?;
+        manager.register(lift::secrets::StoreHealthCheck::new(store))?;
+    }
+    let asked_for_pulumi = std::env::var_os(lift::pulumi::PULUMI_ENV).is_some();
+    if asked_for_pulumi || lift::pulumi::PulumiCli::discover(None).await.is_ok() {
+        manager.register(lift::pulumi::CliHealthCheck::new())?;
+    }
+    Ok(())
 }
 
 /// 1 when the report is unhealthy, else 0: degraded and unknown still exit 0.
@@ -147,6 +183,8 @@ mod tests {
         let ctx = Context {
             json: true,
             audit: std::sync::Arc::new(lift::NoopAuditSink),
+            audit_log: None,
+            audit_key_file: None,
         };
         let args = HealthArgs {
             watch: None,

@@ -19,14 +19,64 @@ pub(crate) struct ErrorBody {
 }
 
 /// Every public JSON document, as `(file stem, schema)`, in a stable order.
+///
+/// Each `--json` output of the CLI is listed under the command that prints it.
 pub fn json_schemas() -> Vec<(&'static str, Schema)> {
+    use schemars::schema_for;
     vec![
-        ("error", schemars::schema_for!(ErrorDocument)),
-        ("audit-event", schemars::schema_for!(lift::AuditEvent)),
-        ("check-outcome", schemars::schema_for!(lift::CheckOutcome)),
+        // Every command, on failure.
+        ("error", schema_for!(ErrorDocument)),
+        // lift deploy.
+        ("deploy", schema_for!(crate::deploy::DeployDocument)),
         (
-            "secret-description",
-            schemars::schema_for!(lift::SecretDescription),
+            "deploy-failure",
+            schema_for!(crate::deploy::DeployFailureDocument),
         ),
+        (
+            "deploy-outputs",
+            schema_for!(crate::deploy::OutputsDocument),
+        ),
+        (
+            "deploy-history",
+            schema_for!(crate::deploy::HistoryDocument),
+        ),
+        (
+            "deploy-stack-action",
+            schema_for!(crate::deploy::StackActionDocument),
+        ),
+        ("deploy-config", schema_for!(crate::deploy::ConfigDocument)),
+        // lift health.
+        ("health-report", schema_for!(lift::monitor::HealthReport)),
+        ("health-json", schema_for!(lift::monitor::HealthJson)),
+        // lift secrets.
+        ("secrets-put", schema_for!(lift::PutOutcome)),
+        (
+            "secrets-get",
+            schema_for!(lift::secrets::SecretValueDocument),
+        ),
+        ("secrets-list", schema_for!(Vec<lift::SecretSummary>)),
+        ("secret-description", schema_for!(lift::SecretDescription)),
+        (
+            "secrets-rotation-report",
+            schema_for!(lift::secrets::RotationReport),
+        ),
+        (
+            "secrets-history",
+            schema_for!(Vec<lift::secrets::RotationRecord>),
+        ),
+        // lift audit, and the audit log's own records.
+        ("audit-event", schema_for!(lift::AuditEvent)),
+        ("audit-record", schema_for!(lift::audit::Record)),
+        ("audit-checkpoint", schema_for!(lift::audit::Checkpoint)),
+        ("audit-manifest", schema_for!(lift::audit::Manifest)),
+        (
+            "audit-verify-report",
+            schema_for!(lift::audit::VerifyReport),
+        ),
+        ("audit-query", schema_for!(lift::audit::QueryDocument)),
+        // lift demo.
+        ("demo", schema_for!(crate::demo::DemoReport)),
+        // Health check outcomes, as every component reports them.
+        ("check-outcome", schema_for!(lift::CheckOutcome)),
     ]
 }
