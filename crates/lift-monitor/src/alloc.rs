@@ -315,7 +315,9 @@ mod tests {
 
     #[test]
     fn counts_allocations_frees_and_peak() {
-        let _turn = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let layout = Layout::from_size_align(1 << 20, 8).unwrap();
         let before = allocator_stats().unwrap_or_default();
         // SAFETY: the layout has a non-zero size; the pointer is freed with the same layout.
@@ -339,7 +341,9 @@ mod tests {
 
     #[test]
     fn threads_beyond_the_first_get_their_own_counts() {
-        let _turn = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let layout = Layout::from_size_align(4096, 8).unwrap();
         let handles: Vec<_> = (0..4)
             .map(|_| {
