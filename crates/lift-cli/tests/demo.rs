@@ -1,20 +1,28 @@
 //! `lift demo` is the README's first command: it must work on a fresh machine with no setup.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `lift demo ARGS --dir ROOT` with no pulumi reachable, whatever the machine has,
+/// so that the deploy step must say it was skipped.
+fn run_demo(args: &[&str], root: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lift"))
+        .arg("demo")
+        .args(args)
+        .arg("--dir")
+        .arg(root)
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("LIFT_PULUMI")
+        .env_remove("LIFT_AUDIT_LOG")
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn demo_runs_every_step_and_reports_json() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("demo");
-    let output = Command::new(env!("CARGO_BIN_EXE_lift"))
-        .args(["demo", "--json", "--dir"])
-        .arg(&root)
-        // No pulumi for this test, whatever the machine has: the deploy step must say it was skipped.
-        .env("PATH", "/usr/bin:/bin")
-        .env_remove("LIFT_PULUMI")
-        .env_remove("LIFT_AUDIT_LOG")
-        .output()
-        .unwrap();
+    let output = run_demo(&["--json"], &root);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "demo failed: {stderr}");
 
@@ -56,14 +64,7 @@ fn demo_runs_every_step_and_reports_json() {
 fn demo_removes_its_directory_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("demo");
-    let status = Command::new(env!("CARGO_BIN_EXE_lift"))
-        .args(["demo", "--remove", "--dir"])
-        .arg(&root)
-        .env("PATH", "/usr/bin:/bin")
-        .env_remove("LIFT_PULUMI")
-        .env_remove("LIFT_AUDIT_LOG")
-        .output()
-        .unwrap();
+    let status = run_demo(&["--remove"], &root);
     assert!(status.status.success());
     assert!(!root.exists());
 }
