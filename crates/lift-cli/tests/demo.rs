@@ -1,5 +1,10 @@
 //! `lift demo` is the README's first command: it must work on a fresh machine with no setup.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests unwrap: a failure is the test failing"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
