@@ -45,29 +45,37 @@ impl RawProperties {
     }
 }
 
-impl fmt::Debug for RawProperties {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.get())
-    }
+/// The impls shared by the raw-JSON wrappers: `Debug` prints the text, equality
+/// compares the text, and serde passes the raw value through untouched.
+macro_rules! raw_json_impls {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0.get())
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.get() == other.0.get()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Box::<serde_json::value::RawValue>::deserialize(d).map($name)
+            }
+        }
+    };
 }
 
-impl PartialEq for RawProperties {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
-
-impl Serialize for RawProperties {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for RawProperties {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Box::<serde_json::value::RawValue>::deserialize(d).map(RawProperties)
-    }
-}
+raw_json_impls!(RawProperties);
 
 /// Removes Pulumi's color markup (`<{%reset%}>`, `<{%fg 1%}>`, ...) from a message.
 ///
@@ -500,29 +508,7 @@ impl RawState {
     }
 }
 
-impl fmt::Debug for RawState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.get())
-    }
-}
-
-impl PartialEq for RawState {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
-
-impl Serialize for RawState {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for RawState {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Box::<serde_json::value::RawValue>::deserialize(d).map(RawState)
-    }
-}
+raw_json_impls!(RawState);
 
 /// A resource's state around a step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
