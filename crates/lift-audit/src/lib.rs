@@ -29,6 +29,7 @@
 //! ```
 
 mod checkpoint;
+mod durable;
 mod error;
 mod follow;
 mod health;

@@ -175,6 +175,8 @@ pub(crate) fn encode_line(
 ) -> [u8; 32] {
     let kid = hasher.kid();
     let hash = hasher.digest(seq, time, kid, prev, event);
+    // The fixed members and two hashes take under 300 bytes: reserve once.
+    out.reserve(event.len() + 320);
     out.extend_from_slice(b"{\"seq\":");
     push_decimal(out, seq);
     out.extend_from_slice(b",\"time\":\"");
@@ -209,10 +211,13 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 15)]);
+    // Into a stack buffer first: one append instead of 64 capacity checks.
+    let mut hex = [0u8; 64];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
+    out.extend_from_slice(&hex);
 }
 
 /// Hex digit values; 0xff marks everything but `0-9a-f`.

@@ -11,6 +11,7 @@ use lift_core::{Actor, AuditEvent, AuditSink, Clock, Resource, SystemClock};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::{Checkpoint, append_suffix, default_checkpoint_path, sync_parent};
+use crate::durable::{Durable, Failure, Head, Syncing, Waiter, closed_error};
 use crate::error::{Error, Result};
 use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
@@ -147,8 +148,11 @@ impl EventBytes {
         event
             .check_no_secrets()
             .map_err(|e| Error::SecretRefused(e.message().to_owned()))?;
-        serde_json::to_vec(event)
-            .map(EventBytes)
+        // Most events serialize to 300-600 bytes: one allocation instead of
+        // growing from serde_json's default through several reallocations.
+        let mut bytes = Vec::with_capacity(768);
+        serde_json::to_writer(&mut bytes, event)
+            .map(|()| EventBytes(bytes))
             .map_err(|e| Error::Serialize {
                 action: event.action.clone(),
                 message: e.to_string(),
@@ -306,28 +310,28 @@ impl AuditSink for FileAuditSink {
     }
 }
 
+/// One caller's records, as received.
+enum Unit {
+    Record(EventBytes, Reply<Receipt>),
+    Group(Vec<EventBytes>, Reply<Vec<Receipt>>),
+}
+
 /// The writer's state. It lives on its own thread, so that blocking file
 /// I/O never stalls the caller's runtime and a final flush survives it.
 struct Writer {
     log: PathBuf,
-    checkpoint_path: PathBuf,
     durability: Durability,
-    checkpoint_every: u64,
     max_file_bytes: Option<u64>,
     channel_capacity: usize,
     max_batch: usize,
-    origin: String,
     clock: Arc<dyn Clock>,
     hasher: Hasher,
-    signer: CheckpointSigner,
     file: File,
     len: u64,
     tail: ChainTail,
-    checkpointed: Option<u64>,
-    unsynced: bool,
-    last_sync: Instant,
     buf: Vec<u8>,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Failure,
+    syncing: Syncing,
 }
 
 impl Writer {
@@ -364,26 +368,38 @@ impl Writer {
             let absolute = std::path::absolute(&log).unwrap_or_else(|_| log.clone());
             format!("{host}:{}", absolute.display())
         });
+        let failure = Failure::default();
+        let durable = Durable {
+            log: log.clone(),
+            file: file
+                .try_clone()
+                .map_err(|e| Error::io("open a second handle on", &log, e))?,
+            unsynced: false,
+            last_sync: Instant::now(),
+            head: head_of(&tail),
+            checkpoint_path,
+            checkpoint_every: options.checkpoint_every,
+            checkpointed,
+            origin,
+            clock: Arc::clone(&options.clock),
+            signer,
+            key_id: hasher.kid().map(str::to_owned),
+            failure: Arc::clone(&failure),
+        };
         let mut writer = Writer {
             log,
-            checkpoint_path,
             durability: options.durability,
-            checkpoint_every: options.checkpoint_every,
             max_file_bytes: options.max_file_bytes,
             channel_capacity: options.channel_capacity.max(1),
             max_batch: options.max_batch.max(1),
-            origin,
             clock: options.clock,
             hasher,
-            signer,
             file,
             len,
             tail,
-            checkpointed,
-            unsynced: false,
-            last_sync: Instant::now(),
             buf: Vec::with_capacity(1 << 16),
-            failure: Arc::new(Mutex::new(None)),
+            failure,
+            syncing: Syncing::Inline(Box::new(durable)),
         };
         if writer.tail.cut_bytes > 0 {
             writer.record_repair()?;
@@ -408,25 +424,34 @@ impl Writer {
             "cut a torn record from the end of the audit log"
         );
         let (tx, _rx) = oneshot::channel();
-        let failed = self.append_batch(vec![(EventBytes::encode(&event)?, tx)]);
-        self.sync()?;
-        match failed {
-            Some(reason) => Err(Error::Integrity(reason)),
-            None => Ok(()),
-        }
+        self.write_units(vec![Unit::Record(EventBytes::encode(&event)?, tx)]);
+        // Still on the opening thread, so the fsync happens here.
+        self.syncing.barrier_and_wait()
     }
 
-    fn run_thread(self, rx: mpsc::Receiver<Command>) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build();
+    fn run_thread(mut self, rx: mpsc::Receiver<Command>) {
+        let mut rx = rx;
+        if self.durability != Durability::EveryRecord {
+            let syncing = std::mem::replace(&mut self.syncing, Syncing::Stopped);
+            self.syncing = match syncing {
+                Syncing::Inline(durable) => match Syncing::start_thread(durable, self.durability) {
+                    Ok(started) => started,
+                    Err(err) => {
+                        self.fail(format!("cannot start the audit syncer thread: {err}"));
+                        rx.close();
+                        return;
+                    }
+                },
+                other => other,
+            };
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
         match runtime {
             Ok(runtime) => runtime.block_on(self.run(rx)),
             Err(err) => {
-                let mut rx = rx;
-                let reason = format!("cannot start the writer runtime: {err}");
-                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                self.fail(format!("cannot start the writer runtime: {err}"));
                 rx.close();
+                self.syncing.finish();
             }
         }
     }
@@ -434,25 +459,7 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut commands = Vec::with_capacity(self.max_batch);
         loop {
-            let received = match self.durability {
-                Durability::Interval(interval) if self.unsynced => {
-                    let deadline = tokio::time::Instant::from_std(self.last_sync + interval);
-                    match tokio::time::timeout_at(
-                        deadline,
-                        rx.recv_many(&mut commands, self.max_batch),
-                    )
-                    .await
-                    {
-                        Ok(n) => n,
-                        Err(_) => {
-                            let _ = self.sync();
-                            continue;
-                        }
-                    }
-                }
-                _ => rx.recv_many(&mut commands, self.max_batch).await,
-            };
-            if received == 0 {
+            if rx.recv_many(&mut commands, self.max_batch).await == 0 {
                 break;
             }
             if self.process(&mut commands) {
@@ -460,27 +467,28 @@ impl Writer {
                 while let Ok(command) = rx.try_recv() {
                     self.refuse(command);
                 }
-                return;
+                break;
             }
         }
-        // Every handle is gone: make everything durable and checkpoint it.
-        if let Err(err) = self.checkpoint() {
-            tracing::error!(path = %self.log.display(), error = %err, "final audit checkpoint failed");
-        }
+        // Every handle is gone, or the sink was closed: make everything durable
+        // and checkpoint it.
+        self.syncing.finish();
+    }
+
+    fn fail(&self, reason: String) {
+        tracing::error!(path = %self.log.display(), reason = %reason, "audit writer stopped");
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     fn closed_error(&self) -> Error {
-        let reason = self
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        Error::Closed {
-            path: self.log.clone(),
-            reason,
-        }
+        closed_error(&self.log, &self.failure)
     }
 
     fn refuse(&self, command: Command) {
@@ -495,137 +503,166 @@ impl Writer {
 
     /// Handles received commands in order. Returns true after a close.
     fn process(&mut self, commands: &mut Vec<Command>) -> bool {
-        let mut batch = Vec::new();
+        let mut units = Vec::with_capacity(commands.len());
         let mut closing = false;
         for command in commands.drain(..) {
             if closing {
                 self.refuse(command);
                 continue;
             }
+            let is_close = matches!(command, Command::Close(_));
             match command {
-                Command::Record(event, reply) => batch.push((event, reply)),
-                Command::Records(events, reply) => {
-                    self.commit(std::mem::take(&mut batch));
-                    if self.failed() {
-                        drop(reply.send(Err(self.closed_error())));
-                    } else if let Some(reason) = self.append_group(events, reply) {
-                        self.fail(reason);
-                    }
-                    self.after_append();
-                }
-                Command::Flush(reply) => {
-                    self.commit(std::mem::take(&mut batch));
-                    drop(reply.send(self.checkpoint()));
-                }
-                Command::Close(reply) => {
-                    self.commit(std::mem::take(&mut batch));
-                    drop(reply.send(self.checkpoint()));
-                    closing = true;
+                Command::Record(event, reply) => units.push(Unit::Record(event, reply)),
+                Command::Records(events, reply) => units.push(Unit::Group(events, reply)),
+                Command::Flush(reply) | Command::Close(reply) => {
+                    self.write_units(std::mem::take(&mut units));
+                    self.syncing
+                        .barrier(Box::new(move |result| drop(reply.send(result))));
+                    closing = is_close;
                 }
             }
         }
-        self.commit(batch);
+        self.write_units(units);
         closing
     }
 
-    fn failed(&self) -> bool {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-    }
-
-    fn fail(&self, reason: String) {
-        tracing::error!(path = %self.log.display(), reason = %reason, "audit writer stopped");
-        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
-    }
-
-    fn commit(&mut self, batch: Vec<(EventBytes, Reply<Receipt>)>) {
-        if batch.is_empty() {
+    /// Writes received records in order and hands them on to be made durable.
+    ///
+    /// Under `EveryRecord` each record gets its own write and fsync; otherwise
+    /// all of them go out in one write.
+    fn write_units(&mut self, units: Vec<Unit>) {
+        if units.is_empty() {
             return;
         }
         if self.failed() {
-            for (_, reply) in batch {
-                drop(reply.send(Err(self.closed_error())));
+            for unit in units {
+                self.refuse_unit(unit);
             }
             return;
         }
         if self.durability == Durability::EveryRecord {
-            for item in batch {
-                if self.failed() {
-                    drop(item.1.send(Err(self.closed_error())));
-                    continue;
+            for unit in units {
+                self.write_one_by_one(unit);
+            }
+            return;
+        }
+        let mut events = Vec::new();
+        let mut shape = Vec::with_capacity(units.len());
+        for unit in units {
+            match unit {
+                Unit::Record(event, reply) => {
+                    events.push(event);
+                    shape.push((1, Ok(reply)));
                 }
-                if let Some(reason) = self.append_batch(vec![item]) {
-                    self.fail(reason);
+                Unit::Group(group, reply) => {
+                    shape.push((group.len(), Err(reply)));
+                    events.extend(group);
                 }
             }
-        } else if let Some(reason) = self.append_batch(batch) {
-            self.fail(reason);
         }
-        self.after_append();
-    }
-
-    /// Checkpoints and rotates when due.
-    fn after_append(&mut self) {
-        let due = self.checkpoint_every > 0
-            && self.tail.seq - self.checkpointed.unwrap_or(0) >= self.checkpoint_every;
-        if due && !self.failed() {
-            if let Err(err) = self.checkpoint() {
-                tracing::error!(path = %self.log.display(), error = %err, "audit checkpoint failed");
-            }
-        }
-        if self.max_file_bytes.is_some_and(|max| self.len >= max) && !self.failed() {
-            if let Err(err) = self.rotate() {
-                self.fail(format!("rotation failed: {err}"));
-            }
-        }
-    }
-
-    /// Encodes, writes and (per policy) fsyncs a batch, then answers every caller.
-    /// Returns a reason when the writer must stop.
-    fn append_batch(&mut self, batch: Vec<(EventBytes, Reply<Receipt>)>) -> Option<String> {
-        let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let (result, fatal) = self.write_events(&events);
-        match result {
+        match self.write_events(&events) {
             Ok(receipts) => {
-                for (reply, receipt) in replies.into_iter().zip(receipts) {
-                    drop(reply.send(Ok(receipt)));
-                }
+                let mut receipts = receipts.into_iter();
+                let waiters = shape
+                    .into_iter()
+                    .filter_map(|(n, reply)| match reply {
+                        Ok(reply) => receipts.next().map(|r| Waiter::Record(reply, r)),
+                        Err(reply) => {
+                            Some(Waiter::Group(reply, receipts.by_ref().take(n).collect()))
+                        }
+                    })
+                    .collect();
+                self.written(waiters);
             }
             Err(message) => {
-                for reply in replies {
-                    drop(reply.send(Err(self.append_error(&message))));
-                }
-            }
-        }
-        fatal
-    }
-
-    /// Appends a caller's group of records in order, answering once for all.
-    fn append_group(
-        &mut self,
-        events: Vec<EventBytes>,
-        reply: Reply<Vec<Receipt>>,
-    ) -> Option<String> {
-        if self.durability == Durability::EveryRecord {
-            let mut receipts = Vec::with_capacity(events.len());
-            for event in events {
-                match self.write_events(std::slice::from_ref(&event)) {
-                    (Ok(mut one), None) => receipts.append(&mut one),
-                    (Ok(_), fatal) => return fatal,
-                    (Err(message), fatal) => {
-                        drop(reply.send(Err(self.append_error(&message))));
-                        return fatal;
+                for (_, reply) in shape {
+                    let error = self.append_error(&message);
+                    match reply {
+                        Ok(reply) => drop(reply.send(Err(error))),
+                        Err(reply) => drop(reply.send(Err(error))),
                     }
                 }
             }
-            drop(reply.send(Ok(receipts)));
-            return None;
         }
-        let (result, fatal) = self.write_events(&events);
-        drop(reply.send(result.map_err(|message| self.append_error(&message))));
-        fatal
+        self.rotate_if_due();
+    }
+
+    /// `EveryRecord`: one write and one fsync per record, a group answered at its end.
+    fn write_one_by_one(&mut self, unit: Unit) {
+        let (events, mut waiter) = match unit {
+            Unit::Record(event, reply) => (vec![event], Ok(reply)),
+            Unit::Group(events, reply) => (events, Err((reply, Vec::new()))),
+        };
+        for event in events {
+            if self.failed() {
+                break;
+            }
+            let written = self.write_events(std::slice::from_ref(&event));
+            let synced = written.and_then(|receipts| {
+                let head = self.head();
+                match self.syncing.written(head, Vec::new()) {
+                    Ok(()) => Ok(receipts),
+                    Err(_) => Err(self.closed_error().to_string()),
+                }
+            });
+            match (synced, waiter) {
+                (Ok(mut receipts), Ok(reply)) => {
+                    if let Some(receipt) = receipts.pop() {
+                        drop(reply.send(Ok(receipt)));
+                    }
+                    self.rotate_if_due();
+                    return;
+                }
+                (Ok(mut receipts), Err((reply, mut done))) => {
+                    done.append(&mut receipts);
+                    waiter = Err((reply, done));
+                }
+                (Err(message), Ok(reply)) => {
+                    drop(reply.send(Err(self.append_error(&message))));
+                    return;
+                }
+                (Err(message), Err((reply, _))) => {
+                    drop(reply.send(Err(self.append_error(&message))));
+                    return;
+                }
+            }
+            self.rotate_if_due();
+        }
+        match waiter {
+            Ok(reply) => drop(reply.send(Err(self.closed_error()))),
+            Err((reply, done)) if !self.failed() => drop(reply.send(Ok(done))),
+            Err((reply, _)) => drop(reply.send(Err(self.closed_error()))),
+        }
+    }
+
+    fn refuse_unit(&self, unit: Unit) {
+        match unit {
+            Unit::Record(_, reply) => drop(reply.send(Err(self.closed_error()))),
+            Unit::Group(_, reply) => drop(reply.send(Err(self.closed_error()))),
+        }
+    }
+
+    /// The chain's current end.
+    fn head(&self) -> Head {
+        head_of(&self.tail)
+    }
+
+    /// Hands written records on: the waiters hear back once the policy is met.
+    fn written(&mut self, waiters: Vec<Waiter>) {
+        let head = self.head();
+        let acknowledged = match self.durability {
+            // Written to the operating system is what this policy acknowledges.
+            Durability::Interval(_) => {
+                waiters.into_iter().for_each(Waiter::succeed);
+                Vec::new()
+            }
+            _ => waiters,
+        };
+        if let Err(waiters) = self.syncing.written(head, acknowledged) {
+            for waiter in waiters {
+                waiter.fail(self.closed_error());
+            }
+        }
     }
 
     fn append_error(&self, message: &str) -> Error {
@@ -636,23 +673,14 @@ impl Writer {
         )
     }
 
-    /// Encodes, writes and (per policy) fsyncs records. On failure, returns the
-    /// error message, and also a reason when the writer must stop.
-    fn write_events(
-        &mut self,
-        events: &[EventBytes],
-    ) -> (std::result::Result<Vec<Receipt>, String>, Option<String>) {
+    /// Encodes and writes records, advancing the chain. On failure, cuts the
+    /// partial write, leaves the chain as it was and returns the message.
+    fn write_events(&mut self, events: &[EventBytes]) -> std::result::Result<Vec<Receipt>, String> {
         if events.is_empty() {
-            return (Ok(Vec::new()), None);
+            return Ok(Vec::new());
         }
         self.buf.clear();
-        let start = (
-            self.len,
-            self.tail.seq,
-            self.tail.head,
-            self.tail.head_offset,
-            self.tail.head_file.clone(),
-        );
+        let start = (self.tail.seq, self.tail.head, self.tail.head_offset);
         let mut receipts = Vec::with_capacity(events.len());
         // One clock reading per batch: the records of a batch are written together.
         let time = format_time(self.clock.now());
@@ -672,87 +700,46 @@ impl Writer {
             self.tail.head_offset = offset;
             receipts.push(Receipt { seq, hash });
         }
-        self.tail.head_file = file_name(&self.log);
-        let written = self.file.write_all(&self.buf);
-        let synced = written.and_then(|()| {
-            self.unsynced = true;
-            match self.durability {
-                Durability::EveryRecord | Durability::GroupCommit => self.sync_io(),
-                Durability::Interval(interval) if self.last_sync.elapsed() >= interval => {
-                    self.sync_io()
-                }
-                Durability::Interval(_) => Ok(()),
-            }
-        });
-        match synced {
+        match self.file.write_all(&self.buf) {
             Ok(()) => {
                 self.len += self.buf.len() as u64;
-                (Ok(receipts), None)
+                self.tail.head_file = file_name(&self.log);
+                Ok(receipts)
             }
             Err(err) => {
                 // Put the file and the chain back where they were, so that
                 // nothing is ever appended after a partial write.
-                let (len, seq, head, offset, head_file) = start;
-                let restored = self.file.set_len(len).and_then(|()| self.file.sync_all());
-                self.tail.seq = seq;
-                self.tail.head = head;
-                self.tail.head_offset = offset;
-                self.tail.head_file = head_file;
+                let restored = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.sync_all());
+                (self.tail.seq, self.tail.head, self.tail.head_offset) = start;
                 let message = Error::io("append to", &self.log, err).to_string();
-                let fatal = restored.err().map(|cut| {
-                    format!(
+                if let Err(cut) = restored {
+                    self.fail(format!(
                         "{message}; cutting the partial write also failed ({cut}), so no further record is appended"
-                    )
-                });
-                (Err(message), fatal)
+                    ));
+                }
+                Err(message)
             }
         }
     }
 
-    fn sync_io(&mut self) -> std::io::Result<()> {
-        if self.unsynced {
-            self.file.sync_data()?;
-            self.unsynced = false;
-            self.last_sync = Instant::now();
+    fn rotate_if_due(&mut self) {
+        if self.max_file_bytes.is_some_and(|max| self.len >= max) && !self.failed() {
+            if let Err(err) = self.rotate() {
+                self.fail(format!("rotation failed: {err}"));
+            }
         }
-        Ok(())
-    }
-
-    fn sync(&mut self) -> Result<()> {
-        self.sync_io().map_err(|e| Error::io("fsync", &self.log, e))
-    }
-
-    /// Fsyncs the log and writes a signed checkpoint of the current head.
-    fn checkpoint(&mut self) -> Result<()> {
-        self.sync()?;
-        if self.checkpointed == Some(self.tail.seq) && self.checkpoint_path.exists() {
-            return Ok(());
-        }
-        let mut checkpoint = Checkpoint::sign(
-            &self.signer,
-            &self.origin,
-            self.tail.seq,
-            &self.tail.head,
-            self.clock.now(),
-            self.hasher.kid(),
-        );
-        if self.tail.seq > 0 {
-            checkpoint.file = Some(self.tail.head_file.clone());
-            checkpoint.offset = Some(self.tail.head_offset);
-        }
-        let span = tracing::debug_span!("audit_checkpoint", size = self.tail.seq);
-        let _entered = span.enter();
-        checkpoint.store(&self.checkpoint_path)?;
-        self.checkpointed = Some(self.tail.seq);
-        Ok(())
     }
 
     /// Seals the live file as the next segment and starts a new live file.
     ///
-    /// Order matters for crash safety: the manifest naming the new segment is
-    /// written before the rename, and recovery completes a missing rename.
+    /// Order matters for crash safety: everything written is made durable and
+    /// checkpointed first, the manifest naming the new segment is written
+    /// before the rename, and recovery completes a missing rename.
     fn rotate(&mut self) -> Result<()> {
-        self.sync()?;
+        self.syncing.barrier_and_wait()?;
         let n = self.tail.segments + 1;
         let sealed_path = segment_path(&self.log, n);
         let sealed_name = file_name(&sealed_path);
@@ -772,6 +759,9 @@ impl Writer {
             .open(&self.log)
             .map_err(|e| Error::io("open audit log", &self.log, e))?;
         sync_parent(&self.log)?;
+        let handle = file
+            .try_clone()
+            .map_err(|e| Error::io("open a second handle on", &self.log, e))?;
         self.file = file;
         self.len = 0;
         self.tail.segments = n;
@@ -779,8 +769,18 @@ impl Writer {
         if self.tail.head_file == file_name(&self.log) {
             self.tail.head_file = sealed_name;
         }
+        self.syncing.reopened(handle, self.head());
         tracing::info!(path = %self.log.display(), segment = n, "rotated the audit log");
         Ok(())
+    }
+}
+
+fn head_of(tail: &ChainTail) -> Head {
+    Head {
+        seq: tail.seq,
+        hash: tail.head,
+        file: tail.head_file.clone(),
+        offset: tail.head_offset,
     }
 }
 

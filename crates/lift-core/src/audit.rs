@@ -80,10 +80,10 @@ impl Actor {
                 return Actor::user(user);
             }
         }
-        Actor::user(format!(
-            "uid:{}",
-            current_uid().unwrap_or_else(|| "unknown".into())
-        ))
+        // The uid costs a file read; a process keeps its uid, so read it once.
+        static UID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let uid = UID.get_or_init(|| current_uid().unwrap_or_else(|| "unknown".into()));
+        Actor::user(format!("uid:{uid}"))
     }
 }
 
@@ -108,27 +108,39 @@ pub struct Origin {
 
 impl Origin {
     /// This process on this host.
+    ///
+    /// The host and program names are read once per process (they cost a file
+    /// read, which every audited action would otherwise pay); the pid is read
+    /// on each call, so a forked child reports its own.
     pub fn current() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_else(|| "unknown".to_owned());
-        let process = std::env::args_os()
-            .next()
-            .and_then(|arg0| {
-                std::path::Path::new(&arg0)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
+        static NAMES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        let (host, process) = NAMES.get_or_init(|| (host_name(), program_name()));
         Origin {
-            host,
-            process,
+            host: host.clone(),
+            process: process.clone(),
             pid: std::process::id(),
         }
     }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Whether the action succeeded.
@@ -218,6 +230,7 @@ pub struct AuditEvent {
     /// A unique id for this event.
     pub id: uuid::Uuid,
     /// When it happened, in UTC.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub time: DateTime<Utc>,
     /// The category: `secrets`, `deploy`, `audit`, `health`, ...
     pub event_type: String,

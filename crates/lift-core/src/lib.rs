@@ -35,6 +35,7 @@ mod clock;
 mod deploy;
 mod error;
 mod health;
+mod rfc3339;
 mod secret;
 mod secrets;
 

@@ -1,0 +1,405 @@
+//! Making written records durable: fsync, acknowledgements and checkpoints.
+//!
+//! The writer thread encodes, hashes and writes records; what happens next
+//! depends on the [`Durability`] policy:
+//!
+//! - `EveryRecord`: the writer fsyncs each record itself ([`Syncing::Inline`]).
+//! - `GroupCommit`: the writer hands each written batch, with its waiting
+//!   callers, to a syncer thread and goes on writing the next batch. The
+//!   syncer fsyncs everything handed over so far at once, then answers the
+//!   callers. Writing batch N+1 overlaps with the fsync of batch N.
+//! - `Interval`: the writer answers callers as soon as their records are
+//!   written; the syncer fsyncs at most once per interval.
+//!
+//! Checkpoints are signed by whoever fsyncs, right after an fsync, so that
+//! **a checkpoint never covers a record that is not yet on disk**: after a
+//! machine crash, the log can never end before its own checkpoint.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use lift_core::Clock;
+use tokio::sync::oneshot;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::key::CheckpointSigner;
+use crate::sink::{Durability, Receipt};
+
+/// Where the chain ends after a write: what a checkpoint covers.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    /// The last record's sequence number (0 for an empty chain).
+    pub(crate) seq: u64,
+    /// The last record's hash.
+    pub(crate) hash: [u8; 32],
+    /// The file holding the last record.
+    pub(crate) file: String,
+    /// The last record's byte offset in that file.
+    pub(crate) offset: u64,
+}
+
+/// A caller waiting to hear that its records are durable.
+pub(crate) enum Waiter {
+    /// One record from `append`.
+    Record(oneshot::Sender<Result<Receipt>>, Receipt),
+    /// A group from `append_all`.
+    Group(oneshot::Sender<Result<Vec<Receipt>>>, Vec<Receipt>),
+}
+
+impl Waiter {
+    pub(crate) fn succeed(self) {
+        match self {
+            Waiter::Record(reply, receipt) => drop(reply.send(Ok(receipt))),
+            Waiter::Group(reply, receipts) => drop(reply.send(Ok(receipts))),
+        }
+    }
+
+    pub(crate) fn fail(self, error: Error) {
+        match self {
+            Waiter::Record(reply, _) => drop(reply.send(Err(error))),
+            Waiter::Group(reply, _) => drop(reply.send(Err(error))),
+        }
+    }
+}
+
+/// Called with the outcome of a barrier: everything before it durable and checkpointed.
+pub(crate) type BarrierReply = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// The writer stops for good once this holds a reason.
+pub(crate) type Failure = Arc<Mutex<Option<String>>>;
+
+/// Builds the error every caller gets once the writer has stopped.
+pub(crate) fn closed_error(log: &std::path::Path, failure: &Failure) -> Error {
+    let reason = failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    Error::Closed {
+        path: log.to_owned(),
+        reason,
+    }
+}
+
+/// Fsyncs the live file and signs checkpoints of durable heads.
+pub(crate) struct Durable {
+    pub(crate) log: PathBuf,
+    /// A handle on the live file (the writer holds another on the same file).
+    pub(crate) file: File,
+    pub(crate) unsynced: bool,
+    pub(crate) last_sync: Instant,
+    /// The newest head written, durable or not.
+    pub(crate) head: Head,
+    pub(crate) checkpoint_path: PathBuf,
+    /// Sign a checkpoint once this many records follow the last one (0: only at barriers).
+    pub(crate) checkpoint_every: u64,
+    /// The size the last checkpoint covered.
+    pub(crate) checkpointed: Option<u64>,
+    pub(crate) origin: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) signer: CheckpointSigner,
+    pub(crate) key_id: Option<String>,
+    pub(crate) failure: Failure,
+}
+
+impl Durable {
+    /// Notes that records up to `head` were written to the file.
+    pub(crate) fn written(&mut self, head: Head) {
+        self.head = head;
+        self.unsynced = true;
+    }
+
+    /// Fsyncs the live file if anything was written since the last fsync.
+    ///
+    /// A failed fsync stops the writer for good: the kernel may have dropped
+    /// the unwritten pages, so nothing after the last good fsync can be
+    /// trusted to be on disk, and only a reopen (which rescans the file) can
+    /// tell where the chain really ends.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        match self.file.sync_data() {
+            Ok(()) => {
+                self.unsynced = false;
+                self.last_sync = Instant::now();
+                Ok(())
+            }
+            Err(err) => {
+                let error = Error::io("fsync", &self.log, err);
+                let reason = format!(
+                    "{error}; records after the last successful fsync may not be on disk, and no further record is appended"
+                );
+                tracing::error!(path = %self.log.display(), reason = %reason, "audit writer stopped");
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                Err(error)
+            }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Signs a checkpoint when `checkpoint_every` records followed the last one.
+    pub(crate) fn checkpoint_if_due(&mut self) {
+        let due = self.checkpoint_every > 0
+            && self.head.seq - self.checkpointed.unwrap_or(0) >= self.checkpoint_every;
+        if due && !self.failed() {
+            if let Err(err) = self.checkpoint() {
+                tracing::error!(path = %self.log.display(), error = %err, "audit checkpoint failed");
+            }
+        }
+    }
+
+    /// Fsyncs the log and writes a signed checkpoint of the current head.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if self.failed() {
+            return Err(closed_error(&self.log, &self.failure));
+        }
+        self.sync()?;
+        if self.checkpointed == Some(self.head.seq) && self.checkpoint_path.exists() {
+            return Ok(());
+        }
+        let mut checkpoint = Checkpoint::sign(
+            &self.signer,
+            &self.origin,
+            self.head.seq,
+            &self.head.hash,
+            self.clock.now(),
+            self.key_id.as_deref(),
+        );
+        if self.head.seq > 0 {
+            checkpoint.file = Some(self.head.file.clone());
+            checkpoint.offset = Some(self.head.offset);
+        }
+        let span = tracing::debug_span!("audit_checkpoint", size = self.head.seq);
+        let _entered = span.enter();
+        checkpoint.store(&self.checkpoint_path)?;
+        self.checkpointed = Some(self.head.seq);
+        Ok(())
+    }
+}
+
+/// What the writer hands to the syncer thread, in write order.
+pub(crate) enum SyncJob {
+    /// Records up to `Head` were written; the waiters are answered once they are durable.
+    Written(Head, Vec<Waiter>),
+    /// Make everything so far durable, checkpoint it, then call back.
+    Barrier(BarrierReply),
+    /// The writer rotated: later records go to this file, and the chain ends at this head.
+    Reopened(File, Head),
+}
+
+/// Who fsyncs: the writer itself, or a syncer thread.
+pub(crate) enum Syncing {
+    /// The writer fsyncs and checkpoints on its own thread.
+    Inline(Box<Durable>),
+    /// A syncer thread does, fed through a channel.
+    Thread {
+        jobs: Sender<SyncJob>,
+        thread: std::thread::JoinHandle<()>,
+    },
+    /// The syncer could not start; the writer has stopped.
+    Stopped,
+}
+
+impl Syncing {
+    /// Moves fsync and checkpoints to their own thread (all policies but `EveryRecord`).
+    pub(crate) fn start_thread(
+        durable: Box<Durable>,
+        policy: Durability,
+    ) -> std::io::Result<Syncing> {
+        let (jobs, receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("lift-audit-sync".into())
+            .spawn(move || run_syncer(*durable, &receiver, policy))?;
+        Ok(Syncing::Thread { jobs, thread })
+    }
+
+    /// Hands on records written up to `head`, with the callers waiting for them.
+    ///
+    /// Inline, this fsyncs (and checkpoints when due) before answering. Gives
+    /// the waiters back when the writer has stopped, to be refused.
+    pub(crate) fn written(
+        &mut self,
+        head: Head,
+        waiters: Vec<Waiter>,
+    ) -> std::result::Result<(), Vec<Waiter>> {
+        match self {
+            Syncing::Inline(durable) => {
+                durable.written(head);
+                if durable.sync().is_err() {
+                    return Err(waiters);
+                }
+                waiters.into_iter().for_each(Waiter::succeed);
+                durable.checkpoint_if_due();
+                Ok(())
+            }
+            Syncing::Thread { jobs, .. } => {
+                jobs.send(SyncJob::Written(head, waiters))
+                    .map_err(|refused| match refused.0 {
+                        SyncJob::Written(_, waiters) => waiters,
+                        _ => Vec::new(),
+                    })
+            }
+            Syncing::Stopped => Err(waiters),
+        }
+    }
+
+    /// The writer rotated: records now go to `file`, and the chain ends at `head`.
+    pub(crate) fn reopened(&mut self, file: File, head: Head) {
+        match self {
+            Syncing::Inline(durable) => {
+                durable.file = file;
+                durable.head = head;
+            }
+            Syncing::Thread { jobs, .. } => drop(jobs.send(SyncJob::Reopened(file, head))),
+            Syncing::Stopped => {}
+        }
+    }
+
+    /// Makes everything handed over so far durable and checkpointed, then calls `reply`.
+    pub(crate) fn barrier(&mut self, reply: BarrierReply) {
+        match self {
+            Syncing::Inline(durable) => reply(durable.checkpoint()),
+            Syncing::Stopped => reply(Err(Error::Integrity("the audit writer has stopped".into()))),
+            Syncing::Thread { jobs, .. } => {
+                if let Err(refused) = jobs.send(SyncJob::Barrier(reply)) {
+                    if let SyncJob::Barrier(reply) = refused.0 {
+                        reply(Err(Error::Integrity(
+                            "the audit syncer thread is gone".into(),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Like [`Syncing::barrier`], waiting on this thread for the outcome.
+    pub(crate) fn barrier_and_wait(&mut self) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.barrier(Box::new(move |result| drop(tx.send(result))));
+        rx.recv().unwrap_or_else(|_| {
+            Err(Error::Integrity(
+                "the audit syncer thread stopped during a barrier".into(),
+            ))
+        })
+    }
+
+    /// Stops: the final fsync and checkpoint, then the syncer thread ends.
+    pub(crate) fn finish(self) {
+        match self {
+            Syncing::Inline(mut durable) => {
+                if let Err(err) = durable.checkpoint() {
+                    tracing::error!(path = %durable.log.display(), error = %err, "final audit checkpoint failed");
+                }
+            }
+            Syncing::Stopped => {}
+            Syncing::Thread { jobs, thread } => {
+                // Closing the channel makes the syncer checkpoint and stop.
+                drop(jobs);
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// The syncer thread: batches fsyncs, answers callers, signs checkpoints.
+fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability) {
+    let interval = match policy {
+        Durability::Interval(interval) => Some(interval),
+        _ => None,
+    };
+    let mut waiting: Vec<Waiter> = Vec::new();
+    let mut barriers: Vec<BarrierReply> = Vec::new();
+    loop {
+        let first = match interval {
+            Some(interval) if durable.unsynced => {
+                let wait = (durable.last_sync + interval).saturating_duration_since(Instant::now());
+                match jobs.recv_timeout(wait) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            _ => match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => break,
+            },
+        };
+        // Take everything already queued too: one fsync covers all of it.
+        for job in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| jobs.try_recv().ok()))
+        {
+            match job {
+                SyncJob::Written(head, waiters) => {
+                    durable.written(head);
+                    waiting.extend(waiters);
+                }
+                SyncJob::Barrier(reply) => barriers.push(reply),
+                SyncJob::Reopened(file, head) => {
+                    durable.file = file;
+                    durable.head = head;
+                }
+            }
+        }
+        let due = match interval {
+            Some(interval) => durable.last_sync.elapsed() >= interval,
+            None => true,
+        };
+        if !due && barriers.is_empty() {
+            continue;
+        }
+        if let Err(err) = durable.sync() {
+            tracing::debug!(error = %err, "fsync failed; answering every waiting caller");
+        }
+        if durable.failed() {
+            refuse_all(&durable, waiting.drain(..), barriers.drain(..));
+            while let Ok(job) = jobs.recv() {
+                match job {
+                    SyncJob::Written(_, waiters) => refuse_all(&durable, waiters, []),
+                    SyncJob::Barrier(reply) => refuse_all(&durable, [], [reply]),
+                    SyncJob::Reopened(..) => {}
+                }
+            }
+            return;
+        }
+        for waiter in waiting.drain(..) {
+            waiter.succeed();
+        }
+        if barriers.is_empty() {
+            durable.checkpoint_if_due();
+        }
+        for reply in barriers.drain(..) {
+            // The first does the work; the others find the checkpoint current.
+            reply(durable.checkpoint());
+        }
+    }
+    // Every sender is gone: make everything durable and checkpoint it.
+    if let Err(err) = durable.checkpoint() {
+        tracing::error!(path = %durable.log.display(), error = %err, "final audit checkpoint failed");
+    }
+}
+
+fn refuse_all(
+    durable: &Durable,
+    waiters: impl IntoIterator<Item = Waiter>,
+    barriers: impl IntoIterator<Item = BarrierReply>,
+) {
+    for waiter in waiters {
+        waiter.fail(closed_error(&durable.log, &durable.failure));
+    }
+    for reply in barriers {
+        reply(Err(closed_error(&durable.log, &durable.failure)));
+    }
+}
