@@ -9,7 +9,8 @@
 //!   syncer fsyncs everything handed over so far at once, then answers the
 //!   callers. Writing batch N+1 overlaps with the fsync of batch N.
 //! - `Interval`: the writer answers callers as soon as their records are
-//!   written; the syncer fsyncs at most once per interval.
+//!   written (not the syncer: an fsync must never hold up an answer this
+//!   policy does not wait for); the syncer fsyncs at most once per interval.
 //!
 //! Checkpoints are signed by whoever fsyncs, right after an fsync, so that
 //! **a checkpoint never covers a record that is not yet on disk**: after a
@@ -401,5 +402,122 @@ fn refuse_all(
     }
     for reply in barriers {
         reply(Err(closed_error(&durable.log, &durable.failure)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuditKey;
+    use std::os::fd::OwnedFd;
+
+    /// A durable whose "file" is a pipe: fdatasync on a pipe fails (EINVAL),
+    /// standing in for a disk that reports a write-back error.
+    fn failing_durable(dir: &std::path::Path) -> (Durable, std::io::PipeReader) {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let key = AuditKey::from_bytes(&[7u8; 32]).unwrap();
+        let durable = Durable {
+            log: dir.join("audit.jsonl"),
+            file: File::from(OwnedFd::from(writer)),
+            unsynced: false,
+            last_sync: Instant::now(),
+            head: Head {
+                seq: 0,
+                hash: [0; 32],
+                file: "audit.jsonl".into(),
+                offset: 0,
+            },
+            checkpoint_path: dir.join("audit.jsonl.checkpoint"),
+            checkpoint_every: 1,
+            checkpointed: None,
+            origin: "test".into(),
+            clock: Arc::new(lift_core::SystemClock),
+            signer: key.signer(),
+            key_id: Some(key.id().to_owned()),
+            failure: Failure::default(),
+        };
+        (durable, reader)
+    }
+
+    fn head(seq: u64) -> Head {
+        Head {
+            seq,
+            hash: [1; 32],
+            file: "audit.jsonl".into(),
+            offset: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_answers_every_waiter_with_the_reason_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (durable, _reader) = failing_durable(dir.path());
+        let failure = Arc::clone(&durable.failure);
+        let mut syncing =
+            Syncing::start_thread(Box::new(durable), Durability::GroupCommit).unwrap();
+        let (reply, answer) = oneshot::channel();
+        let receipt = Receipt {
+            seq: 1,
+            hash: [1; 32],
+        };
+        syncing
+            .written(head(1), vec![Waiter::Record(reply, receipt)])
+            .ok();
+        let err = answer.await.unwrap().unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("cannot fsync"), "{message}");
+        assert!(
+            message.contains("no further record is appended"),
+            "{message}"
+        );
+        assert!(
+            failure.lock().unwrap().is_some(),
+            "the writer is marked stopped"
+        );
+        // Later work is refused rather than left waiting.
+        assert!(syncing.barrier_and_wait().is_err());
+        let (reply, answer) = oneshot::channel();
+        syncing
+            .written(
+                head(2),
+                vec![Waiter::Record(
+                    reply,
+                    Receipt {
+                        seq: 2,
+                        hash: [2; 32],
+                    },
+                )],
+            )
+            .ok();
+        assert!(answer.await.unwrap().is_err());
+        syncing.finish();
+        assert!(
+            !dir.path().join("audit.jsonl.checkpoint").exists(),
+            "no checkpoint covers records that never reached the disk"
+        );
+    }
+
+    #[test]
+    fn inline_syncing_refuses_after_a_failed_fsync_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (durable, _reader) = failing_durable(dir.path());
+        let mut syncing = Syncing::Inline(Box::new(durable));
+        let (reply, _answer) = oneshot::channel();
+        let refused = syncing.written(
+            head(1),
+            vec![Waiter::Record(
+                reply,
+                Receipt {
+                    seq: 1,
+                    hash: [1; 32],
+                },
+            )],
+        );
+        assert_eq!(
+            refused.err().map(|w| w.len()),
+            Some(1),
+            "the waiter is handed back to be refused"
+        );
+        assert!(syncing.barrier_and_wait().is_err());
     }
 }

@@ -41,6 +41,7 @@ mod query;
 mod record;
 mod recovery;
 mod sink;
+mod staging;
 mod verify;
 
 pub use checkpoint::{Checkpoint, default_checkpoint_path};

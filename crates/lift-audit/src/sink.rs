@@ -8,7 +8,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use lift_core::{Actor, AuditEvent, AuditSink, Clock, Resource, SystemClock};
-use tokio::sync::{mpsc, oneshot};
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+use tokio::sync::oneshot;
 
 use crate::checkpoint::{Checkpoint, append_suffix, default_checkpoint_path, sync_parent};
 use crate::durable::{Durable, Failure, Head, Syncing, Waiter, closed_error};
@@ -17,6 +21,7 @@ use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
 use crate::record::{Hasher, encode_line, format_time, to_hex};
 use crate::recovery::{ChainTail, recover, segment_path};
+use crate::staging::{Entry, Reply, Staging};
 
 /// When the sink makes records durable with fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,34 +142,38 @@ impl Receipt {
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T>>;
-
-/// An event's canonical JSON. Invariant: built only by [`EventBytes::encode`],
-/// so it never holds an event with fields marked secret.
-struct EventBytes(Vec<u8>);
-
-impl EventBytes {
-    fn encode(event: &AuditEvent) -> Result<EventBytes> {
-        event
-            .check_no_secrets()
-            .map_err(|e| Error::SecretRefused(e.message().to_owned()))?;
-        // Most events serialize to 300-600 bytes: one allocation instead of
-        // growing from serde_json's default through several reallocations.
-        let mut bytes = Vec::with_capacity(768);
-        serde_json::to_writer(&mut bytes, event)
-            .map(|()| EventBytes(bytes))
-            .map_err(|e| Error::Serialize {
-                action: event.action.clone(),
-                message: e.to_string(),
-            })
-    }
+/// Serializes an event as its record's `event` member, into `out`.
+///
+/// Invariant: the only way bytes reach the staging buffer, so no record ever
+/// holds an event with fields marked secret.
+fn encode_event(event: &AuditEvent, out: &mut Vec<u8>) -> Result<()> {
+    event
+        .check_no_secrets()
+        .map_err(|e| Error::SecretRefused(e.message().to_owned()))?;
+    event.write_json(out).map_err(|e| Error::Serialize {
+        action: event.action.clone(),
+        message: e.to_string(),
+    })
 }
 
-enum Command {
-    Record(EventBytes, Reply<Receipt>),
-    Records(Vec<EventBytes>, Reply<Vec<Receipt>>),
-    Flush(Reply<()>),
-    Close(Reply<()>),
+/// Runs `f` with this thread's (cleared) serialization buffer, so that
+/// serializing an event allocates nothing once the buffer has grown.
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let out = f(&mut buf);
+            // Give back what one huge event made it grow to.
+            if buf.capacity() > 1 << 20 {
+                *buf = Vec::with_capacity(4096);
+            }
+            out
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// An append-only, hash-chained audit log on local files.
@@ -172,7 +181,7 @@ enum Command {
 /// Invariants: records are numbered 1, 2, ... without gaps across rotations;
 /// each links to its predecessor's hash; a call returns `Ok` only once its
 /// record is durable under the [`Durability`] policy; nothing is dropped
-/// silently (a full channel makes callers wait; a failure is returned).
+/// silently (a full staging buffer makes callers wait; a failure is returned).
 /// Clones share one writer. Dropping the last clone flushes, fsyncs and
 /// writes a final checkpoint before returning.
 #[derive(Clone, Debug)]
@@ -182,17 +191,18 @@ pub struct FileAuditSink {
 
 #[derive(Debug)]
 struct Inner {
-    tx: Option<mpsc::Sender<Command>>,
+    staging: Arc<Staging>,
     path: PathBuf,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Failure,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel makes the writer drain, fsync and checkpoint; wait
-        // for it so that a process exiting right after the drop loses nothing.
-        drop(self.tx.take());
+        // Shutting the staging buffer makes the writer drain, fsync and
+        // checkpoint; wait for it so that a process exiting right after the
+        // drop loses nothing.
+        self.staging.shut();
         let handle = self
             .thread
             .lock()
@@ -213,21 +223,22 @@ impl FileAuditSink {
         let path = options.path.clone();
         let span = tracing::info_span!("audit_sink_open", path = %path.display());
         let _entered = span.enter();
+        let staging = Arc::new(Staging::new(options.channel_capacity));
         let writer = tokio::task::spawn_blocking(move || Writer::open(options))
             .await
             .map_err(|e| Error::Closed {
                 path: path.clone(),
                 reason: format!(": the opening task failed: {e}"),
             })??;
-        let (tx, rx) = mpsc::channel(writer.channel_capacity);
         let failure = Arc::clone(&writer.failure);
+        let writer_staging = Arc::clone(&staging);
         let thread = std::thread::Builder::new()
             .name("lift-audit-writer".into())
-            .spawn(move || writer.run_thread(rx))
+            .spawn(move || writer.run_thread(&writer_staging))
             .map_err(|e| Error::io("start the writer thread for", &path, e))?;
         Ok(FileAuditSink {
             inner: Arc::new(Inner {
-                tx: Some(tx),
+                staging,
                 path,
                 thread: Mutex::new(Some(thread)),
                 failure,
@@ -241,36 +252,51 @@ impl FileAuditSink {
     }
 
     fn closed(&self) -> Error {
-        let reason = self
-            .inner
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        Error::Closed {
-            path: self.inner.path.clone(),
-            reason,
-        }
+        closed_error(&self.inner.path, &self.inner.failure)
     }
 
-    async fn send<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
-        let tx = self.inner.tx.as_ref().ok_or_else(|| self.closed())?;
-        let (reply, rx) = oneshot::channel();
-        // `send` waits while the channel is full: this is the backpressure.
-        tx.send(make(reply)).await.map_err(|_| self.closed())?;
+    async fn answer<T>(&self, rx: oneshot::Receiver<Result<T>>) -> Result<T> {
         rx.await.map_err(|_| self.closed())?
     }
 
     /// Appends one event and returns its receipt once durable under the policy.
     ///
     /// Events with fields marked secret are refused before anything is written.
-    pub async fn append(&self, event: AuditEvent) -> Result<Receipt> {
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would store the event twice, see the comment below"
+    )]
+    pub fn append(&self, event: AuditEvent) -> impl Future<Output = Result<Receipt>> + Send + '_ {
+        // An `async move` block stores the event once; an `async fn` taking it
+        // by value stores it twice (rust-lang/rust#62958), which matters at
+        // hundreds of thousands of calls a second.
+        async move {
+            let answer = self.stage(&event).await?;
+            // Serialized: free the event now, most likely on the thread that
+            // built it, rather than after the wait, wherever the task is then.
+            drop(event);
+            self.answer(answer).await
+        }
+    }
+
+    /// Waits for room, serializes the event and stages it; returns where the answer will come.
+    async fn stage(&self, event: &AuditEvent) -> Result<oneshot::Receiver<Result<Receipt>>> {
+        let staging = &self.inner.staging;
+        // Waits while the staging buffer is full: this is the backpressure.
+        staging.reserve(1).await.map_err(|_| self.closed())?;
+        let (reply, answer) = oneshot::channel();
         // Serializing here, on the caller's task, spreads the most expensive
         // step over all cores; the writer thread only hashes and writes.
-        let bytes = EventBytes::encode(&event)?;
-        self.send(|reply| Command::Record(bytes, reply)).await
+        with_scratch(|scratch| match encode_event(event, scratch) {
+            Ok(()) => staging
+                .push(scratch, 1, |range| Entry::Record(range, reply))
+                .map_err(|_| self.closed()),
+            Err(err) => {
+                staging.unreserve(1);
+                Err(err)
+            }
+        })?;
+        Ok(answer)
     }
 
     /// Appends several events as consecutive records, answering once for all.
@@ -279,30 +305,81 @@ impl FileAuditSink {
     /// saves the per-call round trip when a caller has many events at once.
     /// Nothing is written when any of them is refused.
     pub async fn append_all(&self, events: &[AuditEvent]) -> Result<Vec<Receipt>> {
-        let bytes = events
-            .iter()
-            .map(EventBytes::encode)
-            .collect::<Result<Vec<_>>>()?;
-        self.send(|reply| Command::Records(bytes, reply)).await
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let staging = &self.inner.staging;
+        staging
+            .reserve(events.len())
+            .await
+            .map_err(|_| self.closed())?;
+        let (reply, rx) = oneshot::channel();
+        with_scratch(|scratch| {
+            let mut ranges = Vec::with_capacity(events.len());
+            for event in events {
+                let start = scratch.len();
+                if let Err(err) = encode_event(event, scratch) {
+                    staging.unreserve(events.len());
+                    return Err(err);
+                }
+                ranges.push(start..scratch.len());
+            }
+            staging
+                .push(scratch, events.len(), |all| {
+                    let shifted = ranges
+                        .into_iter()
+                        .map(|r| all.start + r.start..all.start + r.end)
+                        .collect();
+                    Entry::Group(shifted, reply)
+                })
+                .map_err(|_| self.closed())
+        })?;
+        self.answer(rx).await
     }
 
     /// Makes everything appended so far durable and writes a signed checkpoint.
     pub async fn sync(&self) -> Result<()> {
-        self.send(Command::Flush).await
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .staging
+            .push(&[], 0, |_| Entry::Flush(reply))
+            .map_err(|_| self.closed())?;
+        self.answer(rx).await
     }
 
     /// Flushes, fsyncs, writes a final checkpoint and stops the writer.
     ///
     /// Later calls on any clone fail with [`Error::Closed`].
     pub async fn close(&self) -> Result<()> {
-        self.send(Command::Close).await
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .staging
+            .push_close(reply)
+            .map_err(|_| self.closed())?;
+        self.answer(rx).await
     }
 }
 
 #[async_trait::async_trait]
 impl AuditSink for FileAuditSink {
-    async fn record(&self, event: AuditEvent) -> lift_core::Result<()> {
-        self.append(event).await.map(|_| ()).map_err(Into::into)
+    // Written out rather than as an `async fn`, which `async_trait` expands
+    // into a future holding the event twice (see `append`).
+    fn record<'life0, 'async_trait>(
+        &'life0 self,
+        event: AuditEvent,
+    ) -> Pin<Box<dyn Future<Output = lift_core::Result<()>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        // The body of `append`, inlined: awaiting `append` from here would
+        // store the event twice again.
+        Box::pin(async move {
+            let answer = self.stage(&event).await?;
+            drop(event);
+            self.answer(answer).await?;
+            Ok(())
+        })
     }
 
     async fn flush(&self) -> lift_core::Result<()> {
@@ -310,10 +387,10 @@ impl AuditSink for FileAuditSink {
     }
 }
 
-/// One caller's records, as received.
+/// One caller's records: their bytes in the batch taken from the staging buffer.
 enum Unit {
-    Record(EventBytes, Reply<Receipt>),
-    Group(Vec<EventBytes>, Reply<Vec<Receipt>>),
+    Record(Range<usize>, Reply<Receipt>),
+    Group(Vec<Range<usize>>, Reply<Vec<Receipt>>),
 }
 
 /// The writer's state. It lives on its own thread, so that blocking file
@@ -322,7 +399,6 @@ struct Writer {
     log: PathBuf,
     durability: Durability,
     max_file_bytes: Option<u64>,
-    channel_capacity: usize,
     max_batch: usize,
     clock: Arc<dyn Clock>,
     hasher: Hasher,
@@ -390,7 +466,6 @@ impl Writer {
             log,
             durability: options.durability,
             max_file_bytes: options.max_file_bytes,
-            channel_capacity: options.channel_capacity.max(1),
             max_batch: options.max_batch.max(1),
             clock: options.clock,
             hasher,
@@ -423,14 +498,18 @@ impl Writer {
             cut_bytes = self.tail.cut_bytes,
             "cut a torn record from the end of the audit log"
         );
+        let mut bytes = Vec::new();
+        encode_event(&event, &mut bytes)?;
         let (tx, _rx) = oneshot::channel();
-        self.write_units(vec![Unit::Record(EventBytes::encode(&event)?, tx)]);
+        self.write_units(&bytes, vec![Unit::Record(0..bytes.len(), tx)]);
         // Still on the opening thread, so the fsync happens here.
         self.syncing.barrier_and_wait()
     }
 
-    fn run_thread(mut self, rx: mpsc::Receiver<Command>) {
-        let mut rx = rx;
+    fn run_thread(mut self, staging: &Arc<Staging>) {
+        // However this thread ends (even by a panic), callers must hear so
+        // rather than wait forever for room or for an answer.
+        let guard = AbandonOnExit(Arc::clone(staging));
         if self.durability != Durability::EveryRecord {
             let syncing = std::mem::replace(&mut self.syncing, Syncing::Stopped);
             self.syncing = match syncing {
@@ -438,38 +517,25 @@ impl Writer {
                     Ok(started) => started,
                     Err(err) => {
                         self.fail(format!("cannot start the audit syncer thread: {err}"));
-                        rx.close();
                         return;
                     }
                 },
                 other => other,
             };
         }
-        let runtime = tokio::runtime::Builder::new_current_thread().build();
-        match runtime {
-            Ok(runtime) => runtime.block_on(self.run(rx)),
-            Err(err) => {
-                self.fail(format!("cannot start the writer runtime: {err}"));
-                rx.close();
-                self.syncing.finish();
-            }
-        }
-    }
-
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut commands = Vec::with_capacity(self.max_batch);
-        loop {
-            if rx.recv_many(&mut commands, self.max_batch).await == 0 {
-                break;
-            }
-            if self.process(&mut commands) {
-                rx.close();
-                while let Ok(command) = rx.try_recv() {
-                    self.refuse(command);
-                }
+        let mut bytes = Vec::new();
+        let mut entries = Vec::new();
+        while staging.take(&mut bytes, &mut entries) {
+            let closing = self.process(&bytes, &mut entries);
+            bytes.clear();
+            if closing {
                 break;
             }
         }
+        for entry in staging.abandon() {
+            self.refuse(entry);
+        }
+        drop(guard);
         // Every handle is gone, or the sink was closed: make everything durable
         // and checkpoint it.
         self.syncing.finish();
@@ -491,38 +557,55 @@ impl Writer {
         closed_error(&self.log, &self.failure)
     }
 
-    fn refuse(&self, command: Command) {
-        match command {
-            Command::Record(_, reply) => drop(reply.send(Err(self.closed_error()))),
-            Command::Records(_, reply) => drop(reply.send(Err(self.closed_error()))),
-            Command::Flush(reply) | Command::Close(reply) => {
+    fn refuse(&self, entry: Entry) {
+        match entry {
+            Entry::Record(_, reply) => drop(reply.send(Err(self.closed_error()))),
+            Entry::Group(_, reply) => drop(reply.send(Err(self.closed_error()))),
+            Entry::Flush(reply) | Entry::Close(reply) => {
                 drop(reply.send(Err(self.closed_error())));
             }
         }
     }
 
-    /// Handles received commands in order. Returns true after a close.
-    fn process(&mut self, commands: &mut Vec<Command>) -> bool {
-        let mut units = Vec::with_capacity(commands.len());
+    /// Handles a batch of requests in order. Returns true after a close.
+    fn process(&mut self, bytes: &[u8], entries: &mut Vec<Entry>) -> bool {
+        let mut units = Vec::new();
+        let mut records = 0;
         let mut closing = false;
-        for command in commands.drain(..) {
+        for entry in entries.drain(..) {
             if closing {
-                self.refuse(command);
+                self.refuse(entry);
                 continue;
             }
-            let is_close = matches!(command, Command::Close(_));
-            match command {
-                Command::Record(event, reply) => units.push(Unit::Record(event, reply)),
-                Command::Records(events, reply) => units.push(Unit::Group(events, reply)),
-                Command::Flush(reply) | Command::Close(reply) => {
-                    self.write_units(std::mem::take(&mut units));
+            match entry {
+                Entry::Record(range, reply) => {
+                    records += 1;
+                    units.push(Unit::Record(range, reply));
+                }
+                Entry::Group(ranges, reply) => {
+                    records += ranges.len();
+                    units.push(Unit::Group(ranges, reply));
+                }
+                Entry::Flush(reply) => {
+                    self.write_units(bytes, std::mem::take(&mut units));
+                    records = 0;
                     self.syncing
                         .barrier(Box::new(move |result| drop(reply.send(result))));
-                    closing = is_close;
+                }
+                Entry::Close(reply) => {
+                    self.write_units(bytes, std::mem::take(&mut units));
+                    records = 0;
+                    self.syncing
+                        .barrier(Box::new(move |result| drop(reply.send(result))));
+                    closing = true;
                 }
             }
+            if records >= self.max_batch {
+                self.write_units(bytes, std::mem::take(&mut units));
+                records = 0;
+            }
         }
-        self.write_units(units);
+        self.write_units(bytes, units);
         closing
     }
 
@@ -530,7 +613,7 @@ impl Writer {
     ///
     /// Under `EveryRecord` each record gets its own write and fsync; otherwise
     /// all of them go out in one write.
-    fn write_units(&mut self, units: Vec<Unit>) {
+    fn write_units(&mut self, bytes: &[u8], units: Vec<Unit>) {
         if units.is_empty() {
             return;
         }
@@ -542,21 +625,22 @@ impl Writer {
         }
         if self.durability == Durability::EveryRecord {
             for unit in units {
-                self.write_one_by_one(unit);
+                self.write_one_by_one(bytes, unit);
             }
             return;
         }
-        let mut events = Vec::new();
+        // The ranges come from the staging buffer that filled `bytes`.
+        let mut events: Vec<&[u8]> = Vec::with_capacity(units.len());
         let mut shape = Vec::with_capacity(units.len());
         for unit in units {
             match unit {
-                Unit::Record(event, reply) => {
-                    events.push(event);
+                Unit::Record(range, reply) => {
+                    events.push(&bytes[range]);
                     shape.push((1, Ok(reply)));
                 }
-                Unit::Group(group, reply) => {
-                    shape.push((group.len(), Err(reply)));
-                    events.extend(group);
+                Unit::Group(ranges, reply) => {
+                    shape.push((ranges.len(), Err(reply)));
+                    events.extend(ranges.into_iter().map(|range| &bytes[range]));
                 }
             }
         }
@@ -588,16 +672,16 @@ impl Writer {
     }
 
     /// `EveryRecord`: one write and one fsync per record, a group answered at its end.
-    fn write_one_by_one(&mut self, unit: Unit) {
-        let (events, mut waiter) = match unit {
-            Unit::Record(event, reply) => (vec![event], Ok(reply)),
-            Unit::Group(events, reply) => (events, Err((reply, Vec::new()))),
+    fn write_one_by_one(&mut self, bytes: &[u8], unit: Unit) {
+        let (ranges, mut waiter) = match unit {
+            Unit::Record(range, reply) => (vec![range], Ok(reply)),
+            Unit::Group(ranges, reply) => (ranges, Err((reply, Vec::new()))),
         };
-        for event in events {
+        for range in ranges {
             if self.failed() {
                 break;
             }
-            let written = self.write_events(std::slice::from_ref(&event));
+            let written = self.write_events(&[&bytes[range]]);
             let synced = written.and_then(|receipts| {
                 let head = self.head();
                 match self.syncing.written(head, Vec::new()) {
@@ -650,7 +734,7 @@ impl Writer {
     /// Hands written records on: the waiters hear back once the policy is met.
     fn written(&mut self, waiters: Vec<Waiter>) {
         let head = self.head();
-        let acknowledged = match self.durability {
+        let waiting = match self.durability {
             // Written to the operating system is what this policy acknowledges.
             Durability::Interval(_) => {
                 waiters.into_iter().for_each(Waiter::succeed);
@@ -658,7 +742,7 @@ impl Writer {
             }
             _ => waiters,
         };
-        if let Err(waiters) = self.syncing.written(head, acknowledged) {
+        if let Err(waiters) = self.syncing.written(head, waiting) {
             for waiter in waiters {
                 waiter.fail(self.closed_error());
             }
@@ -675,7 +759,7 @@ impl Writer {
 
     /// Encodes and writes records, advancing the chain. On failure, cuts the
     /// partial write, leaves the chain as it was and returns the message.
-    fn write_events(&mut self, events: &[EventBytes]) -> std::result::Result<Vec<Receipt>, String> {
+    fn write_events(&mut self, events: &[&[u8]]) -> std::result::Result<Vec<Receipt>, String> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -693,7 +777,7 @@ impl Writer {
                 seq,
                 &time,
                 &self.tail.head,
-                &event.0,
+                event,
             );
             self.tail.seq = seq;
             self.tail.head = hash;
@@ -772,6 +856,16 @@ impl Writer {
         self.syncing.reopened(handle, self.head());
         tracing::info!(path = %self.log.display(), segment = n, "rotated the audit log");
         Ok(())
+    }
+}
+
+/// Abandons the staging buffer when the writer thread ends, however it ends.
+struct AbandonOnExit(Arc<Staging>);
+
+impl Drop for AbandonOnExit {
+    fn drop(&mut self) {
+        // Dropping the entries drops their replies: each caller gets `Closed`.
+        drop(self.0.abandon());
     }
 }
 

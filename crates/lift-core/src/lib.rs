@@ -31,6 +31,7 @@
 //! ```
 
 mod audit;
+mod audit_json;
 mod clock;
 mod deploy;
 mod error;
