@@ -120,7 +120,12 @@ async fn secret_config_goes_through_stdin_never_argv() {
         .config_get("region", ConfigOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(gone.kind(), ErrorKind::External, "{gone}");
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    assert!(
+        gone.to_string()
+            .contains("configuration key region not found for stack dev"),
+        "{gone}"
+    );
 
     let calls = project.recorded();
     assert!(!calls.is_empty());

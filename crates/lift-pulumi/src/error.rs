@@ -62,6 +62,18 @@ pub enum Error {
         /// The stack.
         stack: String,
     },
+    /// A config key or stack tag the stack does not have.
+    #[error("{what} {key} not found for stack {stack}; list what it has with `{listing}`")]
+    KeyNotFound {
+        /// `configuration key` or `stack tag`.
+        what: &'static str,
+        /// The key, as pulumi printed it (`name` in the project's namespace, `ns:name` otherwise).
+        key: String,
+        /// The stack.
+        stack: String,
+        /// The command that lists what the stack has.
+        listing: String,
+    },
     /// The stack to create exists already.
     #[error("stack {stack} already exists; select it instead of creating it")]
     StackAlreadyExists {
@@ -201,7 +213,7 @@ impl Classify for Error {
             Error::UnparseableVersion { .. } => ErrorKind::External,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::ConcurrentUpdate { .. } => ErrorKind::Conflict,
-            Error::StackNotFound { .. } => ErrorKind::NotFound,
+            Error::StackNotFound { .. } | Error::KeyNotFound { .. } => ErrorKind::NotFound,
             Error::StackAlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::Compilation { .. } | Error::Runtime { .. } | Error::EngineBug { .. } => {
                 ErrorKind::External
@@ -271,6 +283,9 @@ pub(crate) fn classify_output(stack: &str, stdout: &str, stderr: &str) -> Option
     if matches_no_stack_found(stderr) {
         return Some(Error::StackNotFound { stack });
     }
+    if let Some(missing) = missing_key(&stack, stderr) {
+        return Some(missing);
+    }
     if matches_already_exists(stderr) {
         return Some(Error::StackAlreadyExists { stack });
     }
@@ -314,6 +329,35 @@ fn matches_no_stack_found(text: &str) -> bool {
     text.lines().any(|line| {
         line.find("no stack named")
             .is_some_and(|at| line[at..].contains("found"))
+    })
+}
+
+/// pulumi's `configuration key 'K' not found for stack 'S'` and
+/// `stack tag 'K' not found for stack 'S'`.
+fn missing_key(stack: &str, stderr: &str) -> Option<Error> {
+    stderr.lines().find_map(|line| {
+        let (what, listing, rest) = if let Some(at) = line.find("configuration key '") {
+            (
+                "configuration key",
+                format!("lift deploy --stack {stack} config ls"),
+                &line[at + "configuration key '".len()..],
+            )
+        } else if let Some(at) = line.find("stack tag '") {
+            (
+                "stack tag",
+                format!("pulumi stack tag ls --stack {stack}"),
+                &line[at + "stack tag '".len()..],
+            )
+        } else {
+            return None;
+        };
+        let (key, _) = rest.split_once("' not found for stack")?;
+        Some(Error::KeyNotFound {
+            what,
+            key: key.to_owned(),
+            stack: stack.to_owned(),
+            listing,
+        })
     })
 }
 
@@ -367,6 +411,35 @@ mod tests {
         assert_eq!(diy.kind(), ErrorKind::Conflict);
         let missing = classify_output("dev", "", "error: no stack named 'dev' found").unwrap();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let key = classify_output(
+            "dev",
+            "",
+            "error: configuration key 'proj:region' not found for stack 'dev'\n",
+        )
+        .unwrap();
+        assert_eq!(key.kind(), ErrorKind::NotFound);
+        assert!(
+            matches!(&key, Error::KeyNotFound { key, what: "configuration key", .. } if key == "proj:region")
+        );
+        assert!(
+            key.to_string()
+                .contains("lift deploy --stack dev config ls"),
+            "{key}"
+        );
+        let tag = classify_output(
+            "dev",
+            "",
+            "error: stack tag 'team' not found for stack 'o/p/dev'",
+        )
+        .unwrap();
+        assert_eq!(tag.kind(), ErrorKind::NotFound);
+        assert!(matches!(
+            &tag,
+            Error::KeyNotFound {
+                what: "stack tag",
+                ..
+            }
+        ));
         let exists = classify_output("dev", "", "error: stack 'dev' already exists").unwrap();
         assert_eq!(exists.kind(), ErrorKind::AlreadyExists);
         let ts = classify_output("dev", "error TS2322\nUnable to compile TypeScript", "").unwrap();
