@@ -3,8 +3,8 @@
 //! CloudWatch Embedded Metric Format or Prometheus text.
 //!
 //! - A [`Monitor`] runs a [`Sampler`] in the background and publishes an immutable
-//!   [`Snapshot`] (threads, tokio, RSS, fds and `RLIMIT_NOFILE`, CPU, disk space, cgroup v2
-//!   memory, the Lambda environment, runtime stalls, heap counts) that readers get without
+//!   [`Snapshot`] (threads, tokio, RSS, fds and `RLIMIT_NOFILE`, CPU, disk space, cgroup
+//!   memory (v2 or v1), the Lambda environment, runtime stalls, heap counts) that readers get without
 //!   locks or system calls.
 //! - [`CountingAlloc`] is an opt-in global allocator wrapper that counts the heap.
 //! - Checks ([`ResourceCheck`], [`MemoryCheck`], [`DiskCheck`], [`CpuCheck`],

@@ -30,7 +30,7 @@ pub struct Snapshot {
     pub cpu: CpuStats,
     /// Space on the configured paths.
     pub disks: Vec<DiskStats>,
-    /// cgroup v2 memory accounting, when the process is in a cgroup v2 with the memory controller.
+    /// cgroup memory accounting, when the process is in a memory cgroup (v2, or v1's memory controller).
     pub cgroup: Option<CgroupMemory>,
     /// The Lambda environment, when running in AWS Lambda.
     pub lambda: Option<LambdaEnv>,
@@ -64,7 +64,7 @@ impl Snapshot {
     }
 
     /// The memory limit that applies to this process and where it comes from:
-    /// the Lambda function's memory size, else the cgroup's `memory.max`, else `configured`.
+    /// the Lambda function's memory size, else the cgroup's limit, else `configured`.
     pub fn memory_limit(&self, configured: Option<u64>) -> Option<(u64, LimitSource)> {
         if let Some(limit) = self.lambda.as_ref().and_then(|l| l.memory_limit_bytes) {
             return Some((limit, LimitSource::Lambda));
@@ -82,7 +82,7 @@ impl Snapshot {
 pub enum LimitSource {
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
     Lambda,
-    /// The cgroup v2 `memory.max`.
+    /// The cgroup's limit: v2 `memory.max` or v1 `memory.limit_in_bytes`.
     Cgroup,
     /// The monitor's configuration.
     Configured,
@@ -93,7 +93,7 @@ impl LimitSource {
     pub fn as_str(self) -> &'static str {
         match self {
             LimitSource::Lambda => "lambda memory size",
-            LimitSource::Cgroup => "cgroup memory.max",
+            LimitSource::Cgroup => "cgroup memory limit",
             LimitSource::Configured => "configured limit",
         }
     }
@@ -181,16 +181,21 @@ impl DiskStats {
     }
 }
 
-/// cgroup v2 memory accounting.
+/// cgroup memory accounting, from the unified hierarchy (v2) or v1's memory controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct CgroupMemory {
-    /// `memory.current`.
+    /// 2 for the unified hierarchy, 1 for v1's memory controller.
+    pub version: u8,
+    /// v2 `memory.current`, v1 `memory.usage_in_bytes`.
     pub current_bytes: Option<u64>,
-    /// `memory.max`; `None` when it is `max` (no limit) or unreadable.
+    /// v2 `memory.max`, v1 `memory.limit_in_bytes`; `None` when there is no
+    /// limit (`max`, or v1's huge default) or it is unreadable.
     pub max_bytes: Option<u64>,
-    /// `oom` from `memory.events`: times the limit was hit and reclaim failed.
+    /// `oom` from v2 `memory.events`: times the limit was hit and reclaim
+    /// failed. v1 does not count these.
     pub oom_events: Option<u64>,
-    /// `oom_kill` from `memory.events`: processes killed by the OOM killer.
+    /// `oom_kill` from v2 `memory.events` or v1 `memory.oom_control`:
+    /// processes killed by the OOM killer.
     pub oom_kill_events: Option<u64>,
 }
 
