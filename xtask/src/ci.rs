@@ -25,10 +25,13 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     timed("codegen check", || crate::codegen::run(root, true))?;
     timed("tidy", || crate::tidy::run(root))?;
     timed("facade features", || crate::features::run(root))?;
-    step(
+    // The workspace run builds the `lift` binary, so the tests that drive it
+    // must find it here; run alone they may skip (and say so).
+    step_with_env(
         root,
         "tests",
         &["test", "--workspace", "--locked", "--no-fail-fast"],
+        &[("LIFT_TEST_REQUIRE_LIFT_BIN", "1")],
     )?;
     if std::env::var("LIFT_TEST_MOTO").as_deref() == Ok("1") {
         // The AWS SDK is heavy, so the `aws` feature is built only for the suite that needs it.
@@ -74,9 +77,19 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
 }
 
 fn step(root: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
+    step_with_env(root, name, args, &[])
+}
+
+fn step_with_env(
+    root: &Path,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<()> {
     timed(name, || {
         let status = Command::new(crate::cargo())
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(root)
             .status()
             .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;

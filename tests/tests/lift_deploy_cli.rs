@@ -1,0 +1,223 @@
+//! `lift deploy` end to end: the real `lift` binary driving the fake `pulumi`.
+//!
+//! Cargo builds the `lift` binary whenever lift-cli's tests are built, which
+//! `cargo test --workspace` (and so `cargo xtask ci`) does; it lands beside the
+//! fake `pulumi`. Run alone (`cargo test -p lift-tests`), the binary may be
+//! missing: the test then says so and skips, unless `LIFT_TEST_REQUIRE_LIFT_BIN=1`
+//! (set by `cargo xtask ci`) makes that a failure.
+
+#![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
+
+mod pulumi_common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use pulumi_common::{Project, fake_pulumi};
+use serde_json::Value;
+
+/// The `lift` binary beside the fake, or `None` (with the reason printed) when it is not built.
+fn lift_binary() -> Option<PathBuf> {
+    let lift = fake_pulumi().with_file_name("lift");
+    if lift.is_file() {
+        return Some(lift);
+    }
+    assert!(
+        std::env::var_os("LIFT_TEST_REQUIRE_LIFT_BIN").is_none(),
+        "{} is missing; build it with `cargo build -p lift-cli`",
+        lift.display()
+    );
+    eprintln!(
+        "skipping: {} is not built (run `cargo build -p lift-cli`, or `cargo test --workspace`)",
+        lift.display()
+    );
+    None
+}
+
+struct Cli {
+    lift: PathBuf,
+    project: Project,
+}
+
+impl Cli {
+    fn command(&self, args: &[&str]) -> Command {
+        let dir = self.project.path();
+        let mut command = Command::new(&self.lift);
+        command
+            .args(["deploy", "--stack", "dev", "--cwd"])
+            .arg(dir)
+            .arg("--pulumi")
+            .arg(fake_pulumi())
+            .args(args)
+            .env(
+                "PULUMI_BACKEND_URL",
+                format!("file://{}", dir.join("state").display()),
+            )
+            .env("PULUMI_HOME", dir.join("home"))
+            .env("FAKE_PULUMI_RECORD", self.project.record_file())
+            .env_remove("LIFT_AUDIT_LOG")
+            .env_remove("LIFT_AUDIT_KEY_FILE")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs with `--json` and parses stdout, failing with stderr on a non-zero exit.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "lift deploy {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `config set KEY` with the value on stdin.
+    fn config_set(&self, key: &str, value: &str, secret: bool) {
+        let mut args = vec!["config", "set", key];
+        if secret {
+            args.push("--secret");
+        }
+        let mut child = self.command(&args).stdin(Stdio::piped()).spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn audit_verifies(lift: &Path, log: &Path) -> Value {
+    let out = Command::new(lift)
+        .args(["audit", "verify"])
+        .arg(log)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn init_config_up_outputs_history_through_the_lift_binary() {
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let cli = Cli {
+        lift,
+        project: Project::new(),
+    };
+
+    let init = cli.json(&["init"]);
+    assert_eq!(init["stack"], "dev");
+
+    cli.config_set("greeting", "bonjour", false);
+    cli.config_set("dbPassword", "s3cret-canary-771", true);
+    let config = cli.json(&["config", "ls"]);
+    assert_eq!(config["stack"], "dev");
+    let shown = config.to_string();
+    assert!(shown.contains("bonjour"), "{shown}");
+    assert!(
+        !shown.contains("s3cret-canary-771"),
+        "secrets stay hidden: {shown}"
+    );
+
+    let log = cli.project.path().join("audit.jsonl");
+    let up = cli.json(&["up", "--audit-log", log.to_str().unwrap()]);
+    assert_eq!(up["operation"], "up");
+    assert_eq!(up["summary"]["result"], "succeeded");
+    assert_eq!(up["version"], 1);
+    let resources = up["resources"].as_array().unwrap();
+    assert!(
+        resources
+            .iter()
+            .any(|r| r["type"] == "aws:s3:Bucket" && r["op"] == "create"),
+        "{up}"
+    );
+    assert!(resources.iter().all(|r| r["status"] == "succeeded"), "{up}");
+    assert_eq!(up["outputs"]["greeting"]["value"], "bonjour");
+    assert_eq!(up["outputs"]["password"]["secret"], true);
+    assert_eq!(up["outputs"]["password"]["value"], "[secret]");
+
+    let outputs = cli.json(&["outputs"]);
+    assert_eq!(outputs["outputs"]["greeting"]["value"], "bonjour");
+    assert!(!outputs.to_string().contains("hunter2"));
+
+    let history = cli.json(&["history"]);
+    let updates = history["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1, "{history}");
+    assert_eq!(updates[0]["result"], "succeeded");
+
+    // The update was audited, and the trail verifies.
+    let report = audit_verifies(&cli.lift, &log);
+    assert_eq!(report["intact"], true);
+    assert!(report["records_checked"].as_u64().unwrap() >= 2, "{report}");
+    let trail = std::fs::read_to_string(&log).unwrap();
+    assert!(trail.contains("\"action\":\"up.started\""), "{trail}");
+    assert!(trail.contains("\"action\":\"up.succeeded\""), "{trail}");
+
+    // No secret reached any pulumi command line.
+    for call in cli.project.recorded() {
+        let argv = call["argv"].to_string();
+        assert!(!argv.contains("s3cret-canary-771"), "{argv}");
+    }
+    // Nor the audit trail.
+    assert!(!trail.contains("s3cret-canary-771"));
+    assert!(!trail.contains("hunter2"));
+}
+
+#[test]
+fn a_failed_update_exits_1_with_a_classified_error_document() {
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let cli = Cli {
+        lift,
+        project: Project::new(),
+    };
+    cli.json(&["init"]);
+    let out = cli
+        .command(&["up", "--json"])
+        .env("FAKE_PULUMI_FAIL", "conflict")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let failure: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(failure["operation"], "up");
+    assert_eq!(failure["stack"], "dev");
+    assert_eq!(failure["error"]["kind"], "conflict", "{failure}");
+    let message = failure["error"]["message"].as_str().unwrap();
+    assert!(message.contains("locked by another update"), "{message}");
+
+    // A missing config key is not_found, with the command that lists the keys.
+    let out = cli.run(&["config", "get", "nope", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let failure: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(failure["error"]["kind"], "not_found", "{failure}");
+    assert!(
+        failure["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("config ls"),
+        "{failure}"
+    );
+}
