@@ -45,7 +45,7 @@ impl AuditEvent {
         out.extend_from_slice(b",\"process\":");
         write_str(out, &self.origin.process);
         out.extend_from_slice(b",\"pid\":");
-        write_decimal(out, u64::from(self.origin.pid));
+        serde_json::to_writer(&mut *out, &self.origin.pid)?;
         out.extend_from_slice(b"},\"outcome\":");
         serde_json::to_writer(&mut *out, &self.outcome)?;
         out.extend_from_slice(b",\"resource\":{\"kind\":");
@@ -68,20 +68,6 @@ impl AuditEvent {
         out.push(b'}');
         Ok(())
     }
-}
-
-fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
