@@ -125,6 +125,8 @@ impl Durable {
         if !self.unsynced {
             return Ok(());
         }
+        let span = tracing::trace_span!("audit_fsync", size = self.head.seq);
+        let _entered = span.enter();
         match self.file.sync_data() {
             Ok(()) => {
                 self.unsynced = false;

@@ -784,7 +784,13 @@ impl Writer {
             self.tail.head_offset = offset;
             receipts.push(Receipt { seq, hash });
         }
-        match self.file.write_all(&self.buf) {
+        let span = tracing::trace_span!(
+            "audit_write",
+            records = events.len(),
+            bytes = self.buf.len()
+        );
+        let written = span.in_scope(|| self.file.write_all(&self.buf));
+        match written {
             Ok(()) => {
                 self.len += self.buf.len() as u64;
                 self.tail.head_file = file_name(&self.log);
