@@ -87,6 +87,26 @@ pub(crate) fn closed_error(log: &std::path::Path, failure: &Failure) -> Error {
     }
 }
 
+/// Records why the writer stops, unless a reason is already there.
+fn set_failure(failure: &Failure, reason: &str) {
+    let mut slot = failure.lock().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_none() {
+        tracing::error!(reason = %reason, "audit writer stopped");
+        *slot = Some(reason.to_owned());
+    }
+}
+
+/// Marks the writer stopped if the syncer thread unwinds.
+struct FailOnPanic(Failure);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            set_failure(&self.0, "the audit syncer thread panicked");
+        }
+    }
+}
+
 /// Fsyncs the live file and signs checkpoints of durable heads.
 pub(crate) struct Durable {
     pub(crate) log: PathBuf,
@@ -163,6 +183,15 @@ impl Durable {
         }
     }
 
+    /// Fsyncs, then checkpoints if asked.
+    pub(crate) fn barrier(&mut self, then: Then) -> Result<()> {
+        match then {
+            Then::Checkpoint => self.checkpoint(),
+            Then::Done if self.failed() => Err(closed_error(&self.log, &self.failure)),
+            Then::Done => self.sync(),
+        }
+    }
+
     /// Fsyncs the log and writes a signed checkpoint of the current head.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
         if self.failed() {
@@ -196,11 +225,23 @@ impl Durable {
 pub(crate) enum SyncJob {
     /// Records up to `Head` were written; the waiters are answered once they are durable.
     Written(Head, Vec<Waiter>),
-    /// Make everything so far durable, checkpoint it, then call back.
-    Barrier(BarrierReply),
+    /// Make everything so far durable (and checkpoint it, if asked), then call back.
+    Barrier(BarrierReply, Then),
     /// The writer rotated: later records go to this file, and the chain ends at this head.
     Reopened(File, Head),
 }
+
+/// What a barrier does once everything before it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// Sign a checkpoint of the head (flush, close).
+    Checkpoint,
+    /// Nothing more (rotation, the repair record at open).
+    Done,
+}
+
+/// The reason the writer stops when the syncer thread is gone.
+const SYNCER_GONE: &str = "the audit syncer thread stopped, so nothing more can be made durable";
 
 /// Who fsyncs: the writer itself, or a syncer thread.
 pub(crate) enum Syncing {
@@ -210,6 +251,8 @@ pub(crate) enum Syncing {
     Thread {
         jobs: Sender<SyncJob>,
         thread: std::thread::JoinHandle<()>,
+        /// Set when a job cannot be handed over: the writer must stop too.
+        failure: Failure,
     },
     /// The syncer could not start; the writer has stopped.
     Stopped,
@@ -222,10 +265,20 @@ impl Syncing {
         policy: Durability,
     ) -> std::io::Result<Syncing> {
         let (jobs, receiver) = std::sync::mpsc::channel();
+        let failure = Arc::clone(&durable.failure);
         let thread = std::thread::Builder::new()
             .name("lift-audit-sync".into())
-            .spawn(move || run_syncer(*durable, &receiver, policy))?;
-        Ok(Syncing::Thread { jobs, thread })
+            .spawn(move || {
+                // A panic must stop the writer too, not leave it appending
+                // records that nothing will ever fsync.
+                let _guard = FailOnPanic(Arc::clone(&durable.failure));
+                run_syncer(*durable, &receiver, policy);
+            })?;
+        Ok(Syncing::Thread {
+            jobs,
+            thread,
+            failure,
+        })
     }
 
     /// Hands on records written up to `head`, with the callers waiting for them.
@@ -247,13 +300,15 @@ impl Syncing {
                 durable.checkpoint_if_due();
                 Ok(())
             }
-            Syncing::Thread { jobs, .. } => {
-                jobs.send(SyncJob::Written(head, waiters))
-                    .map_err(|refused| match refused.0 {
+            Syncing::Thread { jobs, failure, .. } => jobs
+                .send(SyncJob::Written(head, waiters))
+                .map_err(|refused| {
+                    set_failure(failure, SYNCER_GONE);
+                    match refused.0 {
                         SyncJob::Written(_, waiters) => waiters,
                         _ => Vec::new(),
-                    })
-            }
+                    }
+                }),
             Syncing::Stopped => Err(waiters),
         }
     }
@@ -265,22 +320,26 @@ impl Syncing {
                 durable.file = file;
                 durable.head = head;
             }
-            Syncing::Thread { jobs, .. } => drop(jobs.send(SyncJob::Reopened(file, head))),
+            Syncing::Thread { jobs, failure, .. } => {
+                if jobs.send(SyncJob::Reopened(file, head)).is_err() {
+                    set_failure(failure, SYNCER_GONE);
+                }
+            }
             Syncing::Stopped => {}
         }
     }
 
-    /// Makes everything handed over so far durable and checkpointed, then calls `reply`.
-    pub(crate) fn barrier(&mut self, reply: BarrierReply) {
+    /// Makes everything handed over so far durable (and checkpointed, with
+    /// [`Then::Checkpoint`]), then calls `reply`.
+    pub(crate) fn barrier(&mut self, then: Then, reply: BarrierReply) {
         match self {
-            Syncing::Inline(durable) => reply(durable.checkpoint()),
+            Syncing::Inline(durable) => reply(durable.barrier(then)),
             Syncing::Stopped => reply(Err(Error::Integrity("the audit writer has stopped".into()))),
-            Syncing::Thread { jobs, .. } => {
-                if let Err(refused) = jobs.send(SyncJob::Barrier(reply)) {
-                    if let SyncJob::Barrier(reply) = refused.0 {
-                        reply(Err(Error::Integrity(
-                            "the audit syncer thread is gone".into(),
-                        )));
+            Syncing::Thread { jobs, failure, .. } => {
+                if let Err(refused) = jobs.send(SyncJob::Barrier(reply, then)) {
+                    set_failure(failure, SYNCER_GONE);
+                    if let SyncJob::Barrier(reply, _) = refused.0 {
+                        reply(Err(Error::Integrity(SYNCER_GONE.into())));
                     }
                 }
             }
@@ -288,9 +347,9 @@ impl Syncing {
     }
 
     /// Like [`Syncing::barrier`], waiting on this thread for the outcome.
-    pub(crate) fn barrier_and_wait(&mut self) -> Result<()> {
+    pub(crate) fn barrier_and_wait(&mut self, then: Then) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.barrier(Box::new(move |result| drop(tx.send(result))));
+        self.barrier(then, Box::new(move |result| drop(tx.send(result))));
         rx.recv().unwrap_or_else(|_| {
             Err(Error::Integrity(
                 "the audit syncer thread stopped during a barrier".into(),
@@ -307,7 +366,7 @@ impl Syncing {
                 }
             }
             Syncing::Stopped => {}
-            Syncing::Thread { jobs, thread } => {
+            Syncing::Thread { jobs, thread, .. } => {
                 // Closing the channel makes the syncer checkpoint and stop.
                 drop(jobs);
                 let _ = thread.join();
@@ -323,11 +382,13 @@ fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability
         _ => None,
     };
     let mut waiting: Vec<Waiter> = Vec::new();
-    let mut barriers: Vec<BarrierReply> = Vec::new();
+    let mut barriers: Vec<(BarrierReply, Then)> = Vec::new();
     loop {
-        let first = match interval {
-            Some(interval) if durable.unsynced => {
-                let wait = (durable.last_sync + interval).saturating_duration_since(Instant::now());
+        // An interval too long to add to a time (`Duration::MAX`) means: never by the clock.
+        let deadline = interval.and_then(|interval| durable.last_sync.checked_add(interval));
+        let first = match deadline {
+            Some(deadline) if durable.unsynced => {
+                let wait = deadline.saturating_duration_since(Instant::now());
                 match jobs.recv_timeout(wait) {
                     Ok(job) => Some(job),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -349,7 +410,7 @@ fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability
                     durable.written(head);
                     waiting.extend(waiters);
                 }
-                SyncJob::Barrier(reply) => barriers.push(reply),
+                SyncJob::Barrier(reply, then) => barriers.push((reply, then)),
                 SyncJob::Reopened(file, head) => {
                     durable.file = file;
                     durable.head = head;
@@ -367,11 +428,15 @@ fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability
             tracing::debug!(error = %err, "fsync failed; answering every waiting caller");
         }
         if durable.failed() {
-            refuse_all(&durable, waiting.drain(..), barriers.drain(..));
+            refuse_all(
+                &durable,
+                waiting.drain(..),
+                barriers.drain(..).map(|(reply, _)| reply),
+            );
             while let Ok(job) = jobs.recv() {
                 match job {
                     SyncJob::Written(_, waiters) => refuse_all(&durable, waiters, []),
-                    SyncJob::Barrier(reply) => refuse_all(&durable, [], [reply]),
+                    SyncJob::Barrier(reply, _) => refuse_all(&durable, [], [reply]),
                     SyncJob::Reopened(..) => {}
                 }
             }
@@ -383,9 +448,9 @@ fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability
         if barriers.is_empty() {
             durable.checkpoint_if_due();
         }
-        for reply in barriers.drain(..) {
-            // The first does the work; the others find the checkpoint current.
-            reply(durable.checkpoint());
+        for (reply, then) in barriers.drain(..) {
+            // The first checkpoint does the work; the others find it current.
+            reply(durable.barrier(then));
         }
     }
     // Every sender is gone: make everything durable and checkpoint it.
@@ -477,7 +542,7 @@ mod tests {
             "the writer is marked stopped"
         );
         // Later work is refused rather than left waiting.
-        assert!(syncing.barrier_and_wait().is_err());
+        assert!(syncing.barrier_and_wait(Then::Checkpoint).is_err());
         let (reply, answer) = oneshot::channel();
         syncing
             .written(
@@ -520,6 +585,6 @@ mod tests {
             Some(1),
             "the waiter is handed back to be refused"
         );
-        assert!(syncing.barrier_and_wait().is_err());
+        assert!(syncing.barrier_and_wait(Then::Checkpoint).is_err());
     }
 }

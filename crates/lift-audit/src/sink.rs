@@ -15,7 +15,7 @@ use std::pin::Pin;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::{Checkpoint, append_suffix, default_checkpoint_path, sync_parent};
-use crate::durable::{Durable, Failure, Head, Syncing, Waiter, closed_error};
+use crate::durable::{Durable, Failure, Head, Syncing, Then, Waiter, closed_error};
 use crate::error::{Error, Result};
 use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
@@ -303,7 +303,9 @@ impl FileAuditSink {
     ///
     /// They are committed together, in order, with nothing in between; this
     /// saves the per-call round trip when a caller has many events at once.
-    /// Nothing is written when any of them is refused.
+    /// Nothing is written when any of them is refused (marked secret, or not
+    /// serializable). Under [`Durability::EveryRecord`] each is made durable
+    /// in turn, so an I/O failure part-way leaves the earlier ones in the log.
     pub async fn append_all(&self, events: &[AuditEvent]) -> Result<Vec<Receipt>> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -500,10 +502,18 @@ impl Writer {
         );
         let mut bytes = Vec::new();
         encode_event(&event, &mut bytes)?;
-        let (tx, _rx) = oneshot::channel();
+        let (tx, mut answer) = oneshot::channel();
         self.write_units(&bytes, vec![Unit::Record(0..bytes.len(), tx)]);
         // Still on the opening thread, so the fsync happens here.
-        self.syncing.barrier_and_wait()
+        self.syncing.barrier_and_wait(Then::Done)?;
+        match answer.try_recv() {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(Error::Integrity(format!(
+                "cut a torn record from the end of {} but could not record the repair: {err}",
+                self.log.display()
+            ))),
+            Err(_) => Err(self.closed_error()),
+        }
     }
 
     fn run_thread(mut self, staging: &Arc<Staging>) {
@@ -589,14 +599,18 @@ impl Writer {
                 Entry::Flush(reply) => {
                     self.write_units(bytes, std::mem::take(&mut units));
                     records = 0;
-                    self.syncing
-                        .barrier(Box::new(move |result| drop(reply.send(result))));
+                    self.syncing.barrier(
+                        Then::Checkpoint,
+                        Box::new(move |result| drop(reply.send(result))),
+                    );
                 }
                 Entry::Close(reply) => {
                     self.write_units(bytes, std::mem::take(&mut units));
                     records = 0;
-                    self.syncing
-                        .barrier(Box::new(move |result| drop(reply.send(result))));
+                    self.syncing.barrier(
+                        Then::Checkpoint,
+                        Box::new(move |result| drop(reply.send(result))),
+                    );
                     closing = true;
                 }
             }
@@ -671,52 +685,49 @@ impl Writer {
         self.rotate_if_due();
     }
 
-    /// `EveryRecord`: one write and one fsync per record, a group answered at its end.
+    /// `EveryRecord`: one write and one fsync per record, a group answered at
+    /// its end. An I/O failure part-way through a group leaves its earlier
+    /// records in the log (each was durable before the next was written).
     fn write_one_by_one(&mut self, bytes: &[u8], unit: Unit) {
-        let (ranges, mut waiter) = match unit {
+        let (ranges, reply) = match unit {
             Unit::Record(range, reply) => (vec![range], Ok(reply)),
-            Unit::Group(ranges, reply) => (ranges, Err((reply, Vec::new()))),
+            Unit::Group(ranges, reply) => (ranges, Err(reply)),
         };
+        let mut receipts = Vec::with_capacity(ranges.len());
+        let mut failure = None;
         for range in ranges {
             if self.failed() {
+                failure = Some(self.closed_error());
                 break;
             }
-            let written = self.write_events(&[&bytes[range]]);
-            let synced = written.and_then(|receipts| {
-                let head = self.head();
-                match self.syncing.written(head, Vec::new()) {
-                    Ok(()) => Ok(receipts),
-                    Err(_) => Err(self.closed_error().to_string()),
-                }
-            });
-            match (synced, waiter) {
-                (Ok(mut receipts), Ok(reply)) => {
-                    if let Some(receipt) = receipts.pop() {
-                        drop(reply.send(Ok(receipt)));
+            match self.write_events(&[&bytes[range]]) {
+                Ok(mut one) => {
+                    let head = self.head();
+                    if self.syncing.written(head, Vec::new()).is_err() {
+                        // The fsync failed: the sink has stopped, and says why.
+                        failure = Some(self.closed_error());
+                        break;
                     }
-                    self.rotate_if_due();
-                    return;
+                    receipts.append(&mut one);
                 }
-                (Ok(mut receipts), Err((reply, mut done))) => {
-                    done.append(&mut receipts);
-                    waiter = Err((reply, done));
-                }
-                (Err(message), Ok(reply)) => {
-                    drop(reply.send(Err(self.append_error(&message))));
-                    return;
-                }
-                (Err(message), Err((reply, _))) => {
-                    drop(reply.send(Err(self.append_error(&message))));
-                    return;
+                Err(message) => {
+                    failure = Some(self.append_error(&message));
+                    break;
                 }
             }
-            self.rotate_if_due();
         }
-        match waiter {
-            Ok(reply) => drop(reply.send(Err(self.closed_error()))),
-            Err((reply, done)) if !self.failed() => drop(reply.send(Ok(done))),
-            Err((reply, _)) => drop(reply.send(Err(self.closed_error()))),
+        match (reply, failure) {
+            (Ok(reply), None) => {
+                if let Some(receipt) = receipts.pop() {
+                    drop(reply.send(Ok(receipt)));
+                }
+            }
+            (Err(reply), None) => drop(reply.send(Ok(receipts))),
+            (Ok(reply), Some(err)) => drop(reply.send(Err(err))),
+            (Err(reply), Some(err)) => drop(reply.send(Err(err))),
         }
+        // Rotate between units, never inside a group.
+        self.rotate_if_due();
     }
 
     fn refuse_unit(&self, unit: Unit) {
@@ -829,7 +840,7 @@ impl Writer {
     /// checkpointed first, the manifest naming the new segment is written
     /// before the rename, and recovery completes a missing rename.
     fn rotate(&mut self) -> Result<()> {
-        self.syncing.barrier_and_wait()?;
+        self.syncing.barrier_and_wait(Then::Done)?;
         let n = self.tail.segments + 1;
         let sealed_path = segment_path(&self.log, n);
         let sealed_name = file_name(&sealed_path);
