@@ -96,6 +96,27 @@ impl Run {
     }
 }
 
+/// Measures up to now (every record acknowledged), then closes the sink.
+async fn finish(
+    dir: &tempfile::TempDir,
+    sink: &FileAuditSink,
+    events: u64,
+    started: Instant,
+    cpu: f64,
+) -> Result<Run, Box<dyn std::error::Error>> {
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds() - cpu;
+    let closing = Instant::now();
+    sink.close().await?;
+    Ok(Run {
+        events,
+        seconds,
+        bytes: std::fs::metadata(dir.path().join("audit.jsonl"))?.len(),
+        close_ms: closing.elapsed().as_secs_f64() * 1e3,
+        cpu_seconds,
+    })
+}
+
 /// One `record()` per event from many concurrent tasks.
 async fn run_records(
     durability: Durability,
@@ -121,17 +142,7 @@ async fn run_records(
     for task in tasks {
         task.await??;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = process_cpu_seconds() - cpu;
-    let closing = Instant::now();
-    sink.close().await?;
-    Ok(Run {
-        events: events / producers * producers,
-        seconds,
-        bytes: std::fs::metadata(dir.path().join("audit.jsonl"))?.len(),
-        close_ms: closing.elapsed().as_secs_f64() * 1e3,
-        cpu_seconds,
-    })
+    finish(&dir, &sink, events / producers * producers, started, cpu).await
 }
 
 /// Eight tasks handing over 100 events at a time through `append_all`.
@@ -157,17 +168,14 @@ async fn run_groups(
     for task in tasks {
         task.await??;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = process_cpu_seconds() - cpu;
-    let closing = Instant::now();
-    sink.close().await?;
-    Ok(Run {
-        events: events / producers / 100 * producers * 100,
-        seconds,
-        bytes: std::fs::metadata(dir.path().join("audit.jsonl"))?.len(),
-        close_ms: closing.elapsed().as_secs_f64() * 1e3,
-        cpu_seconds,
-    })
+    finish(
+        &dir,
+        &sink,
+        events / producers / 100 * producers * 100,
+        started,
+        cpu,
+    )
+    .await
 }
 
 async fn report<F, Fut>(

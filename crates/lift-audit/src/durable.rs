@@ -506,6 +506,13 @@ mod tests {
         (durable, reader)
     }
 
+    /// A caller waiting for record `seq`, and where its answer arrives.
+    fn waiting_for(seq: u64) -> (Waiter, oneshot::Receiver<Result<Receipt>>) {
+        let (reply, answer) = oneshot::channel();
+        let hash = [u8::try_from(seq).unwrap_or(0); 32];
+        (Waiter::Record(reply, Receipt { seq, hash }), answer)
+    }
+
     fn head(seq: u64) -> Head {
         Head {
             seq,
@@ -522,14 +529,8 @@ mod tests {
         let failure = Arc::clone(&durable.failure);
         let mut syncing =
             Syncing::start_thread(Box::new(durable), Durability::GroupCommit).unwrap();
-        let (reply, answer) = oneshot::channel();
-        let receipt = Receipt {
-            seq: 1,
-            hash: [1; 32],
-        };
-        syncing
-            .written(head(1), vec![Waiter::Record(reply, receipt)])
-            .ok();
+        let (waiter, answer) = waiting_for(1);
+        syncing.written(head(1), vec![waiter]).ok();
         let err = answer.await.unwrap().unwrap_err();
         let message = err.to_string();
         assert!(message.contains("cannot fsync"), "{message}");
@@ -543,19 +544,8 @@ mod tests {
         );
         // Later work is refused rather than left waiting.
         assert!(syncing.barrier_and_wait(Then::Checkpoint).is_err());
-        let (reply, answer) = oneshot::channel();
-        syncing
-            .written(
-                head(2),
-                vec![Waiter::Record(
-                    reply,
-                    Receipt {
-                        seq: 2,
-                        hash: [2; 32],
-                    },
-                )],
-            )
-            .ok();
+        let (waiter, answer) = waiting_for(2);
+        syncing.written(head(2), vec![waiter]).ok();
         assert!(answer.await.unwrap().is_err());
         syncing.finish();
         assert!(
@@ -569,17 +559,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (durable, _reader) = failing_durable(dir.path());
         let mut syncing = Syncing::Inline(Box::new(durable));
-        let (reply, _answer) = oneshot::channel();
-        let refused = syncing.written(
-            head(1),
-            vec![Waiter::Record(
-                reply,
-                Receipt {
-                    seq: 1,
-                    hash: [1; 32],
-                },
-            )],
-        );
+        let (waiter, _answer) = waiting_for(1);
+        let refused = syncing.written(head(1), vec![waiter]);
         assert_eq!(
             refused.err().map(|w| w.len()),
             Some(1),
