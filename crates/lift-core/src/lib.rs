@@ -12,7 +12,9 @@
 //! - [`AuditEvent`] and [`AuditSink`]: the audit trail contract;
 //! - [`HealthStatus`], [`CheckOutcome`] and [`HealthCheck`]: health checks;
 //! - [`Deployer`]: deployments that user code can mock;
-//! - [`Clock`]: time as a dependency.
+//! - [`Clock`]: time as a dependency;
+//! - [`fs`]: durable-file primitives (atomic writes, locks, key files,
+//!   random bytes), lift-core's one I/O exception.
 //!
 //! With the `mock` feature, every trait has a `mockall` mock (`MockSecretsProvider`, ...).
 //!
@@ -35,6 +37,7 @@ mod audit_json;
 mod clock;
 mod deploy;
 mod error;
+pub mod fs;
 mod health;
 mod rfc3339;
 mod secret;
