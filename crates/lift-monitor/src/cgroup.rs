@@ -246,8 +246,12 @@ mod tests {
         }
     }
 
+    /// A fresh directory per call: the tests run in parallel and remove their directories.
     fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lift-monitor-cgroup-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("lift-monitor-cgroup-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

@@ -19,6 +19,43 @@ pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 pub const MAX_VALUES_PER_METRIC: usize = 100;
 /// At most this many dimension keys in one dimension set.
 pub const MAX_DIMENSIONS: usize = 30;
+/// The longest namespace, metric name and dimension name CloudWatch accepts.
+pub const MAX_NAME_LENGTH: usize = 255;
+/// The longest dimension value CloudWatch accepts.
+pub const MAX_DIMENSION_VALUE_LENGTH: usize = 1024;
+
+/// Checks a CloudWatch name or value: `min..=max` characters, printable ASCII only
+/// (CloudWatch drops a document with anything else), at least one non-space, and (for
+/// names) not starting with `:`.
+fn validate(what: &str, text: &str, max: usize, name: bool) -> Result<()> {
+    let problem = if text.trim().is_empty() {
+        Some("must have at least one non-space character".to_owned())
+    } else if text.len() > max {
+        Some(format!(
+            "has {} characters; at most {max} are allowed",
+            text.len()
+        ))
+    } else if let Some(c) = text.chars().find(|c| !c.is_ascii() || c.is_ascii_control()) {
+        Some(format!(
+            "contains {c:?}; CloudWatch accepts printable ASCII only"
+        ))
+    } else if name && text.starts_with(':') {
+        Some("must not start with ':'".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(Error::InvalidConfig(format!(
+            "EMF {what} {text:?} {problem}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks a metric name the way CloudWatch does.
+pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
+    validate("metric name", name, MAX_NAME_LENGTH, false)
+}
 
 /// Renders metrics as EMF documents under one namespace and one dimension set.
 ///
@@ -43,29 +80,39 @@ pub const MAX_DIMENSIONS: usize = 30;
 pub struct EmfEmitter {
     namespace: String,
     dimensions: Vec<(String, String)>,
+    high_resolution: Vec<String>,
 }
 
 impl EmfEmitter {
-    /// An emitter for `namespace` (1 to 1,024 characters), with no dimensions.
+    /// An emitter for `namespace`, with no dimensions.
+    ///
+    /// Fails unless the namespace has 1 to 255 printable ASCII characters and does not
+    /// start with `:`, as CloudWatch requires.
     pub fn new(namespace: &str) -> Result<Self> {
-        if namespace.trim().is_empty() || namespace.chars().count() > 1024 {
-            return Err(Error::InvalidConfig(format!(
-                "EMF namespace {namespace:?} must have 1 to 1024 characters"
-            )));
-        }
+        validate("namespace", namespace, MAX_NAME_LENGTH, true)?;
         Ok(EmfEmitter {
             namespace: namespace.to_owned(),
             dimensions: Vec::new(),
+            high_resolution: Vec::new(),
         })
     }
 
-    /// Adds a dimension. Fails past [`MAX_DIMENSIONS`], on an empty key or value, on a
-    /// duplicate key, or on the reserved key `_aws`.
+    /// Adds a dimension. Fails past [`MAX_DIMENSIONS`], on a duplicate key, on the
+    /// reserved key `_aws`, and on a key or value CloudWatch would reject: a key of 1 to
+    /// 255 and a value of 1 to 1,024 printable ASCII characters (a value outside ASCII
+    /// would make CloudWatch drop every metric of the document).
     pub fn dimension(mut self, key: &str, value: &str) -> Result<Self> {
-        if key.trim().is_empty() || value.trim().is_empty() || key == "_aws" {
-            return Err(Error::InvalidConfig(format!(
-                "EMF dimension {key:?}={value:?} needs a non-empty key other than _aws and a non-empty value"
-            )));
+        validate("dimension name", key, MAX_NAME_LENGTH, true)?;
+        validate(
+            &format!("value of dimension {key}"),
+            value,
+            MAX_DIMENSION_VALUE_LENGTH,
+            false,
+        )?;
+        if key == "_aws" {
+            return Err(Error::InvalidConfig(
+                "EMF dimension name _aws is reserved for the metadata".into(),
+            ));
         }
         if self.dimensions.iter().any(|(k, _)| k == key) {
             return Err(Error::InvalidConfig(format!(
@@ -81,37 +128,82 @@ impl EmfEmitter {
         Ok(self)
     }
 
+    /// Stores `metric` at high resolution (`StorageResolution` 1: one-second
+    /// granularity, at CloudWatch's high-resolution price); others keep the standard 60.
+    pub fn high_resolution(mut self, metric: &str) -> Result<Self> {
+        validate_metric_name(metric)?;
+        if !self.high_resolution.iter().any(|m| m == metric) {
+            self.high_resolution.push(metric.to_owned());
+        }
+        Ok(self)
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// Renders `metrics` (name, unit, values) as EMF documents, one JSON line each.
-    /// Metrics without values are left out; no metrics give no documents.
+    ///
+    /// A metric CloudWatch would reject (a name it does not accept, one that collides with
+    /// a dimension or `_aws`) is left out with a warning, and the others are emitted.
+    /// Non-finite values are left out, and a metric left without values is not emitted:
+    /// a document never holds an empty value array. No metrics give no documents.
     pub fn render(
         &self,
         metrics: &[(String, Unit, Vec<f64>)],
         timestamp: DateTime<Utc>,
     ) -> Result<Vec<String>> {
-        for (name, _, _) in metrics {
-            if name.is_empty() || name == "_aws" || self.dimensions.iter().any(|(k, _)| k == name) {
-                return Err(Error::Render(format!(
-                    "metric name {name:?} is empty or collides with a dimension or _aws; rename the metric"
-                )));
+        self.render_with(metrics, timestamp, &[])
+    }
+
+    /// Like [`EmfEmitter::render`], adding `properties` (such as `function_request_id`)
+    /// to every document as metadata: searchable in CloudWatch Logs, not dimensions.
+    pub fn render_with(
+        &self,
+        metrics: &[(String, Unit, Vec<f64>)],
+        timestamp: DateTime<Utc>,
+        properties: &[(&str, &str)],
+    ) -> Result<Vec<String>> {
+        let mut kept: Vec<(&str, Unit, Vec<f64>)> = Vec::with_capacity(metrics.len());
+        for (name, unit, values) in metrics {
+            if let Err(err) = validate_metric_name(name) {
+                tracing::warn!(metric = %name, error = %err, "metric left out of EMF");
+                continue;
             }
+            if name == "_aws"
+                || self.dimensions.iter().any(|(k, _)| k == name)
+                || properties.iter().any(|(k, _)| k == name)
+            {
+                tracing::warn!(
+                    metric = %name,
+                    "metric left out of EMF: its name collides with a dimension, a property or _aws"
+                );
+                continue;
+            }
+            let values: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+            if values.is_empty() {
+                continue;
+            }
+            kept.push((name.as_str(), *unit, values));
         }
         // Round r holds the r-th chunk of 100 values of every metric that has one.
-        let rounds = metrics
+        let rounds = kept
             .iter()
             .map(|(_, _, values)| values.len().div_ceil(MAX_VALUES_PER_METRIC))
             .max()
             .unwrap_or(0);
         let mut documents = Vec::new();
         for round in 0..rounds {
-            let chunks: Vec<(&str, Unit, &[f64])> = metrics
+            let chunks: Vec<(&str, Unit, &[f64])> = kept
                 .iter()
                 .filter_map(|(name, unit, values)| {
                     let chunk = values.chunks(MAX_VALUES_PER_METRIC).nth(round)?;
-                    Some((name.as_str(), *unit, chunk))
+                    Some((*name, *unit, chunk))
                 })
                 .collect();
             for group in chunks.chunks(MAX_METRICS_PER_DOCUMENT) {
-                documents.push(self.document(group, timestamp)?);
+                documents.push(self.document(group, timestamp, properties)?);
             }
         }
         Ok(documents)
@@ -121,11 +213,18 @@ impl EmfEmitter {
         &self,
         metrics: &[(&str, Unit, &[f64])],
         timestamp: DateTime<Utc>,
+        properties: &[(&str, &str)],
     ) -> Result<String> {
         let mut root = Map::new();
         let definitions: Vec<Value> = metrics
             .iter()
-            .map(|(name, unit, _)| json!({ "Name": name, "Unit": unit.as_cloudwatch() }))
+            .map(|(name, unit, _)| {
+                if self.high_resolution.iter().any(|m| m == name) {
+                    json!({ "Name": name, "Unit": unit.as_cloudwatch(), "StorageResolution": 1 })
+                } else {
+                    json!({ "Name": name, "Unit": unit.as_cloudwatch() })
+                }
+            })
             .collect();
         let keys: Vec<&str> = self.dimensions.iter().map(|(k, _)| k.as_str()).collect();
         root.insert(
@@ -141,6 +240,11 @@ impl EmfEmitter {
         );
         for (key, value) in &self.dimensions {
             root.insert(key.clone(), Value::String(value.clone()));
+        }
+        for (key, value) in properties {
+            if *key != "_aws" && !root.contains_key(*key) {
+                root.insert((*key).to_owned(), Value::String((*value).to_owned()));
+            }
         }
         for (name, _, values) in metrics {
             let numbers: Vec<Value> = values
@@ -164,6 +268,16 @@ impl EmfEmitter {
         timestamp: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         self.render(&registry.take_pending(), timestamp)
+    }
+
+    /// Like [`EmfEmitter::flush`], with `properties` as metadata on every document.
+    pub fn flush_with(
+        &self,
+        registry: &MetricsRegistry,
+        timestamp: DateTime<Utc>,
+        properties: &[(&str, &str)],
+    ) -> Result<Vec<String>> {
+        self.render_with(&registry.take_pending(), timestamp, properties)
     }
 
     /// Like [`EmfEmitter::flush`], writing one document per line to `out` (stdout in Lambda).
@@ -280,6 +394,92 @@ mod tests {
     }
 
     #[test]
+    fn enforces_cloudwatch_limits() {
+        assert!(EmfEmitter::new(&"n".repeat(255)).is_ok());
+        let err = EmfEmitter::new(&"n".repeat(256)).unwrap_err();
+        assert!(err.to_string().contains("at most 255"), "{err}");
+        assert!(EmfEmitter::new(":ns").is_err());
+        assert!(EmfEmitter::new("Shop/Orders").is_ok());
+        // A non-ASCII dimension value is refused where it is configured, not dropped later.
+        let err = EmfEmitter::new("ns")
+            .unwrap()
+            .dimension("Environment", "Produktion-München")
+            .unwrap_err();
+        assert!(err.to_string().contains("printable ASCII"), "{err}");
+        assert!(
+            EmfEmitter::new("ns")
+                .unwrap()
+                .dimension("Env", "a\tb")
+                .is_err()
+        );
+        assert!(
+            EmfEmitter::new("ns")
+                .unwrap()
+                .dimension("Env", &"v".repeat(1024))
+                .is_ok()
+        );
+        assert!(
+            EmfEmitter::new("ns")
+                .unwrap()
+                .dimension("Env", &"v".repeat(1025))
+                .is_err()
+        );
+        assert!(
+            EmfEmitter::new("ns")
+                .unwrap()
+                .dimension(&"k".repeat(256), "v")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn leaves_out_bad_metrics_and_empty_value_arrays() {
+        let metrics = vec![
+            ("Good".to_owned(), Unit::Count, vec![1.0]),
+            (
+                "Only NaN".to_owned(),
+                Unit::Count,
+                vec![f64::NAN, f64::INFINITY],
+            ),
+            ("Empty".to_owned(), Unit::Count, vec![]),
+            ("Größe".to_owned(), Unit::Count, vec![2.0]),
+            ("N".repeat(256), Unit::Count, vec![3.0]),
+        ];
+        let lines = emitter().render(&metrics, at_epoch()).unwrap();
+        assert_eq!(lines.len(), 1);
+        let doc: Value = serde_json::from_str(&lines[0]).unwrap();
+        let defs = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        assert_eq!(defs.len(), 1);
+        assert_eq!(defs[0]["Name"], "Good");
+        assert!(doc.get("Empty").is_none() && doc.get("Only NaN").is_none());
+        let only_bad = vec![("Empty".to_owned(), Unit::Count, vec![f64::NAN])];
+        assert!(emitter().render(&only_bad, at_epoch()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn marks_high_resolution_metrics_and_adds_properties() {
+        let e = emitter().high_resolution("Latency").unwrap();
+        let metrics = vec![
+            ("Latency".to_owned(), Unit::Milliseconds, vec![1.0, 2.0]),
+            ("Calls".to_owned(), Unit::Count, vec![2.0]),
+        ];
+        let lines = e
+            .render_with(&metrics, at_epoch(), &[("function_request_id", "abc-123")])
+            .unwrap();
+        let doc: Value = serde_json::from_str(&lines[0]).unwrap();
+        let defs = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        let def = |n: &str| defs.iter().find(|d| d["Name"] == n).unwrap().clone();
+        assert_eq!(def("Latency")["StorageResolution"], 1);
+        assert!(def("Calls").get("StorageResolution").is_none());
+        assert_eq!(doc["function_request_id"], "abc-123");
+        assert_eq!(doc["Latency"], json!([1.0, 2.0]));
+    }
+
+    #[test]
     fn validates_namespace_dimensions_and_names() {
         assert!(EmfEmitter::new("").is_err());
         let mut e = EmfEmitter::new("ns").unwrap();
@@ -289,10 +489,25 @@ mod tests {
         let err = e.clone().dimension("OneTooMany", "v").unwrap_err();
         assert!(err.to_string().contains("at most 30 dimensions"));
         assert!(EmfEmitter::new("ns").unwrap().dimension("A", "").is_err());
-        let err = e
-            .render(&[("D1".into(), Unit::Count, vec![1.0])], at_epoch())
-            .unwrap_err();
-        assert!(err.to_string().contains("collides"));
+        // A metric named like a dimension is left out, not mixed up with it.
+        let lines = e
+            .render(
+                &[
+                    ("D1".into(), Unit::Count, vec![1.0]),
+                    ("Calls".into(), Unit::Count, vec![1.0]),
+                ],
+                at_epoch(),
+            )
+            .unwrap();
+        let doc: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(doc["D1"], "v");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(e.render(&[], at_epoch()).unwrap().is_empty());
     }
 

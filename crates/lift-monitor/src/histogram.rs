@@ -106,27 +106,6 @@ impl Histogram {
         }
         Some(self.max)
     }
-
-    /// Cumulative counts at power-of-two bounds between the smallest and largest values
-    /// recorded, plus `+Inf`: the buckets of a Prometheus histogram.
-    pub fn cumulative_buckets(&self) -> Vec<(f64, u64)> {
-        let mut out = Vec::new();
-        if self.count == 0 {
-            out.push((f64::INFINITY, 0));
-            return out;
-        }
-        let first = bucket_of(self.min) / SUB_BUCKETS * SUB_BUCKETS;
-        let last = bucket_of(self.max).div_ceil(SUB_BUCKETS) * SUB_BUCKETS;
-        let mut cumulative = 0;
-        for (index, &n) in self.counts.iter().enumerate().take(BUCKETS) {
-            cumulative += n;
-            if index >= first && index <= last && index % SUB_BUCKETS == 0 {
-                out.push((upper_bound(index), cumulative));
-            }
-        }
-        out.push((f64::INFINITY, self.count));
-        out
-    }
 }
 
 #[cfg(test)]
@@ -147,13 +126,6 @@ mod tests {
         assert!((p99 - 0.99).abs() / 0.99 < 0.1, "p99 {p99}");
         assert_eq!(h.quantile(1.0), Some(1.0));
         assert_eq!(h.min(), Some(0.001));
-        let buckets = h.cumulative_buckets();
-        assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1000)));
-        assert!(
-            buckets
-                .windows(2)
-                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
-        );
     }
 
     #[test]

@@ -132,16 +132,12 @@ async fn handle(
     let report = manager.check(group).await;
     let body =
         serde_json::to_vec(&report.to_health_json(service)).map_err(std::io::Error::other)?;
-    let body = if method == b"HEAD" {
-        &[][..]
-    } else {
-        &body[..]
-    };
-    respond(
+    respond_to(
         &mut stream,
         report.http_status(),
         HEALTH_JSON_CONTENT_TYPE,
-        body,
+        &body,
+        method == b"HEAD",
     )
     .await
 }
@@ -151,6 +147,18 @@ async fn respond(
     status: u16,
     content_type: &str,
     body: &[u8],
+) -> std::io::Result<()> {
+    respond_to(stream, status, content_type, body, false).await
+}
+
+/// Writes a response. A HEAD response carries the GET body's `Content-Length` and no
+/// body (RFC 9110, section 9.3.2).
+async fn respond_to(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
@@ -165,7 +173,9 @@ async fn respond(
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
+    if !head_only {
+        stream.write_all(body).await?;
+    }
     stream.shutdown().await
 }
 
@@ -193,6 +203,17 @@ mod tests {
         let (body, meta) = text.rsplit_once('\n')?;
         let (code, content_type) = meta.split_once(' ')?;
         Some((code.parse().ok()?, content_type.to_owned(), body.to_owned()))
+    }
+
+    async fn raw_request(addr: SocketAddr, method: &str) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("{method} /health/live HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,6 +268,24 @@ mod tests {
         assert_eq!(doc["checks"]["db"][0]["output"], "connection refused");
         assert_eq!(all.0, 503);
         assert_eq!(missing.0, 404);
+
+        // HEAD: the GET body's Content-Length, and no body.
+        let get = raw_request(addr, "GET").await;
+        let head = raw_request(addr, "HEAD").await;
+        let length = |response: &str| -> usize {
+            response
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (_, get_body) = get.split_once("\r\n\r\n").unwrap();
+        assert_eq!(length(&get), get_body.len());
+        assert!(length(&head) > 0);
+        assert_eq!(length(&head), length(&get));
+        assert!(head.ends_with("\r\n\r\n"), "a HEAD response has no body");
         task.abort();
     }
 }

@@ -26,8 +26,7 @@ impl Invocation {
 /// Records Lambda invocation metrics in a [`MetricsRegistry`].
 ///
 /// Metrics: `Invocations`, `Errors` and `ColdStart` (counts), `Duration` (milliseconds,
-/// every value), `DurationP50`/`DurationP90`/`DurationP99` (from the histogram since the
-/// environment started), `ErrorRate` (percent of invocations since the start),
+/// every value: CloudWatch computes the percentiles across environments),
 /// `PreWarmDuration`, `MemoryUsed`, `MemoryLimit` (megabytes), `MemoryUtilization`
 /// (percent) and `Uptime` (seconds).
 ///
@@ -102,13 +101,16 @@ impl InvocationMetrics {
     }
 
     /// Records an invocation that took `duration`.
+    ///
+    /// Only raw values are recorded: every duration, and the counts. Percentiles and an
+    /// error rate computed in one environment are meaningless once CloudWatch averages
+    /// them across concurrent environments; CloudWatch computes percentiles from the raw
+    /// `Duration` values, and the error rate is `Errors / Invocations` in metric math.
     pub fn record(&self, duration: Duration, ok: bool) {
-        let invocations = self.invocations.fetch_add(1, Ordering::SeqCst) + 1;
-        let errors = if ok {
-            self.errors.load(Ordering::SeqCst)
-        } else {
-            self.errors.fetch_add(1, Ordering::SeqCst) + 1
-        };
+        self.invocations.fetch_add(1, Ordering::SeqCst);
+        if !ok {
+            self.errors.fetch_add(1, Ordering::SeqCst);
+        }
         let r = &self.registry;
         r.increment("Invocations", "Invocations handled.", 1);
         if !ok {
@@ -119,26 +121,6 @@ impl InvocationMetrics {
             "Handler duration.",
             Unit::Milliseconds,
             duration.as_secs_f64() * 1e3,
-        );
-        for (name, q) in [
-            ("DurationP50", 0.5),
-            ("DurationP90", 0.9),
-            ("DurationP99", 0.99),
-        ] {
-            if let Some(value) = r.quantile("Duration", q) {
-                r.set_gauge(
-                    name,
-                    "Handler duration percentile since the environment started.",
-                    Unit::Milliseconds,
-                    value,
-                );
-            }
-        }
-        r.set_gauge(
-            "ErrorRate",
-            "Percent of invocations that returned an error, since the environment started.",
-            Unit::Percent,
-            errors as f64 * 100.0 / invocations as f64,
         );
     }
 
@@ -243,10 +225,16 @@ mod tests {
         let r = m.registry();
         assert_eq!(r.counter("Invocations"), Some(100));
         assert_eq!(r.counter("Errors"), Some(25));
-        let p50 = r.gauge("DurationP50").unwrap();
-        let p99 = r.gauge("DurationP99").unwrap();
+        // No per-environment percentile or rate goes to CloudWatch: only raw values.
+        assert_eq!(r.gauge("DurationP99"), None);
+        assert_eq!(r.gauge("ErrorRate"), None);
+        let pending = r.take_pending();
+        let durations = &pending.iter().find(|(n, _, _)| n == "Duration").unwrap().2;
+        assert_eq!(durations.len(), 100);
+        assert_eq!(durations[41], 42.0);
+        // The local histogram still answers percentile questions.
+        let p50 = r.quantile("Duration", 0.5).unwrap();
         assert!((p50 - 50.0).abs() < 5.0, "p50 {p50}");
-        assert!((p99 - 99.0).abs() < 10.0, "p99 {p99}");
     }
 
     #[test]

@@ -66,7 +66,10 @@ pub use checks::{
     AsyncFnCheck, CpuCheck, DiskCheck, Endpoint, FnCheck, MemoryCheck, MemoryThresholds,
     NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda, physical_memory_bytes,
 };
-pub use emf::{EmfEmitter, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT, MAX_VALUES_PER_METRIC};
+pub use emf::{
+    EmfEmitter, MAX_DIMENSION_VALUE_LENGTH, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT,
+    MAX_NAME_LENGTH, MAX_VALUES_PER_METRIC,
+};
 pub use error::{Error, Result};
 pub use histogram::Histogram;
 #[cfg(feature = "http")]
@@ -77,11 +80,12 @@ pub use jemalloc::jemalloc_stats;
 #[cfg(feature = "lambda")]
 pub use lambda::{EmfSink, LambdaConfig, LambdaDeployment, MetricsLayer, MetricsService};
 pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
-pub use metrics::{MetricsRegistry, Unit};
+pub use metrics::{DEFAULT_PENDING_LIMIT, MetricsOptions, MetricsRegistry, Unit};
 pub use monitor::{Monitor, MonitorConfig};
 pub use prometheus::{PROMETHEUS_CONTENT_TYPE, render_process_metrics, render_prometheus};
 pub use report::{
-    CheckResult, HEALTH_JSON_CONTENT_TYPE, HealthJson, HealthJsonCheck, HealthReport, ServiceInfo,
+    CheckDetails, CheckResult, HEALTH_JSON_CONTENT_TYPE, HealthJson, HealthJsonCheck, HealthReport,
+    ServiceInfo, Verdict,
 };
 pub use sampler::{Sampler, SamplerConfig};
 pub use snapshot::{

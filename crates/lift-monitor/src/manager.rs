@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use lift_core::{CheckOutcome, Clock, HealthCheck, HealthStatus, SystemClock};
 use tracing::Instrument;
 
+use crate::checks::details;
 use crate::error::{Error, Result};
-use crate::report::{CheckResult, HealthReport};
+use crate::report::{CheckDetails, CheckResult, HealthReport};
 use crate::units::format_seconds;
 
 /// Which checks a run covers.
@@ -195,6 +196,7 @@ struct Entry {
 
 struct Cached {
     outcome: CheckOutcome,
+    details: Option<CheckDetails>,
     at: Instant,
     checked_at: DateTime<Utc>,
 }
@@ -314,12 +316,13 @@ impl HealthManager {
                         checked_at: hit.checked_at,
                         cached: true,
                         outcome: hit.outcome.clone(),
+                        details: hit.details.clone(),
                     };
                 }
             }
             let now = inner.clock.now();
             let timeout = entry.options.timeout.unwrap_or(inner.timeout);
-            let outcome = run_one(&entry.name, entry.check, timeout).await;
+            let (outcome, details) = run_one(&entry.name, entry.check, timeout).await;
             inner
                 .cache
                 .lock()
@@ -328,6 +331,7 @@ impl HealthManager {
                     entry.name.clone(),
                     Cached {
                         outcome: outcome.clone(),
+                        details: details.clone(),
                         at: Instant::now(),
                         checked_at: now,
                     },
@@ -337,6 +341,7 @@ impl HealthManager {
                 checked_at: now,
                 cached: false,
                 outcome,
+                details,
             }
         }))
         .await;
@@ -351,17 +356,25 @@ impl HealthManager {
 }
 
 /// Runs one check in its own task, so that a panic or a hang is contained.
-async fn run_one(name: &str, check: Arc<dyn HealthCheck>, timeout: Duration) -> CheckOutcome {
+async fn run_one(
+    name: &str,
+    check: Arc<dyn HealthCheck>,
+    timeout: Duration,
+) -> (CheckOutcome, Option<CheckDetails>) {
     let start = Instant::now();
     let span = tracing::debug_span!("lift_monitor.health_check", check = name);
-    let handle = tokio::spawn(async move { check.check().await }.instrument(span));
+    let handle =
+        tokio::spawn(details::collect(async move { check.check().await }).instrument(span));
     let abort = handle.abort_handle();
-    match tokio::time::timeout(timeout, handle).await {
-        Ok(Ok(mut outcome)) => {
+    let outcome = match tokio::time::timeout(timeout, handle).await {
+        Ok(Ok((mut outcome, details))) => {
             if outcome.duration.is_zero() {
                 outcome.duration = start.elapsed();
             }
-            outcome
+            // Details belong to the outcome they came with; a check that reported some
+            // and then returned a different outcome gets none.
+            let details = details.filter(|d| d.observations.len() == outcome.observations.len());
+            return (outcome, details);
         }
         Ok(Err(err)) if err.is_panic() => {
             let payload = err.into_panic();
@@ -383,7 +396,8 @@ async fn run_one(name: &str, check: Arc<dyn HealthCheck>, timeout: Duration) -> 
             ))
             .took(start.elapsed())
         }
-    }
+    };
+    (outcome, None)
 }
 
 #[cfg(test)]

@@ -49,19 +49,117 @@ impl Unit {
         }
     }
 
-    /// The suffix of a Prometheus metric name in this unit, if any.
-    pub(crate) fn prometheus_suffix(self) -> Option<&'static str> {
+    /// The Prometheus base unit of this unit: the name suffix and the factor that
+    /// converts a value to it (milliseconds are exposed as seconds, megabytes (MiB, as
+    /// Lambda counts them) as bytes, percent as a ratio).
+    pub(crate) fn prometheus_base(self) -> (Option<&'static str>, f64) {
         match self {
-            Unit::Seconds => Some("seconds"),
-            Unit::Milliseconds => Some("milliseconds"),
-            Unit::Microseconds => Some("microseconds"),
-            Unit::Bytes => Some("bytes"),
-            Unit::Megabytes => Some("megabytes"),
-            Unit::Percent => Some("percent"),
-            Unit::BytesPerSecond => Some("bytes_per_second"),
-            Unit::CountPerSecond => Some("per_second"),
-            Unit::Count | Unit::None => None,
+            Unit::Seconds => (Some("seconds"), 1.0),
+            Unit::Milliseconds => (Some("seconds"), 1e-3),
+            Unit::Microseconds => (Some("seconds"), 1e-6),
+            Unit::Bytes => (Some("bytes"), 1.0),
+            Unit::Megabytes => (Some("bytes"), 1024.0 * 1024.0),
+            Unit::Percent => (Some("ratio"), 0.01),
+            Unit::BytesPerSecond => (Some("bytes_per_second"), 1.0),
+            Unit::CountPerSecond => (Some("per_second"), 1.0),
+            Unit::Count | Unit::None => (None, 1.0),
         }
+    }
+
+    /// The fixed upper bounds of a Prometheus histogram in this unit, in the base unit.
+    /// They never move, so the set of `le` series is fixed from the first scrape.
+    pub(crate) fn prometheus_buckets(self) -> &'static [f64] {
+        match self {
+            Unit::Seconds | Unit::Milliseconds | Unit::Microseconds => &SECONDS_BUCKETS,
+            Unit::Bytes | Unit::Megabytes => &BYTES_BUCKETS,
+            Unit::Percent => &RATIO_BUCKETS,
+            _ => &COUNT_BUCKETS,
+        }
+    }
+}
+
+/// Bounds for durations, in seconds: 100 µs to 5 min.
+const SECONDS_BUCKETS: [f64; 19] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 300.0,
+];
+/// Bounds for sizes, in bytes: powers of four from 1 KiB to 16 GiB.
+const BYTES_BUCKETS: [f64; 13] = [
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    4194304.0,
+    16777216.0,
+    67108864.0,
+    268435456.0,
+    1073741824.0,
+    4294967296.0,
+    17179869184.0,
+];
+/// Bounds for ratios.
+const RATIO_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+/// Bounds for counts and other units: 1, 2.5, 5 per decade up to a million.
+const COUNT_BUCKETS: [f64; 19] = [
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5,
+    2.5e5, 5e5, 1e6,
+];
+
+/// A Prometheus histogram with fixed bounds: `counts[i]` holds the values at most
+/// `bounds[i]` and above the previous bound; the last slot the values above every bound.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FixedBuckets {
+    pub(crate) bounds: &'static [f64],
+    pub(crate) counts: Box<[u64]>,
+    /// Converts a recorded value to the base unit of `bounds`.
+    pub(crate) scale: f64,
+}
+
+impl FixedBuckets {
+    fn new(unit: Unit) -> Self {
+        let bounds = unit.prometheus_buckets();
+        FixedBuckets {
+            bounds,
+            counts: vec![0; bounds.len() + 1].into_boxed_slice(),
+            scale: unit.prometheus_base().1,
+        }
+    }
+
+    fn record(&mut self, value: f64) {
+        let base = value * self.scale;
+        let index = self.bounds.partition_point(|&bound| bound < base);
+        self.counts[index] += 1;
+    }
+}
+
+/// How a [`MetricsRegistry`] keeps histogram values for EMF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsOptions {
+    pending_limit: usize,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            pending_limit: DEFAULT_PENDING_LIMIT,
+        }
+    }
+}
+
+/// Histogram values kept per metric for the next EMF flush, by default.
+pub const DEFAULT_PENDING_LIMIT: usize = 10_000;
+
+impl MetricsOptions {
+    /// At most this many values per histogram wait for the next EMF flush; values past
+    /// it still count in the histogram (and Prometheus) but are not emitted as EMF, and
+    /// are counted in [`MetricsRegistry::dropped_values`]. A service that only serves
+    /// Prometheus sets 0: then no value is kept at all. Default: [`DEFAULT_PENDING_LIMIT`].
+    #[must_use]
+    pub fn pending_limit(mut self, pending_limit: usize) -> Self {
+        self.pending_limit = pending_limit;
+        self
     }
 }
 
@@ -72,10 +170,13 @@ pub(crate) enum MetricValue {
     Counter { total: u64, flushed: u64 },
     /// The latest value; `dirty` until emitted as EMF.
     Gauge { value: f64, dirty: bool },
-    /// A distribution; `pending` holds the values not yet emitted as EMF.
+    /// A distribution; `pending` holds the values not yet emitted as EMF, at most the
+    /// registry's pending limit; `dropped` counts those that did not fit.
     Histogram {
         histogram: Histogram,
+        buckets: FixedBuckets,
         pending: Vec<f64>,
+        dropped: u64,
     },
 }
 
@@ -104,9 +205,31 @@ pub(crate) struct Metric {
 #[derive(Debug, Clone, Default)]
 pub struct MetricsRegistry {
     metrics: Arc<Mutex<BTreeMap<String, Metric>>>,
+    options: MetricsOptions,
 }
 
 impl MetricsRegistry {
+    /// An empty registry with `options`.
+    pub fn new(options: MetricsOptions) -> Self {
+        MetricsRegistry {
+            metrics: Arc::default(),
+            options,
+        }
+    }
+
+    /// Histogram values recorded but not kept for EMF because the pending limit was
+    /// reached, summed over every histogram.
+    pub fn dropped_values(&self) -> u64 {
+        self.with(|m| {
+            m.values()
+                .map(|metric| match metric.value {
+                    MetricValue::Histogram { dropped, .. } => dropped,
+                    _ => 0,
+                })
+                .sum()
+        })
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Metric>) -> R) -> R {
         f(&mut self.metrics.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -161,19 +284,32 @@ impl MetricsRegistry {
         if !value.is_finite() || value < 0.0 {
             return;
         }
+        let limit = self.options.pending_limit;
         self.with(|m| {
             let metric = m.entry(name.to_owned()).or_insert_with(|| Metric {
                 help: help.to_owned(),
                 unit,
                 value: MetricValue::Histogram {
                     histogram: Histogram::default(),
+                    buckets: FixedBuckets::new(unit),
                     pending: Vec::new(),
+                    dropped: 0,
                 },
             });
             match &mut metric.value {
-                MetricValue::Histogram { histogram, pending } => {
+                MetricValue::Histogram {
+                    histogram,
+                    buckets,
+                    pending,
+                    dropped,
+                } => {
                     histogram.record(value);
-                    pending.push(value);
+                    buckets.record(value);
+                    if pending.len() < limit {
+                        pending.push(value);
+                    } else {
+                        *dropped += 1;
+                    }
                 }
                 _ => tracing::warn!(
                     metric = name,
@@ -207,9 +343,14 @@ impl MetricsRegistry {
         })
     }
 
-    /// A copy of every metric, by name.
-    pub(crate) fn entries(&self) -> BTreeMap<String, Metric> {
-        self.with(|m| m.clone())
+    /// Runs `f` over every metric, by name, under the registry's lock: rendering reads
+    /// the metrics in place instead of copying them.
+    pub(crate) fn visit(&self, mut f: impl FnMut(&str, &Metric)) {
+        self.with(|m| {
+            for (name, metric) in m.iter() {
+                f(name, metric);
+            }
+        });
     }
 
     /// Takes what has not been emitted as EMF yet: counter increments, changed gauges and
@@ -239,7 +380,8 @@ impl MetricsRegistry {
                         if pending.is_empty() {
                             continue;
                         }
-                        std::mem::take(pending)
+                        // Give the next batch a small start rather than the drained capacity.
+                        std::mem::replace(pending, Vec::with_capacity(pending.len().min(64)))
                     }
                 };
                 out.push((name.clone(), metric.unit, values));
@@ -281,5 +423,47 @@ mod tests {
         );
         // The histogram keeps its distribution after draining.
         assert_eq!(m.quantile("Duration", 1.0), Some(1.5));
+    }
+
+    /// A Prometheus-only service never flushes EMF: what the registry holds stays bounded.
+    #[test]
+    fn pending_values_are_bounded_without_emf_flushes() {
+        let m = MetricsRegistry::new(MetricsOptions::default().pending_limit(100));
+        for i in 0..100_000u32 {
+            m.observe("Latency", "", Unit::Seconds, f64::from(i % 1000) / 1000.0);
+        }
+        m.visit(|_, metric| match &metric.value {
+            MetricValue::Histogram {
+                histogram,
+                buckets,
+                pending,
+                dropped,
+            } => {
+                assert_eq!(pending.len(), 100);
+                assert!(pending.capacity() <= 128, "capacity {}", pending.capacity());
+                assert_eq!(*dropped, 99_900);
+                assert_eq!(histogram.count(), 100_000);
+                assert_eq!(buckets.counts.iter().sum::<u64>(), 100_000);
+            }
+            other => panic!("not a histogram: {other:?}"),
+        });
+        assert_eq!(m.dropped_values(), 99_900);
+        let none = MetricsRegistry::new(MetricsOptions::default().pending_limit(0));
+        none.observe("Latency", "", Unit::Seconds, 0.1);
+        assert!(none.take_pending().is_empty());
+        assert_eq!(none.quantile("Latency", 0.5), Some(0.1));
+    }
+
+    #[test]
+    fn fixed_buckets_count_values_at_their_bound() {
+        let mut b = FixedBuckets::new(Unit::Milliseconds);
+        // 1 ms is exactly the bound 0.001 s; 400 s is above every bound.
+        for ms in [1.0, 1.5, 400_000.0] {
+            b.record(ms);
+        }
+        let at = |bound: f64| b.bounds.iter().position(|&x| x == bound).unwrap();
+        assert_eq!(b.counts[at(0.001)], 1);
+        assert_eq!(b.counts[at(0.0025)], 1);
+        assert_eq!(b.counts[b.bounds.len()], 1);
     }
 }

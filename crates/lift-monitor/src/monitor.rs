@@ -164,6 +164,7 @@ mod tests {
             interval: Duration::from_millis(10),
             sampler: SamplerConfig {
                 disk_paths: vec![],
+                cpu_window: Duration::from_millis(20),
                 ..Default::default()
             },
             stall: Some(StallConfig {

@@ -47,54 +47,80 @@ fn number(value: f64) -> String {
 
 /// Renders `registry` as Prometheus text, each name prefixed with `prefix_`.
 ///
-/// Counters get the `_total` suffix, other metrics their unit (`_seconds`, `_bytes`);
-/// histograms expose `_bucket{le=...}` at powers of two, `_sum` and `_count`.
+/// Names are snake case in base units: a metric recorded in milliseconds is exposed in
+/// seconds (`_seconds`), megabytes in bytes (`_bytes`), percent as a ratio (`_ratio`).
+/// Counters get one `_total` suffix (`RequestsTotal` is `requests_total`, not
+/// `requests_total_total`). Histograms expose `_bucket{le=...}` at fixed bounds chosen by
+/// their unit, `_sum` and `_count`, so the set of series never changes between scrapes.
+///
+/// The metrics are rendered in place under the registry's lock: a scrape copies no
+/// observation.
 pub fn render_prometheus(registry: &MetricsRegistry, prefix: &str) -> String {
     let mut out = String::new();
     let prefix = snake_case(prefix);
-    for (name, metric) in registry.entries() {
-        let mut base = format!("{prefix}_{}", snake_case(&name));
-        if let Some(suffix) = metric.unit.prometheus_suffix()
-            && !base.ends_with(suffix)
-        {
-            base = format!("{base}_{suffix}");
-        }
+    registry.visit(|name, metric| {
+        let (suffix, scale) = metric.unit.prometheus_base();
+        let mut base = format!("{prefix}_{}", snake_case(name));
         let help = escape_help(&metric.help);
         match &metric.value {
             MetricValue::Counter { total, .. } => {
-                let family = format!("{base}_total");
+                let stem = base.strip_suffix("_total").unwrap_or(&base);
+                let family = format!("{stem}_total");
                 let _ = writeln!(
                     out,
                     "# HELP {family} {help}\n# TYPE {family} counter\n{family} {total}"
                 );
             }
             MetricValue::Gauge { value, .. } => {
+                add_suffix(&mut base, suffix);
                 let _ = writeln!(
                     out,
                     "# HELP {base} {help}\n# TYPE {base} gauge\n{base} {}",
-                    number(*value)
+                    number(*value * scale)
                 );
             }
-            MetricValue::Histogram { histogram, .. } => {
+            MetricValue::Histogram {
+                histogram, buckets, ..
+            } => {
+                add_suffix(&mut base, suffix);
                 let _ = writeln!(out, "# HELP {base} {help}\n# TYPE {base} histogram");
-                for (le, count) in histogram.cumulative_buckets() {
-                    let _ = writeln!(out, "{base}_bucket{{le=\"{}\"}} {count}", number(le));
+                let mut cumulative = 0;
+                for (bound, count) in buckets.bounds.iter().zip(buckets.counts.iter()) {
+                    cumulative += count;
+                    let _ = writeln!(
+                        out,
+                        "{base}_bucket{{le=\"{}\"}} {cumulative}",
+                        number(*bound)
+                    );
                 }
                 let _ = writeln!(
                     out,
-                    "{base}_sum {}\n{base}_count {}",
-                    number(histogram.sum()),
+                    "{base}_bucket{{le=\"+Inf\"}} {}\n{base}_sum {}\n{base}_count {}",
+                    histogram.count(),
+                    number(histogram.sum() * scale),
                     histogram.count()
                 );
             }
         }
-    }
+    });
     out
 }
 
-/// Renders the process figures of `snapshot` with the standard Prometheus process metric
-/// names (`process_resident_memory_bytes`, `process_open_fds`, ...). Figures the snapshot
-/// lacks are left out.
+fn add_suffix(base: &mut String, suffix: Option<&str>) {
+    if let Some(suffix) = suffix
+        && !base.ends_with(suffix)
+    {
+        base.push('_');
+        base.push_str(suffix);
+    }
+}
+
+/// Renders the process figures of `snapshot` with the names of the Prometheus client
+/// libraries' process collector (`process_cpu_seconds_total`, `process_open_fds`,
+/// `process_max_fds`, `process_virtual_memory_bytes`, `process_resident_memory_bytes`,
+/// `process_start_time_seconds`, `process_threads`), and lift's own figures under `lift_`
+/// (peak RSS, heap counts from [`crate::CountingAlloc`], scheduler lag). Figures the
+/// snapshot lacks are left out.
 pub fn render_process_metrics(snapshot: &Snapshot) -> String {
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, kind: &str, value: Option<f64>| {
@@ -142,35 +168,55 @@ pub fn render_process_metrics(snapshot: &Snapshot) -> String {
         snapshot.memory.rss_bytes.map(|v| v as f64),
     );
     gauge(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        "gauge",
+        snapshot
+            .started_at
+            .map(|t| t.timestamp_micros() as f64 / 1e6),
+    );
+    gauge(
         "process_threads",
         "Number of OS threads in the process.",
         "gauge",
         snapshot.threads.map(|v| v as f64),
     );
     gauge(
-        "process_uptime_seconds",
-        "Seconds since the process started.",
+        "lift_process_resident_memory_peak_bytes",
+        "Peak resident memory size in bytes (VmHWM).",
         "gauge",
-        snapshot.uptime_seconds,
+        snapshot.memory.peak_rss_bytes.map(|v| v as f64),
     );
     if let Some(heap) = snapshot.alloc {
         gauge(
-            "process_heap_live_bytes",
-            "Bytes allocated and not freed.",
+            "lift_heap_live_bytes",
+            "Bytes allocated and not freed, counted by CountingAlloc.",
             "gauge",
             Some(heap.counts.live_bytes as f64),
         );
         gauge(
-            "process_heap_allocations_total",
-            "Allocations made.",
+            "lift_heap_live_allocations",
+            "Allocations not yet freed, counted by CountingAlloc.",
+            "gauge",
+            Some(heap.counts.live_allocations as f64),
+        );
+        gauge(
+            "lift_heap_allocations_total",
+            "Allocations made, counted by CountingAlloc.",
             "counter",
             Some(heap.counts.total_allocations as f64),
+        );
+        gauge(
+            "lift_heap_allocated_bytes_total",
+            "Bytes allocated, counted by CountingAlloc; rate() of it is the allocation rate.",
+            "counter",
+            Some(heap.counts.total_bytes_allocated as f64),
         );
     }
     if let Some(stall) = snapshot.stall {
         gauge(
-            "tokio_scheduler_lag_p99_seconds",
-            "99th percentile lateness of the heartbeat task.",
+            "lift_runtime_lag_p99_seconds",
+            "99th percentile lateness of the heartbeat task over the last minute.",
             "gauge",
             Some(stall.p99_seconds),
         );
@@ -192,6 +238,45 @@ mod tests {
     }
 
     #[test]
+    fn counters_get_one_total_and_values_are_in_base_units() {
+        let metrics = MetricsRegistry::default();
+        metrics.increment("RequestsTotal", "Requests.", 2);
+        metrics.set_gauge("MemoryUsed", "Memory.", Unit::Megabytes, 2.0);
+        metrics.set_gauge("Utilization", "Use.", Unit::Percent, 50.0);
+        metrics.observe("Duration", "Time.", Unit::Milliseconds, 250.0);
+        let text = render_prometheus(&metrics, "app");
+        assert!(text.contains("\napp_requests_total 2\n"), "{text}");
+        assert!(!text.contains("total_total"));
+        assert!(text.contains("\napp_memory_used_bytes 2097152\n"), "{text}");
+        assert!(text.contains("\napp_utilization_ratio 0.5\n"), "{text}");
+        assert!(
+            text.contains("app_duration_seconds_bucket{le=\"0.25\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("app_duration_seconds_sum 0.25\n"), "{text}");
+        assert!(!text.contains("milliseconds"));
+    }
+
+    /// The `le` series of a histogram are the same before and after new extremes.
+    #[test]
+    fn histogram_buckets_do_not_move() {
+        let metrics = MetricsRegistry::default();
+        metrics.observe("Duration", "Time.", Unit::Seconds, 0.02);
+        let series = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.contains("_bucket{"))
+                .map(|l| l.rsplit_once(' ').unwrap().0.to_owned())
+                .collect()
+        };
+        let before = series(&render_prometheus(&metrics, "app"));
+        metrics.observe("Duration", "Time.", Unit::Seconds, 1e-6);
+        metrics.observe("Duration", "Time.", Unit::Seconds, 5000.0);
+        let after = series(&render_prometheus(&metrics, "app"));
+        assert_eq!(before, after);
+        assert!(before.last().unwrap().ends_with("le=\"+Inf\"}"));
+    }
+
+    #[test]
     fn renders_the_text_format() {
         let metrics = MetricsRegistry::default();
         metrics.increment("Invocations", "Invocations handled.", 3);
@@ -206,8 +291,32 @@ mod tests {
     fn renders_process_metrics_that_exist() {
         let mut snapshot = Snapshot::empty();
         snapshot.threads = Some(4);
+        snapshot.started_at = chrono::DateTime::from_timestamp(1_700_000_000, 500_000_000);
+        snapshot.alloc = Some(crate::snapshot::HeapStats {
+            counts: crate::alloc::AllocStats {
+                live_bytes: 10,
+                ..Default::default()
+            },
+            allocations_per_second: None,
+            bytes_per_second: None,
+            growth_bytes_per_second: None,
+            growth_fit: None,
+        });
         let text = render_process_metrics(&snapshot);
         assert!(text.contains("process_threads 4\n"));
+        assert!(
+            text.contains("\nprocess_start_time_seconds 1700000000.5\n"),
+            "{text}"
+        );
         assert!(!text.contains("process_resident_memory_bytes"));
+        // Only the process collector's own names live under process_.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(' ').next().unwrap();
+            assert!(
+                ["process_threads", "process_start_time_seconds"].contains(&name)
+                    || name.starts_with("lift_"),
+                "{name}"
+            );
+        }
     }
 }

@@ -40,6 +40,44 @@ pub struct CheckResult {
     /// The outcome.
     #[serde(flatten)]
     pub outcome: CheckOutcome,
+    /// Per-observation statuses and when the figures were observed, from the checks of
+    /// this crate; `None` for checks that only return a `CheckOutcome`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<CheckDetails>,
+}
+
+/// What a check of this crate says beyond its `CheckOutcome`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct CheckDetails {
+    /// When the figures were measured (the snapshot's time), which can be earlier than
+    /// when the check ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
+    /// The health+json `componentType`: `system`, `component` or `datastore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_type: Option<String>,
+    /// One verdict per observation of the outcome, in the same order.
+    pub observations: Vec<Verdict>,
+    /// The worst parts of the check that measured nothing (a path that cannot be
+    /// stat'ed), when they are not healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmeasured: Option<Verdict>,
+}
+
+/// The status of one observation, and what was found when it is not healthy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Verdict {
+    /// The status.
+    pub status: HealthStatus,
+    /// The sentence about this observation.
+    pub message: String,
+}
+
+impl Verdict {
+    /// A verdict.
+    pub fn new(status: HealthStatus, message: String) -> Self {
+        Verdict { status, message }
+    }
 }
 
 /// A health report in the IETF draft format `application/health+json`
@@ -47,7 +85,9 @@ pub struct CheckResult {
 ///
 /// `checks` is keyed `component:measurement`; an observation named `measurement@instance`
 /// is keyed `component:measurement` with `componentId` set to the instance, so that one key
-/// lists every instance (every disk path, every endpoint).
+/// lists every instance (every disk path, every endpoint). A component name never holds a
+/// `:` (a check named `audit:chain` is component `audit`, measurement `chain`), and every
+/// entry carries its own status and output.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthJson {
@@ -84,9 +124,12 @@ pub struct HealthJsonCheck {
     pub observed_unit: Option<String>,
     /// `pass`, `warn` or `fail`: the status of the check the value belongs to.
     pub status: String,
-    /// When the value was observed (RFC 3339).
+    /// `system`, `component` or `datastore`, when the check says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_type: Option<String>,
+    /// When the value was observed (RFC 3339): the time of the sample it comes from.
     pub time: String,
-    /// The check's message when it did not pass.
+    /// What was found about this entry when it did not pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
 }
@@ -118,43 +161,75 @@ impl HealthReport {
         let mut failing = Vec::new();
         for result in &self.checks {
             let outcome = &result.outcome;
-            let status = outcome.status.as_health_json().to_owned();
-            let time = result
-                .checked_at
+            let details = result.details.as_ref();
+            let time = details
+                .and_then(|d| d.observed_at)
+                .unwrap_or(result.checked_at)
                 .to_rfc3339_opts(SecondsFormat::Millis, true);
-            let output = (outcome.status != HealthStatus::Healthy).then(|| outcome.message.clone());
-            if let Some(message) = &output {
-                failing.push(format!("{}: {message}", result.name));
+            let component_type = details.and_then(|d| d.component_type.clone());
+            if outcome.status != HealthStatus::Healthy {
+                failing.push(format!("{}: {}", result.name, outcome.message));
             }
+            let (component, sub) = match result.name.split_once(':') {
+                Some((component, rest)) => (component, Some(rest.replace(':', "_"))),
+                None => (result.name.as_str(), None),
+            };
+            let key = |measurement: Option<&str>| {
+                let measurement = match (&sub, measurement) {
+                    (Some(sub), Some(m)) => Some(format!("{sub}.{m}")),
+                    (Some(sub), None) => Some(sub.clone()),
+                    (None, m) => m.map(str::to_owned),
+                };
+                match measurement {
+                    Some(m) => format!("{component}:{}", m.replace(':', "_")),
+                    None => component.to_owned(),
+                }
+            };
+            let entry = |verdict: Option<&Verdict>,
+                         component_id: Option<String>,
+                         value: Option<(f64, &str)>| {
+                let (status, message) = match verdict {
+                    Some(v) => (v.status, v.message.as_str()),
+                    None => (outcome.status, outcome.message.as_str()),
+                };
+                HealthJsonCheck {
+                    component_id,
+                    component_type: component_type.clone(),
+                    observed_value: value.and_then(|(v, _)| v.is_finite().then_some(v)),
+                    observed_unit: value.map(|(_, u)| u.to_owned()),
+                    status: status.as_health_json().to_owned(),
+                    time: time.clone(),
+                    output: (status != HealthStatus::Healthy).then(|| message.to_owned()),
+                }
+            };
             if outcome.observations.is_empty() {
                 checks
-                    .entry(result.name.clone())
+                    .entry(key(None))
                     .or_default()
-                    .push(HealthJsonCheck {
-                        component_id: None,
-                        observed_value: None,
-                        observed_unit: None,
-                        status: status.clone(),
-                        time: time.clone(),
-                        output: output.clone(),
-                    });
+                    .push(entry(None, None, None));
             }
-            for observation in &outcome.observations {
+            for (i, observation) in outcome.observations.iter().enumerate() {
                 let (measurement, instance) = match observation.measurement.split_once('@') {
                     Some((m, i)) => (m, Some(i.to_owned())),
                     None => (observation.measurement.as_str(), None),
                 };
+                let verdict = details.and_then(|d| d.observations.get(i));
                 checks
-                    .entry(format!("{}:{measurement}", result.name))
+                    .entry(key(Some(measurement)))
                     .or_default()
-                    .push(HealthJsonCheck {
-                        component_id: instance,
-                        observed_value: observation.value.is_finite().then_some(observation.value),
-                        observed_unit: Some(observation.unit.clone()),
-                        status: status.clone(),
-                        time: time.clone(),
-                        output: output.clone(),
-                    });
+                    .push(entry(
+                        verdict,
+                        instance,
+                        Some((observation.value, &observation.unit)),
+                    ));
+            }
+            if let Some(unmeasured) = details.and_then(|d| d.unmeasured.as_ref())
+                && !outcome.observations.is_empty()
+            {
+                checks
+                    .entry(key(None))
+                    .or_default()
+                    .push(entry(Some(unmeasured), None, None));
             }
         }
         HealthJson {
@@ -257,6 +332,7 @@ mod tests {
                 name: "memory".into(),
                 checked_at: at(0),
                 cached: false,
+                details: None,
                 outcome: CheckOutcome::healthy(
                     "rss 48.0 MiB is 9.4% of the lambda memory size 512.0 MiB",
                 )
@@ -269,6 +345,7 @@ mod tests {
                 name: "disk".into(),
                 checked_at: at(0),
                 cached: true,
+                details: None,
                 outcome: CheckOutcome::degraded(
                     "/tmp: 85.0% used, 76.8 MiB of 512.0 MiB available (warn level 80)",
                 )
@@ -282,12 +359,14 @@ mod tests {
                 name: "network".into(),
                 checked_at: at(1),
                 cached: false,
+                details: None,
                 outcome: CheckOutcome::unknown("not configured: no endpoints to check"),
             },
             CheckResult {
                 name: "audit".into(),
                 checked_at: at(1),
                 cached: false,
+                details: None,
                 outcome: CheckOutcome::unhealthy("audit log is not writable: permission denied")
                     .took(Duration::from_millis(3)),
             },
@@ -322,6 +401,82 @@ mod tests {
         );
         assert!(doc.checks["memory:rss"][0].output.is_none());
         insta::assert_json_snapshot!("health_json", doc);
+    }
+
+    /// Two disks, one at 40 % and one at 85 %: each entry says its own status and its
+    /// own path's sentence, and the time is when the sample was taken.
+    #[tokio::test]
+    async fn health_json_entries_carry_their_own_status_and_time() {
+        use crate::snapshot::DiskStats;
+        use std::sync::Arc;
+        let mut snapshot = crate::Snapshot::empty();
+        snapshot.sequence = 3;
+        snapshot.taken_at = at(-30);
+        let disk = |path: &str, used: u64| DiskStats {
+            path: Arc::from(path),
+            total_bytes: Some(1000),
+            free_bytes: Some(1000 - used),
+            available_bytes: Some(1000 - used),
+        };
+        snapshot.disks = vec![disk("/srv", 400), disk("/tmp", 850)];
+        let monitor = crate::Monitor::fixed(snapshot);
+        let manager = crate::HealthManager::default();
+        manager
+            .register(crate::DiskCheck::new(monitor, crate::DiskCheck::DEFAULT))
+            .unwrap();
+        manager
+            .register(crate::FnCheck::new("audit:chain", || {
+                CheckOutcome::healthy("intact").observe("records", 10.0, "count")
+            }))
+            .unwrap();
+        let report = manager.check(Group::All).await;
+        let doc = report.to_health_json(&ServiceInfo::default());
+        let entries = &doc.checks["disk:utilization"];
+        let srv = entries
+            .iter()
+            .find(|e| e.component_id.as_deref() == Some("/srv"))
+            .unwrap();
+        let tmp = entries
+            .iter()
+            .find(|e| e.component_id.as_deref() == Some("/tmp"))
+            .unwrap();
+        assert_eq!(srv.status, "pass");
+        assert_eq!(srv.output, None);
+        assert_eq!(tmp.status, "warn");
+        let output = tmp.output.as_deref().unwrap();
+        assert!(output.starts_with("/tmp: 85.0% used"), "{output}");
+        assert!(!output.contains("/srv"));
+        // `available@/srv` is not judged itself: it shares its path's verdict.
+        let available = &doc.checks["disk:available"];
+        assert_eq!(
+            available
+                .iter()
+                .find(|e| e.component_id.as_deref() == Some("/srv"))
+                .unwrap()
+                .status,
+            "pass"
+        );
+        assert_eq!(
+            available
+                .iter()
+                .find(|e| e.component_id.as_deref() == Some("/tmp"))
+                .unwrap()
+                .status,
+            "warn"
+        );
+        assert_eq!(
+            srv.time, "2019-12-31T23:59:30.000Z",
+            "the sample's time, not the check's"
+        );
+        assert_eq!(srv.component_type.as_deref(), Some("system"));
+        // No component name holds a ':'.
+        assert!(
+            doc.checks.contains_key("audit:chain.records"),
+            "{:?}",
+            doc.checks.keys()
+        );
+        assert!(doc.checks.keys().all(|k| k.matches(':').count() <= 1));
+        assert_eq!(doc.status, "warn");
     }
 
     #[test]

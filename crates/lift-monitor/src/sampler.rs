@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+use nix::sys::resource::{RLIM_INFINITY, Resource, UsageWho, getrlimit, getrusage};
 use nix::time::{ClockId, clock_gettime};
 
 use crate::alloc::allocator_stats;
@@ -26,6 +26,10 @@ pub struct SamplerConfig {
     pub trend_window: Duration,
     /// Points kept in the trend window. Default: 60 (one every 10 s with the default window).
     pub trend_points: usize,
+    /// The shortest window CPU use is measured over. Between samples closer than this,
+    /// `cpu.percent` keeps the last full window's figure: a 10 ms window says more about
+    /// the scheduler than about the process. Default: 1 s.
+    pub cpu_window: Duration,
 }
 
 impl Default for SamplerConfig {
@@ -39,6 +43,7 @@ impl Default for SamplerConfig {
             disk_paths,
             trend_window: Duration::from_secs(600),
             trend_points: 60,
+            cpu_window: Duration::from_secs(1),
         }
     }
 }
@@ -59,7 +64,13 @@ pub struct Sampler {
     /// When the process started, on the CLOCK_BOOTTIME scale.
     started_at_boot: Option<Duration>,
     cores: Option<u32>,
-    previous_cpu: Option<(Instant, f64)>,
+    /// When the current CPU window started and the CPU seconds then.
+    cpu_window_start: Option<(Instant, f64)>,
+    cpu_window: Duration,
+    /// The last full window's CPU percent and length.
+    last_cpu: Option<(f64, f64)>,
+    /// When the process started, in wall-clock time.
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
     previous_alloc: Option<(Instant, u64, u64)>,
     trend: HeapTrend,
     stall: Option<Arc<StallState>>,
@@ -91,7 +102,10 @@ impl Sampler {
             cores: std::thread::available_parallelism()
                 .ok()
                 .and_then(|n| u32::try_from(n.get()).ok()),
-            previous_cpu: None,
+            cpu_window_start: None,
+            cpu_window: config.cpu_window,
+            last_cpu: None,
+            started_at: None,
             previous_alloc: None,
             trend: HeapTrend::new(config.trend_window, config.trend_points),
             stall: None,
@@ -104,7 +118,22 @@ impl Sampler {
                 stat.starttime_ticks as f64 / ticks as f64,
             ))
         });
+        sampler.started_at = sampler.uptime().and_then(|uptime| {
+            let uptime = chrono::Duration::from_std(Duration::from_secs_f64(uptime)).ok()?;
+            chrono::Utc::now().checked_sub_signed(uptime)
+        });
         Ok(sampler)
+    }
+
+    /// Seconds since the process started, on the boot clock (which counts suspend).
+    fn uptime(&self) -> Option<f64> {
+        let start = self.started_at_boot?;
+        let boot = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+        let boot = Duration::new(
+            u64::try_from(boot.tv_sec()).ok()?,
+            u32::try_from(boot.tv_nsec()).ok()?,
+        );
+        Some(boot.checked_sub(start)?.as_secs_f64())
     }
 
     pub(crate) fn attach_stall(&mut self, state: Arc<StallState>) {
@@ -131,41 +160,44 @@ impl Sampler {
         snapshot.taken_at = chrono::Utc::now();
 
         let stat = self.read_stat();
-        let ticks = self.ticks_per_second.filter(|&t| t > 0);
+        let usage = getrusage(UsageWho::RUSAGE_SELF).ok();
         snapshot.threads = stat.map(|s| s.num_threads);
         snapshot.memory = MemoryStats {
             rss_bytes: stat.and_then(|s| Some(s.rss_pages.saturating_mul(self.page_size?))),
             virtual_bytes: stat.map(|s| s.vsize_bytes),
+            // Linux reports ru_maxrss in KiB.
+            peak_rss_bytes: usage
+                .and_then(|u| u64::try_from(u.max_rss()).ok())
+                .map(|kib| kib.saturating_mul(1024)),
         };
-        let user = stat.and_then(|s| Some(s.utime_ticks as f64 / ticks? as f64));
-        let system = stat.and_then(|s| Some(s.stime_ticks as f64 / ticks? as f64));
-        let percent = match (user, system) {
-            (Some(u), Some(s)) => {
-                let total = u + s;
-                let percent = self.previous_cpu.and_then(|(then, before)| {
-                    let wall = now.duration_since(then).as_secs_f64();
-                    (wall > 0.0).then(|| (total - before).max(0.0) * 100.0 / wall)
-                });
-                self.previous_cpu = Some((now, total));
-                percent
+        // getrusage counts in microseconds; /proc/self/stat in 10 ms clock ticks.
+        let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        let user = usage.map(|u| seconds(u.user_time()));
+        let system = usage.map(|u| seconds(u.system_time()));
+        if let (Some(u), Some(s)) = (user, system) {
+            let total = u + s;
+            match self.cpu_window_start {
+                Some((then, before)) => {
+                    let wall = now.duration_since(then);
+                    if wall >= self.cpu_window && !wall.is_zero() {
+                        let wall = wall.as_secs_f64();
+                        self.last_cpu = Some(((total - before).max(0.0) * 100.0 / wall, wall));
+                        self.cpu_window_start = Some((now, total));
+                    }
+                }
+                None => self.cpu_window_start = Some((now, total)),
             }
-            _ => None,
-        };
+        }
         snapshot.cpu = CpuStats {
             user_seconds: user,
             system_seconds: system,
-            percent,
+            percent: self.last_cpu.map(|(p, _)| p),
+            window_seconds: self.last_cpu.map(|(_, w)| w),
             cores: self.cores,
         };
 
-        snapshot.uptime_seconds = self.started_at_boot.and_then(|start| {
-            let boot = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
-            let boot = Duration::new(
-                u64::try_from(boot.tv_sec()).ok()?,
-                u32::try_from(boot.tv_nsec()).ok()?,
-            );
-            Some(boot.checked_sub(start)?.as_secs_f64())
-        });
+        snapshot.uptime_seconds = self.uptime();
+        snapshot.started_at = self.started_at;
 
         snapshot.fds = self.fds();
 
@@ -371,7 +403,11 @@ mod tests {
 
     #[test]
     fn samples_this_process() {
-        let mut sampler = Sampler::new(&SamplerConfig::default()).unwrap();
+        let mut sampler = Sampler::new(&SamplerConfig {
+            cpu_window: Duration::from_millis(100),
+            ..SamplerConfig::default()
+        })
+        .unwrap();
         let first = sampler.sample();
         assert_eq!(first.sequence, 1);
         assert!(first.threads.unwrap() >= 1);
@@ -395,6 +431,54 @@ mod tests {
         assert!(second.cpu.percent.unwrap() > 0.0);
         assert!(second.cpu.user_seconds.unwrap() + second.cpu.system_seconds.unwrap() > 0.0);
         assert_eq!(second.tokio, None);
+        let window = second.cpu.window_seconds.unwrap();
+        assert!(window >= 0.1, "window {window}");
+        // The peak is at least the current RSS, and both are real.
+        assert!(second.memory.peak_rss_bytes.unwrap() >= second.memory.rss_bytes.unwrap() / 2);
+        let started = second.started_at.unwrap();
+        let age = (chrono::Utc::now() - started).num_seconds();
+        assert!((0..3600).contains(&age), "started {started}");
+    }
+
+    /// Samples closer than the CPU window keep the last full window's figure instead of
+    /// a jumpy 10 ms measurement.
+    #[test]
+    fn cpu_percent_needs_a_full_window() {
+        let mut sampler = Sampler::new(&SamplerConfig {
+            disk_paths: vec![],
+            cpu_window: Duration::from_millis(300),
+            ..SamplerConfig::default()
+        })
+        .unwrap();
+        assert_eq!(sampler.sample().cpu.percent, None);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(sampler.sample().cpu.percent, None, "50 ms is no window");
+        std::thread::sleep(Duration::from_millis(300));
+        let full = sampler.sample().cpu;
+        let percent = full.percent.unwrap();
+        assert!((0.0..=100.0 * 64.0).contains(&percent), "{percent}");
+        assert!(full.window_seconds.unwrap() >= 0.3);
+        let again = sampler.sample().cpu;
+        assert_eq!(again.percent, full.percent);
+    }
+
+    #[test]
+    fn peak_rss_follows_a_large_touched_allocation() {
+        let mut sampler = Sampler::new(&SamplerConfig {
+            disk_paths: vec![],
+            ..SamplerConfig::default()
+        })
+        .unwrap();
+        let before = sampler.sample().memory.peak_rss_bytes.unwrap();
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        drop(big);
+        let after = sampler.sample().memory;
+        assert!(
+            after.peak_rss_bytes.unwrap() >= before.max(60 << 20),
+            "peak {:?} before {before}",
+            after.peak_rss_bytes
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub sequence: u64,
     /// Seconds since the process started.
     pub uptime_seconds: Option<f64>,
+    /// When the process started (Prometheus' `process_start_time_seconds`).
+    pub started_at: Option<DateTime<Utc>>,
     /// OS threads of the process.
     pub threads: Option<u64>,
     /// The tokio runtime the sampler ran in, when it ran in one.
@@ -49,6 +51,7 @@ impl Snapshot {
             taken_at: DateTime::<Utc>::UNIX_EPOCH,
             sequence: 0,
             uptime_seconds: None,
+            started_at: None,
             threads: None,
             tokio: None,
             memory: MemoryStats::default(),
@@ -117,6 +120,9 @@ pub struct MemoryStats {
     pub rss_bytes: Option<u64>,
     /// Virtual memory size.
     pub virtual_bytes: Option<u64>,
+    /// The highest resident set size since the process started (`ru_maxrss`, the
+    /// kernel's `VmHWM`): what Lambda reports as "Max Memory Used", which samples miss.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Open file descriptors and `RLIMIT_NOFILE`.
@@ -135,13 +141,16 @@ pub struct FdStats {
 /// CPU time of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct CpuStats {
-    /// User-mode CPU seconds since the process started.
+    /// User-mode CPU seconds since the process started (`getrusage`, microseconds).
     pub user_seconds: Option<f64>,
-    /// Kernel-mode CPU seconds since the process started.
+    /// Kernel-mode CPU seconds since the process started (`getrusage`, microseconds).
     pub system_seconds: Option<f64>,
-    /// CPU use since the previous sample, in percent of one core (can exceed 100).
-    /// `None` on the first sample.
+    /// CPU use in percent of one core (can exceed 100), over at least the sampler's
+    /// minimum CPU window (1 s by default): between samples closer than that, the figure
+    /// keeps the last full window. `None` until one window has passed.
     pub percent: Option<f64>,
+    /// The length of the window `percent` was measured over, in seconds.
+    pub window_seconds: Option<f64>,
     /// The cores this process may run on (`available_parallelism`).
     pub cores: Option<u32>,
 }

@@ -135,6 +135,10 @@ mod tests {
     async fn runs_the_standard_checks_on_this_machine() {
         let monitor = Monitor::start(MonitorConfig {
             interval: Duration::from_millis(20),
+            sampler: crate::SamplerConfig {
+                cpu_window: Duration::from_millis(100),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap();

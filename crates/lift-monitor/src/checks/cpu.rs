@@ -27,7 +27,7 @@ impl CpuCheck {
 
     /// Judges a snapshot.
     pub fn evaluate(&self, snapshot: &crate::Snapshot) -> CheckOutcome {
-        let mut f = Findings::default();
+        let mut f = Findings::at(snapshot.taken_at);
         if let Some(seconds) = snapshot
             .cpu
             .user_seconds

@@ -33,7 +33,7 @@ impl DiskCheck {
         if snapshot.sequence == 0 {
             return CheckOutcome::unknown("no sample taken yet");
         }
-        let mut f = Findings::default();
+        let mut f = Findings::at(snapshot.taken_at);
         for disk in &snapshot.disks {
             let path = &disk.path;
             match (disk.used_percent(), disk.available_bytes, disk.total_bytes) {

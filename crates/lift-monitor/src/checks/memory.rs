@@ -85,7 +85,7 @@ impl MemoryCheck {
             return CheckOutcome::unknown("no sample taken yet");
         }
         let t = &self.thresholds;
-        let mut f = Findings::default();
+        let mut f = Findings::at(snapshot.taken_at);
         let rss = snapshot.memory.rss_bytes;
         let limit = snapshot.memory_limit(t.limit_bytes);
         if let Some(rss) = rss {
@@ -204,6 +204,7 @@ mod tests {
         s.memory = MemoryStats {
             rss_bytes: Some(rss),
             virtual_bytes: Some(rss * 4),
+            peak_rss_bytes: Some(rss),
         };
         s
     }

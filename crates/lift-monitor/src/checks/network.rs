@@ -218,7 +218,7 @@ impl HealthCheck for NetworkCheck {
             async move { (endpoint, probe(endpoint, self.timeout).await) }.instrument(span)
         }))
         .await;
-        let mut f = Findings::default();
+        let mut f = Findings::at(chrono::Utc::now()).component_type("component");
         for (endpoint, probe) in probes {
             match probe {
                 Probe::Connected { dns, connect } => {

@@ -61,7 +61,7 @@ impl ResourceCheck {
     /// Judges a snapshot.
     pub fn evaluate(&self, snapshot: &crate::Snapshot) -> CheckOutcome {
         let t = &self.thresholds;
-        let mut f = Findings::default();
+        let mut f = Findings::at(snapshot.taken_at);
         if snapshot.sequence == 0 {
             return CheckOutcome::unknown("no sample taken yet");
         }

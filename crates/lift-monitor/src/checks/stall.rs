@@ -34,7 +34,7 @@ impl StallCheck {
                 "no heartbeat measured yet; the monitor runs one unless its stall config is None",
             );
         };
-        let mut f = Findings::default();
+        let mut f = Findings::at(snapshot.taken_at);
         f.observe("stall_p99", stall.p99_seconds, "seconds");
         f.observe("stall_max", stall.max_seconds, "seconds");
         f.observe("stall_latest", stall.latest_seconds, "seconds");
