@@ -12,14 +12,19 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// How many bytes of live-heap change a thread accumulates before it updates the shared
 /// live counter and the peak. The peak is exact to within this many bytes per thread.
 pub const PEAK_GRANULARITY: i64 = 64 * 1024;
 
-/// Threads beyond this many share one slot updated with atomic read-modify-write
-/// operations: still correct, a little slower.
+/// Threads beyond this many alive at once share one slot updated with atomic
+/// read-modify-write operations: still correct, a little slower. A thread's slot is
+/// recycled when the thread exits (tokio's blocking pool retires idle threads after 10 s,
+/// so a long-running service goes through far more threads than it ever has at once).
 const SLOTS: usize = 256;
 
 /// The counters of one thread. Only the owning thread writes the exclusive slots.
@@ -51,6 +56,8 @@ static SLOTS_ARRAY: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 /// The slot shared by threads that found no free exclusive slot.
 static SHARED: Slot = Slot::new();
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+/// Slots released by exited threads, one bit per slot.
+static FREE: [AtomicU64; SLOTS / 64] = [const { AtomicU64::new(0) }; SLOTS / 64];
 /// Live bytes folded in by the threads (lags the exact figure by the pending deltas).
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
@@ -71,18 +78,78 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// Gives back the exiting thread's slot. Runs as a thread-local destructor.
+struct SlotRelease;
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        let Ok(index) = SLOT_INDEX.try_with(|cell| {
+            let index = cell.get();
+            // Allocations made later in this thread's teardown go to the shared slot: the
+            // released slot may already belong to another thread.
+            cell.set(SLOTS);
+            index
+        }) else {
+            return;
+        };
+        if let Some(slot) = SLOTS_ARRAY.get(index) {
+            let pending = slot.pending.swap(0, Relaxed);
+            if pending != 0 {
+                fold_into_live(pending);
+            }
+            // Release: the next owner sees every count this thread stored.
+            FREE[index / 64].fetch_or(1 << (index % 64), Release);
+        }
+    }
+}
+
+thread_local! {
+    static RELEASE: SlotRelease = const { SlotRelease };
+}
+
+/// A free slot: a never-used one while any is left, else one an exited thread released;
+/// `SLOTS` (the shared slot) when none is free.
+fn claim_slot() -> usize {
+    let next = NEXT_SLOT.load(Relaxed);
+    if next < SLOTS {
+        let next = NEXT_SLOT.fetch_add(1, Relaxed);
+        if next < SLOTS {
+            return next;
+        }
+    }
+    for (word_index, word) in FREE.iter().enumerate() {
+        let mut bits = word.load(Relaxed);
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            // Acquire: pairs with the Release of the thread that gave the slot back.
+            match word.compare_exchange_weak(bits, bits & !(1 << bit), Acquire, Relaxed) {
+                Ok(_) => return word_index * 64 + bit,
+                Err(now) => bits = now,
+            }
+        }
+    }
+    SLOTS
+}
+
 #[inline(always)]
-fn with_slot(f: impl FnOnce(&'static Slot, bool)) {
+fn with_slot<R>(f: impl FnOnce(&'static Slot, bool) -> R) -> R {
     let index = SLOT_INDEX
         .try_with(|cell| {
             let index = cell.get();
             if index != UNASSIGNED {
                 return index;
             }
-            let next = NEXT_SLOT.fetch_add(1, Relaxed);
-            let index = if next < SLOTS { next } else { SLOTS };
+            let index = claim_slot();
+            // Set before registering the release: registering may allocate, and that
+            // allocation must find the slot assigned rather than claim another.
             cell.set(index);
-            index
+            if index < SLOTS && RELEASE.try_with(|_| ()).is_err() {
+                // The thread is already tearing down: give the slot straight back.
+                cell.set(SLOTS);
+                FREE[index / 64].fetch_or(1 << (index % 64), Release);
+                return SLOTS;
+            }
+            cell.get()
         })
         .unwrap_or(SLOTS);
     match SLOTS_ARRAY.get(index) {
@@ -337,6 +404,36 @@ mod tests {
         assert_eq!(after.total_frees, during.total_frees + 1);
         assert_eq!(after.total_reallocations, during.total_reallocations + 1);
         assert!(after.peak_live_bytes >= 2 << 20);
+    }
+
+    /// Far more threads than slots, one after another (as tokio's blocking pool retires
+    /// and spawns them): each gets an exclusive slot, and no count is lost.
+    #[test]
+    fn slots_of_exited_threads_are_recycled() {
+        let _turn = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        let before = allocator_stats().unwrap_or_default();
+        let threads = 3 * SLOTS;
+        let mut exclusive = 0;
+        for _ in 0..threads {
+            let got = std::thread::spawn(move || {
+                // SAFETY: non-zero layout, freed with the same layout.
+                let ptr = unsafe { COUNTING.alloc(layout) };
+                assert!(!ptr.is_null());
+                // SAFETY: `ptr` came from `COUNTING.alloc(layout)`.
+                unsafe { COUNTING.dealloc(ptr, layout) };
+                with_slot(|_, exclusive| exclusive)
+            })
+            .join()
+            .unwrap();
+            exclusive += usize::from(got);
+        }
+        assert_eq!(exclusive, threads, "every thread had a slot of its own");
+        let after = allocator_stats().unwrap();
+        assert!(after.total_allocations >= before.total_allocations + threads as u64);
+        assert!(after.total_frees >= before.total_frees + threads as u64);
     }
 
     #[test]
