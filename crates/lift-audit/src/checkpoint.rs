@@ -4,7 +4,6 @@
 //! hash of record `size`. Kept on separate storage, it lets a verifier detect
 //! tail truncation and rollback, which a bare hash chain cannot.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -165,26 +164,19 @@ pub(crate) fn append_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(os)
 }
 
-/// Writes `bytes` to `path` through a temp file and a rename, fsyncing the file and its directory.
+/// The mode of checkpoints and manifests: owner-only, like the log itself.
+pub(crate) const FILE_MODE: u32 = 0o600;
+
+/// Replaces `path` with `bytes` through `lift_core::fs::write_atomic`: a
+/// unique temporary file created with `O_EXCL|O_NOFOLLOW`, fsync, rename,
+/// directory fsync.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = append_suffix(path, ".tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into place", path, e))?;
-    sync_parent(path)
+    lift_core::fs::write_atomic(path, bytes, FILE_MODE).map_err(Error::from)
 }
 
 /// Fsyncs the directory holding `path`, so that a create or rename survives a crash.
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("fsync directory", dir, e))
+    lift_core::fs::sync_parent(path).map_err(Error::from)
 }
 
 #[cfg(test)]

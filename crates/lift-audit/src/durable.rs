@@ -126,6 +126,8 @@ pub(crate) struct Durable {
     pub(crate) signer: CheckpointSigner,
     pub(crate) key_id: Option<String>,
     pub(crate) failure: Failure,
+    /// `<log>.lock`, held while the checkpoint is read and replaced.
+    pub(crate) lock_path: PathBuf,
 }
 
 impl Durable {
@@ -147,14 +149,14 @@ impl Durable {
         }
         let span = tracing::trace_span!("audit_fsync", size = self.head.seq);
         let _entered = span.enter();
-        match self.file.sync_data() {
+        match lift_core::fs::sync_data(&self.file, &self.log) {
             Ok(()) => {
                 self.unsynced = false;
                 self.last_sync = Instant::now();
                 Ok(())
             }
             Err(err) => {
-                let error = Error::io("fsync", &self.log, err);
+                let error = Error::from(err);
                 let reason = format!(
                     "{error}; records after the last successful fsync may not be on disk, and no further record is appended"
                 );
@@ -215,6 +217,15 @@ impl Durable {
         }
         let span = tracing::debug_span!("audit_checkpoint", size = self.head.seq);
         let _entered = span.enter();
+        // Other processes append to the same log and sign checkpoints too:
+        // under the lock, a checkpoint only ever moves forward.
+        let _lock = lift_core::fs::FileLock::exclusive(&self.lock_path)?;
+        if let Some(existing) = Checkpoint::load_if_exists(&self.checkpoint_path)? {
+            if existing.size >= self.head.seq {
+                self.checkpointed = Some(self.head.seq);
+                return Ok(());
+            }
+        }
         checkpoint.store(&self.checkpoint_path)?;
         self.checkpointed = Some(self.head.seq);
         Ok(())
@@ -502,6 +513,7 @@ mod tests {
             signer: key.signer(),
             key_id: Some(key.id().to_owned()),
             failure: Failure::default(),
+            lock_path: dir.join("audit.jsonl.lock"),
         };
         (durable, reader)
     }

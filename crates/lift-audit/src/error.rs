@@ -69,6 +69,10 @@ pub enum Error {
         /// Why, as `": ..."`, or empty after a normal close.
         reason: String,
     },
+    /// A durable-file operation of `lift_core::fs` failed: a write, an fsync,
+    /// a rename, a lock, or a key file refused by the permission policy.
+    #[error(transparent)]
+    Fs(#[from] lift_core::fs::FsError),
     /// An event could not be serialized.
     #[error("cannot serialize audit event {action}: {message}")]
     Serialize {
@@ -104,6 +108,7 @@ impl Classify for Error {
                 ErrorKind::Integrity
             }
             Error::Closed { .. } => ErrorKind::Unavailable,
+            Error::Fs(err) => err.kind(),
             Error::Serialize { .. } => ErrorKind::InvalidInput,
         }
     }

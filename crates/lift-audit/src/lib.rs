@@ -54,9 +54,9 @@ pub use key::{AuditKey, CheckpointSigner, KEY_FILE_ENV, MIN_KEY_LEN};
 pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secret};
 pub use manifest::{Manifest, chain_files, manifest_path};
 pub use query::{Filter, Query, QueryDocument, parse_time, query};
-pub use record::{GENESIS, Record};
-pub use sink::{Durability, FileAuditSink, Receipt, SinkOptions};
+pub use record::{GENESIS, MAX_EVENT_LEN, MAX_RECORD_LEN, Record};
+pub use sink::{Durability, FileAuditSink, Receipt, SinkOptions, lock_path};
 pub use verify::{
-    CheckpointReport, Failure, Finding, SignatureTrust, VerifyOptions, VerifyReport, verify,
-    verify_since_checkpoint, verify_with,
+    CHECKPOINT_MISSING_ACTION, CheckpointReport, Failure, Finding, SignatureTrust, VerifyOptions,
+    VerifyReport, verify, verify_since_checkpoint, verify_with,
 };

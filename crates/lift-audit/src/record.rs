@@ -30,6 +30,16 @@ use crate::key::AuditKey;
 /// The `prev` of the first record of a chain: 32 zero bytes.
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
+/// The longest record line lift writes or reads, in bytes without its newline.
+///
+/// A longer line cannot be a record: the sink refuses events that would make
+/// one, recovery and verification report it without reading it into memory.
+pub const MAX_RECORD_LEN: usize = 1 << 20;
+
+/// The longest serialized event the sink accepts: what is left of a record
+/// line for the event once the fixed members are in.
+pub const MAX_EVENT_LEN: usize = MAX_RECORD_LEN - 512;
+
 /// The domain-separation prefix of a record's hash input.
 pub(crate) const RECORD_DOMAIN: &[u8] = b"lift-audit/v1 record\0";
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, segment_name};
-use crate::record::{GENESIS, Hasher, parse_line};
+use crate::record::{GENESIS, Hasher, MAX_RECORD_LEN, parse_line};
 
 /// The state of a chain found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,44 +36,190 @@ struct LastLine {
     bytes: Vec<u8>,
 }
 
-/// Finds the file's valid length (after its last newline) and its last complete line.
-fn scan(file: &File, path: &Path, len: u64) -> Result<(u64, Option<LastLine>)> {
-    let mut window: u64 = 64 * 1024;
-    loop {
-        let start = len.saturating_sub(window);
-        let mut buf = vec![0u8; usize::try_from(len - start).unwrap_or(usize::MAX)];
-        file.read_exact_at(&mut buf, start)
+/// How much the backward and forward scans read at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// The offset of the last `\n` in `[floor, end)`, reading backwards in fixed chunks.
+fn rfind_newline(file: &File, path: &Path, floor: u64, end: u64) -> Result<Option<u64>> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut hi = end;
+    while hi > floor {
+        let lo = hi.saturating_sub(CHUNK as u64).max(floor);
+        let n = usize::try_from(hi - lo).unwrap_or(CHUNK);
+        file.read_exact_at(&mut buf[..n], lo)
             .map_err(|e| Error::io("read the tail of", path, e))?;
-        let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else {
-            if start == 0 {
-                return Ok((0, None));
-            }
-            window = window.saturating_mul(4);
-            continue;
-        };
-        let good_len = start + last_nl as u64 + 1;
-        match buf[..last_nl].iter().rposition(|&b| b == b'\n') {
-            Some(prev_nl) => {
-                return Ok((
-                    good_len,
-                    Some(LastLine {
-                        offset: start + prev_nl as u64 + 1,
-                        bytes: buf[prev_nl + 1..last_nl].to_vec(),
-                    }),
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
+            return Ok(Some(lo + i as u64));
+        }
+        hi = lo;
+    }
+    Ok(None)
+}
+
+/// Finds the file's valid length (after its last newline) and its last complete line.
+///
+/// Memory stays bounded (one chunk and one record of at most
+/// [`MAX_RECORD_LEN`] bytes) and time is linear in the bytes after the last
+/// complete record, whatever the file holds: a torn tail of a gigabyte
+/// without a newline is scanned once, never loaded.
+fn scan(file: &File, path: &Path, len: u64) -> Result<(u64, Option<LastLine>)> {
+    let Some(last_nl) = rfind_newline(file, path, 0, len)? else {
+        return Ok((0, None));
+    };
+    let floor = last_nl.saturating_sub(MAX_RECORD_LEN as u64 + 1);
+    let start = match rfind_newline(file, path, floor, last_nl)? {
+        Some(prev_nl) => prev_nl + 1,
+        None if floor == 0 => 0,
+        None => {
+            return Err(Error::Integrity(format!(
+                "refusing to append to {}: its last line (ending at offset {last_nl}) is longer than {MAX_RECORD_LEN} bytes, so it is not a record; run `lift audit verify {}` to find where the log went wrong",
+                path.display(),
+                path.display()
+            )));
+        }
+    };
+    let mut bytes = vec![0u8; usize::try_from(last_nl - start).unwrap_or(0)];
+    file.read_exact_at(&mut bytes, start)
+        .map_err(|e| Error::io("read the tail of", path, e))?;
+    Ok((
+        last_nl + 1,
+        Some(LastLine {
+            offset: start,
+            bytes,
+        }),
+    ))
+}
+
+/// What [`absorb`] found after the records it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Absorbed {
+    /// The offset just after the last complete record read.
+    pub(crate) end: u64,
+    /// How many bytes follow it without a newline (a write torn by a crash).
+    pub(crate) torn: u64,
+}
+
+/// Reads the records in `[start, end)` of `file`, which must continue the
+/// chain at `tail`, and advances `tail` past each of them.
+///
+/// This is how a writer catches up, under the log's lock, with records that
+/// other processes appended since it last wrote. Every record is checked
+/// (canonical layout, key id, sequence number, link to its predecessor, hash)
+/// before the chain moves on, so a writer never links to garbage. Memory
+/// stays at one chunk plus one record of at most [`MAX_RECORD_LEN`] bytes;
+/// time is linear in `end - start`.
+pub(crate) fn absorb(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+    hasher: &Hasher,
+    tail: &mut ChainTail,
+) -> Result<Absorbed> {
+    let name = file_name(path);
+    let mut buf = vec![0u8; CHUNK];
+    // The start of a line that began in an earlier chunk, and its bytes so far.
+    let mut line = Vec::new();
+    let mut line_start = start;
+    let mut overlong = false;
+    let mut pos = start;
+    while pos < end {
+        let want = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
+        let n = file
+            .read_at(&mut buf[..want], pos)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk = &buf[..n];
+        let chunk_start = pos;
+        pos += n as u64;
+        while let Some(nl) = memchr::memchr(b'\n', chunk) {
+            let consumed = chunk_start + (n - chunk.len()) as u64 + nl as u64 + 1;
+            if overlong || line.len() + nl > MAX_RECORD_LEN {
+                return Err(not_a_continuation(
+                    path,
+                    line_start,
+                    tail,
+                    "the line is too long to be a record",
                 ));
             }
-            None if start == 0 => {
-                return Ok((
-                    good_len,
-                    Some(LastLine {
-                        offset: 0,
-                        bytes: buf[..last_nl].to_vec(),
-                    }),
-                ));
+            let whole: &[u8] = if line.is_empty() {
+                &chunk[..nl]
+            } else {
+                line.extend_from_slice(&chunk[..nl]);
+                &line
+            };
+            continue_chain(hasher, path, &name, whole, line_start, tail)?;
+            line.clear();
+            line_start = consumed;
+            chunk = &chunk[nl + 1..];
+        }
+        if !overlong {
+            if line.len() + chunk.len() > MAX_RECORD_LEN {
+                overlong = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
             }
-            None => window = window.saturating_mul(4),
         }
     }
+    Ok(Absorbed {
+        end: line_start,
+        torn: pos - line_start,
+    })
+}
+
+fn not_a_continuation(path: &Path, offset: u64, tail: &ChainTail, why: &str) -> Error {
+    Error::Integrity(format!(
+        "refusing to append to {}: the record at offset {offset} does not continue the chain after record {} ({why}); run `lift audit verify {}` to find the first bad record",
+        path.display(),
+        tail.seq,
+        path.display()
+    ))
+}
+
+/// Checks that `line` is the record after `tail` and moves `tail` to it.
+fn continue_chain(
+    hasher: &Hasher,
+    path: &Path,
+    name: &str,
+    line: &[u8],
+    offset: u64,
+    tail: &mut ChainTail,
+) -> Result<()> {
+    let raw = parse_line(line).map_err(|why| not_a_continuation(path, offset, tail, why))?;
+    if raw.kid != hasher.kid() {
+        return Err(not_a_continuation(
+            path,
+            offset,
+            tail,
+            "it was written under another audit key",
+        ));
+    }
+    if raw.seq != tail.seq + 1 || raw.prev != tail.head {
+        return Err(not_a_continuation(
+            path,
+            offset,
+            tail,
+            "its sequence number or previous hash does not follow",
+        ));
+    }
+    if !hasher.check(&raw) {
+        return Err(not_a_continuation(
+            path,
+            offset,
+            tail,
+            "it does not match its hash",
+        ));
+    }
+    tail.seq = raw.seq;
+    tail.head = raw.hash;
+    tail.head_offset = offset;
+    if tail.head_file != name {
+        name.clone_into(&mut tail.head_file);
+    }
+    Ok(())
 }
 
 fn check_last(hasher: &Hasher, path: &Path, last: &LastLine) -> Result<(u64, [u8; 32])> {
@@ -129,8 +275,7 @@ pub(crate) fn recover(log: &Path, hasher: &Hasher) -> Result<(File, ChainTail)> 
     if let Some(newest) = sealed.last() {
         let newest_path = dir.join(newest);
         if !newest_path.exists() && log.exists() {
-            std::fs::rename(log, &newest_path)
-                .map_err(|e| Error::io("finish rotating", &newest_path, e))?;
+            lift_core::fs::rename(log, &newest_path)?;
             crate::checkpoint::sync_parent(log)?;
         }
     }
@@ -158,9 +303,8 @@ pub(crate) fn recover(log: &Path, hasher: &Hasher) -> Result<(File, ChainTail)> 
     };
     let (good_len, last) = scan(&file, log, len)?;
     if good_len < len {
-        file.set_len(good_len)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("cut the torn tail of", log, e))?;
+        lift_core::fs::truncate(&file, log, good_len)?;
+        lift_core::fs::sync_all(&file, log)?;
         tail.cut_bytes = len - good_len;
     }
     if let Some(last) = last {

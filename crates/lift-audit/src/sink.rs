@@ -1,7 +1,6 @@
 //! `FileAuditSink`: the hash-chained, group-committed, checkpointed file sink.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,9 +18,10 @@ use crate::durable::{Durable, Failure, Head, Syncing, Then, Waiter, closed_error
 use crate::error::{Error, Result};
 use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
-use crate::record::{Hasher, encode_line, format_time, to_hex};
-use crate::recovery::{ChainTail, recover, segment_path};
+use crate::record::{Hasher, MAX_EVENT_LEN, encode_line, format_time, to_hex};
+use crate::recovery::{ChainTail, absorb, recover, segment_path};
 use crate::staging::{Entry, Reply, Staging};
+use lift_core::fs::FileLock;
 
 /// When the sink makes records durable with fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,10 +150,54 @@ fn encode_event(event: &AuditEvent, out: &mut Vec<u8>) -> Result<()> {
     event
         .check_no_secrets()
         .map_err(|e| Error::SecretRefused(e.message().to_owned()))?;
+    let start = out.len();
     event.write_json(out).map_err(|e| Error::Serialize {
         action: event.action.clone(),
         message: e.to_string(),
-    })
+    })?;
+    let len = out.len() - start;
+    if len > MAX_EVENT_LEN {
+        out.truncate(start);
+        return Err(Error::InvalidInput(format!(
+            "audit event {}/{} is {len} bytes serialized; the limit is {MAX_EVENT_LEN} bytes, so keep large payloads out of audit details",
+            event.event_type, event.action
+        )));
+    }
+    Ok(())
+}
+
+/// The path of the lock file every writer of `log` holds while it appends: `<log>.lock`.
+pub fn lock_path(log: &Path) -> PathBuf {
+    append_suffix(log, ".lock")
+}
+
+/// The event recording that a torn tail was cut.
+fn repair_event(log: &Path, cut_bytes: u64, last_good_seq: u64, file: &str) -> AuditEvent {
+    AuditEvent::new(
+        "audit",
+        "repair.torn_tail",
+        Resource::new("audit_log", log.display().to_string()),
+    )
+    .actor(Actor::system())
+    .detail("cut_bytes", cut_bytes)
+    .detail("last_good_seq", last_good_seq)
+    .detail("file", file.to_owned())
+}
+
+/// The event recording that a writer found a non-empty log without its checkpoint.
+fn checkpoint_missing_event(log: &Path, checkpoint: &Path, records: u64) -> AuditEvent {
+    AuditEvent::new(
+        "audit",
+        crate::verify::CHECKPOINT_MISSING_ACTION,
+        Resource::new("audit_log", log.display().to_string()),
+    )
+    .actor(Actor::system())
+    .outcome(lift_core::Outcome::failure(format!(
+        "checkpoint {} is missing; records 1 to {records} are not covered by any checkpoint",
+        checkpoint.display()
+    )))
+    .detail("checkpoint", checkpoint.display().to_string())
+    .detail("unanchored_records", records)
 }
 
 /// Runs `f` with this thread's (cleared) serialization buffer, so that
@@ -410,6 +454,11 @@ struct Writer {
     buf: Vec<u8>,
     failure: Failure,
     syncing: Syncing,
+    /// `<log>.lock`: held while catching up with other writers and appending.
+    lock_path: PathBuf,
+    /// Serialized system events (repairs, a missing checkpoint) that go into
+    /// the chain before the next batch, acknowledged by no caller.
+    pending: Vec<Vec<u8>>,
 }
 
 impl Writer {
@@ -422,6 +471,10 @@ impl Writer {
             )));
         }
         let hasher = Hasher::new(options.key.as_ref());
+        let lock_path = lock_path(&log);
+        // Other processes may append to this log: recovery, the checkpoint
+        // check and the decision to record a repair happen under the lock.
+        let lock = FileLock::exclusive(&lock_path)?;
         let (file, tail) = recover(&log, &hasher)?;
         let len = file
             .metadata()
@@ -431,7 +484,7 @@ impl Writer {
             .checkpoint_path
             .clone()
             .unwrap_or_else(|| default_checkpoint_path(&log));
-        let checkpointed = check_against_checkpoint(&checkpoint_path, &hasher, &tail, &log)?;
+        let mut checkpointed = check_against_checkpoint(&checkpoint_path, &hasher, &tail, &log)?;
         let signer = match &options.key {
             Some(key) => key.signer(),
             None => CheckpointSigner::load_or_create(
@@ -446,6 +499,21 @@ impl Writer {
             let absolute = std::path::absolute(&log).unwrap_or_else(|_| log.clone());
             format!("{host}:{}", absolute.display())
         });
+        if checkpointed.is_none() && tail.seq == 0 {
+            // A new (or empty) log gets its checkpoint at once, before any
+            // record, so that a log with records and no checkpoint can only
+            // mean a lost or deleted checkpoint, never one not written yet.
+            Checkpoint::sign(
+                &signer,
+                &origin,
+                0,
+                &tail.head,
+                options.clock.now(),
+                hasher.kid(),
+            )
+            .store(&checkpoint_path)?;
+            checkpointed = Some(0);
+        }
         let failure = Failure::default();
         let durable = Durable {
             log: log.clone(),
@@ -455,7 +523,7 @@ impl Writer {
             unsynced: false,
             last_sync: Instant::now(),
             head: head_of(&tail),
-            checkpoint_path,
+            checkpoint_path: checkpoint_path.clone(),
             checkpoint_every: options.checkpoint_every,
             checkpointed,
             origin,
@@ -463,6 +531,7 @@ impl Writer {
             signer,
             key_id: hasher.kid().map(str::to_owned),
             failure: Arc::clone(&failure),
+            lock_path: lock_path.clone(),
         };
         let mut writer = Writer {
             log,
@@ -477,43 +546,59 @@ impl Writer {
             buf: Vec::with_capacity(1 << 16),
             failure,
             syncing: Syncing::Inline(Box::new(durable)),
+            lock_path,
+            pending: Vec::new(),
         };
         if writer.tail.cut_bytes > 0 {
-            writer.record_repair()?;
+            tracing::warn!(
+                path = %writer.log.display(),
+                cut_bytes = writer.tail.cut_bytes,
+                "cut a torn record from the end of the audit log"
+            );
+            let event = repair_event(
+                &writer.log,
+                writer.tail.cut_bytes,
+                writer.tail.seq,
+                &writer.tail.head_file,
+            );
+            writer.stage_system_event(&event)?;
+        }
+        if checkpointed.is_none() && writer.tail.seq > 0 {
+            // Signing a checkpoint over these records would make a truncated
+            // or rewritten log look anchored: say so in the chain first.
+            tracing::warn!(
+                path = %writer.log.display(),
+                checkpoint = %checkpoint_path.display(),
+                records = writer.tail.seq,
+                "the audit log has records but no checkpoint"
+            );
+            let event = checkpoint_missing_event(&writer.log, &checkpoint_path, writer.tail.seq);
+            writer.stage_system_event(&event)?;
+        }
+        drop(lock);
+        if !writer.pending.is_empty() {
+            writer.write_pending()?;
         }
         Ok(writer)
     }
 
-    /// Records the torn-tail repair as an event of the chain itself.
-    fn record_repair(&mut self) -> Result<()> {
-        let event = AuditEvent::new(
-            "audit",
-            "repair.torn_tail",
-            Resource::new("audit_log", self.log.display().to_string()),
-        )
-        .actor(Actor::system())
-        .detail("cut_bytes", self.tail.cut_bytes)
-        .detail("last_good_seq", self.tail.seq)
-        .detail("file", self.tail.head_file.clone());
-        tracing::warn!(
-            path = %self.log.display(),
-            cut_bytes = self.tail.cut_bytes,
-            "cut a torn record from the end of the audit log"
-        );
+    /// Serializes a system event to go into the chain before the next batch.
+    fn stage_system_event(&mut self, event: &AuditEvent) -> Result<()> {
         let mut bytes = Vec::new();
-        encode_event(&event, &mut bytes)?;
-        let (tx, mut answer) = oneshot::channel();
-        self.write_units(&bytes, vec![Unit::Record(0..bytes.len(), tx)]);
-        // Still on the opening thread, so the fsync happens here.
-        self.syncing.barrier_and_wait(Then::Done)?;
-        match answer.try_recv() {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(Error::Integrity(format!(
-                "cut a torn record from the end of {} but could not record the repair: {err}",
+        encode_event(event, &mut bytes)?;
+        self.pending.push(bytes);
+        Ok(())
+    }
+
+    /// Writes the pending system events now and makes them durable (at open, on the opening thread).
+    fn write_pending(&mut self) -> Result<()> {
+        if let Err(message) = self.write_events(&[]) {
+            return Err(Error::Integrity(format!(
+                "cannot record the repair of {} in its chain: {message}",
                 self.log.display()
-            ))),
-            Err(_) => Err(self.closed_error()),
+            )));
         }
+        self.syncing.barrier_and_wait(Then::Done)
     }
 
     fn run_thread(mut self, staging: &Arc<Staging>) {
@@ -770,16 +855,35 @@ impl Writer {
 
     /// Encodes and writes records, advancing the chain. On failure, cuts the
     /// partial write, leaves the chain as it was and returns the message.
+    ///
+    /// Runs under the log's lock: it first catches up with records other
+    /// processes appended (the chain head may have moved), then writes the
+    /// pending system events and `events` in one write.
     fn write_events(&mut self, events: &[&[u8]]) -> std::result::Result<Vec<Receipt>, String> {
-        if events.is_empty() {
+        if events.is_empty() && self.pending.is_empty() {
             return Ok(Vec::new());
         }
+        let lock = FileLock::exclusive(&self.lock_path).map_err(|e| e.to_string())?;
+        if let Err(err) = self.catch_up() {
+            // Garbage or a fork from another writer, or a file that cannot be
+            // read: never append after it.
+            let message = err.to_string();
+            self.fail(message.clone());
+            return Err(message);
+        }
         self.buf.clear();
-        let start = (self.tail.seq, self.tail.head, self.tail.head_offset);
+        let start = (
+            self.tail.seq,
+            self.tail.head,
+            self.tail.head_offset,
+            self.tail.head_file.clone(),
+        );
         let mut receipts = Vec::with_capacity(events.len());
         // One clock reading per batch: the records of a batch are written together.
         let time = format_time(self.clock.now());
-        for event in events {
+        let pending = std::mem::take(&mut self.pending);
+        let system = pending.iter().map(Vec::as_slice);
+        for (i, event) in system.chain(events.iter().copied()).enumerate() {
             let seq = self.tail.seq + 1;
             let offset = self.len + self.buf.len() as u64;
             let hash = encode_line(
@@ -793,29 +897,39 @@ impl Writer {
             self.tail.seq = seq;
             self.tail.head = hash;
             self.tail.head_offset = offset;
-            receipts.push(Receipt { seq, hash });
+            if i >= pending.len() {
+                receipts.push(Receipt { seq, hash });
+            }
         }
         let span = tracing::trace_span!(
             "audit_write",
-            records = events.len(),
+            records = events.len() + pending.len(),
             bytes = self.buf.len()
         );
-        let written = span.in_scope(|| self.file.write_all(&self.buf));
-        match written {
+        let written =
+            span.in_scope(|| lift_core::fs::append(&mut self.file, &self.log, self.len, &self.buf));
+        let result = match written {
             Ok(()) => {
                 self.len += self.buf.len() as u64;
-                self.tail.head_file = file_name(&self.log);
+                let name = file_name(&self.log);
+                if self.tail.head_file != name {
+                    self.tail.head_file = name;
+                }
                 Ok(receipts)
             }
             Err(err) => {
                 // Put the file and the chain back where they were, so that
                 // nothing is ever appended after a partial write.
-                let restored = self
-                    .file
-                    .set_len(self.len)
-                    .and_then(|()| self.file.sync_all());
-                (self.tail.seq, self.tail.head, self.tail.head_offset) = start;
-                let message = Error::io("append to", &self.log, err).to_string();
+                let restored = lift_core::fs::truncate(&self.file, &self.log, self.len)
+                    .and_then(|()| lift_core::fs::sync_all(&self.file, &self.log));
+                (
+                    self.tail.seq,
+                    self.tail.head,
+                    self.tail.head_offset,
+                    self.tail.head_file,
+                ) = start;
+                self.pending = pending;
+                let message = err.to_string();
                 if let Err(cut) = restored {
                     self.fail(format!(
                         "{message}; cutting the partial write also failed ({cut}), so no further record is appended"
@@ -823,7 +937,115 @@ impl Writer {
                 }
                 Err(message)
             }
+        };
+        drop(lock);
+        result
+    }
+
+    /// Catches up, under the lock, with what other processes did since this
+    /// writer last held it: records appended to the live file, a torn record
+    /// left by one that died mid-write, a rotation.
+    fn catch_up(&mut self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        let ours = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("stat", &self.log, e))?;
+        if ours.len() != self.len {
+            self.absorb_to(ours.len())?;
         }
+        let current = match std::fs::metadata(&self.log) {
+            Ok(meta) => Some((meta.dev(), meta.ino())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => return Err(Error::io("stat", &self.log, err)),
+        };
+        if current != Some((ours.dev(), ours.ino())) {
+            self.follow_rotation()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the records between `self.len` and `end` of the open file into the chain.
+    fn absorb_to(&mut self, end: u64) -> Result<()> {
+        let absorbed = absorb(
+            &self.file,
+            &self.log,
+            self.len,
+            end,
+            &self.hasher,
+            &mut self.tail,
+        )?;
+        self.len = absorbed.end;
+        if absorbed.torn > 0 {
+            // A writer died mid-write while holding the lock: its partial
+            // record was never acknowledged. Cut it and say so in the chain.
+            lift_core::fs::truncate(&self.file, &self.log, absorbed.end)?;
+            lift_core::fs::sync_data(&self.file, &self.log)?;
+            tracing::warn!(
+                path = %self.log.display(),
+                cut_bytes = absorbed.torn,
+                "cut a torn record another writer left at the end of the audit log"
+            );
+            let event = repair_event(
+                &self.log,
+                absorbed.torn,
+                self.tail.seq,
+                &self.tail.head_file,
+            );
+            self.stage_system_event(&event)?;
+        }
+        Ok(())
+    }
+
+    /// Another process rotated the log: this writer's file is now a sealed
+    /// segment. Makes what it wrote there durable, then continues in the new live file.
+    fn follow_rotation(&mut self) -> Result<()> {
+        lift_core::fs::sync_data(&self.file, &self.log)?;
+        let sealed: Vec<String> = Manifest::load(&self.log)?
+            .map(|m| m.files)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| *f != file_name(&self.log))
+            .collect();
+        let existed = self.log.exists();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .mode(0o600)
+            .open(&self.log)
+            .map_err(|e| Error::io("open audit log", &self.log, e))?;
+        if !existed {
+            sync_parent(&self.log)?;
+        }
+        if self.tail.head_file == file_name(&self.log) {
+            if let Some(newest) = sealed.last() {
+                self.tail.head_file.clone_from(newest);
+            }
+        }
+        self.tail.segments = sealed
+            .iter()
+            .filter_map(|s| s.rsplit('.').next()?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+            .max(sealed.len());
+        self.tail.sealed = sealed;
+        let handle = file
+            .try_clone()
+            .map_err(|e| Error::io("open a second handle on", &self.log, e))?;
+        self.file = file;
+        self.len = 0;
+        self.syncing.reopened(handle, self.head());
+        let end = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("stat", &self.log, e))?
+            .len();
+        if end > 0 {
+            self.absorb_to(end)?;
+        }
+        tracing::info!(path = %self.log.display(), "followed a rotation by another writer");
+        Ok(())
     }
 
     fn rotate_if_due(&mut self) {
@@ -840,7 +1062,16 @@ impl Writer {
     /// checkpointed first, the manifest naming the new segment is written
     /// before the rename, and recovery completes a missing rename.
     fn rotate(&mut self) -> Result<()> {
-        self.syncing.barrier_and_wait(Then::Done)?;
+        let _lock = FileLock::exclusive(&self.lock_path)?;
+        self.catch_up()?;
+        if self.max_file_bytes.is_none_or(|max| self.len < max) {
+            // Another writer rotated first.
+            return Ok(());
+        }
+        // Everything in the file is durable before it is sealed. The writer
+        // fsyncs itself rather than waiting for the syncer, which may need
+        // the lock this writer holds to sign a checkpoint.
+        lift_core::fs::sync_data(&self.file, &self.log)?;
         let n = self.tail.segments + 1;
         let sealed_path = segment_path(&self.log, n);
         let sealed_name = file_name(&sealed_path);
@@ -848,8 +1079,7 @@ impl Writer {
         files.push(sealed_name.clone());
         files.push(file_name(&self.log));
         Manifest { version: 1, files }.store(&self.log)?;
-        std::fs::rename(&self.log, &sealed_path)
-            .map_err(|e| Error::io("rotate audit log to", &sealed_path, e))?;
+        lift_core::fs::rename(&self.log, &sealed_path)?;
         sync_parent(&self.log)?;
         let file = std::fs::OpenOptions::new()
             .create(true)

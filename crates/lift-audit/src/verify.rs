@@ -12,6 +12,10 @@ use crate::lines::{Lines, Position};
 use crate::manifest::chain_files;
 use crate::record::{GENESIS, Hasher, has_complete_record_prefix, parse_line};
 
+/// The action of the `audit` event a writer records when it finds a
+/// non-empty log without its checkpoint.
+pub const CHECKPOINT_MISSING_ACTION: &str = "checkpoint.missing";
+
 /// What a verifier found wrong at the first bad record.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
