@@ -114,19 +114,72 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The start of the name of every temporary file that replaces `path`.
+///
+/// It holds a `~`, which no secret name may contain, so a temporary file can never
+/// be mistaken for a secret, a lock or another file's temporary, and the clean-up of
+/// one file's leftovers never touches anything else.
+fn temporary_prefix(path: &Path) -> String {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{file_name}~tmp.")
+}
+
+/// Checks that every directory from `root` down to `dir` is a private directory,
+/// not a symbolic link, so that a directory opened up inside the store is refused
+/// however deep it sits. Missing directories are not an error: there is nothing in them.
+pub(crate) fn check_dir_chain(root: &Path, dir: &Path) -> Result<()> {
+    let Ok(relative) = dir.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut cursor = root.to_path_buf();
+    let check = |path: &Path| -> Result<bool> {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() && path != root => {
+                Err(Error::InvalidInput(format!(
+                    "{} is a symbolic link inside the secret store; the store refuses links, replace it with a directory",
+                    path.display()
+                )))
+            }
+            Ok(_) => {
+                let meta = std::fs::metadata(path).map_err(|e| Error::io("inspect", path, e))?;
+                if !meta.is_dir() {
+                    return Err(Error::InvalidInput(format!(
+                        "{} is in the way of the secret store: it should be a directory",
+                        path.display()
+                    )));
+                }
+                check_private(path, &meta)?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("inspect", path, e)),
+        }
+    };
+    if !check(&cursor)? {
+        return Ok(());
+    }
+    for component in relative.components() {
+        cursor.push(component);
+        if !check(&cursor)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// Replaces `path` with `bytes` atomically and durably, with mode 0600.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().ok_or_else(|| {
         Error::InvalidInput(format!("{} has no parent directory", path.display()))
     })?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let mut suffix = [0u8; 8];
     rand::fill(&mut suffix[..]);
     let tmp = dir.join(format!(
-        ".{file_name}.tmp.{}.{}",
+        "{}{}.{}",
+        temporary_prefix(path),
         std::process::id(),
         hex::encode(suffix)
     ));
@@ -157,10 +210,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// live writer can own one of these files. Failures are ignored, because leftovers
 /// are never read and only cost disk space.
 pub(crate) fn remove_stale_temporaries(path: &Path) {
-    let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
+    let Some(dir) = path.parent() else {
         return;
     };
-    let prefix = format!(".{}.tmp.", file_name.to_string_lossy());
+    let prefix = temporary_prefix(path);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -281,13 +334,20 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(read_private(&nested.join("missing")).unwrap().is_none());
         // A temporary file left by a writer that died is removed by the next writer.
-        std::fs::write(nested.join(".x.secret.tmp.1.00"), b"torn").unwrap();
+        std::fs::write(nested.join("x.secret~tmp.1.00"), b"torn").unwrap();
+        // A secret whose name starts like an old-style temporary file is not one.
+        std::fs::write(nested.join(".x.secret.tmp.1.secret"), b"other").unwrap();
         remove_stale_temporaries(&file);
         let names: Vec<_> = std::fs::read_dir(&nested)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, [std::ffi::OsString::from("x.secret")]);
+        let mut names: Vec<_> = names
+            .into_iter()
+            .map(|n| n.into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".x.secret.tmp.1.secret", "x.secret"]);
     }
 
     #[test]

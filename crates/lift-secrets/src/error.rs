@@ -91,6 +91,46 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A store file was written with another key than the one given.
+    #[error(
+        "store file {path} was written with key {file_key}, but the key given is {given_key}; pass the store's key file (--key-file or LIFT_SECRETS_KEY_FILE). The file is not damaged: do not delete it"
+    )]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+        /// The id of the key that wrote the file (or `-` for none).
+        file_key: String,
+        /// The id of the key given (or `-` for none).
+        given_key: String,
+    },
+    /// A secret file is older than the store's manifest says it must be: it was rolled back.
+    #[error(
+        "store file {path} is generation {found}, but the store's manifest says generation {expected} was written: the file was rolled back (an older copy was put in its place). Do not trust its values; move the file away, then put a fresh value (and rotate the credential if the old one may be compromised)"
+    )]
+    RolledBack {
+        /// The file.
+        path: PathBuf,
+        /// The generation in the file.
+        found: u64,
+        /// The generation the manifest records.
+        expected: u64,
+    },
+    /// AWSCURRENT moved since a rotation began, so the rotation must not promote its version.
+    #[error(
+        "rotation {rotation_id} of secret {name} stopped: AWSCURRENT is on {actual}, but it was on {expected} when the rotation began, so someone put or promoted another version since. The pending version {pending} was not made AWSCURRENT; cancel the rotation with `lift secrets cancel {name}` and start a new one if you still want to rotate"
+    )]
+    CurrentMoved {
+        /// The secret.
+        name: String,
+        /// The rotation.
+        rotation_id: String,
+        /// The version that held AWSCURRENT when the rotation began.
+        expected: String,
+        /// The version that holds it now.
+        actual: String,
+        /// The rotation's pending version.
+        pending: String,
+    },
     /// A file or directory is readable or writable by others.
     #[error(
         "{path} has mode {mode:04o} but must not be accessible to group or others; run `chmod {fix:o} {path}`"
@@ -202,8 +242,14 @@ impl Classify for Error {
             Error::TokenReused { .. }
             | Error::StageMismatch { .. }
             | Error::RotationInProgress(_) => ErrorKind::Conflict,
-            Error::MarkedForDeletion { .. }
-            | Error::ValueTooLarge { .. }
+            // Not transient: retrying does not bring a deleted secret back, and a cache
+            // must never serve a deleted (revoked) secret as if the store were only down.
+            Error::MarkedForDeletion { .. } | Error::CurrentMoved { .. } => {
+                ErrorKind::FailedPrecondition
+            }
+            Error::WrongKey { .. } => ErrorKind::InvalidInput,
+            Error::RolledBack { .. } => ErrorKind::Integrity,
+            Error::ValueTooLarge { .. }
             | Error::InvalidInput(_)
             | Error::NoKey { .. }
             | Error::BadKey { .. }

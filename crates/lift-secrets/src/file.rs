@@ -12,6 +12,7 @@ use lift_core::{
 use crate::durable;
 use crate::format;
 use crate::key::Protection;
+use crate::manifest::Manifest;
 use crate::model::{self, Change, Deleted, SecretState, StoreLimits};
 use crate::{Error, Result};
 
@@ -19,6 +20,9 @@ use crate::{Error, Result};
 const SECRET_SUFFIX: &str = ".secret";
 /// The suffix of the lock file beside each secret file.
 const LOCK_SUFFIX: &str = ".lock";
+/// Suffixes of the files the stores keep: a directory named like one of them would
+/// collide with the file of a shorter name (`a.lock/b` against the lock of `a`).
+const RESERVED_SUFFIXES: [&str; 4] = [SECRET_SUFFIX, LOCK_SUFFIX, ".rotation", ".rlock"];
 
 static PLAINTEXT_WARNING: Once = Once::new();
 
@@ -54,6 +58,7 @@ struct Inner {
     root: PathBuf,
     secrets_dir: PathBuf,
     protection: Protection,
+    manifest: Manifest,
     clock: Arc<dyn Clock>,
     limits: StoreLimits,
 }
@@ -82,6 +87,21 @@ impl FileSecretsProvider {
         durable::ensure_dir(&root, &secrets_dir)?;
         let meta = std::fs::metadata(&root).map_err(|e| Error::io("inspect", &root, e))?;
         durable::check_private(&root, &meta)?;
+        let manifest = Manifest::new(&root);
+        if !manifest.exists()? && !matches!(protection, Protection::Unconfigured) {
+            // A store written by this version always has a manifest; a missing one next
+            // to such files was removed, and re-creating it would forget every generation.
+            if let Some(path) = first_manifested_file(&secrets_dir)? {
+                return Err(Error::integrity(
+                    manifest.path(),
+                    format!(
+                        "the store manifest is missing although {} was written by a store that keeps one; restore the manifest from the backup the store came from",
+                        path.display()
+                    ),
+                ));
+            }
+            manifest.create_empty(&protection)?;
+        }
         if matches!(protection, Protection::Plaintext) {
             PLAINTEXT_WARNING.call_once(|| {
                 tracing::warn!(
@@ -95,6 +115,7 @@ impl FileSecretsProvider {
                 root,
                 secrets_dir,
                 protection,
+                manifest,
                 clock: Arc::new(SystemClock),
                 limits: StoreLimits::default(),
             }),
@@ -118,6 +139,7 @@ impl FileSecretsProvider {
             root: self.inner.root.clone(),
             secrets_dir: self.inner.secrets_dir.clone(),
             protection: self.inner.protection.clone(),
+            manifest: self.inner.manifest.clone(),
             clock: self.inner.clock.clone(),
             limits: self.inner.limits,
         };
@@ -135,6 +157,12 @@ impl FileSecretsProvider {
     /// How values are protected.
     pub fn protection(&self) -> &Protection {
         &self.inner.protection
+    }
+
+    /// The rotation state store beside this store, authenticated with the same key.
+    pub fn rotation_store(&self) -> crate::FileRotationStore {
+        crate::FileRotationStore::new(&self.inner.root)
+            .with_protection(self.inner.protection.clone())
     }
 
     /// The file that holds `name`.
@@ -180,19 +208,125 @@ impl FileSecretsProvider {
         Ok(names)
     }
 
-    fn load(&self, name: &SecretName) -> Result<Option<SecretState>> {
-        let path = self.secret_path(name);
-        match durable::read_private(&path)? {
-            None => Ok(None),
-            Some(bytes) => format::decode(
-                &path,
-                &self.inner.root,
-                name,
-                &bytes,
-                &self.inner.protection,
-            )
-            .map(Some),
+    /// Refuses names whose files would collide with another name's in this layout.
+    fn check_layout(&self, name: &SecretName) -> Result<()> {
+        let components: Vec<&str> = name.as_str().split('/').collect();
+        if let Some((_, directories)) = components.split_last() {
+            for dir in directories {
+                if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| dir.ends_with(*s)) {
+                    return Err(Error::InvalidInput(format!(
+                        "secret name {name} cannot be stored in a file store: its component {dir:?} ends in {suffix:?}, which would collide with the files of another secret; rename it"
+                    )));
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Refuses a new secret whose name differs from an existing one's only in letter case:
+    /// on a case-insensitive file system the two would share one file.
+    fn check_case_collision(&self, name: &SecretName) -> Result<()> {
+        let components: Vec<&str> = name.as_str().split('/').collect();
+        let mut dir = self.inner.secrets_dir.clone();
+        for (i, component) in components.iter().enumerate() {
+            let last = i + 1 == components.len();
+            let wanted = if last {
+                format!("{component}{SECRET_SUFFIX}")
+            } else {
+                (*component).to_owned()
+            };
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io("list", &dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+                let file_name = entry.file_name();
+                let Some(existing) = file_name.to_str() else {
+                    continue;
+                };
+                if existing != wanted && existing.eq_ignore_ascii_case(&wanted) {
+                    let prefix = components[..i].join("/");
+                    let clash = existing
+                        .strip_suffix(SECRET_SUFFIX)
+                        .filter(|_| last)
+                        .unwrap_or(existing);
+                    let other = if prefix.is_empty() {
+                        clash.to_owned()
+                    } else {
+                        format!("{prefix}/{clash}")
+                    };
+                    return Err(Error::InvalidInput(format!(
+                        "secret name {name} differs from the existing {other} only in letter case; on a case-insensitive file system they would share a file, so choose another name"
+                    )));
+                }
+            }
+            dir.push(component);
+        }
+        Ok(())
+    }
+
+    fn load(&self, name: &SecretName) -> Result<Option<SecretState>> {
+        self.check_layout(name)?;
+        let path = self.secret_path(name);
+        if let Some(dir) = path.parent() {
+            durable::check_dir_chain(&self.inner.root, dir)?;
+        }
+        // The manifest before the file: writers write the file before the manifest, so
+        // a reader without the lock that sees generation n in the manifest then sees a
+        // file of generation n or later, never a false rollback.
+        let (expected, verified) = self.manifest_entry(name)?;
+        let Some(bytes) = durable::read_private(&path)? else {
+            return Ok(None);
+        };
+        let decoded = format::decode(
+            &path,
+            &self.inner.root,
+            name,
+            &bytes,
+            &self.inner.protection,
+        );
+        let state = match decoded {
+            // The manifest just verified under the key given, so the key is the store's:
+            // a file that names another key was damaged or copied in from another store.
+            Err(Error::WrongKey {
+                file_key,
+                given_key,
+                ..
+            }) if verified => {
+                return Err(Error::integrity(
+                    &path,
+                    format!(
+                        "it names key {file_key}, but the store's manifest verifies with the key given ({given_key}): the file was damaged or copied from another store; restore it from a backup or move it away"
+                    ),
+                ));
+            }
+            other => other?,
+        };
+        if state.generation < expected {
+            return Err(Error::RolledBack {
+                path,
+                found: state.generation,
+                expected,
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// The generation the manifest records for `name`. A store opened without a key
+    /// only reads plaintext files; it skips the check when it finds no manifest.
+    fn manifest_generation(&self, name: &SecretName) -> Result<u64> {
+        self.manifest_entry(name).map(|(generation, _)| generation)
+    }
+
+    /// The manifest's generation for `name`, and whether a manifest verified it.
+    fn manifest_entry(&self, name: &SecretName) -> Result<(u64, bool)> {
+        let manifest = &self.inner.manifest;
+        if matches!(self.inner.protection, Protection::Unconfigured) && !manifest.exists()? {
+            return Ok((0, false));
+        }
+        Ok((manifest.generation(name, &self.inner.protection)?, true))
     }
 
     /// Decrypts one version's value; only reads pay for decryption.
@@ -223,9 +357,14 @@ impl FileSecretsProvider {
     }
 
     /// Runs `change` on the secret under its exclusive lock and persists the result.
+    ///
+    /// `creates` says whether the change can create the secret (a put). A change that
+    /// cannot, on a secret that has no file, runs without creating any directory or
+    /// lock file, so that a typo leaves nothing behind.
     fn mutate<T>(
         &self,
         name: &SecretName,
+        creates: bool,
         change: impl FnOnce(Option<SecretState>) -> Result<(Mutation, T)>,
     ) -> Result<T> {
         if matches!(self.inner.protection, Protection::Unconfigured) {
@@ -233,9 +372,22 @@ impl FileSecretsProvider {
                 root: self.inner.root.clone(),
             });
         }
+        self.check_layout(name)?;
         let path = self.secret_path(name);
+        let exists = match std::fs::symlink_metadata(&path) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io("inspect", &path, e)),
+        };
+        if !exists {
+            if !creates {
+                return change(None).map(|(_, result)| result);
+            }
+            self.check_case_collision(name)?;
+        }
         if let Some(dir) = path.parent() {
             durable::ensure_dir(&self.inner.root, dir)?;
+            durable::check_dir_chain(&self.inner.root, dir)?;
         }
         let lock_path = self
             .inner
@@ -245,18 +397,41 @@ impl FileSecretsProvider {
         durable::remove_stale_temporaries(&path);
         let now = self.inner.clock.now();
         let current = self.load(name)?;
+        // Generations only grow, across deletes too: the next write is above both the
+        // file's generation and the manifest's (which holds a force delete's tombstone).
+        let last = current
+            .as_ref()
+            .map_or(0, |s| s.generation)
+            .max(self.manifest_generation(name)?);
+        let next = last
+            .checked_add(1)
+            .ok_or_else(|| Error::integrity(&path, "its generation counter is exhausted"))?;
         let purged = current.as_ref().is_some_and(|s| s.is_purged(now));
         let (mutation, result) = change(current.filter(|s| !s.is_purged(now)))?;
+        let protection = &self.inner.protection;
         match mutation {
-            Mutation::Write(state) => {
-                let bytes = format::encode(&state, &self.inner.protection)?;
+            Mutation::Write(mut state) => {
+                state.generation = next;
+                let bytes = format::encode(&state, protection)?;
+                // The file first, then the manifest: a crash between the two leaves the
+                // file one generation ahead, which reads fine; never the other way round.
                 durable::write_atomic(&path, &bytes)?;
+                self.inner.manifest.record(name, next, protection)?;
             }
-            Mutation::Remove => durable::remove_durably(&path)?,
-            Mutation::Keep if purged => durable::remove_durably(&path)?,
+            Mutation::Remove => self.remove(name, &path, next)?,
+            Mutation::Keep if purged => self.remove(name, &path, next)?,
             Mutation::Keep => {}
         }
         Ok(result)
+    }
+
+    /// Removes the secret's file and leaves a tombstone generation in the manifest, so
+    /// that no old copy of the file can be put back.
+    fn remove(&self, name: &SecretName, path: &Path, tombstone: u64) -> Result<()> {
+        durable::remove_durably(path)?;
+        self.inner
+            .manifest
+            .record(name, tombstone, &self.inner.protection)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -272,6 +447,38 @@ impl FileSecretsProvider {
             )),
         }
     }
+}
+
+/// The first secret file below `dir` written by a store that keeps a manifest.
+fn first_manifested_file(dir: &Path) -> Result<Option<PathBuf>> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+            let path = entry.path();
+            let file_type = entry
+                .file_type()
+                .map_err(|e| Error::io("inspect", &path, e))?;
+            if file_type.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(SECRET_SUFFIX) {
+                use std::io::Read;
+                let mut head = [0u8; 32];
+                let read = std::fs::File::open(&path)
+                    .and_then(|mut f| f.read(&mut head))
+                    .map_err(|e| Error::io("read", &path, e))?;
+                if format::claims_manifest(&head[..read]) {
+                    return Ok(Some(path));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn not_found(name: &SecretName) -> Error {
@@ -309,7 +516,7 @@ impl SecretsProvider for FileSecretsProvider {
         self.blocking(move |this| {
             let now = this.inner.clock.now();
             let limits = this.inner.limits;
-            this.mutate(&name, |state| {
+            this.mutate(&name, true, |state| {
                 let opener = |id: &VersionId, nonce: &[u8], bytes: &[u8]| {
                     this.open_value(&name, id, nonce, bytes)
                 };
@@ -358,7 +565,7 @@ impl SecretsProvider for FileSecretsProvider {
         let name = name.clone();
         self.blocking(move |this| {
             let now = this.inner.clock.now();
-            this.mutate(&name, |state| {
+            this.mutate(&name, false, |state| {
                 let state = state.ok_or_else(|| not_found(&name))?;
                 match model::delete(state, mode, now)? {
                     Deleted::Soft(state) => {
@@ -378,7 +585,7 @@ impl SecretsProvider for FileSecretsProvider {
         self.blocking(move |this| {
             let now = this.inner.clock.now();
             let limits = this.inner.limits;
-            this.mutate(&name, |state| {
+            this.mutate(&name, false, |state| {
                 let mut state = state.ok_or_else(|| not_found(&name))?;
                 match model::move_stage(&mut state, &stage_move, now, &limits)? {
                     Change::Changed => Ok((Mutation::Write(state), ())),
@@ -394,7 +601,7 @@ impl SecretsProvider for FileSecretsProvider {
         let name = name.clone();
         self.blocking(move |this| {
             let now = this.inner.clock.now();
-            this.mutate(&name, |state| {
+            this.mutate(&name, false, |state| {
                 let mut state = state.ok_or_else(|| not_found(&name))?;
                 match model::restore(&mut state, now) {
                     Change::Changed => Ok((Mutation::Write(state), ())),

@@ -1,8 +1,13 @@
 //! The on-disk format of one secret.
 //!
-//! A file is a header line, `lift-secrets/1 <scheme> <checksum-hex>`, then a
-//! JSON body. The checksum covers the body: HMAC-SHA256 under a subkey of the
-//! store key when the store is encrypted, SHA-256 when it is plaintext. Each
+//! A file is a header line, `lift-secrets/2 <scheme> <key-id> <checksum-hex>`,
+//! then a JSON body. The checksum covers the header's first three fields and the
+//! body: HMAC-SHA256 under a subkey of the store key when the store is encrypted,
+//! SHA-256 when it is plaintext. The key id (see [`crate::StoreKey::id`]) tells a
+//! file written with another key from a damaged one. Version 1 files
+//! (`lift-secrets/1 <scheme> <checksum-hex>`, checksum over the body only, no key
+//! id, no generation) are still read. The body carries the secret's generation,
+//! which the store manifest checks to detect a rolled-back file. Each
 //! value is also sealed with XChaCha20-Poly1305 whose associated data is the
 //! secret's name and version id, so that a value moved to another secret or
 //! version fails to decrypt. The body names its secret, and reading checks
@@ -22,12 +27,20 @@ use crate::key::{Protection, SCHEME_ENCRYPTED, SCHEME_PLAINTEXT};
 use crate::model::{SecretState, StoredValue, StoredVersion};
 use crate::{Error, Result};
 
-const MAGIC: &str = "lift-secrets/1";
+/// The magic of version 1 files, which are still read.
+const MAGIC_V1: &str = "lift-secrets/1";
+/// The magic of the files written now.
+const MAGIC: &str = "lift-secrets/2";
+/// The magic bound into every value's associated data (unchanged since version 1).
+const AAD_MAGIC: &str = "lift-secrets/1";
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileBody {
     name: SecretName,
+    /// How many times the file was written; absent (0) in version 1 files.
+    #[serde(default)]
+    generation: u64,
     created_at: DateTime<Utc>,
     last_changed_at: DateTime<Utc>,
     deletion_date: Option<DateTime<Utc>>,
@@ -46,7 +59,7 @@ struct FileVersion {
 
 /// The associated data that binds a value to its secret and version.
 fn associated_data(name: &SecretName, id: &VersionId) -> Vec<u8> {
-    format!("{MAGIC}\0{name}\0{id}").into_bytes()
+    format!("{AAD_MAGIC}\0{name}\0{id}").into_bytes()
 }
 
 /// Serializes and seals `state`.
@@ -72,6 +85,7 @@ pub(crate) fn encode(state: &SecretState, protection: &Protection) -> Result<Zer
     }
     let body = FileBody {
         name: state.name.clone(),
+        generation: state.generation,
         created_at: state.created_at,
         last_changed_at: state.last_changed_at,
         deletion_date: state.deletion_date,
@@ -80,18 +94,19 @@ pub(crate) fn encode(state: &SecretState, protection: &Protection) -> Result<Zer
     let body = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| {
         Error::InvalidInput(format!("cannot serialize secret {}: {e}", state.name))
     })?);
-    let checksum = protection.checksum(&body);
-    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 128));
-    out.extend_from_slice(
-        format!(
-            "{MAGIC} {} {}\n",
-            protection.scheme(),
-            hex::encode(checksum)
-        )
-        .as_bytes(),
-    );
+    let prefix = format!("{MAGIC} {} {}", protection.scheme(), protection.key_id());
+    let checksum = protection.checksum_parts(&[prefix.as_bytes(), b"\n", &body]);
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 160));
+    out.extend_from_slice(format!("{prefix} {}\n", hex::encode(checksum)).as_bytes());
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Whether `bytes` claim to be a version 2 secret file, written by a store that keeps
+/// a manifest. Nothing is verified: the store uses it, without a key, only to refuse
+/// to create a fresh manifest over files that must have had one.
+pub(crate) fn claims_manifest(bytes: &[u8]) -> bool {
+    bytes.starts_with(format!("{MAGIC} ").as_bytes())
 }
 
 /// Verifies, parses and opens the file at `path`, which must belong to `name`.
@@ -110,15 +125,15 @@ pub(crate) fn decode(
     let header =
         std::str::from_utf8(&bytes[..newline]).map_err(|_| bad("its header is not text".into()))?;
     let body = &bytes[newline + 1..];
-    let mut fields = header.split(' ');
-    let (Some(magic), Some(scheme), Some(checksum), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err(bad("its header is malformed".into()));
+    let fields: Vec<&str> = header.split(' ').collect();
+    let (scheme, key_id, checksum) = match fields.as_slice() {
+        [MAGIC, scheme, key_id, checksum] => (*scheme, Some(*key_id), *checksum),
+        [MAGIC_V1, scheme, checksum] => (*scheme, None, *checksum),
+        [magic, ..] if *magic != MAGIC && *magic != MAGIC_V1 => {
+            return Err(bad(format!("it is not a {MAGIC} secret file")));
+        }
+        _ => return Err(bad("its header is malformed".into())),
     };
-    if magic != MAGIC {
-        return Err(bad(format!("it is not a {MAGIC} secret file")));
-    }
     match (scheme, protection) {
         (SCHEME_ENCRYPTED, Protection::Encrypted(_)) => {}
         (SCHEME_PLAINTEXT, Protection::Plaintext | Protection::Unconfigured) => {}
@@ -134,9 +149,25 @@ pub(crate) fn decode(
         }
         _ => return Err(bad("its header names an unknown scheme".into())),
     }
+    if let Some(file_key) = key_id {
+        let given_key = protection.key_id();
+        if file_key != given_key {
+            return Err(Error::WrongKey {
+                path: path.to_path_buf(),
+                file_key: file_key.to_owned(),
+                given_key,
+            });
+        }
+    }
     // Compare the lower-case hex text itself, so that even a flipped letter case is caught,
     // in constant time: the checksum is a MAC when the store is encrypted.
-    let expected = hex::encode(protection.checksum(body));
+    let expected = match key_id {
+        Some(key_id) => {
+            let prefix = format!("{MAGIC} {scheme} {key_id}");
+            hex::encode(protection.checksum_parts(&[prefix.as_bytes(), b"\n", body]))
+        }
+        None => hex::encode(protection.checksum(body)),
+    };
     let matches = expected.len() == checksum.len()
         && expected
             .bytes()
@@ -207,6 +238,7 @@ pub(crate) fn decode(
     }
     Ok(SecretState {
         name: parsed.name,
+        generation: parsed.generation,
         created_at: parsed.created_at,
         last_changed_at: parsed.last_changed_at,
         deletion_date: parsed.deletion_date,
@@ -295,7 +327,11 @@ mod tests {
                 flipped[i] ^= if i % 2 == 0 { 0x01 } else { 0x20 };
                 let err =
                     decode(Path::new("f"), Path::new("r"), &s.name, &flipped, &p).unwrap_err();
-                assert!(matches!(err, Error::Integrity { .. }), "byte {i}: {err}");
+                // A changed key id reads as another key's file; anything else as damage.
+                assert!(
+                    matches!(err, Error::Integrity { .. } | Error::WrongKey { .. }),
+                    "byte {i}: {err}"
+                );
             }
             for len in 0..bytes.len() {
                 let err =
@@ -320,6 +356,50 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("belongs to secret other"), "{err}");
         assert!(err.to_string().contains("db.secret"));
+    }
+
+    #[test]
+    fn a_wrong_key_is_not_reported_as_corruption() {
+        let written = Protection::Encrypted(StoreKey::generate());
+        let bytes = encode(&state("db", "v"), &written).unwrap();
+        let other = Protection::Encrypted(StoreKey::generate());
+        let err = decode(
+            Path::new("db.secret"),
+            Path::new("r"),
+            &"db".parse().unwrap(),
+            &bytes,
+            &other,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::WrongKey { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("--key-file"), "{text}");
+        assert!(
+            !text.contains("delete it") || text.contains("do not delete it"),
+            "{text}"
+        );
+        assert!(text.contains(&written_id(&written)), "{text}");
+    }
+
+    fn written_id(p: &Protection) -> String {
+        p.key_id()
+    }
+
+    #[test]
+    fn version_1_files_are_still_read() {
+        let p = Protection::Encrypted(StoreKey::generate());
+        let s = state("db", "v");
+        let v2 = encode(&s, &p).unwrap();
+        let newline = v2.iter().position(|b| *b == b'\n').unwrap();
+        let body = &v2[newline + 1..];
+        let mut v1 = format!(
+            "{MAGIC_V1} {SCHEME_ENCRYPTED} {}\n",
+            hex::encode(p.checksum(body))
+        )
+        .into_bytes();
+        v1.extend_from_slice(body);
+        let back = decode(Path::new("f"), Path::new("r"), &s.name, &v1, &p).unwrap();
+        assert_eq!(back.versions.len(), 1);
     }
 
     #[test]
@@ -372,7 +452,7 @@ mod tests {
             let i = flip.index(changed.len());
             changed[i] ^= xor;
             let err = decode(Path::new("f"), Path::new("r"), &name, &changed, &p).unwrap_err();
-            proptest::prop_assert!(matches!(err, Error::Integrity { .. }), "byte {} changed: {}", i, err);
+            proptest::prop_assert!(matches!(err, Error::Integrity { .. } | Error::WrongKey { .. }), "byte {} changed: {}", i, err);
         }
     }
 }

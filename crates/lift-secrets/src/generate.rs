@@ -1,5 +1,9 @@
 //! Generating new secret values from a CSPRNG, without bias and never from the old value.
 //!
+//! A rotation generates the kind declared for the secret; it never guesses a shape or
+//! a prefix from the old value, because whatever it guessed would carry part of that
+//! value into the new one.
+//!
 //! Randomness comes from `rand`'s thread RNG (ChaCha12 seeded and reseeded
 //! from the operating system). Every choice among `n` items uses rejection
 //! sampling, so no item is more likely than another.
@@ -122,26 +126,9 @@ impl PasswordPolicy {
 /// The required characters (one per included type) go to random positions,
 /// and every other position is drawn uniformly from the whole alphabet.
 pub fn generate_password(policy: &PasswordPolicy) -> Result<SecretValue> {
-    if !(1..=4096).contains(&policy.length) {
-        return Err(Error::InvalidInput(format!(
-            "password length {} is out of range; use 1 to 4096",
-            policy.length
-        )));
-    }
+    policy.validate()?;
     let classes = policy.classes();
     let alphabet = policy.alphabet();
-    if alphabet.is_empty() {
-        return Err(Error::InvalidInput(
-            "the password policy excludes every character; allow at least one type".into(),
-        ));
-    }
-    if policy.require_each_included_type && policy.length < classes.len() {
-        return Err(Error::InvalidInput(format!(
-            "a password of length {} cannot hold one character of each of the {} included types; make it longer",
-            policy.length,
-            classes.len()
-        )));
-    }
     let mut chars: Zeroizing<Vec<char>> =
         Zeroizing::new((0..policy.length).map(|_| pick(&alphabet)).collect());
     if policy.require_each_included_type {
@@ -155,6 +142,51 @@ pub fn generate_password(policy: &PasswordPolicy) -> Result<SecretValue> {
     }
     let text: Zeroizing<String> = Zeroizing::new(chars.iter().collect());
     Ok(SecretValue::from(text.as_str()))
+}
+
+/// Refuses a token prefix that is not a plain identifier such as `sk_live_`.
+fn check_prefix(prefix: &str) -> Result<()> {
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "invalid token prefix {:?}: use 1 to 64 characters of A-Za-z0-9_-",
+            prefix.chars().take(70).collect::<String>()
+        )))
+    }
+}
+
+impl PasswordPolicy {
+    /// Checks that the policy can produce a password.
+    pub fn validate(&self) -> Result<()> {
+        let policy = self;
+        if !(1..=4096).contains(&policy.length) {
+            return Err(Error::InvalidInput(format!(
+                "password length {} is out of range; use 1 to 4096",
+                policy.length
+            )));
+        }
+        let classes = policy.classes();
+        let alphabet = policy.alphabet();
+        if alphabet.is_empty() {
+            return Err(Error::InvalidInput(
+                "the password policy excludes every character; allow at least one type".into(),
+            ));
+        }
+        if policy.require_each_included_type && policy.length < classes.len() {
+            return Err(Error::InvalidInput(format!(
+                "a password of length {} cannot hold one character of each of the {} included types; make it longer",
+                policy.length,
+                classes.len()
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn index_below(n: usize) -> usize {
@@ -265,8 +297,54 @@ impl ValueKind {
         }
     }
 
+    /// What a rotation generates when no kind is declared: a 32-character password
+    /// without `/ @ " ' \`, the characters AWS's rotation templates exclude because
+    /// connection strings and shells mangle them.
+    pub fn rotation_default() -> Self {
+        ValueKind::Password(PasswordPolicy {
+            exclude_characters: "/@\"'\\".into(),
+            ..PasswordPolicy::default()
+        })
+    }
+
+    /// Checks that values of this kind can be generated, without generating one.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ValueKind::Password(policy) => policy.validate(),
+            ValueKind::Token { bytes, prefix, .. } => {
+                if *bytes == 0 || *bytes > 4096 {
+                    return Err(Error::InvalidInput(format!(
+                        "a token of {bytes} bytes is out of range; use 1 to 4096"
+                    )));
+                }
+                if let Some(prefix) = prefix {
+                    check_prefix(prefix)?;
+                }
+                Ok(())
+            }
+            ValueKind::Uuid => Ok(()),
+            ValueKind::JwtLike { segments } => {
+                if segments.is_empty() || segments.iter().any(|s| *s == 0 || *s > 4096) {
+                    return Err(Error::InvalidInput(
+                        "a JWT-like value needs segments of 1 to 4096 characters".into(),
+                    ));
+                }
+                Ok(())
+            }
+            ValueKind::Bytes { len } => {
+                if *len == 0 || *len > 65_536 {
+                    return Err(Error::InvalidInput(format!(
+                        "{len} random bytes is out of range; use 1 to 65536"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Generates a fresh value of this kind.
     pub fn generate(&self) -> Result<SecretValue> {
+        self.validate()?;
         match self {
             ValueKind::Password(policy) => generate_password(policy),
             ValueKind::Token {
@@ -338,8 +416,27 @@ impl fmt::Display for ValueKind {
 impl FromStr for ValueKind {
     type Err = Error;
 
-    /// Parses `password[:LEN]`, `token[:BYTES]`, `hex[:BYTES]`, `base64[:BYTES]`, `uuid`, `jwt` or `bytes[:LEN]`.
+    /// Parses `password[:LEN]`, `token[:BYTES[:PREFIX]]`, `hex[:BYTES]`, `base64[:BYTES]`,
+    /// `uuid`, `jwt` or `bytes[:LEN]`, and checks that the kind can be generated.
     fn from_str(s: &str) -> Result<Self> {
+        let kind = Self::parse_unchecked(s)?;
+        kind.validate()?;
+        Ok(kind)
+    }
+}
+
+impl ValueKind {
+    fn parse_unchecked(s: &str) -> Result<Self> {
+        let (s, prefix) = match s
+            .strip_prefix("token:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            Some((bytes, prefix)) => {
+                check_prefix(prefix)?;
+                (&s[..6 + bytes.len()], Some(prefix.to_owned()))
+            }
+            None => (s, None),
+        };
         let (kind, size) = match s.split_once(':') {
             Some((k, n)) => {
                 let n: usize = n.parse().map_err(|_| {
@@ -360,7 +457,7 @@ impl FromStr for ValueKind {
             "token" | "api-key" => ValueKind::Token {
                 bytes,
                 encoding: Encoding::Base64Url,
-                prefix: None,
+                prefix,
             },
             "hex" => ValueKind::Token {
                 bytes,
@@ -384,140 +481,6 @@ impl FromStr for ValueKind {
             }
         })
     }
-}
-
-/// The shortest password a type-aware rotation generates, whatever the old length.
-pub const MIN_DETECTED_PASSWORD_LEN: usize = 16;
-
-/// Detects the shape of `old` so that a rotation generates a value of the same shape and length class.
-///
-/// Only the shape is read: the character classes present, the length and the
-/// structure. Nothing of the content carries over to the new value.
-pub fn detect_kind(old: &SecretValue) -> ValueKind {
-    let Some(text) = old.expose_str() else {
-        return ValueKind::Bytes {
-            len: old.len().max(16),
-        };
-    };
-    if uuid::Uuid::try_parse(text).is_ok() && text.len() == 36 {
-        return ValueKind::Uuid;
-    }
-    let is_b64url = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    let segments: Vec<&str> = text.split('.').collect();
-    if segments.len() == 3 && segments.iter().all(|s| is_b64url(s)) && text.len() >= 20 {
-        return ValueKind::JwtLike {
-            segments: segments.iter().map(|s| s.len()).collect(),
-        };
-    }
-    // A prefix such as `sk_live_` or `ghp_`: letters ending in '_', before a long random body.
-    let mut prefix_len = 0;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_alphabetic() && i - start < 10 {
-            i += 1;
-        }
-        if i > start && i < bytes.len() && bytes[i] == b'_' && text.len() - (i + 1) >= 16 {
-            i += 1;
-            prefix_len = i;
-        } else {
-            break;
-        }
-    }
-    let (prefix, body) = text.split_at(prefix_len);
-    let prefix = (!prefix.is_empty()).then(|| prefix.to_owned());
-    if let Some(kind) = detect_encoded(body, prefix.clone()) {
-        return kind;
-    }
-    if prefix.is_some() {
-        if let Some(kind) = detect_encoded(body, None).map(|k| with_prefix(k, prefix)) {
-            return kind;
-        }
-    }
-    ValueKind::Password(PasswordPolicy {
-        length: text.chars().count().max(MIN_DETECTED_PASSWORD_LEN),
-        exclude_numbers: !text.bytes().any(|b| b.is_ascii_digit()),
-        exclude_punctuation: !text.chars().any(|c| PUNCTUATION.contains(c)),
-        exclude_uppercase: !text.bytes().any(|b| b.is_ascii_uppercase()),
-        exclude_lowercase: !text.bytes().any(|b| b.is_ascii_lowercase()),
-        include_space: text.contains(' '),
-        ..PasswordPolicy::default()
-    })
-}
-
-fn with_prefix(kind: ValueKind, prefix: Option<String>) -> ValueKind {
-    match kind {
-        ValueKind::Token {
-            bytes, encoding, ..
-        } => ValueKind::Token {
-            bytes,
-            encoding,
-            prefix,
-        },
-        other => other,
-    }
-}
-
-/// Recognizes hex and base64 bodies of at least 16 characters.
-fn detect_encoded(body: &str, prefix: Option<String>) -> Option<ValueKind> {
-    if body.len() < 16 {
-        return None;
-    }
-    let all = |f: fn(u8) -> bool| body.bytes().all(f);
-    if body.len() % 2 == 0 && all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Some(ValueKind::Token {
-            bytes: body.len() / 2,
-            encoding: Encoding::Hex,
-            prefix,
-        });
-    }
-    if body.len() % 2 == 0 && all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)) {
-        return Some(ValueKind::Token {
-            bytes: body.len() / 2,
-            encoding: Encoding::HexUpper,
-            prefix,
-        });
-    }
-    // Base64 needs a mix of letter cases and digits to be told apart from a plain word.
-    let mixed = body.bytes().any(|b| b.is_ascii_uppercase())
-        && body.bytes().any(|b| b.is_ascii_lowercase());
-    if !mixed {
-        return None;
-    }
-    if all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        if let Ok(raw) = URL_SAFE_NO_PAD.decode(body) {
-            return Some(ValueKind::Token {
-                bytes: raw.len(),
-                encoding: Encoding::Base64Url,
-                prefix,
-            });
-        }
-    }
-    if all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=') {
-        if body.len() % 4 == 0 {
-            if let Ok(raw) = STANDARD.decode(body) {
-                return Some(ValueKind::Token {
-                    bytes: raw.len(),
-                    encoding: Encoding::Base64,
-                    prefix,
-                });
-            }
-        } else if !body.contains('=') {
-            if let Ok(raw) = STANDARD_NO_PAD.decode(body) {
-                return Some(ValueKind::Token {
-                    bytes: raw.len(),
-                    encoding: Encoding::Base64NoPad,
-                    prefix,
-                });
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -574,52 +537,6 @@ mod tests {
     }
 
     #[test]
-    fn detects_shapes_and_keeps_them() {
-        let cases: Vec<(&str, &str)> = vec![
-            ("0f3a9c1b2d4e5f60718293a4b5c6d7e8", "hex"),
-            ("550e8400-e29b-41d4-a716-446655440000", "uuid"),
-            (
-                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-                "jwt",
-            ),
-            ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "token"),
-            ("dGhpcyBpcyBhIHRlc3Qgb2YgYmFzZTY0IQ==", "base64"),
-            ("correct horse battery", "password"),
-            ("Tr0ub4dor&3", "password"),
-        ];
-        for (old, kind) in cases {
-            let detected = detect_kind(&SecretValue::from(old));
-            assert_eq!(detected.name(), kind, "{old}");
-            let new = text(&detected.generate().unwrap());
-            assert_ne!(new, old);
-            assert_eq!(
-                detect_kind(&SecretValue::from(new.as_str())).name(),
-                kind,
-                "{old} -> {new}"
-            );
-            if kind != "password" {
-                assert_eq!(new.len(), old.len(), "{old} -> {new}");
-            }
-        }
-        let stripe = text(
-            &detect_kind(&SecretValue::from("sk_live_4eC39HqLyjWDarjtT1zdp7dc"))
-                .generate()
-                .unwrap(),
-        );
-        assert!(stripe.starts_with("sk_live_"));
-        let spaced = detect_kind(&SecretValue::from("correct horse battery"));
-        let ValueKind::Password(policy) = spaced else {
-            panic!("password")
-        };
-        assert!(policy.include_space && policy.exclude_uppercase && policy.exclude_numbers);
-        assert_eq!(policy.length, 21);
-        assert_eq!(
-            detect_kind(&SecretValue::new(vec![0xff; 20])).name(),
-            "bytes"
-        );
-    }
-
-    #[test]
     fn kinds_parse_from_the_command_line() {
         assert_eq!(
             "password:20".parse::<ValueKind>().unwrap().name(),
@@ -636,6 +553,28 @@ mod tests {
         );
         assert!("nope".parse::<ValueKind>().is_err());
         assert!("hex:x".parse::<ValueKind>().is_err());
+        // Sizes that cannot be generated are refused when parsed, before any rotation starts.
+        for bad in [
+            "password:0",
+            "password:2",
+            "hex:0",
+            "bytes:0",
+            "token:5000",
+            "token:8:bad prefix",
+        ] {
+            assert!(bad.parse::<ValueKind>().is_err(), "{bad}");
+        }
+        let stripe = "token:24:sk_live_"
+            .parse::<ValueKind>()
+            .unwrap()
+            .generate()
+            .unwrap();
+        let stripe = text(&stripe);
+        assert!(stripe.starts_with("sk_live_"), "a declared prefix is kept");
+        assert_eq!(stripe.len(), 8 + 32);
+        let default = text(&ValueKind::rotation_default().generate().unwrap());
+        assert_eq!(default.chars().count(), 32);
+        assert!(!default.contains(['/', '@', '"', '\'', '\\']), "{default}");
     }
 
     /// The chi-square statistic of `counts` against a uniform distribution.

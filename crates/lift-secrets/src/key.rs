@@ -100,11 +100,43 @@ impl StoreKey {
         XChaCha20Poly1305::new(&self.0.into())
     }
 
-    /// A subkey for the file MAC, so that one key never serves two algorithms.
-    fn mac_key(&self) -> Zeroizing<[u8; 32]> {
+    /// A subkey for one purpose, so that one key never serves two algorithms or two file kinds.
+    fn subkey(&self, purpose: MacPurpose) -> Zeroizing<[u8; 32]> {
         let mut mac = hmac_sha256(&self.0);
-        mac.update(b"lift-secrets file mac v1");
+        mac.update(purpose.label());
         Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
+    /// The key's id: 16 hex digits derived from the key, which tell keys apart without revealing them.
+    ///
+    /// Files record the id of the key that wrote them, so that a wrong key reads as a
+    /// wrong key, not as corruption.
+    pub fn id(&self) -> String {
+        let mut mac = hmac_sha256(&self.0);
+        mac.update(b"lift-secrets key id v1");
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..8])
+    }
+}
+
+/// What a MAC authenticates; each purpose has its own subkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MacPurpose {
+    /// A secret file.
+    SecretFile,
+    /// A rotation state file.
+    RotationState,
+    /// The store manifest of generations.
+    Manifest,
+}
+
+impl MacPurpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            MacPurpose::SecretFile => b"lift-secrets file mac v1",
+            MacPurpose::RotationState => b"lift-secrets rotation state mac v1",
+            MacPurpose::Manifest => b"lift-secrets manifest mac v1",
+        }
     }
 }
 
@@ -171,18 +203,42 @@ impl Protection {
         }
     }
 
+    /// The id of the key written into files: the key's id, or `-` without a key.
+    pub(crate) fn key_id(&self) -> String {
+        match self {
+            Protection::Encrypted(key) => key.id(),
+            Protection::Plaintext | Protection::Unconfigured => NO_KEY_ID.to_owned(),
+        }
+    }
+
     /// The file checksum: HMAC-SHA256 under a subkey when encrypted, plain SHA-256 otherwise.
     pub(crate) fn checksum(&self, body: &[u8]) -> [u8; 32] {
+        self.mac(MacPurpose::SecretFile, &[body])
+    }
+
+    /// The file checksum of several parts, as if they were one byte string.
+    pub(crate) fn checksum_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
+        self.mac(MacPurpose::SecretFile, parts)
+    }
+
+    /// HMAC-SHA256 of `parts` under the subkey for `purpose` when encrypted, plain SHA-256 otherwise.
+    pub(crate) fn mac(&self, purpose: MacPurpose, parts: &[&[u8]]) -> [u8; 32] {
         match self {
             Protection::Encrypted(key) => {
-                let mac_key = key.mac_key();
+                let mac_key = key.subkey(purpose);
                 let mut mac = hmac_sha256(&mac_key);
-                mac.update(body);
+                for part in parts {
+                    mac.update(part);
+                }
                 mac.finalize().into_bytes().into()
             }
             Protection::Plaintext | Protection::Unconfigured => {
                 use sha2::Digest;
-                Sha256::digest(body).into()
+                let mut digest = Sha256::new();
+                for part in parts {
+                    digest.update(part);
+                }
+                digest.finalize().into()
             }
         }
     }
@@ -217,6 +273,14 @@ impl Protection {
     }
 }
 
+/// The key id written by stores without a key.
+pub(crate) const NO_KEY_ID: &str = "-";
+
+/// Compares two byte strings in time independent of where they differ.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The scheme name of encrypted files.
 pub(crate) const SCHEME_ENCRYPTED: &str = "xchacha20poly1305+hmac-sha256";
 /// The scheme name of plaintext files.
@@ -244,6 +308,22 @@ mod tests {
             other.open(b"db\0v1", &nonce, &sealed).is_none(),
             "another key"
         );
+    }
+
+    #[test]
+    fn key_ids_tell_keys_apart_without_revealing_them() {
+        let key = StoreKey::from_bytes([7u8; KEY_LEN]);
+        assert_eq!(key.id(), StoreKey::from_bytes([7u8; KEY_LEN]).id());
+        assert_ne!(key.id(), StoreKey::from_bytes([8u8; KEY_LEN]).id());
+        assert_eq!(key.id().len(), 16);
+        assert!(!key.id().contains("0707"));
+        let p = Protection::Encrypted(key);
+        assert_ne!(
+            p.mac(MacPurpose::SecretFile, &[b"x"]),
+            p.mac(MacPurpose::RotationState, &[b"x"]),
+            "one subkey per purpose"
+        );
+        assert_eq!(Protection::Plaintext.key_id(), NO_KEY_ID);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!   that [`RotationEngine::resume`] continues after a crash. It keeps bounded
 //!   history (ids and outcomes, never values), schedules, and fault injection.
 //! - [`ValueKind`] and [`generate_password`] generate new values from a CSPRNG
-//!   without bias, in the shape of the old value.
+//!   without bias, of the kind declared for the secret (never guessed from the old
+//!   value); a JSON key/value secret keeps every field but the one rotated.
 //! - [`AuditedProvider`] and the engine emit [`lift_core::AuditEvent`]s without values;
 //!   [`StoreHealthCheck`] is the store's [`lift_core::HealthCheck`].
 //!
@@ -32,7 +33,7 @@
 //! let report = engine.rotate(&name, &StoreOnlyRotator, &RotateOptions::default()).await?;
 //! let current = store.get(&name, &VersionSelector::default()).await?;
 //! assert_eq!(current.version_id, report.new_version);
-//! assert!(current.value.expose_str().is_some_and(|v| v.starts_with("sk_live_")));
+//! assert_eq!(current.value.len(), 32, "a password, unless another kind is declared");
 //! assert_eq!(engine.history(&name).await?.len(), 1);
 //! # Ok(()) }
 //! ```
@@ -49,7 +50,10 @@ mod file;
 mod format;
 mod generate;
 mod health;
+mod input;
+mod json_secret;
 mod key;
+mod manifest;
 mod memory;
 mod model;
 mod rotation;
@@ -64,17 +68,15 @@ pub use durable::{SyncCounters, sync_counters};
 pub use error::{Error, Result};
 pub use faults::{FaultInjector, FaultPlan, FaultTrigger};
 pub use file::FileSecretsProvider;
-pub use generate::{
-    Encoding, MIN_DETECTED_PASSWORD_LEN, PUNCTUATION, PasswordPolicy, ValueKind, detect_kind,
-    generate_password,
-};
+pub use generate::{Encoding, PUNCTUATION, PasswordPolicy, ValueKind, generate_password};
 pub use health::StoreHealthCheck;
+pub use input::{harden_process, read_value};
 pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
 pub use memory::MemorySecretsProvider;
 pub use model::StoreLimits;
 pub use rotation::{
-    OnFailure, RotateOptions, RotationEngine, RotationPolicy, RotationReport, Rotator, StepContext,
-    StoreOnlyRotator,
+    DEFAULT_JSON_FIELD, OnFailure, RotateOptions, RotationEngine, RotationPolicy, RotationReport,
+    Rotator, StepContext, StoreOnlyRotator,
 };
 pub use rotation_state::{
     FileRotationStore, MemoryRotationStore, RotationCheckpoint, RotationGuard, RotationOutcome,

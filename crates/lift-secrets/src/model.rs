@@ -93,6 +93,8 @@ pub(crate) struct StoredVersion {
 #[derive(Debug, Clone)]
 pub(crate) struct SecretState {
     pub(crate) name: SecretName,
+    /// How many times the file store wrote the secret (the memory store leaves it 0).
+    pub(crate) generation: u64,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) last_changed_at: DateTime<Utc>,
     pub(crate) deletion_date: Option<DateTime<Utc>>,
@@ -268,6 +270,7 @@ pub(crate) fn put(
         }
         None => SecretState {
             name: name.clone(),
+            generation: 0,
             created_at: now,
             last_changed_at: now,
             deletion_date: None,

@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use lift_core::{
     AuditEvent, AuditSink, Classify, Clock, ErrorKind, NoopAuditSink, Outcome, PutOptions,
-    Resource, SecretName, SecretValue, SecretsProvider, StageLabel, StageMove, SystemClock,
-    VersionId, VersionSelector,
+    Resource, SecretDescription, SecretName, SecretValue, SecretsProvider, StageLabel, StageMove,
+    SystemClock, VersionId, VersionSelector,
 };
 
 use crate::faults::FaultInjector;
-use crate::generate::{ValueKind, detect_kind};
+use crate::generate::ValueKind;
 use crate::rotation_state::{
     RotationCheckpoint, RotationGuard, RotationOutcome, RotationRecord, RotationSchedule,
     RotationState, RotationStep, RotationStore,
@@ -27,6 +27,7 @@ use crate::{Error, Result};
 
 /// What a [`Rotator`] is told about the step it runs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StepContext {
     /// The secret.
     pub name: SecretName,
@@ -36,6 +37,20 @@ pub struct StepContext {
     pub pending_version: VersionId,
     /// The version that is AWSCURRENT now, if any.
     pub current_version: Option<VersionId>,
+    /// The version that is AWSPREVIOUS now, if any.
+    pub previous_version: Option<VersionId>,
+    previous: Option<SecretValue>,
+}
+
+impl StepContext {
+    /// The value of AWSPREVIOUS, if a version holds it.
+    ///
+    /// AWS's rotation templates fall back to it in setSecret when the current
+    /// credential no longer logs in (a rotation that changed the target system and
+    /// then failed before finishSecret, for example).
+    pub fn previous(&self) -> Option<&SecretValue> {
+        self.previous.as_ref()
+    }
 }
 
 /// Changes a credential in the system that uses it, as the setSecret and
@@ -138,9 +153,32 @@ impl Default for RotationPolicy {
 /// Options of [`RotationEngine::rotate`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RotateOptions {
-    /// The kind of value to generate; detected from the current value when `None`.
-    pub kind: Option<ValueKind>,
+    kind: Option<ValueKind>,
+    field: Option<String>,
 }
+
+impl RotateOptions {
+    /// The kind of value to generate. It is saved as the secret's declared kind, so
+    /// later rotations (`resume`, `rotate_due`) use it too. Without one, the secret's
+    /// declared kind, or else a password ([`ValueKind::rotation_default`]); nothing is
+    /// guessed from the old value.
+    #[must_use]
+    pub fn kind(mut self, kind: ValueKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// The field to rotate when the secret is a JSON object (default `password`, as in
+    /// AWS's rotation templates). Every other field is kept as it is.
+    #[must_use]
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+/// The field a rotation changes in a JSON key/value secret, as AWS's templates do.
+pub const DEFAULT_JSON_FIELD: &str = "password";
 
 /// The result of a rotation, as `lift secrets rotate --json` prints it. It holds no value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -176,7 +214,7 @@ pub struct RotationReport {
 /// let report = engine.rotate(&name, &StoreOnlyRotator, &RotateOptions::default()).await?;
 /// let current = provider.get(&name, &VersionSelector::default()).await?;
 /// assert_eq!(current.version_id, report.new_version);
-/// assert_eq!(current.value.len(), 32, "same shape: 32 hex digits");
+/// assert_eq!(current.value.len(), 32, "a 32-character password unless another kind is declared");
 /// # Ok(()) }
 /// ```
 pub struct RotationEngine {
@@ -264,10 +302,40 @@ impl RotationEngine {
         })
     }
 
+    /// The secret's description, then its lock, so that a name that does not exist
+    /// leaves no lock file behind.
+    async fn describe_and_lock(
+        &self,
+        name: &SecretName,
+    ) -> Result<(SecretDescription, RotationGuard)> {
+        let description = self.provider.describe(name).await?;
+        let guard = self.lock(name).await?;
+        Ok((description, guard))
+    }
+
+    /// The saved state of the secret described by `description`. State saved for an
+    /// earlier secret of the same name (deleted, then created again) is not inherited.
+    async fn load_for(
+        &self,
+        name: &SecretName,
+        description: &SecretDescription,
+    ) -> Result<RotationState> {
+        let mut state = self.store.load(name).await?;
+        if state
+            .secret_created_at
+            .is_some_and(|created| created != description.created_at)
+        {
+            tracing::info!(secret = %name, "ignoring rotation state left by a deleted secret of the same name");
+            state = RotationState::default();
+        }
+        state.secret_created_at = Some(description.created_at);
+        Ok(state)
+    }
+
     /// Enables or disables rotation of one secret (persisted).
     pub async fn set_secret_enabled(&self, name: &SecretName, enabled: bool) -> Result<()> {
-        let _guard = self.lock(name).await?;
-        let mut state = self.store.load(name).await?;
+        let (description, _guard) = self.describe_and_lock(name).await?;
+        let mut state = self.load_for(name, &description).await?;
         state.enabled = enabled;
         self.store.save(name, &state).await
     }
@@ -286,27 +354,60 @@ impl RotationEngine {
                 )));
             }
         }
-        let _guard = self.lock(name).await?;
-        let mut state = self.store.load(name).await?;
+        let (description, _guard) = self.describe_and_lock(name).await?;
+        let mut state = self.load_for(name, &description).await?;
         state.schedule = schedule;
+        self.store.save(name, &state).await
+    }
+
+    /// Declares (or clears) the kind of value rotations of a secret generate.
+    pub async fn set_kind(&self, name: &SecretName, kind: Option<ValueKind>) -> Result<()> {
+        if let Some(kind) = &kind {
+            kind.validate()?;
+        }
+        let (description, _guard) = self.describe_and_lock(name).await?;
+        let mut state = self.load_for(name, &description).await?;
+        state.kind = kind;
         self.store.save(name, &state).await
     }
 
     /// The saved state of a secret: checkpoint, history, schedule.
     pub async fn state(&self, name: &SecretName) -> Result<RotationState> {
-        self.store.load(name).await
+        match self.provider.describe(name).await {
+            Ok(description) => self.load_for(name, &description).await,
+            // A deleted secret's state is still there to read (its history, say).
+            Err(e) if e.kind() == ErrorKind::NotFound => self.store.load(name).await,
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The rotation history of a secret, oldest first.
     pub async fn history(&self, name: &SecretName) -> Result<Vec<RotationRecord>> {
-        Ok(self.store.load(name).await?.history.into_iter().collect())
+        Ok(self.state(name).await?.history.into_iter().collect())
+    }
+
+    /// Deletes a secret through the provider; a force delete also forgets its rotation
+    /// state, so that a new secret of the same name starts afresh.
+    ///
+    /// Refused while a rotation of the secret runs.
+    pub async fn delete(
+        &self,
+        name: &SecretName,
+        mode: lift_core::DeleteMode,
+    ) -> Result<SecretDescription> {
+        let (_, _guard) = self.describe_and_lock(name).await?;
+        let description = self.provider.delete(name, mode).await?;
+        if mode == lift_core::DeleteMode::Force {
+            self.store.remove(name).await?;
+        }
+        Ok(description)
     }
 
     /// When a secret is next due, or `None` without a schedule or when rotation is disabled.
     ///
     /// The schedule counts from the last successful rotation, or from the secret's creation.
     pub async fn next_rotation(&self, name: &SecretName) -> Result<Option<DateTime<Utc>>> {
-        let state = self.store.load(name).await?;
+        let state = self.state(name).await?;
         self.next_from(name, &state).await
     }
 
@@ -337,7 +438,13 @@ impl RotationEngine {
         let now = self.clock.now();
         let mut results = Vec::new();
         for name in self.store.names().await? {
-            let state = self.store.load(&name).await?;
+            let state = match self.state(&name).await {
+                Ok(state) => state,
+                Err(err) => {
+                    results.push((name, Err(err)));
+                    continue;
+                }
+            };
             let due = match self.next_from(&name, &state).await {
                 Ok(Some(next)) => next <= now,
                 Ok(None) => false,
@@ -370,6 +477,11 @@ impl RotationEngine {
 
     /// Runs a full rotation.
     ///
+    /// Everything is checked before anything changes: the kind is validated, and a
+    /// refused rotation leaves no checkpoint. The `rotate.started` audit event is
+    /// recorded before the checkpoint is saved, so a sink that cannot record leaves
+    /// the secret and its rotation state as they were.
+    ///
     /// Refuses with a [`ErrorKind::Conflict`] when another rotation is in progress
     /// (running now, or interrupted and waiting for `resume` or `cancel`).
     #[tracing::instrument(level = "info", skip(self, rotator, options), fields(secret = %name, rotator = rotator.name()))]
@@ -385,8 +497,14 @@ impl RotationEngine {
                 scope: "for this provider",
             });
         }
-        let guard = self.lock(name).await?;
-        let mut state = self.store.load(name).await?;
+        if let Some(kind) = &options.kind {
+            kind.validate()?;
+        }
+        if let Some(field) = &options.field {
+            check_field(field)?;
+        }
+        let (description, guard) = self.describe_and_lock(name).await?;
+        let mut state = self.load_for(name, &description).await?;
         if !state.enabled {
             return Err(Error::RotationDisabled {
                 name: name.to_string(),
@@ -398,7 +516,6 @@ impl RotationEngine {
                 name, checkpoint,
             )));
         }
-        let description = self.provider.describe(name).await?;
         if description.rotation_in_progress() {
             let pending = description
                 .version_with(StageLabel::PENDING)
@@ -408,6 +525,16 @@ impl RotationEngine {
                 "secret {name} has AWSPENDING on version {pending}, which is not AWSCURRENT: another rotation is in progress; resume it with `lift secrets resume {name}` or cancel it with `lift secrets cancel {name}`"
             )));
         }
+        if description.deletion_date.is_some() {
+            return Err(Error::MarkedForDeletion {
+                name: name.to_string(),
+                date: description
+                    .deletion_date
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default(),
+            });
+        }
+        let kind = options.kind.clone().or_else(|| state.kind.clone());
         let checkpoint = RotationCheckpoint {
             rotation_id: uuid::Uuid::new_v4().to_string(),
             token: VersionId::random(),
@@ -416,16 +543,21 @@ impl RotationEngine {
                 .map(|v| v.version_id.clone()),
             step_reached: None,
             started_at: self.clock.now(),
-            kind: options.kind.clone(),
+            kind,
+            field: options.field.clone(),
         };
-        // The checkpoint is durable before createSecret writes anything, so a crash
-        // at any later point leaves a rotation that `resume` can find.
-        state.checkpoint = Some(checkpoint.clone());
-        self.store.save(name, &state).await?;
+        // Audit first: a sink that cannot record stops the rotation before anything changed.
         self.emit(name, &checkpoint, "rotate.started", Outcome::Success, |e| {
             e.detail("rotator", rotator.name())
         })
         .await?;
+        // The checkpoint is durable before createSecret writes anything, so a crash
+        // at any later point leaves a rotation that `resume` can find.
+        if options.kind.is_some() {
+            state.kind = options.kind.clone();
+        }
+        state.checkpoint = Some(checkpoint.clone());
+        self.store.save(name, &state).await?;
         self.drive(name, rotator, state, checkpoint, Run::Fresh, guard)
             .await
     }
@@ -434,18 +566,15 @@ impl RotationEngine {
     ///
     /// A rotation left by another tool (AWSPENDING on a version that is not
     /// AWSCURRENT, with no checkpoint) is adopted after its createSecret.
+    /// When AWSCURRENT moved since the rotation began (a put made meanwhile), the
+    /// rotation stops with [`ErrorKind::FailedPrecondition`] instead of overriding it.
     #[tracing::instrument(level = "info", skip(self, rotator), fields(secret = %name, rotator = rotator.name()))]
     pub async fn resume(&self, name: &SecretName, rotator: &dyn Rotator) -> Result<RotationReport> {
-        let guard = self.lock(name).await?;
-        let mut state = self.store.load(name).await?;
-        let checkpoint = match state.checkpoint.clone() {
-            Some(checkpoint) => checkpoint,
-            None => {
-                let checkpoint = self.adopt(name).await?;
-                state.checkpoint = Some(checkpoint.clone());
-                self.store.save(name, &state).await?;
-                checkpoint
-            }
+        let (description, guard) = self.describe_and_lock(name).await?;
+        let mut state = self.load_for(name, &description).await?;
+        let (checkpoint, adopted) = match state.checkpoint.clone() {
+            Some(checkpoint) => (checkpoint, false),
+            None => (Self::adopt(name, &description, self.clock.now())?, true),
         };
         self.emit(name, &checkpoint, "rotate.resumed", Outcome::Success, |e| {
             e.detail(
@@ -454,12 +583,19 @@ impl RotationEngine {
             )
         })
         .await?;
+        if adopted {
+            state.checkpoint = Some(checkpoint.clone());
+            self.store.save(name, &state).await?;
+        }
         self.drive(name, rotator, state, checkpoint, Run::Resumed, guard)
             .await
     }
 
-    async fn adopt(&self, name: &SecretName) -> Result<RotationCheckpoint> {
-        let description = self.provider.describe(name).await?;
+    fn adopt(
+        name: &SecretName,
+        description: &SecretDescription,
+        now: DateTime<Utc>,
+    ) -> Result<RotationCheckpoint> {
         if !description.rotation_in_progress() {
             return Err(Error::NoRotation {
                 name: name.to_string(),
@@ -478,21 +614,34 @@ impl RotationEngine {
                 .version_with(StageLabel::CURRENT)
                 .map(|v| v.version_id.clone()),
             step_reached: Some(RotationStep::CreateSecret),
-            started_at: self.clock.now(),
+            started_at: now,
             kind: None,
+            field: None,
         })
     }
 
     /// Cancels an interrupted rotation: removes AWSPENDING from the new version
     /// (unless it already became AWSCURRENT) and forgets the checkpoint.
+    ///
+    /// Cancelling never moves AWSCURRENT. The record's `old_version` is the version
+    /// that held AWSCURRENT when the rotation began; compare it with the secret's
+    /// AWSCURRENT now to tell whether anything moved it meanwhile.
     #[tracing::instrument(level = "info", skip(self), fields(secret = %name))]
     pub async fn cancel(&self, name: &SecretName) -> Result<RotationRecord> {
-        let _guard = self.lock(name).await?;
-        let mut state = self.store.load(name).await?;
+        let (description, _guard) = self.describe_and_lock(name).await?;
+        let mut state = self.load_for(name, &description).await?;
         let checkpoint = match state.checkpoint.clone() {
             Some(c) => c,
-            None => self.adopt(name).await?,
+            None => Self::adopt(name, &description, self.clock.now())?,
         };
+        self.emit(
+            name,
+            &checkpoint,
+            "rotate.cancelled",
+            Outcome::Success,
+            |e| e,
+        )
+        .await?;
         self.remove_pending(name, &checkpoint.token).await?;
         let record = self.record(
             &checkpoint,
@@ -505,14 +654,6 @@ impl RotationEngine {
         state.checkpoint = None;
         state.push_history(record.clone(), self.policy.history_limit);
         self.store.save(name, &state).await?;
-        self.emit(
-            name,
-            &checkpoint,
-            "rotate.cancelled",
-            Outcome::Success,
-            |e| e,
-        )
-        .await?;
         Ok(record)
     }
 
@@ -674,7 +815,7 @@ impl RotationEngine {
         injected: bool,
     ) -> Error {
         let err = match err {
-            Error::Injected { .. } | Error::Step { .. } => err,
+            Error::Injected { .. } | Error::Step { .. } | Error::CurrentMoved { .. } => err,
             other => Error::Step {
                 name: name.to_string(),
                 step: step.as_str().to_owned(),
@@ -730,6 +871,48 @@ impl RotationEngine {
         err
     }
 
+    /// Stops the rotation when AWSCURRENT is no longer where it was when the rotation began.
+    fn check_current(
+        name: &SecretName,
+        checkpoint: &RotationCheckpoint,
+        description: &SecretDescription,
+    ) -> Result<Option<VersionId>> {
+        let holder = description
+            .version_with(StageLabel::CURRENT)
+            .map(|v| v.version_id.clone());
+        if holder != checkpoint.old_version && holder.as_ref() != Some(&checkpoint.token) {
+            let describe = |v: &Option<VersionId>| {
+                v.as_ref()
+                    .map_or_else(|| "no version".to_owned(), |v| format!("version {v}"))
+            };
+            return Err(Error::CurrentMoved {
+                name: name.to_string(),
+                rotation_id: checkpoint.rotation_id.clone(),
+                expected: describe(&checkpoint.old_version),
+                actual: describe(&holder),
+                pending: checkpoint.token.to_string(),
+            });
+        }
+        Ok(holder)
+    }
+
+    /// Reads the version that holds `label`, if one does, without a failed read when none does.
+    async fn read_labelled(
+        &self,
+        name: &SecretName,
+        description: &SecretDescription,
+        label: &str,
+    ) -> Result<Option<lift_core::SecretVersion>> {
+        match description.version_with(label) {
+            Some(info) => Ok(Some(
+                self.provider
+                    .get(name, &VersionSelector::Version(info.version_id.clone()))
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Runs one step. Returns, for finishSecret, the version that held AWSCURRENT before.
     async fn run_step(
         &self,
@@ -745,20 +928,28 @@ impl RotationEngine {
                 Ok(None)
             }
             RotationStep::SetSecret | RotationStep::TestSecret => {
+                let description = self.provider.describe(name).await?;
+                // Changing the target system to a value that can no longer become
+                // AWSCURRENT would lock its users out: stop before the rotator runs.
+                Self::check_current(name, checkpoint, &description)?;
+                Self::check_pending(name, checkpoint, &description)?;
                 let pending = self
                     .provider
                     .get(name, &VersionSelector::Version(token.clone()))
                     .await?;
-                let current = match self.provider.get(name, &VersionSelector::default()).await {
-                    Ok(v) => Some(v),
-                    Err(e) if e.kind() == ErrorKind::NotFound => None,
-                    Err(e) => return Err(e.into()),
-                };
+                let current = self
+                    .read_labelled(name, &description, StageLabel::CURRENT)
+                    .await?;
+                let previous = self
+                    .read_labelled(name, &description, StageLabel::PREVIOUS)
+                    .await?;
                 let context = StepContext {
                     name: name.clone(),
                     rotation_id: checkpoint.rotation_id.clone(),
                     pending_version: token.clone(),
                     current_version: current.as_ref().map(|c| c.version_id.clone()),
+                    previous_version: previous.as_ref().map(|p| p.version_id.clone()),
+                    previous: previous.map(|p| p.value),
                 };
                 let result = if step == RotationStep::SetSecret {
                     rotator
@@ -774,8 +965,43 @@ impl RotationEngine {
                 })?;
                 Ok(None)
             }
-            RotationStep::FinishSecret => self.finish_secret(name, token).await,
+            RotationStep::FinishSecret => self.finish_secret(name, checkpoint).await,
         }
+    }
+
+    /// Refuses a checkpoint whose version is neither AWSPENDING nor AWSCURRENT: it does
+    /// not describe a rotation of this secret (a stale or forged checkpoint naming an
+    /// old version, say), and finishing it would bring an old value back.
+    fn check_pending(
+        name: &SecretName,
+        checkpoint: &RotationCheckpoint,
+        description: &SecretDescription,
+    ) -> Result<()> {
+        let info = description
+            .versions
+            .iter()
+            .find(|v| v.version_id == checkpoint.token);
+        let labelled = info.is_some_and(|v| {
+            v.stages
+                .iter()
+                .any(|s| s.as_str() == StageLabel::PENDING || s.is_current())
+        });
+        if labelled {
+            return Ok(());
+        }
+        Err(Error::integrity(
+            format!("rotation state of {name}"),
+            format!(
+                "rotation {} names version {} as its pending version, but that version {}; the checkpoint does not belong to this secret's rotation. Cancel it with `lift secrets cancel {name}`",
+                checkpoint.rotation_id,
+                checkpoint.token,
+                if info.is_some() {
+                    "carries neither AWSPENDING nor AWSCURRENT"
+                } else {
+                    "does not exist"
+                }
+            ),
+        ))
     }
 
     /// createSecret: writes the new value as AWSPENDING, unless an earlier run already did.
@@ -785,47 +1011,44 @@ impl RotationEngine {
         checkpoint: &RotationCheckpoint,
     ) -> Result<()> {
         let token = &checkpoint.token;
-        match self
-            .provider
-            .get(name, &VersionSelector::Version(token.clone()))
-            .await
-        {
-            Ok(existing) => {
-                // An earlier run wrote the version; make sure it carries AWSPENDING.
-                if !existing
-                    .stages
-                    .iter()
-                    .any(|s| s.as_str() == StageLabel::PENDING)
-                {
-                    let description = self.provider.describe(name).await?;
-                    let from = description
-                        .version_with(StageLabel::PENDING)
-                        .map(|v| v.version_id.clone());
-                    self.provider
-                        .move_stage(
-                            name,
-                            &StageMove {
-                                stage: StageLabel::pending(),
-                                to: Some(token.clone()),
-                                from,
-                            },
-                        )
-                        .await?;
-                }
-                return Ok(());
+        let description = self.provider.describe(name).await?;
+        Self::check_current(name, checkpoint, &description)?;
+        if let Some(existing) = description.versions.iter().find(|v| &v.version_id == token) {
+            // An earlier run wrote the version; make sure it carries AWSPENDING.
+            if !existing
+                .stages
+                .iter()
+                .any(|s| s.as_str() == StageLabel::PENDING)
+            {
+                let from = description
+                    .version_with(StageLabel::PENDING)
+                    .map(|v| v.version_id.clone());
+                self.provider
+                    .move_stage(
+                        name,
+                        &StageMove {
+                            stage: StageLabel::pending(),
+                            to: Some(token.clone()),
+                            from,
+                        },
+                    )
+                    .await?;
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            return Ok(());
         }
-        let kind = match &checkpoint.kind {
-            Some(kind) => kind.clone(),
-            None => match self.provider.get(name, &VersionSelector::default()).await {
-                Ok(current) => detect_kind(&current.value),
-                Err(e) if e.kind() == ErrorKind::NotFound => ValueKind::default(),
-                Err(e) => return Err(e.into()),
-            },
-        };
-        let value = kind.generate()?;
+        let kind = checkpoint
+            .kind
+            .clone()
+            .unwrap_or_else(ValueKind::rotation_default);
+        let current = self
+            .read_labelled(name, &description, StageLabel::CURRENT)
+            .await?;
+        let value = crate::json_secret::next_value(
+            name,
+            current.as_ref().map(|c| &c.value),
+            &kind,
+            checkpoint.field.as_deref(),
+        )?;
         self.provider
             .put(
                 name,
@@ -839,36 +1062,41 @@ impl RotationEngine {
     }
 
     /// finishSecret: moves AWSCURRENT to the new version (AWSPREVIOUS follows) and drops AWSPENDING.
+    ///
+    /// The move is a compare-and-set from the version that was AWSCURRENT when the
+    /// rotation began. If AWSCURRENT moved since (a put made during the rotation), the
+    /// rotation stops and says so: retrying would override that put.
     async fn finish_secret(
         &self,
         name: &SecretName,
-        token: &VersionId,
+        checkpoint: &RotationCheckpoint,
     ) -> Result<Option<VersionId>> {
-        // A concurrent put can move AWSCURRENT between our describe and our move; the
-        // move is a compare-and-set, so retry with the fresh holder a few times.
-        let mut attempts = 0;
-        let old = loop {
-            let description = self.provider.describe(name).await?;
-            let holder = description
-                .version_with(StageLabel::CURRENT)
-                .map(|v| v.version_id.clone());
-            if holder.as_ref() == Some(token) {
-                break None;
-            }
-            let result = self
+        let token = &checkpoint.token;
+        let description = self.provider.describe(name).await?;
+        let holder = Self::check_current(name, checkpoint, &description)?;
+        Self::check_pending(name, checkpoint, &description)?;
+        let old = if holder.as_ref() == Some(token) {
+            None
+        } else {
+            let moved = self
                 .provider
                 .move_stage(
                     name,
                     &StageMove {
                         stage: StageLabel::current(),
                         to: Some(token.clone()),
-                        from: holder.clone(),
+                        from: checkpoint.old_version.clone(),
                     },
                 )
                 .await;
-            match result {
-                Ok(()) => break holder,
-                Err(e) if e.kind() == ErrorKind::Conflict && attempts < 32 => attempts += 1,
+            match moved {
+                Ok(()) => checkpoint.old_version.clone(),
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    // Lost the compare-and-set to a concurrent put: report who won.
+                    let now = self.provider.describe(name).await?;
+                    Self::check_current(name, checkpoint, &now)?;
+                    return Err(e.into());
+                }
                 Err(e) => return Err(e.into()),
             }
         };
@@ -890,4 +1118,15 @@ impl RotationEngine {
         }
         Ok(old)
     }
+}
+
+/// Refuses a JSON field name that could not be a key of AWS's key/value secrets.
+fn check_field(field: &str) -> Result<()> {
+    if field.is_empty() || field.len() > 256 || field.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "invalid JSON field {:?} to rotate: use 1 to 256 printable characters",
+            field.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@ use sha2::Digest;
 
 use crate::durable::{self, FileLock};
 use crate::generate::ValueKind;
+use crate::key::{MacPurpose, Protection, ct_eq};
 use crate::{Error, Result};
 
 /// The four steps of a rotation, in order, as AWS's rotation template names them.
@@ -108,8 +109,12 @@ pub struct RotationCheckpoint {
     pub step_reached: Option<RotationStep>,
     /// When the rotation started.
     pub started_at: DateTime<Utc>,
-    /// The kind the caller asked for, or `None` to detect it from the current value.
+    /// The kind the caller asked for or the secret declared; `None` for a password
+    /// ([`ValueKind::rotation_default`]).
     pub kind: Option<ValueKind>,
+    /// The field to rotate in a JSON key/value secret (`password` when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// How a rotation ended.
@@ -188,6 +193,15 @@ pub struct RotationState {
     /// When the last rotation succeeded.
     #[serde(default)]
     pub last_rotated_at: Option<DateTime<Utc>>,
+    /// The kind of value rotations generate for this secret, declared with
+    /// [`crate::RotationEngine::set_kind`] or by a rotation given a kind.
+    /// Without one, rotations generate a password; nothing is guessed from the old value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ValueKind>,
+    /// When the secret this state belongs to was created. A secret deleted and created
+    /// again under the same name does not inherit the state of the old one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_created_at: Option<DateTime<Utc>>,
 }
 
 fn enabled_by_default() -> bool {
@@ -202,6 +216,8 @@ impl Default for RotationState {
             schedule: None,
             enabled: true,
             last_rotated_at: None,
+            kind: None,
+            secret_created_at: None,
         }
     }
 }
@@ -238,6 +254,10 @@ pub trait RotationStore: Send + Sync + fmt::Debug {
     async fn save(&self, name: &SecretName, state: &RotationState) -> Result<()>;
     /// The secrets that have saved state.
     async fn names(&self) -> Result<Vec<SecretName>>;
+    /// Forgets the secret's state (after the secret was deleted for good).
+    async fn remove(&self, name: &SecretName) -> Result<()> {
+        self.save(name, &RotationState::default()).await
+    }
 }
 
 /// Rotation state in memory, for tests and for the memory provider. Clones share state.
@@ -294,6 +314,14 @@ impl RotationStore for MemoryRotationStore {
         Ok(())
     }
 
+    async fn remove(&self, name: &SecretName) -> Result<()> {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        Ok(())
+    }
+
     async fn names(&self) -> Result<Vec<SecretName>> {
         Ok(self
             .states
@@ -307,24 +335,48 @@ impl RotationStore for MemoryRotationStore {
 
 const STATE_SUFFIX: &str = ".rotation";
 const STATE_LOCK_SUFFIX: &str = ".rlock";
-const STATE_MAGIC: &str = "lift-rotation/1";
+/// Version 1: `lift-rotation/1 sha256 <hex>`, a checksum anyone can recompute.
+const STATE_MAGIC_V1: &str = "lift-rotation/1";
+/// Version 2: `lift-rotation/2 <key-id> <mac>`, HMAC-SHA256 under a subkey of the store key.
+const STATE_MAGIC: &str = "lift-rotation/2";
 
 /// Rotation state in files beside a file store: `<root>/rotation/<name>.rotation`,
-/// written atomically (temp file, fsync, rename, fsync directory) with mode 0600,
-/// with a SHA-256 checksum so that a torn or edited file reads as an integrity error.
+/// written atomically (temp file, fsync, rename, fsync directory) with mode 0600.
+///
+/// With [`FileRotationStore::with_protection`] (or [`crate::FileSecretsProvider::rotation_store`])
+/// each file is authenticated with HMAC-SHA256 under a subkey of the store key, so an
+/// edited or forged file reads as an integrity error. Without a key the file carries a
+/// plain SHA-256, which catches a torn file but not a forged one; the engine then still
+/// refuses a checkpoint that does not match the secret's labels (see [`crate::RotationEngine`]).
 #[derive(Debug, Clone)]
 pub struct FileRotationStore {
     root: PathBuf,
     dir: PathBuf,
+    protection: Protection,
 }
 
 impl FileRotationStore {
-    /// The rotation state of the store at `root` (the same root as the [`crate::FileSecretsProvider`]).
+    /// The rotation state of the store at `root` (the same root as the [`crate::FileSecretsProvider`]),
+    /// without a key. Prefer [`crate::FileSecretsProvider::rotation_store`], which authenticates it.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let root = std::path::absolute(&root).unwrap_or(root);
         let dir = root.join("rotation");
-        FileRotationStore { root, dir }
+        FileRotationStore {
+            root,
+            dir,
+            protection: Protection::Plaintext,
+        }
+    }
+
+    /// Authenticates the state files with the store's key.
+    #[must_use]
+    pub fn with_protection(mut self, protection: Protection) -> Self {
+        self.protection = match protection {
+            Protection::Unconfigured => Protection::Plaintext,
+            other => other,
+        };
+        self
     }
 
     fn path(&self, name: &SecretName, suffix: &str) -> PathBuf {
@@ -351,14 +403,42 @@ impl FileRotationStore {
         let header =
             std::str::from_utf8(&bytes[..newline]).map_err(|_| bad("its header is not text"))?;
         let body = &bytes[newline + 1..];
-        let expected = format!(
-            "{STATE_MAGIC} sha256 {}",
-            hex::encode(sha2::Sha256::digest(body))
-        );
-        if header != expected {
-            return Err(bad(
-                "its checksum does not match (it was modified or truncated)",
-            ));
+        let fields: Vec<&str> = header.split(' ').collect();
+        match fields.as_slice() {
+            [STATE_MAGIC, key_id, mac] => {
+                let given_key = self.protection.key_id();
+                if *key_id != given_key {
+                    return Err(Error::WrongKey {
+                        path: path.clone(),
+                        file_key: (*key_id).to_owned(),
+                        given_key,
+                    });
+                }
+                let prefix = format!("{STATE_MAGIC} {key_id}");
+                let expected = hex::encode(
+                    self.protection
+                        .mac(MacPurpose::RotationState, &[prefix.as_bytes(), b"\n", body]),
+                );
+                if !ct_eq(expected.as_bytes(), mac.as_bytes()) {
+                    return Err(bad(
+                        "its checksum does not match (it was modified, forged or truncated); delete it to forget the rotation state, then check the secret's labels with `lift secrets describe`",
+                    ));
+                }
+            }
+            [STATE_MAGIC_V1, "sha256", digest] => {
+                if matches!(self.protection, Protection::Encrypted(_)) {
+                    return Err(bad(
+                        "it was written by an older lift without the store key, so it could have been forged; delete it to start afresh (its history is lost)",
+                    ));
+                }
+                let expected = hex::encode(sha2::Sha256::digest(body));
+                if !ct_eq(expected.as_bytes(), digest.as_bytes()) {
+                    return Err(bad(
+                        "its checksum does not match (it was modified or truncated)",
+                    ));
+                }
+            }
+            _ => return Err(bad("its header is malformed")),
         }
         serde_json::from_slice(body).map_err(|e| {
             Error::integrity(
@@ -378,13 +458,18 @@ impl FileRotationStore {
         let body = serde_json::to_vec(state).map_err(|e| {
             Error::InvalidInput(format!("cannot serialize rotation state of {name}: {e}"))
         })?;
-        let mut bytes = format!(
-            "{STATE_MAGIC} sha256 {}\n",
-            hex::encode(sha2::Sha256::digest(&body))
-        )
-        .into_bytes();
+        let prefix = format!("{STATE_MAGIC} {}", self.protection.key_id());
+        let mac = self.protection.mac(
+            MacPurpose::RotationState,
+            &[prefix.as_bytes(), b"\n", &body],
+        );
+        let mut bytes = format!("{prefix} {}\n", hex::encode(mac)).into_bytes();
         bytes.extend_from_slice(&body);
         durable::write_atomic(&path, &bytes)
+    }
+
+    fn remove_blocking(&self, name: &SecretName) -> Result<()> {
+        durable::remove_durably(&self.path(name, STATE_SUFFIX))
     }
 
     fn names_blocking(&self) -> Result<Vec<SecretName>> {
@@ -457,6 +542,12 @@ impl RotationStore for FileRotationStore {
         let this = self.clone();
         blocking(move || this.names_blocking()).await
     }
+
+    async fn remove(&self, name: &SecretName) -> Result<()> {
+        let this = self.clone();
+        let name = name.clone();
+        blocking(move || this.remove_blocking(&name)).await
+    }
 }
 
 #[cfg(test)]
@@ -491,6 +582,49 @@ mod tests {
         assert!(store.try_lock(&name).await.unwrap().is_none());
         drop(guard);
         assert!(store.try_lock(&name).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn keyed_state_cannot_be_forged_without_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        durable::ensure_dir(&root, &root).unwrap();
+        let key = crate::StoreKey::generate();
+        let store =
+            FileRotationStore::new(&root).with_protection(Protection::Encrypted(key.clone()));
+        let name: SecretName = "db".parse().unwrap();
+        store.save(&name, &RotationState::default()).await.unwrap();
+        let path = root.join("rotation/db.rotation");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (_, body) = text.split_once('\n').unwrap();
+        // Whoever can write the directory can recompute a SHA-256, but not the MAC.
+        let forged_body = body.replace("\"enabled\":true", "\"enabled\":false");
+        assert_ne!(forged_body, body);
+        for header in [
+            format!(
+                "lift-rotation/1 sha256 {}",
+                hex::encode(sha2::Sha256::digest(forged_body.as_bytes()))
+            ),
+            format!(
+                "lift-rotation/2 {} {}",
+                key.id(),
+                hex::encode(sha2::Sha256::digest(forged_body.as_bytes()))
+            ),
+        ] {
+            std::fs::write(&path, format!("{header}\n{forged_body}")).unwrap();
+            let err = store.load(&name).await.unwrap_err();
+            assert!(matches!(err, Error::Integrity { .. }), "{err}");
+        }
+        // Another key's store reports a wrong key, not damage.
+        store.save(&name, &RotationState::default()).await.unwrap();
+        let other = FileRotationStore::new(&root)
+            .with_protection(Protection::Encrypted(crate::StoreKey::generate()));
+        assert!(matches!(
+            other.load(&name).await.unwrap_err(),
+            Error::WrongKey { .. }
+        ));
+        store.remove(&name).await.unwrap();
+        assert_eq!(store.load(&name).await.unwrap(), RotationState::default());
     }
 
     #[test]

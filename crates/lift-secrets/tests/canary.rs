@@ -120,9 +120,7 @@ fn the_canary_never_leaks() {
             .rotate(
                 &name,
                 &StoreOnlyRotator,
-                &RotateOptions {
-                    kind: Some(ValueKind::token(None)),
-                },
+                &RotateOptions::default().kind(ValueKind::token(None)),
             )
             .await
             .unwrap();

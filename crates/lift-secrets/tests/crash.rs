@@ -274,6 +274,7 @@ async fn rotation_survives_sigkill_at_every_step() {
             "{point}"
         );
         let new = store.get(&name, &VersionSelector::default()).await.unwrap();
-        assert_eq!(new.value.len(), "Original-passw0rd!".len());
+        // No kind was declared, so the new value is a default password, whatever the old one looked like.
+        assert_eq!(new.value.len(), 32, "{point}");
     }
 }

@@ -199,8 +199,11 @@ async fn a_missing_or_wrong_key_is_a_clear_error() {
         .get(&name, &VersionSelector::default())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Integrity);
-    assert!(err.message().contains("another key"), "{err}");
+    // A wrong key is not corruption: the advice is the key file, never "delete it".
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.message().contains("written with key"), "{err}");
+    assert!(err.message().contains("--key-file"), "{err}");
+    assert!(err.message().contains("do not delete it"), "{err}");
 
     let missing =
         Protection::from_options(Some(&dir.path().join("no-such-key")), false).unwrap_err();

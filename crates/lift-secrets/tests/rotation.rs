@@ -131,9 +131,9 @@ async fn a_rotation_runs_the_four_steps_and_moves_the_labels() {
         "finishSecret drops AWSPENDING"
     );
     assert!(!d.rotation_in_progress());
-    // Same shape as the old password: length class and character types.
+    // No kind declared: a default password, nothing taken from the old value's shape.
     let text = new.value.expose_str().unwrap();
-    assert_eq!(text.len(), 23);
+    assert_eq!(text.len(), 32);
     assert!(text.chars().any(|c| c.is_ascii_punctuation()));
     assert_eq!(
         f.audit.actions(),
@@ -409,9 +409,7 @@ async fn history_is_bounded_and_holds_no_values() {
             .rotate(
                 &f.name,
                 &StoreOnlyRotator,
-                &RotateOptions {
-                    kind: Some(ValueKind::token(Some("tok_"))),
-                },
+                &RotateOptions::default().kind(ValueKind::token(Some("tok_"))),
             )
             .await
             .unwrap();
