@@ -1,6 +1,16 @@
-//! Finding this process's memory cgroup (v2, or v1's memory controller) and reading its accounting.
+//! Finding a process's memory cgroup (v2, or v1's memory controller) and reading its
+//! accounting.
+//!
+//! Discovery is a cold path, done once: `/proc/<pid>/cgroup` and `/proc/<pid>/mountinfo`
+//! are parsed with the `procfs` crate, and the octal escapes the kernel writes for
+//! spaces, tabs, newlines and backslashes in paths (`\040`) are decoded. The files found
+//! are kept open and re-read with `pread` on every sample.
 
 use std::path::{Path, PathBuf};
+
+use procfs::FromBufRead;
+use procfs::ProcessCGroups;
+use procfs::process::{MountInfo, MountInfos};
 
 use crate::procfile::{ProcFile, keyed_value, parse_limit, parse_u64};
 use crate::snapshot::CgroupMemory;
@@ -16,6 +26,11 @@ pub(crate) struct CgroupFiles {
     max: Option<ProcFile>,
     /// v2 `memory.events`, v1 `memory.oom_control`.
     events: Option<ProcFile>,
+    /// `memory.stat`: `inactive_file` (v1 `total_inactive_file`), and on v1
+    /// `hierarchical_memory_limit`, the tightest limit of the cgroup and its ancestors.
+    stat: Option<ProcFile>,
+    /// v2 `memory.max` of the ancestors up to the mount's root: a parent's limit binds too.
+    ancestors: Vec<ProcFile>,
 }
 
 /// v1 reports "no limit" as the largest page-aligned counter, about 2^63;
@@ -26,20 +41,41 @@ impl CgroupFiles {
     /// Opens the memory files of this process's cgroup: v2 when the memory
     /// controller is there, else v1's memory hierarchy; `None` when neither is readable.
     pub(crate) fn discover() -> Option<Self> {
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        cgroup_v2_dir(&cgroup, &mountinfo)
-            .and_then(|dir| Self::open_dir(&dir))
-            .or_else(|| Self::open_v1_dir(&cgroup_v1_memory_dir(&cgroup, &mountinfo)?))
+        Self::discover_in(Path::new("/proc/self"))
+    }
+
+    /// Like [`CgroupFiles::discover`], for the process whose /proc directory is `proc`.
+    pub(crate) fn discover_in(proc: &Path) -> Option<Self> {
+        let cgroup = std::fs::read_to_string(proc.join("cgroup")).ok()?;
+        let mountinfo = std::fs::read_to_string(proc.join("mountinfo")).ok()?;
+        if let Some((dir, mount_point)) = cgroup_v2(&cgroup, &mountinfo)
+            && let Some(files) = Self::open_dir_under(&dir, &mount_point)
+        {
+            return Some(files);
+        }
+        Self::open_v1_dir(&cgroup_v1_memory_dir(&cgroup, &mountinfo)?)
     }
 
     /// Opens the v2 memory files in `dir`, or `None` when it has none of them.
+    #[cfg(test)]
     pub(crate) fn open_dir(dir: &Path) -> Option<Self> {
+        Self::open_dir_under(dir, dir)
+    }
+
+    /// Opens the v2 memory files in `dir` and the limits of its ancestors up to `root`.
+    fn open_dir_under(dir: &Path, root: &Path) -> Option<Self> {
         CgroupFiles {
             version: 2,
             current: ProcFile::open(&dir.join("memory.current")),
             max: ProcFile::open(&dir.join("memory.max")),
             events: ProcFile::open(&dir.join("memory.events")),
+            stat: ProcFile::open(&dir.join("memory.stat")),
+            ancestors: dir
+                .ancestors()
+                .skip(1)
+                .take_while(|a| a.starts_with(root))
+                .filter_map(|a| ProcFile::open(&a.join("memory.max")))
+                .collect(),
         }
         .if_any()
     }
@@ -51,6 +87,8 @@ impl CgroupFiles {
             current: ProcFile::open(&dir.join("memory.usage_in_bytes")),
             max: ProcFile::open(&dir.join("memory.limit_in_bytes")),
             events: ProcFile::open(&dir.join("memory.oom_control")),
+            stat: ProcFile::open(&dir.join("memory.stat")),
+            ancestors: Vec::new(),
         }
         .if_any()
     }
@@ -59,59 +97,113 @@ impl CgroupFiles {
         (self.current.is_some() || self.max.is_some() || self.events.is_some()).then_some(self)
     }
 
-    /// Reads the files with `buf` as scratch space.
+    /// Reads the files with `buf` as scratch space (4 KiB holds any `memory.stat`'s
+    /// first keys; the keys read come early in it).
     pub(crate) fn read(&self, buf: &mut [u8]) -> CgroupMemory {
+        let v1 = self.version == 1;
         let current = self
             .current
             .as_ref()
             .and_then(|f| f.read(buf).and_then(parse_u64));
-        let max = self
+        let own_max = self
             .max
             .as_ref()
             .and_then(|f| f.read(buf).and_then(parse_limit))
             .flatten()
-            .filter(|max| self.version == 2 || *max < V1_UNLIMITED);
+            .filter(|max| !v1 || *max < V1_UNLIMITED);
         let (oom, oom_kill) = match self.events.as_ref().and_then(|f| f.read(buf)) {
             // v1 counts no failed reclaims, only kills (`oom_kill`, Linux 4.13 and later).
-            Some(text) if self.version == 1 => (None, keyed_value(text, b"oom_kill")),
+            Some(text) if v1 => (None, keyed_value(text, b"oom_kill")),
             Some(text) => (keyed_value(text, b"oom"), keyed_value(text, b"oom_kill")),
             None => (None, None),
         };
+        let (inactive_file, hierarchical) = match self.stat.as_ref().and_then(|f| f.read(buf)) {
+            Some(text) if v1 => (
+                keyed_value(text, b"total_inactive_file"),
+                keyed_value(text, b"hierarchical_memory_limit").filter(|l| *l < V1_UNLIMITED),
+            ),
+            Some(text) => (keyed_value(text, b"inactive_file"), None),
+            None => (None, None),
+        };
+        let ancestors = self
+            .ancestors
+            .iter()
+            .filter_map(|f| f.read(buf).and_then(parse_limit).flatten());
+        let max = own_max
+            .into_iter()
+            .chain(hierarchical)
+            .chain(ancestors)
+            .min();
         CgroupMemory {
             version: self.version,
             current_bytes: current,
             max_bytes: max,
+            own_max_bytes: own_max,
+            inactive_file_bytes: inactive_file,
             oom_events: oom,
             oom_kill_events: oom_kill,
         }
     }
 }
 
+/// Decodes the octal escapes (`\040` for a space) the kernel writes in mountinfo paths.
+pub(crate) fn unescape_octal(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && let Some(digits) = bytes.get(i + 1..i + 4)
+            && digits.iter().all(|d| (b'0'..=b'7').contains(d))
+        {
+            let value = digits
+                .iter()
+                .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+            if let Ok(byte) = u8::try_from(value) {
+                out.push(byte);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn mounts(mountinfo: &str) -> Vec<MountInfo> {
+    // Lines procfs cannot parse are skipped rather than failing the whole table.
+    mountinfo
+        .lines()
+        .filter_map(|line| MountInfos::from_buf_read(line.as_bytes()).ok())
+        .flat_map(|m| m.0)
+        .collect()
+}
+
+fn cgroups(cgroup: &str) -> Vec<procfs::ProcessCGroup> {
+    cgroup
+        .lines()
+        .filter_map(|line| ProcessCGroups::from_buf_read(line.as_bytes()).ok())
+        .flat_map(|c| c.0)
+        .collect()
+}
+
 /// The directory of v1's memory hierarchy for this process, from the
 /// `N:...memory...:/path` line of `/proc/self/cgroup` and the `cgroup` mount
 /// whose options name `memory` in `/proc/self/mountinfo`.
 pub(crate) fn cgroup_v1_memory_dir(cgroup: &str, mountinfo: &str) -> Option<PathBuf> {
-    let path = cgroup.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "memory")
-            .then_some(path)
-    })?;
-    let (root, mount_point) = mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        let mut after = right.split(' ');
-        let (fstype, _source, options) = (after.next()?, after.next()?, after.next()?);
-        if fstype != "cgroup" || !options.split(',').any(|o| o == "memory") {
-            return None;
-        }
-        let mut fields = left.split(' ');
-        let root = fields.nth(3)?;
-        let mount_point = fields.next()?;
-        Some((root, mount_point))
-    })?;
-    Some(join_under_mount(mount_point, root, path))
+    let path = cgroups(cgroup)
+        .into_iter()
+        .find(|c| c.controllers.iter().any(|c| c == "memory"))?
+        .pathname;
+    let mount = mounts(mountinfo)
+        .into_iter()
+        .find(|m| m.fs_type == "cgroup" && m.super_options.contains_key("memory"))?;
+    Some(join_under_mount(
+        &unescape_octal(&mount.mount_point.to_string_lossy()),
+        &unescape_octal(&mount.root),
+        &path,
+    ))
 }
 
 /// `path` (a cgroup path) under `mount_point`, whose root in the hierarchy is `root`.
@@ -124,22 +216,25 @@ fn join_under_mount(mount_point: &str, root: &str, path: &str) -> PathBuf {
     Path::new(mount_point).join(relative)
 }
 
-/// The directory of this process's cgroup v2, from `/proc/self/cgroup` (`0::/path`) and
-/// the cgroup2 mount in `/proc/self/mountinfo`.
+/// The directory of this process's cgroup v2 and the mount point of the hierarchy, from
+/// `/proc/self/cgroup` (`0::/path`) and the cgroup2 mount in `/proc/self/mountinfo`.
+pub(crate) fn cgroup_v2(cgroup: &str, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
+    let path = cgroups(cgroup)
+        .into_iter()
+        .find(|c| c.hierarchy == 0 && c.controllers.iter().all(String::is_empty))?
+        .pathname;
+    let mount = mounts(mountinfo)
+        .into_iter()
+        .find(|m| m.fs_type == "cgroup2")?;
+    let mount_point = unescape_octal(&mount.mount_point.to_string_lossy());
+    let dir = join_under_mount(&mount_point, &unescape_octal(&mount.root), &path);
+    Some((dir, PathBuf::from(mount_point)))
+}
+
+/// The directory of this process's cgroup v2.
+#[cfg(test)]
 pub(crate) fn cgroup_v2_dir(cgroup: &str, mountinfo: &str) -> Option<PathBuf> {
-    let path = cgroup.lines().find_map(|line| line.strip_prefix("0::"))?;
-    // mountinfo: id parent major:minor root mount-point options... - fstype source super-options
-    let (root, mount_point) = mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if right.split(' ').next()? != "cgroup2" {
-            return None;
-        }
-        let mut fields = left.split(' ');
-        let root = fields.nth(3)?;
-        let mount_point = fields.next()?;
-        Some((root, mount_point))
-    })?;
-    Some(join_under_mount(mount_point, root, path))
+    cgroup_v2(cgroup, mountinfo).map(|(dir, _)| dir)
 }
 
 #[cfg(test)]
@@ -160,6 +255,45 @@ mod tests {
             cgroup_v2_dir("0::/x\n", "24 30 0:22 / /sys rw - sysfs sysfs rw\n"),
             None
         );
+    }
+
+    #[test]
+    fn decodes_octal_escapes_in_mount_points() {
+        assert_eq!(unescape_octal(r"/mnt/my\040disk"), "/mnt/my disk");
+        assert_eq!(unescape_octal(r"a\011b\134c"), "a\tb\\c");
+        assert_eq!(unescape_octal(r"trailing\04"), r"trailing\04");
+        let mountinfo = "41 31 0:38 / /sys/fs/my\\040cgroup rw,relatime - cgroup2 cgroup2 rw\n";
+        let dir = cgroup_v2_dir("0::/app\n", mountinfo).unwrap();
+        assert_eq!(dir, Path::new("/sys/fs/my cgroup/app"));
+    }
+
+    /// The working set is what the OOM killer counts, and a parent's tighter limit binds.
+    #[test]
+    fn reads_inactive_file_and_the_tightest_ancestor_limit() {
+        let root = tempfile_dir();
+        let parent = root.join("kubepods");
+        let dir = parent.join("pod1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(root.join("memory.max"), "max\n").unwrap();
+        std::fs::write(parent.join("memory.max"), "536870912\n").unwrap();
+        std::fs::write(dir.join("memory.max"), "1073741824\n").unwrap();
+        std::fs::write(dir.join("memory.current"), "400000000\n").unwrap();
+        std::fs::write(
+            dir.join("memory.stat"),
+            "anon 200000000\nfile 200000000\nkernel 1000\nactive_file 50000000\ninactive_file 150000000\n",
+        )
+        .unwrap();
+        let files = CgroupFiles::open_dir_under(&dir, &root).unwrap();
+        let mem = files.read(&mut [0u8; 4096]);
+        assert_eq!(mem.own_max_bytes, Some(1 << 30));
+        assert_eq!(
+            mem.max_bytes,
+            Some(512 << 20),
+            "the parent's limit is tighter"
+        );
+        assert_eq!(mem.inactive_file_bytes, Some(150_000_000));
+        assert_eq!(mem.working_set_bytes(), Some(250_000_000));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -36,6 +36,7 @@
 //! ```
 
 mod alloc;
+mod backend;
 mod cgroup;
 mod checks;
 mod emf;
@@ -63,8 +64,9 @@ mod units;
 
 pub use alloc::{AllocStats, CountingAlloc, PEAK_GRANULARITY, allocator_stats};
 pub use checks::{
-    AsyncFnCheck, CpuCheck, DiskCheck, Endpoint, FnCheck, MemoryCheck, MemoryThresholds,
-    NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda, physical_memory_bytes,
+    AsyncFnCheck, CpuCheck, DiskCheck, Endpoint, FnCheck, HeapCheck, HeapThresholds, MemoryCheck,
+    MemoryThresholds, NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda,
+    physical_memory_bytes,
 };
 pub use emf::{
     EmfEmitter, MAX_DIMENSION_VALUE_LENGTH, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT,

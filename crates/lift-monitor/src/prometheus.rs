@@ -301,6 +301,8 @@ mod tests {
             bytes_per_second: None,
             growth_bytes_per_second: None,
             growth_fit: None,
+            objects_growth_per_second: None,
+            objects_growth_fit: None,
         });
         let text = render_process_metrics(&snapshot);
         assert!(text.contains("process_threads 4\n"));

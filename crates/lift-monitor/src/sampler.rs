@@ -73,9 +73,10 @@ pub struct Sampler {
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     previous_alloc: Option<(Instant, u64, u64)>,
     trend: HeapTrend,
+    objects_trend: HeapTrend,
     stall: Option<Arc<StallState>>,
     sequence: u64,
-    buf: [u8; 1024],
+    buf: [u8; 4096],
 }
 
 impl Sampler {
@@ -108,9 +109,10 @@ impl Sampler {
             started_at: None,
             previous_alloc: None,
             trend: HeapTrend::new(config.trend_window, config.trend_points),
+            objects_trend: HeapTrend::new(config.trend_window, config.trend_points),
             stall: None,
             sequence: 0,
-            buf: [0; 1024],
+            buf: [0; 4096],
         };
         sampler.started_at_boot = sampler.read_stat().and_then(|stat| {
             let ticks = sampler.ticks_per_second.filter(|&t| t > 0)?;
@@ -253,12 +255,15 @@ impl Sampler {
             self.previous_alloc =
                 Some((now, counts.total_allocations, counts.total_bytes_allocated));
             self.trend.push(now, counts.live_bytes as f64);
+            self.objects_trend.push(now, counts.live_allocations as f64);
             HeapStats {
                 counts,
                 allocations_per_second,
                 bytes_per_second,
                 growth_bytes_per_second: self.trend.slope,
                 growth_fit: self.trend.fit,
+                objects_growth_per_second: self.objects_trend.slope,
+                objects_growth_fit: self.objects_trend.fit,
             }
         });
     }

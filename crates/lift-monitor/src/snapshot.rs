@@ -197,15 +197,30 @@ pub struct CgroupMemory {
     pub version: u8,
     /// v2 `memory.current`, v1 `memory.usage_in_bytes`.
     pub current_bytes: Option<u64>,
-    /// v2 `memory.max`, v1 `memory.limit_in_bytes`; `None` when there is no
-    /// limit (`max`, or v1's huge default) or it is unreadable.
+    /// The limit that binds: the tightest of this cgroup's and its ancestors' (v2
+    /// `memory.max` up the tree, v1 `hierarchical_memory_limit`); `None` when there is
+    /// no limit (`max`, or v1's huge default) or it is unreadable.
     pub max_bytes: Option<u64>,
+    /// This cgroup's own limit (v2 `memory.max`, v1 `memory.limit_in_bytes`).
+    pub own_max_bytes: Option<u64>,
+    /// `inactive_file` of `memory.stat` (v1 `total_inactive_file`): page cache the
+    /// kernel reclaims before it OOM-kills.
+    pub inactive_file_bytes: Option<u64>,
     /// `oom` from v2 `memory.events`: times the limit was hit and reclaim
     /// failed. v1 does not count these.
     pub oom_events: Option<u64>,
     /// `oom_kill` from v2 `memory.events` or v1 `memory.oom_control`:
     /// processes killed by the OOM killer.
     pub oom_kill_events: Option<u64>,
+}
+
+impl CgroupMemory {
+    /// The working set: usage less the inactive page cache, what the OOM killer (and
+    /// Kubernetes' eviction) measures against the limit. `None` without usage figures.
+    pub fn working_set_bytes(&self) -> Option<u64> {
+        let current = self.current_bytes?;
+        Some(current.saturating_sub(self.inactive_file_bytes.unwrap_or(0)))
+    }
 }
 
 /// What the Lambda environment says about this function.
@@ -252,6 +267,10 @@ pub struct HeapStats {
     pub growth_bytes_per_second: Option<f64>,
     /// How well a straight line fits the live heap over the window (R², 0 to 1).
     pub growth_fit: Option<f64>,
+    /// Growth of the live allocation count over the trend window, per second.
+    pub objects_growth_per_second: Option<f64>,
+    /// How well a straight line fits the live allocation count (R², 0 to 1).
+    pub objects_growth_fit: Option<f64>,
 }
 
 /// jemalloc's statistics (`stats.*` mallctls).

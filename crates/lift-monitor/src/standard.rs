@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::checks::{
-    CpuCheck, DiskCheck, Endpoint, MemoryCheck, MemoryThresholds, NetworkCheck, ResourceCheck,
-    ResourceThresholds, StallCheck, physical_memory_bytes,
+    CpuCheck, DiskCheck, Endpoint, HeapCheck, HeapThresholds, MemoryCheck, MemoryThresholds,
+    NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, physical_memory_bytes,
 };
 use crate::error::Result;
 use crate::manager::{CheckOptions, HealthManager};
@@ -15,8 +15,8 @@ use crate::threshold::Threshold;
 /// (`db.internal:5432,api.example.com:443`).
 pub const ENDPOINTS_ENV: &str = "LIFT_HEALTH_ENDPOINTS";
 
-/// The standard checks and their thresholds: `resources`, `memory`, `disk`, `cpu`,
-/// `runtime` (stalls) and `network`.
+/// The standard checks and their thresholds: `runtime` (stalls), `memory`, `heap`,
+/// `resources`, `disk`, `cpu` and `network`.
 ///
 /// `runtime` and `memory` are in the liveness and readiness groups; the others in readiness only.
 ///
@@ -27,7 +27,7 @@ pub const ENDPOINTS_ENV: &str = "LIFT_HEALTH_ENDPOINTS";
 /// let monitor = Monitor::start(MonitorConfig::default())?;
 /// let manager = StandardChecks::default().build(&monitor)?;
 /// let report = manager.check(Group::All).await;
-/// assert_eq!(report.checks.len(), 6);
+/// assert_eq!(report.checks.len(), 7);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,8 @@ pub struct StandardChecks {
     /// Thresholds of the `memory` check. The default's configured limit is the machine's
     /// physical memory, used when neither Lambda nor a cgroup sets one.
     pub memory: MemoryThresholds,
+    /// Thresholds of the `heap` check (readiness only, at worst degraded).
+    pub heap: HeapThresholds,
     /// Percent used, per disk path.
     pub disk: Threshold,
     /// Percent of the available cores.
@@ -54,6 +56,7 @@ impl Default for StandardChecks {
         StandardChecks {
             resources: ResourceThresholds::default(),
             memory: MemoryThresholds::default().with_limit(physical_memory_bytes()),
+            heap: HeapThresholds::default(),
             disk: DiskCheck::DEFAULT,
             cpu: CpuCheck::DEFAULT,
             stall: StallCheck::DEFAULT,
@@ -90,6 +93,11 @@ impl StandardChecks {
         let ready = CheckOptions::default();
         manager.register_with(StallCheck::new(monitor.clone(), self.stall), live)?;
         manager.register_with(MemoryCheck::new(monitor.clone(), self.memory), live)?;
+        // The heap heuristics guess: readiness only, never liveness.
+        manager.register_with(
+            HeapCheck::new(monitor.clone(), self.heap, self.memory.limit_bytes),
+            ready,
+        )?;
         manager.register_with(ResourceCheck::new(monitor.clone(), self.resources), ready)?;
         manager.register_with(DiskCheck::new(monitor.clone(), self.disk), ready)?;
         manager.register_with(CpuCheck::new(monitor.clone(), self.cpu), ready)?;
@@ -148,7 +156,15 @@ mod tests {
         let names: Vec<_> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["runtime", "memory", "resources", "disk", "cpu", "network"]
+            [
+                "runtime",
+                "memory",
+                "heap",
+                "resources",
+                "disk",
+                "cpu",
+                "network"
+            ]
         );
         let by_name = |n: &str| &report.checks.iter().find(|c| c.name == n).unwrap().outcome;
         // With no endpoints the network check cannot pass, so the aggregate is at best unknown.
@@ -179,6 +195,7 @@ mod tests {
             by_name("runtime").message
         );
         let live = manager.check(Group::Liveness).await;
-        assert_eq!(live.checks.len(), 2);
+        let live: Vec<_> = live.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(live, ["runtime", "memory"], "no heuristic in liveness");
     }
 }

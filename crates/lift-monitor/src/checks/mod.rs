@@ -12,7 +12,7 @@ pub use cpu::CpuCheck;
 pub use custom::{AsyncFnCheck, FnCheck};
 pub use disk::DiskCheck;
 pub use memory::physical_memory_bytes;
-pub use memory::{MemoryCheck, MemoryThresholds};
+pub use memory::{HeapCheck, HeapThresholds, MemoryCheck, MemoryThresholds};
 pub use network::{Endpoint, NetworkCheck};
 pub use resources::{ResourceCheck, ResourceThresholds};
 pub use stall::StallCheck;
@@ -42,6 +42,8 @@ pub(crate) struct Findings {
     observations: Vec<Observation>,
     observed_at: Option<DateTime<Utc>>,
     component_type: &'static str,
+    /// The worst status a part may have: heuristics warn and never fail.
+    cap: HealthStatus,
 }
 
 impl Default for Findings {
@@ -51,6 +53,7 @@ impl Default for Findings {
             observations: Vec::new(),
             observed_at: None,
             component_type: "system",
+            cap: HealthStatus::Unhealthy,
         }
     }
 }
@@ -62,6 +65,12 @@ impl Findings {
             observed_at: Some(at),
             ..Findings::default()
         }
+    }
+
+    /// Caps every part's status at `cap`.
+    pub(crate) fn cap_at(mut self, cap: HealthStatus) -> Self {
+        self.cap = cap;
+        self
     }
 
     /// The health+json `componentType`: `system` (the default), `component` or `datastore`.
@@ -79,7 +88,8 @@ impl Findings {
     }
 
     pub(crate) fn add(&mut self, status: HealthStatus, sentence: impl Into<String>) {
-        self.parts.push((status, sentence.into(), None));
+        self.parts
+            .push((status.min(self.cap), sentence.into(), None));
     }
 
     /// Adds a part judged by `threshold`, describing the value with `describe`. The part
@@ -90,7 +100,7 @@ impl Findings {
         value: f64,
         describe: impl FnOnce() -> String,
     ) {
-        let status = threshold.status(value);
+        let status = threshold.status(value).min(self.cap);
         let mut sentence = describe();
         match status {
             HealthStatus::Unhealthy => {
