@@ -4,18 +4,18 @@
 //! Only `get` prints a value. Every other command prints names, version ids,
 //! labels and dates, never values.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, MemoryRotationStore, Protection,
-    RotateOptions, RotationEngine, RotationOutcome, RotationStore, SecretValueDocument,
+    AuditedProvider, FileRotationStore, FileSecretsProvider, Protection, RotateOptions,
+    RotationEngine, RotationOutcome, RotationStore, SecretValueDocument, StoreLimits,
     StoreOnlyRotator, ValueKind,
 };
 use lift::{
-    DeleteMode, Error, PutOptions, SecretName, SecretValue, SecretsProvider, StageLabel, VersionId,
+    DeleteMode, Error, PutOptions, SecretName, SecretsProvider, StageLabel, VersionId,
     VersionSelector,
 };
 
@@ -25,7 +25,8 @@ use crate::context::Context;
 #[derive(Debug, Args)]
 pub struct SecretsArgs {
     /// The secret store directory (created with mode 0700 when absent). With --aws, where
-    /// rotation checkpoints and history are kept (in memory for this run when absent).
+    /// rotation checkpoints, history and the rotation lock are kept: rotate, resume, cancel
+    /// and history need it, so that every lift sees the same rotation state.
     #[arg(long, value_name = "DIR", env = "LIFT_SECRETS_STORE")]
     pub store: Option<PathBuf>,
     /// Use AWS Secrets Manager; region and credentials come from the standard AWS chain.
@@ -88,10 +89,14 @@ pub enum SecretsOp {
     ///
     /// The CLI rotates in the store only: it changes no outside system. Programs that
     /// must update a database or an API use the library with their own Rotator.
+    /// A JSON object secret keeps every field but the one rotated (`password` by default).
     Rotate {
-        /// The kind of value to generate: password[:LEN], token[:BYTES], hex[:BYTES], base64[:BYTES], uuid, jwt, bytes[:LEN] (default: the current value's shape).
+        /// The kind of value to generate, remembered for later rotations of the secret: password[:LEN], token[:BYTES[:PREFIX]], hex[:BYTES], base64[:BYTES], uuid, jwt, bytes[:LEN] (default: the kind declared before, else a 32-character password). Nothing is guessed from the old value.
         #[arg(long, value_name = "KIND")]
         kind: Option<String>,
+        /// The field to rotate when the secret is a JSON object (default: password).
+        #[arg(long, value_name = "FIELD")]
+        field: Option<String>,
         /// The secret name.
         name: String,
     },
@@ -134,15 +139,34 @@ fn parse_name(raw: &str) -> lift::Result<SecretName> {
     raw.parse()
 }
 
+/// Whether the operation reads or writes rotation state.
+fn uses_rotation_state(op: &SecretsOp) -> bool {
+    matches!(
+        op,
+        SecretsOp::Rotate { .. }
+            | SecretsOp::Resume { .. }
+            | SecretsOp::Cancel { .. }
+            | SecretsOp::History { .. }
+    )
+}
+
 async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
     let (inner, rotation): (Arc<dyn SecretsProvider>, Arc<dyn RotationStore>) = if args.aws {
-        let provider = aws_provider(args).await?;
-        // Rotation checkpoints live beside --store when given. Without it they last for this
-        // run only; `resume` still finds an interrupted rotation from its AWSPENDING label.
-        let rotation: Arc<dyn RotationStore> = match &args.store {
-            Some(dir) => Arc::new(FileRotationStore::new(dir)),
-            None => Arc::new(MemoryRotationStore::default()),
+        // Rotation checkpoints, history and the rotation lock live in --store, where every
+        // lift sees them: kept in memory, two lifts could rotate one secret at once and
+        // history would always be empty.
+        let dir = match &args.store {
+            Some(dir) => dir.clone(),
+            None if uses_rotation_state(&args.op) => {
+                return Err(Error::invalid_input(
+                    "with --aws, rotate, resume, cancel and history keep rotation state (checkpoints, history, the rotation lock) in a directory every lift shares: pass --store DIR or set LIFT_SECRETS_STORE",
+                ));
+            }
+            // Other commands never touch rotation state; an empty temporary home is enough.
+            None => std::env::temp_dir().join("lift-secrets-unused-rotation-state"),
         };
+        let provider = aws_provider(args).await?;
+        let rotation: Arc<dyn RotationStore> = Arc::new(FileRotationStore::new(dir));
         (provider, rotation)
     } else {
         let root = args.store.clone().ok_or_else(|| {
@@ -152,7 +176,8 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
         })?;
         let protection = Protection::from_options(args.key_file.as_deref(), args.plaintext)?;
         let store = FileSecretsProvider::open(&root, protection)?;
-        (Arc::new(store), Arc::new(FileRotationStore::new(&root)))
+        let rotation = Arc::new(store.rotation_store());
+        (Arc::new(store), rotation)
     };
     // An operator reading a value is an access worth an audit record.
     let provider = Arc::new(AuditedProvider::new(inner, ctx.audit.clone()).audit_reads(true));
@@ -182,25 +207,9 @@ async fn aws_provider(_args: &SecretsArgs) -> lift::Result<Arc<dyn SecretsProvid
     ))
 }
 
-/// Reads the value from stdin, stripping one trailing newline as `pulumi config set` does.
-fn read_value_from_stdin() -> lift::Result<SecretValue> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::invalid_input(format!("cannot read the value from stdin: {e}")))?;
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    if bytes.is_empty() {
-        return Err(Error::invalid_input(
-            "the value on stdin is empty; pipe the value in, for example `printf %s \"$VALUE\" | lift secrets put NAME`",
-        ));
-    }
-    Ok(SecretValue::new(bytes))
-}
-
 pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
+    // Keys and values are in this process's memory from here on: keep it out of core dumps.
+    lift::secrets::harden_process()?;
     let (provider, engine) = open(&args, ctx).await?;
     match args.op {
         SecretsOp::Put {
@@ -221,7 +230,12 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
                         .collect::<lift::Result<Vec<_>>>()?,
                 );
             }
-            let value = read_value_from_stdin()?;
+            let limit = StoreLimits::default().max_value_bytes;
+            let value = lift::secrets::read_value(
+                name.as_str(),
+                &format!("value for {name} (input hidden): "),
+                limit,
+            )?;
             let outcome = provider.put(&name, &value, &options).await?;
             drop(value);
             if ctx.json {
@@ -251,7 +265,15 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
             };
             let version = provider.get(&name, &selector).await?;
             if ctx.json {
-                ctx.emit_json(&SecretValueDocument::expose(&version))?;
+                let mut out = std::io::stdout().lock();
+                SecretValueDocument::expose(&version)
+                    .write_json(&mut out)
+                    .map_err(|e| {
+                        Error::new(
+                            lift::ErrorKind::Io,
+                            format!("cannot write the value to stdout: {e}"),
+                        )
+                    })?;
             } else {
                 let mut out = std::io::stdout().lock();
                 out.write_all(version.value.expose())
@@ -317,12 +339,16 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
                 }
             }
         }
-        SecretsOp::Rotate { kind, name } => {
+        SecretsOp::Rotate { kind, field, name } => {
             let name = parse_name(&name)?;
-            let kind = kind.map(|k| k.parse::<ValueKind>()).transpose()?;
-            let report = engine
-                .rotate(&name, &StoreOnlyRotator, &RotateOptions { kind })
-                .await?;
+            let mut options = RotateOptions::default();
+            if let Some(kind) = kind {
+                options = options.kind(kind.parse::<ValueKind>()?);
+            }
+            if let Some(field) = field {
+                options = options.field(field);
+            }
+            let report = engine.rotate(&name, &StoreOnlyRotator, &options).await?;
             report_rotation(ctx, &report)?;
         }
         SecretsOp::Resume { name } => {
@@ -336,10 +362,12 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
             if ctx.json {
                 ctx.emit_json(&record)?;
             } else {
-                ctx.say(format!(
-                    "cancelled rotation {} of {name}; AWSCURRENT is unchanged",
-                    record.rotation_id
-                ));
+                let current = provider
+                    .describe(&name)
+                    .await?
+                    .version_with(StageLabel::CURRENT)
+                    .map(|v| v.version_id.clone());
+                ctx.say(cancel_message(&name, &record, current.as_ref()));
             }
         }
         SecretsOp::History { name } => {
@@ -387,7 +415,9 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
                     recovery_window_days,
                 }
             };
-            let description = provider.delete(&name, mode).await?;
+            // Through the engine: a force delete also forgets the rotation state, so a
+            // new secret of the same name does not inherit it.
+            let description = engine.delete(&name, mode).await?;
             if ctx.json {
                 ctx.emit_json(&description)?;
             } else if force {
@@ -411,6 +441,36 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// What `cancel` did, truthfully: cancelling never moves AWSCURRENT, but something
+/// else may have moved it since the rotation began.
+fn cancel_message(
+    name: &SecretName,
+    record: &lift::secrets::RotationRecord,
+    current: Option<&VersionId>,
+) -> String {
+    let id = &record.rotation_id;
+    let none = "no version";
+    let show =
+        |v: Option<&VersionId>| v.map_or_else(|| none.to_owned(), |v| format!("version {v}"));
+    if current.is_some() && current == record.old_version.as_ref() {
+        format!(
+            "cancelled rotation {id} of {name}; AWSCURRENT is unchanged ({})",
+            show(current)
+        )
+    } else if current.is_some() && current == record.new_version.as_ref() {
+        format!(
+            "cancelled rotation {id} of {name}; it had already made {} AWSCURRENT, and cancelling does not move it back (put the old value again to undo it)",
+            show(current)
+        )
+    } else {
+        format!(
+            "cancelled rotation {id} of {name}; AWSCURRENT had moved since the rotation began (from {} to {}), not by this rotation, and cancelling left it there",
+            show(record.old_version.as_ref()),
+            show(current)
+        )
+    }
 }
 
 fn labels(stages: &[StageLabel]) -> String {

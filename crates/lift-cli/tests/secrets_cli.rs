@@ -153,9 +153,22 @@ fn the_canary_appears_only_in_get_output() {
         outputs.push(out);
     }
     // A put that reuses a token with a different value fails without echoing either value.
-    cli.run(&["put", "prod/tok", "--token", "token-0001"], Some(CANARY));
+    cli.run(
+        &[
+            "put",
+            "prod/tok",
+            "--token",
+            "token-0001-0000-0000-000000000000",
+        ],
+        Some(CANARY),
+    );
     let conflict = cli.run(
-        &["put", "prod/tok", "--token", "token-0001"],
+        &[
+            "put",
+            "prod/tok",
+            "--token",
+            "token-0001-0000-0000-000000000000",
+        ],
         Some("other-canary-value"),
     );
     assert_eq!(conflict.status.code(), Some(1), "{}", text(&conflict));

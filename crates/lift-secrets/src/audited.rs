@@ -8,13 +8,18 @@ use lift_core::{
     StageMove, SystemClock, VersionSelector,
 };
 
-/// Wraps a provider so that every put, stage move, delete and restore emits an
-/// [`AuditEvent`] (success or failure) to a sink. Events carry names, version
-/// ids and labels, never values. Reads are passed through unaudited unless
-/// [`AuditedProvider::audit_reads`] is set.
+/// Wraps a provider so that every put, stage move, delete and restore emits
+/// [`AuditEvent`]s to a sink. Events carry names, version ids and labels, never
+/// values. Reads are passed through unaudited unless [`AuditedProvider::audit_reads`] is set.
 ///
-/// An action whose event the sink refuses is reported as failed, so that no
-/// change goes unrecorded; retrying a put with the same token is safe.
+/// Audit before commit: each change first records an `<action>.intent` event (what
+/// is about to change), and only once the sink has accepted it is the change made;
+/// then the `<action>` event records the outcome. A sink that cannot record (a full
+/// disk, a closed log) therefore stops the change before anything happened, so no
+/// change is ever made unaudited. If the sink fails only on the outcome event, the
+/// change stands, its intent is on record, and the failure is logged at error level.
+/// A read with `audit_reads` is recorded before its value is returned, and not
+/// returned when the record fails.
 pub struct AuditedProvider<P> {
     inner: P,
     sink: Arc<dyn AuditSink>,
@@ -61,6 +66,37 @@ impl<P: SecretsProvider> AuditedProvider<P> {
         &self.inner
     }
 
+    /// Records that `action` on `name` is about to happen; an error means it must not.
+    async fn intent(
+        &self,
+        action: &str,
+        name: &SecretName,
+        details: impl FnOnce(AuditEvent) -> AuditEvent,
+    ) -> lift_core::Result<()> {
+        let event = AuditEvent::new(
+            "secrets",
+            format!("{action}.intent"),
+            Resource::new("secret", name.as_str()),
+        )
+        .at(self.clock.now());
+        self.sink.record(details(event)).await
+    }
+
+    /// Records the outcome of a change that already happened (or failed): a sink error
+    /// cannot undo it, so it is logged and the change's own result is returned.
+    async fn outcome<T>(
+        &self,
+        action: &str,
+        name: &SecretName,
+        result: lift_core::Result<T>,
+        details: impl FnOnce(AuditEvent, &T) -> AuditEvent,
+    ) -> lift_core::Result<T> {
+        if let Err(err) = self.record(action, name, &result, details).await {
+            tracing::error!(secret = %name, action, error = %err, "the change was made and its intent audited, but its outcome could not be audited");
+        }
+        result
+    }
+
     async fn record<T>(
         &self,
         action: &str,
@@ -103,8 +139,25 @@ impl<P: SecretsProvider> SecretsProvider for AuditedProvider<P> {
         value: &SecretValue,
         options: &PutOptions,
     ) -> lift_core::Result<PutOutcome> {
+        let requested_stages = options
+            .stages
+            .as_ref()
+            .map(|s| s.iter().map(|l| l.as_str().to_owned()).collect::<Vec<_>>());
+        let token = options.token.as_ref().map(|t| t.to_string());
+        self.intent("put", name, |e| {
+            let e = e.detail("bytes", value.len());
+            let e = match token {
+                Some(token) => e.detail("version_id", token),
+                None => e,
+            };
+            match requested_stages {
+                Some(stages) => e.detail("stages", stages),
+                None => e,
+            }
+        })
+        .await?;
         let result = self.inner.put(name, value, options).await;
-        self.record("put", name, &result, |e, o| {
+        self.outcome("put", name, result, |e, o| {
             e.detail("version_id", o.version_id.as_str())
                 .detail("created", o.created)
                 .detail(
@@ -113,8 +166,7 @@ impl<P: SecretsProvider> SecretsProvider for AuditedProvider<P> {
                 )
                 .detail("bytes", value.len())
         })
-        .await?;
-        result
+        .await
     }
 
     async fn list(&self) -> lift_core::Result<Vec<SecretSummary>> {
@@ -130,42 +182,53 @@ impl<P: SecretsProvider> SecretsProvider for AuditedProvider<P> {
         name: &SecretName,
         mode: DeleteMode,
     ) -> lift_core::Result<SecretDescription> {
-        let result = self.inner.delete(name, mode).await;
         let mode_text = match mode {
             DeleteMode::Force => "force".to_owned(),
             DeleteMode::Recoverable {
                 recovery_window_days,
             } => format!("recoverable:{recovery_window_days}d"),
         };
-        self.record("delete", name, &result, |e, d| {
+        let intent_mode = mode_text.clone();
+        self.intent("delete", name, |e| e.detail("mode", intent_mode))
+            .await?;
+        let result = self.inner.delete(name, mode).await;
+        self.outcome("delete", name, result, |e, d| {
             let e = e.detail("mode", mode_text);
             match d.deletion_date {
                 Some(date) => e.detail("deletion_date", date.to_rfc3339()),
                 None => e,
             }
         })
-        .await?;
-        result
+        .await
     }
 
     async fn move_stage(&self, name: &SecretName, stage_move: &StageMove) -> lift_core::Result<()> {
-        let result = self.inner.move_stage(name, stage_move).await;
         let stage = stage_move.stage.to_string();
-        let to = stage_move.to.as_ref().map(|v| v.to_string());
-        let from = stage_move.from.as_ref().map(|v| v.to_string());
-        self.record("move_stage", name, &result, |e, ()| {
-            e.detail("stage", stage)
-                .detail("to_version", to.unwrap_or_default())
-                .detail("from_version", from.unwrap_or_default())
-        })
-        .await?;
-        result
+        let to = stage_move
+            .to
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let from = stage_move
+            .from
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let details = |e: AuditEvent| {
+            e.detail("stage", stage.as_str())
+                .detail("to_version", to.as_str())
+                .detail("from_version", from.as_str())
+        };
+        self.intent("move_stage", name, details).await?;
+        let result = self.inner.move_stage(name, stage_move).await;
+        self.outcome("move_stage", name, result, |e, ()| details(e))
+            .await
     }
 
     async fn restore(&self, name: &SecretName) -> lift_core::Result<()> {
+        self.intent("restore", name, |e| e).await?;
         let result = self.inner.restore(name).await;
-        self.record("restore", name, &result, |e, ()| e).await?;
-        result
+        self.outcome("restore", name, result, |e, ()| e).await
     }
 }
 
@@ -196,11 +259,69 @@ mod tests {
             )
             .await;
         p.delete(&name, DeleteMode::Force).await.unwrap();
-        assert_eq!(sink.actions(), ["put", "delete", "delete"]);
+        assert_eq!(
+            sink.actions(),
+            [
+                "put.intent",
+                "put",
+                "delete.intent",
+                "delete",
+                "delete.intent",
+                "delete"
+            ]
+        );
         let events = sink.events();
-        assert!(events[0].outcome.is_success());
-        assert_eq!(events[1].outcome.as_str(), "failure");
+        assert!(events[1].outcome.is_success());
+        assert_eq!(events[3].outcome.as_str(), "failure");
         let json = serde_json::to_string(&events).unwrap();
         assert!(!json.contains("canary"));
+    }
+
+    /// A sink that refuses every event, like an audit log on a full disk.
+    #[derive(Debug)]
+    struct FullDisk;
+
+    #[async_trait::async_trait]
+    impl AuditSink for FullDisk {
+        async fn record(&self, _event: AuditEvent) -> lift_core::Result<()> {
+            Err(lift_core::Error::new(
+                lift_core::ErrorKind::Io,
+                "no space left on device",
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sink_that_cannot_record_stops_every_change_before_it_is_made() {
+        let memory = MemorySecretsProvider::default();
+        let name: SecretName = "db".parse().unwrap();
+        let first = memory
+            .put(&name, &SecretValue::from("v1"), &PutOptions::default())
+            .await
+            .unwrap();
+        let p = AuditedProvider::new(memory.clone(), Arc::new(FullDisk)).audit_reads(true);
+        assert!(
+            p.put(&name, &SecretValue::from("v2"), &PutOptions::default())
+                .await
+                .is_err()
+        );
+        assert!(p.delete(&name, DeleteMode::Force).await.is_err());
+        let moved = StageMove {
+            stage: lift_core::StageLabel::pending(),
+            to: Some(first.version_id.clone()),
+            from: None,
+        };
+        assert!(p.move_stage(&name, &moved).await.is_err());
+        assert!(
+            p.get(&name, &VersionSelector::default()).await.is_err(),
+            "an unaudited read reveals nothing"
+        );
+        let d = memory.describe(&name).await.unwrap();
+        assert_eq!(d.versions.len(), 1, "no version was added");
+        assert_eq!(
+            d.versions[0].stages,
+            [lift_core::StageLabel::current()],
+            "no label moved"
+        );
     }
 }

@@ -127,6 +127,19 @@ fn classify_code(code: &str, http_status: Option<u16>) -> ErrorKind {
     }
 }
 
+/// Classifies a service error by its code and, where one code covers unlike cases, its message.
+///
+/// `InvalidRequestException` covers a secret scheduled for deletion as well as a
+/// transient conflict. A deleted secret is [`ErrorKind::FailedPrecondition`], as on
+/// the file and memory stores: retrying does not bring it back, and a cache must not
+/// take it for an outage and keep serving the (perhaps revoked) value.
+fn classify_service_error(code: &str, message: &str, http_status: Option<u16>) -> ErrorKind {
+    if code == "InvalidRequestException" && message.to_ascii_lowercase().contains("deletion") {
+        return ErrorKind::FailedPrecondition;
+    }
+    classify_code(code, http_status)
+}
+
 fn sdk_error<E>(operation: &'static str, secret: &str, err: SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error,
@@ -136,11 +149,12 @@ where
             let inner = service.err();
             let code = inner.code().unwrap_or("Unknown").to_owned();
             let status = http_status(&err);
+            let message = inner.message().unwrap_or("no message").to_owned();
             AwsError::Service {
                 operation,
                 secret: secret.to_owned(),
-                kind: classify_code(&code, status),
-                message: inner.message().unwrap_or("no message").to_owned(),
+                kind: classify_service_error(&code, &message, status),
+                message,
                 code,
             }
         }
@@ -421,9 +435,12 @@ impl SecretsProvider for AwsSecretsManagerProvider {
             secret: secret_id.clone(),
             detail,
         };
-        let value = match (output.secret_string(), output.secret_binary()) {
+        let mut output = output;
+        // Take the SDK's strings rather than copy them: moved into a SecretValue, they
+        // are wiped when it drops instead of lingering in freed memory.
+        let value = match (output.secret_string.take(), output.secret_binary.take()) {
             (Some(text), _) => SecretValue::from(text),
-            (None, Some(blob)) => SecretValue::new(blob.as_ref().to_vec()),
+            (None, Some(blob)) => SecretValue::new(blob.into_inner()),
             (None, None) => return Err(malformed("the version holds no value".to_owned()).into()),
         };
         let version_id = VersionId::new(output.version_id().unwrap_or_default())
@@ -640,6 +657,14 @@ mod tests {
         assert_eq!(
             classify_code("SomethingNew", Some(400)),
             ErrorKind::External
+        );
+        assert_eq!(
+            classify_service_error(
+                "InvalidRequestException",
+                "You can't perform this operation on the secret because it was marked for deletion.",
+                Some(400)
+            ),
+            ErrorKind::FailedPrecondition
         );
     }
 }

@@ -151,6 +151,14 @@ impl<P: SecretsProvider> CachingProvider<P> {
         cached: &SecretVersion,
     ) -> lift_core::Result<Option<SecretVersion>> {
         let description = self.inner.describe(name).await?;
+        if let Some(date) = description.deletion_date {
+            // A deleted secret may have been revoked: never serve it, stale or not.
+            return Err(crate::Error::MarkedForDeletion {
+                name: name.to_string(),
+                date: date.to_rfc3339(),
+            }
+            .into());
+        }
         let Some(info) = description
             .versions
             .iter()
@@ -217,7 +225,7 @@ impl<P: SecretsProvider> SecretsProvider for CachingProvider<P> {
                 Ok(stale)
             }
             Err(e) => {
-                self.lock().get_mut(name).map(|m| m.remove(selector));
+                self.invalidate(name);
                 Err(e)
             }
         }
@@ -349,6 +357,42 @@ mod tests {
                 .expose(),
             b"three"
         );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_secret_is_never_served_stale() {
+        let clock = ManualClock::at_epoch();
+        let memory = MemorySecretsProvider::default().with_clock(Arc::new(clock.clone()));
+        let cache = CachingProvider::new(memory.clone(), Duration::seconds(60))
+            .with_clock(Arc::new(clock.clone()))
+            .serve_stale(true);
+        memory
+            .put(
+                &name(),
+                &SecretValue::from("revoked"),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        cache
+            .get(&name(), &VersionSelector::default())
+            .await
+            .unwrap();
+        memory.delete(&name(), DeleteMode::default()).await.unwrap();
+        clock.advance(Duration::seconds(61));
+        let err = cache
+            .get(&name(), &VersionSelector::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+        assert!(!err.kind().is_transient());
+        assert_eq!(cache.metrics().stale_served, 0);
+        // And the memory store's own error for a deleted secret is the same kind.
+        let direct = memory
+            .get(&name(), &VersionSelector::default())
+            .await
+            .unwrap_err();
+        assert_eq!(direct.kind(), ErrorKind::FailedPrecondition);
     }
 
     #[tokio::test]

@@ -43,6 +43,21 @@ impl SecretValueDocument {
     }
 }
 
+impl SecretValueDocument {
+    /// Writes the document as pretty JSON and a newline through one buffer that is
+    /// sized up front, so that it never reallocates (a reallocation would leave a copy
+    /// of the value in freed memory), and is wiped afterwards.
+    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        // JSON escapes a byte to at most six; the other fields are short.
+        let capacity = self.value.len() * 6 + 4096;
+        let mut buffer = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
+        serde_json::to_writer_pretty(&mut *buffer, self).map_err(std::io::Error::other)?;
+        buffer.push(b'\n');
+        out.write_all(&buffer)?;
+        out.flush()
+    }
+}
+
 impl std::fmt::Debug for SecretValueDocument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretValueDocument")
@@ -79,5 +94,10 @@ mod tests {
             ("base64", "/wA=")
         );
         assert!(!format!("{doc:?}").contains("/wA="));
+        let mut out = Vec::new();
+        doc.write_json(&mut out).unwrap();
+        let back: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back["value"], "/wA=");
+        assert!(out.ends_with(b"}\n"));
     }
 }

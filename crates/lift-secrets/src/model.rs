@@ -32,6 +32,9 @@ impl Default for StoreLimits {
     }
 }
 
+/// The shortest idempotency token AWS accepts (`ClientRequestToken` is 32 to 64 characters).
+const MIN_TOKEN_LEN: usize = 32;
+
 /// The most labels one version may carry (AWS's limit).
 const MAX_LABELS_PER_VERSION: usize = 20;
 
@@ -277,6 +280,14 @@ pub(crate) fn put(
             versions: Vec::new(),
         },
     };
+    if let Some(token) = &options.token {
+        let len = token.as_str().len();
+        if !(MIN_TOKEN_LEN..=64).contains(&len) {
+            return Err(Error::InvalidInput(format!(
+                "idempotency token {token} is {len} characters; AWS Secrets Manager requires 32 to 64 (a UUID is 36)"
+            )));
+        }
+    }
     let token = options.token.clone().unwrap_or_else(VersionId::random);
     if let Some(existing) = state.index_of(&token) {
         let version = &state.versions[existing];
@@ -501,7 +512,7 @@ mod tests {
 
     #[test]
     fn tokens_are_idempotent_and_conflict_on_new_values() {
-        let token = VersionId::new("tok-1").unwrap();
+        let token = VersionId::new("tok-1-0000000000000000000000000000").unwrap();
         let (s, first) = put_value(None, "a", PutOptions::default().token(token.clone()));
         let (s2, o, change) = put(
             Some(s),
@@ -530,6 +541,28 @@ mod tests {
         assert!(matches!(err, Error::TokenReused { .. }));
         assert!(
             !err.to_string().contains('b'.to_string().as_str()) || err.to_string().contains("db")
+        );
+    }
+
+    #[test]
+    fn tokens_must_be_as_long_as_aws_requires() {
+        for short in ["abc", "0123456789abcdef0123456789abcde"] {
+            let err = put(
+                None,
+                &name(),
+                &SecretValue::from("a"),
+                &PutOptions::default().token(VersionId::new(short).unwrap()),
+                at(0),
+                &StoreLimits::default(),
+                &no_sealed_values,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("32 to 64"), "{err}");
+        }
+        put_value(
+            None,
+            "a",
+            PutOptions::default().token(VersionId::new("0".repeat(32)).unwrap()),
         );
     }
 
@@ -721,7 +754,7 @@ mod tests {
                     match op {
                         Op::Put { value, token, stages } => {
                             let options = PutOptions {
-                                token: token.map(|t| VersionId::new(format!("t{t}")).unwrap()),
+                                token: token.map(|t| VersionId::new(format!("t{t}-0000000000000000000000000000000")).unwrap()),
                                 stages: stages.map(|s| s.iter().map(|l| StageLabel::new(LABELS[*l as usize]).unwrap()).collect()),
                             };
                             let before = state.as_ref().map(SecretState::describe);

@@ -67,7 +67,7 @@ fn the_canary_never_leaks() {
             .with_audit(sink.clone());
         let name: SecretName = "prod/db".parse().unwrap();
         let canary = SecretValue::from(CANARY);
-        let token = VersionId::new("token-1").unwrap();
+        let token = VersionId::new("token-1-000000000000000000000000000").unwrap();
 
         let put = provider
             .put(&name, &canary, &PutOptions::default().token(token.clone()))
