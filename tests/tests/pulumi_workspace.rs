@@ -89,7 +89,7 @@ async fn secret_config_goes_through_stdin_never_argv() {
     dev.config_set(
         "app:servers[0].port",
         &ConfigValue::Plain("8080".into()),
-        ConfigOptions { path: true },
+        ConfigOptions::default().path(true),
     )
     .await
     .unwrap();
@@ -109,7 +109,10 @@ async fn secret_config_goes_through_stdin_never_argv() {
         .unwrap();
     assert_eq!(region.as_plain(), Some("eu-west-1"));
 
-    let all = dev.config_list().await.unwrap();
+    let all = dev
+        .config_list(ConfigOptions::default().show_secrets(true))
+        .await
+        .unwrap();
     assert!(all["demo:dbPassword"].is_secret());
     assert_eq!(all["demo:region"].as_plain(), Some("eu-west-1"));
 

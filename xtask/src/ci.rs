@@ -25,13 +25,32 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     timed("codegen check", || crate::codegen::run(root, true))?;
     timed("tidy", || crate::tidy::run(root))?;
     timed("facade features", || crate::features::run(root))?;
+    // The real-CLI suite runs against the pinned pulumi, built from tools/ (once per version).
+    let tools = match std::env::var("LIFT_TEST_REAL_PULUMI").as_deref() {
+        Ok("0") => {
+            println!("ci: LIFT_TEST_REAL_PULUMI=0: the real-CLI suite will skip");
+            None
+        }
+        _ => Some(timed_value("build the pinned pulumi", || {
+            crate::pulumi::ensure(root, true)
+        })?),
+    };
+    let pulumi = tools
+        .as_ref()
+        .map(|t| t.bin_dir.join("pulumi").display().to_string())
+        .unwrap_or_default();
+    let real = if tools.is_some() { "1" } else { "0" };
     // The workspace run builds the `lift` binary, so the tests that drive it
     // must find it here; run alone they may skip (and say so).
     step_with_env(
         root,
         "tests",
         &["test", "--workspace", "--locked", "--no-fail-fast"],
-        &[("LIFT_TEST_REQUIRE_LIFT_BIN", "1")],
+        &[
+            ("LIFT_TEST_REQUIRE_LIFT_BIN", "1"),
+            ("LIFT_TEST_REAL_PULUMI", real),
+            ("LIFT_REAL_PULUMI", &pulumi),
+        ],
     )?;
     if std::env::var("LIFT_TEST_MOTO").as_deref() == Ok("1") {
         // The AWS SDK is heavy, so the `aws` feature is built only for the suite that needs it.
@@ -101,6 +120,10 @@ fn step_with_env(
 }
 
 fn timed(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    timed_value(name, f)
+}
+
+fn timed_value<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     println!("ci: {name}...");
     let started = Instant::now();
     let result = f().with_context(|| format!("ci step `{name}` failed"));

@@ -4,6 +4,7 @@
 //! - `tidy`: checks the crate layering rule from `cargo metadata`.
 //! - `release --version X.Y.Z [--dry-run]`: sets every version in lockstep and packages each crate.
 //! - `features`: checks the facade with each feature alone, with none and with all.
+//! - `pulumi [--bin-dir]`: builds the pinned Pulumi CLI and YAML language host from `tools/` into a cache.
 //! - `ci`: everything CI runs: fmt, clippy, codegen check, tidy, features and the tests.
 
 // A build tool reports on the terminal.
@@ -12,6 +13,7 @@
 mod ci;
 mod codegen;
 mod features;
+mod pulumi;
 mod release;
 mod tidy;
 
@@ -48,6 +50,12 @@ enum Task {
     },
     /// Check the facade with each feature alone, with no feature and with all of them.
     Features,
+    /// Build the pinned Pulumi CLI, its YAML language host and the Go Automation API helper from `tools/` (once per version) and print where they are.
+    Pulumi {
+        /// Print only the directory holding the binaries, for `PATH`.
+        #[arg(long)]
+        bin_dir: bool,
+    },
     /// Run everything CI runs: fmt, clippy, codegen check, tidy, features and the whole test suite.
     Ci,
 }
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
         Task::Tidy => tidy::run(&project_root()),
         Task::Release { version, dry_run } => release::run(&project_root(), &version, dry_run),
         Task::Features => features::run(&project_root()),
+        Task::Pulumi { bin_dir } => pulumi::run(&project_root(), bin_dir),
         Task::Ci => ci::run(&project_root()),
     };
     match result {

@@ -45,6 +45,8 @@ pub fn json_schemas() -> Vec<(&'static str, Schema)> {
             schema_for!(crate::deploy::StackActionDocument),
         ),
         ("deploy-config", schema_for!(crate::deploy::ConfigDocument)),
+        ("deploy-stacks", schema_for!(crate::deploy::StacksDocument)),
+        ("deploy-tags", schema_for!(crate::deploy::TagsDocument)),
         // lift health.
         ("health-report", schema_for!(lift::monitor::HealthReport)),
         ("health-json", schema_for!(lift::monitor::HealthJson)),

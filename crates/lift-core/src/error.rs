@@ -43,11 +43,16 @@ pub enum ErrorKind {
     Io,
     /// An external program or service failed in a way lift cannot classify further.
     External,
+    /// The operation refused to go on because a condition the caller asked for
+    /// does not hold: changes were found where none were expected, a policy
+    /// rejected the change, or the state moved since the operation began.
+    /// Retrying without a change by the caller fails the same way.
+    FailedPrecondition,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::Conflict,
@@ -59,6 +64,7 @@ impl ErrorKind {
         ErrorKind::Integrity,
         ErrorKind::Io,
         ErrorKind::External,
+        ErrorKind::FailedPrecondition,
     ];
 
     /// The stable snake_case name used in JSON documents and logs.
@@ -75,6 +81,7 @@ impl ErrorKind {
             ErrorKind::Integrity => "integrity",
             ErrorKind::Io => "io",
             ErrorKind::External => "external",
+            ErrorKind::FailedPrecondition => "failed_precondition",
         }
     }
 

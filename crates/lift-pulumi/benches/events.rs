@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus() -> Vec<Vec<u8>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pulumi");
     let mut files = Vec::new();
     for folder in ["pulumi-lifecycle", "pulumi-events"] {
         for entry in std::fs::read_dir(root.join(folder)).unwrap() {

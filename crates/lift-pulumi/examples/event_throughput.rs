@@ -16,7 +16,7 @@ fn thread_cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pulumi");
     let mut files = Vec::new();
     for folder in ["pulumi-lifecycle", "pulumi-events"] {
         for entry in std::fs::read_dir(root.join(folder)).unwrap() {

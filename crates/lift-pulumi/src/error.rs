@@ -56,6 +56,19 @@ pub enum Error {
         /// The end of the CLI's stderr.
         detail: String,
     },
+    /// A live pulumi that lift did not start holds the stack's lock, and
+    /// breaking it was not forced.
+    #[error(
+        "refusing to cancel: pulumi (pid {pid} on {hostname}) is running an update on stack {stack}, and this backend can only break its lock, not stop it; interrupt that process (Ctrl-C in its terminal, or `kill -INT {pid}`), or force breaking the lock if you are sure it must go"
+    )]
+    UpdateRunning {
+        /// The stack.
+        stack: String,
+        /// The pulumi process holding the lock.
+        pid: u32,
+        /// Its host.
+        hostname: String,
+    },
     /// The stack does not exist.
     #[error("stack {stack} not found; create it first (lift deploy init)")]
     StackNotFound {
@@ -106,6 +119,66 @@ pub enum Error {
         /// The end of the CLI's output.
         detail: String,
     },
+    /// The backend refused pulumi's credentials, or it has none (`pulumi` exit code 3).
+    #[error(
+        "the Pulumi backend refused the credentials for stack {stack} (not logged in, or a wrong or expired access token or backend credential): {detail}; log in with `pulumi login`, or give the workspace an access token or the backend's credentials"
+    )]
+    Unauthenticated {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's stderr.
+        detail: String,
+    },
+    /// The passphrase does not decrypt the stack's secrets.
+    #[error(
+        "the passphrase does not decrypt the secrets of stack {stack}; set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to the passphrase the stack was created with"
+    )]
+    WrongPassphrase {
+        /// The stack.
+        stack: String,
+    },
+    /// `--expect-no-changes` was given and the operation proposed changes (`pulumi` exit code 7).
+    #[error(
+        "stack {stack} has changes, but none were expected (--expect-no-changes); nothing was changed: {detail}"
+    )]
+    ChangesNotExpected {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's output.
+        detail: String,
+    },
+    /// A policy pack rejected the changes (`pulumi` exit code 5).
+    #[error("a policy rejected the changes to stack {stack}: {detail}")]
+    PolicyViolation {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's output.
+        detail: String,
+    },
+    /// A plaintext config value that pulumi's guard takes for a secret.
+    #[error(
+        "the value of {key} looks like a secret, so it was not stored in plain text; set it as a secret, or as plaintext on purpose if it is not one"
+    )]
+    LooksLikeSecret {
+        /// The key.
+        key: String,
+    },
+    /// pulumi rejected the command line or the configuration (`pulumi` exit code 2).
+    #[error("pulumi rejected {command} as invalid (exit code 2): {detail}")]
+    Rejected {
+        /// The command, without secret values.
+        command: String,
+        /// The end of the CLI's stderr.
+        detail: String,
+    },
+    /// A resource operation failed (`pulumi` exit code 4 or 10).
+    #[error("a resource operation of stack {stack} failed: {detail}")]
+    ResourceFailed {
+        /// The stack.
+        stack: String,
+        /// The end of the CLI's output.
+        detail: String,
+    },
     /// The operation was cancelled on request.
     #[error("{command} was cancelled{how}")]
     Cancelled {
@@ -115,7 +188,10 @@ pub enum Error {
         how: String,
     },
     /// The operation ran out of time.
-    #[error("{command} timed out after {after:?}{how}; raise the timeout or check the program")]
+    #[error(
+        "{command} timed out{}{how}; raise the timeout or check the program",
+        after_text(*after)
+    )]
     Timeout {
         /// The command, without secret values.
         command: String,
@@ -212,12 +288,20 @@ impl Classify for Error {
             Error::NotInstalled { .. } | Error::TooOld { .. } => ErrorKind::Unavailable,
             Error::UnparseableVersion { .. } => ErrorKind::External,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
-            Error::ConcurrentUpdate { .. } => ErrorKind::Conflict,
+            Error::ConcurrentUpdate { .. } | Error::UpdateRunning { .. } => ErrorKind::Conflict,
             Error::StackNotFound { .. } | Error::KeyNotFound { .. } => ErrorKind::NotFound,
             Error::StackAlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::Compilation { .. } | Error::Runtime { .. } | Error::EngineBug { .. } => {
                 ErrorKind::External
             }
+            Error::Unauthenticated { .. } | Error::WrongPassphrase { .. } => {
+                ErrorKind::PermissionDenied
+            }
+            Error::ChangesNotExpected { .. } | Error::PolicyViolation { .. } => {
+                ErrorKind::FailedPrecondition
+            }
+            Error::LooksLikeSecret { .. } | Error::Rejected { .. } => ErrorKind::InvalidInput,
+            Error::ResourceFailed { .. } => ErrorKind::External,
             Error::Cancelled { .. } => ErrorKind::Cancelled,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::CommandFailed { .. } | Error::MalformedOutput { .. } => ErrorKind::External,
@@ -236,6 +320,15 @@ impl Classify for Error {
 impl From<Error> for lift_core::Error {
     fn from(err: Error) -> Self {
         lift_core::Error::from_classified(err)
+    }
+}
+
+/// ` after 30s`, or nothing when lift did not set the limit (pulumi's own timeout).
+fn after_text(after: Duration) -> String {
+    if after.is_zero() {
+        String::new()
+    } else {
+        format!(" after {after:?}")
     }
 }
 
@@ -263,8 +356,140 @@ pub(crate) mod markers {
         "an unhandled error occurred:",
         "go inline source runtime error",
     ];
+    /// The passphrase secrets manager's answer to a wrong passphrase.
+    pub(crate) const WRONG_PASSPHRASE: &str = "incorrect passphrase";
+    /// `--expect-no-changes` on CLIs older than the exit-code contract.
+    pub(crate) const NO_CHANGES: &str = "no changes were expected";
     /// The engine's own crash banner.
     pub(crate) const ENGINE_BUG: &str = "The Pulumi CLI encountered a fatal error. This is a bug!";
+}
+
+/// The exit codes pulumi 3.227 and newer document as a contract
+/// (`pkg/cmd/pulumi/cmd/exit_codes.go`). Older CLIs exit 255 for every failure.
+pub(crate) mod exit {
+    /// The first version whose exit codes follow the contract.
+    pub(crate) const CONTRACT_SINCE: semver::Version = semver::Version::new(3, 227, 0);
+    /// Invalid flags, config or invocation.
+    pub(crate) const CONFIGURATION: i32 = 2;
+    /// Authentication or authorization.
+    pub(crate) const AUTHENTICATION: i32 = 3;
+    /// A resource operation failed.
+    pub(crate) const RESOURCE: i32 = 4;
+    /// A policy was violated.
+    pub(crate) const POLICY: i32 = 5;
+    /// The stack does not exist.
+    pub(crate) const STACK_NOT_FOUND: i32 = 6;
+    /// `--expect-no-changes` met changes.
+    pub(crate) const NO_CHANGES: i32 = 7;
+    /// Cancelled.
+    pub(crate) const CANCELLED: i32 = 8;
+    /// Timed out.
+    pub(crate) const TIMEOUT: i32 = 9;
+    /// A provider must await an operation.
+    pub(crate) const AWAIT: i32 = 10;
+}
+
+/// How a failed run ended, for [`classify_failure`].
+pub(crate) struct Failure<'a> {
+    /// The command, without secret values.
+    pub(crate) command: &'a str,
+    /// The stack, or "" for commands that name none.
+    pub(crate) stack: &'a str,
+    /// The exit code, when the CLI's codes follow the contract (3.227 and newer).
+    pub(crate) contract_code: Option<i32>,
+    /// What it printed.
+    pub(crate) stdout: &'a str,
+    /// What it printed on stderr.
+    pub(crate) stderr: &'a str,
+}
+
+/// Classifies a failed CLI run: the lock messages first (they carry the
+/// generic exit code), then the exit-code contract where the CLI follows it,
+/// then the strings Pulumi's Go SDK matches.
+pub(crate) fn classify_failure(failure: &Failure<'_>) -> Option<Error> {
+    let Failure {
+        command,
+        stack,
+        contract_code,
+        stdout,
+        stderr,
+    } = *failure;
+    let both = |needle: &str| stderr.contains(needle) || stdout.contains(needle);
+    if both(markers::CONFLICT_CLOUD) || both(markers::CONFLICT_DIY) {
+        return classify_output(stack, stdout, stderr);
+    }
+    if both(markers::WRONG_PASSPHRASE) {
+        return Some(Error::WrongPassphrase {
+            stack: stack.to_owned(),
+        });
+    }
+    if let Some(key) = looks_like_secret(stderr) {
+        return Some(Error::LooksLikeSecret { key });
+    }
+    let output = if stdout.trim().is_empty() {
+        stderr
+    } else {
+        stdout
+    };
+    let from_code = match contract_code {
+        Some(exit::CONFIGURATION) => Some(Error::Rejected {
+            command: command.to_owned(),
+            detail: tail(stderr, 3),
+        }),
+        Some(exit::AUTHENTICATION) => Some(Error::Unauthenticated {
+            stack: stack.to_owned(),
+            detail: tail(stderr, 3),
+        }),
+        Some(exit::POLICY) => Some(Error::PolicyViolation {
+            stack: stack.to_owned(),
+            detail: tail(output, 8),
+        }),
+        Some(exit::STACK_NOT_FOUND) => Some(Error::StackNotFound {
+            stack: stack.to_owned(),
+        }),
+        Some(exit::NO_CHANGES) => Some(Error::ChangesNotExpected {
+            stack: stack.to_owned(),
+            detail: tail(stderr, 2),
+        }),
+        Some(exit::CANCELLED) => Some(Error::Cancelled {
+            command: command.to_owned(),
+            how: " by the backend or another process (pulumi exit code 8)".to_owned(),
+        }),
+        Some(exit::TIMEOUT) => Some(Error::Timeout {
+            command: command.to_owned(),
+            after: std::time::Duration::ZERO,
+            how: " inside pulumi (exit code 9)".to_owned(),
+        }),
+        _ => None,
+    };
+    if from_code.is_some() {
+        return from_code;
+    }
+    if contract_code.is_none() && both(markers::NO_CHANGES) {
+        return Some(Error::ChangesNotExpected {
+            stack: stack.to_owned(),
+            detail: tail(stderr, 2),
+        });
+    }
+    if let Some(err) = classify_output(stack, stdout, stderr) {
+        return Some(err);
+    }
+    matches!(contract_code, Some(exit::RESOURCE | exit::AWAIT)).then(|| Error::ResourceFailed {
+        stack: stack.to_owned(),
+        detail: tail(output, 8),
+    })
+}
+
+/// pulumi's `config value for 'KEY' looks like a secret; ...`.
+fn looks_like_secret(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        let at = line.find("config value for '")?;
+        let rest = &line[at + "config value for '".len()..];
+        let (key, after) = rest.split_once('\'')?;
+        after
+            .starts_with(" looks like a secret")
+            .then(|| key.to_owned())
+    })
 }
 
 /// Classifies a failed CLI run from its output, as Pulumi's Go SDK does.

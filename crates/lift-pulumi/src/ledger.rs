@@ -13,19 +13,27 @@ use crate::events::{EngineEvent, EventPayload, OpType, Severity, plain_text};
 pub enum ResourceStatus {
     /// A step started and has not finished yet (only seen while the operation runs).
     Pending,
-    /// Every step finished.
+    /// Every step finished: the engine reported its outputs, or the
+    /// operation completed successfully (a component that registers no
+    /// outputs never gets an outputs event; the engine completes an update only
+    /// when every step succeeded).
     Succeeded,
-    /// A step failed, or the operation ended before the step finished.
+    /// The engine reported a step of this resource as failed.
     Failed,
+    /// The operation failed or was cancelled before the engine reported the end
+    /// of this resource's step. It may or may not have been applied: a
+    /// `refresh` tells.
+    Unfinished,
 }
 
 impl ResourceStatus {
-    /// `pending`, `succeeded` or `failed`.
+    /// `pending`, `succeeded`, `failed` or `unfinished`.
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceStatus::Pending => "pending",
             ResourceStatus::Succeeded => "succeeded",
             ResourceStatus::Failed => "failed",
+            ResourceStatus::Unfinished => "unfinished",
         }
     }
 }
@@ -51,6 +59,11 @@ pub struct ResourceEntry {
     pub op: String,
     /// How its steps ended.
     pub status: ResourceStatus,
+    /// Whether this is one of the engine's internal steps rather than a
+    /// resource of the program: a default provider (`pulumi:providers:PKG`
+    /// named `default` or `default_*`), which the engine registers itself and
+    /// has written to the event log since Pulumi 3.131.
+    pub internal: bool,
     /// From the first step's start to the last step's end, as lift observed them.
     #[serde(rename = "durationSeconds", serialize_with = "seconds")]
     pub duration: Option<Duration>,
@@ -161,16 +174,37 @@ impl Ledger {
         }
     }
 
-    /// Closes the ledger when the operation ends: a step still pending did not
-    /// finish, so it is marked failed with a diagnostic saying so.
-    pub fn close(&mut self, now: Instant) {
+    /// The entries of the program's own resources, without the engine's
+    /// internal steps (default providers).
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceEntry> {
+        self.entries.iter().filter(|e| !e.internal)
+    }
+
+    /// Closes the ledger when the operation ends. `completed` says whether the
+    /// operation succeeded as a whole.
+    ///
+    /// A step still pending then is not a failure: components that register
+    /// no outputs never get an outputs event. After a successful operation it
+    /// succeeded (the engine fails the operation when any step fails); after a
+    /// failed or cancelled one it is [`ResourceStatus::Unfinished`], with a
+    /// diagnostic saying so. Only a `resOpFailedEvent` makes an entry failed.
+    pub fn close(&mut self, now: Instant, completed: bool) {
         for entry in &mut self.entries {
-            if entry.status == ResourceStatus::Pending {
-                entry.status = ResourceStatus::Failed;
+            if entry.status != ResourceStatus::Pending {
+                continue;
+            }
+            entry.in_flight = 0;
+            if entry.duration.is_none() {
                 entry.duration = entry.started.map(|s| now.saturating_duration_since(s));
+            }
+            if completed {
+                entry.status = ResourceStatus::Succeeded;
+            } else {
+                entry.status = ResourceStatus::Unfinished;
                 entry.diagnostics.push(Diagnostic {
-                    severity: "error".to_owned(),
-                    message: "the operation ended before this step finished".to_owned(),
+                    severity: "warning".to_owned(),
+                    message: "the operation ended before the engine reported the end of this step"
+                        .to_owned(),
                 });
             }
         }
@@ -185,6 +219,7 @@ impl Ledger {
                     resource_type: resource_type.to_owned(),
                     op: OpType::Same.to_string(),
                     status: ResourceStatus::Pending,
+                    internal: is_internal(urn, resource_type),
                     duration: None,
                     diagnostics: Vec::new(),
                     started: Some(now),
@@ -196,6 +231,15 @@ impl Ledger {
         };
         &mut self.entries[i]
     }
+}
+
+/// A default provider: `urn:pulumi:STACK::PROJECT::pulumi:providers:PKG::default[_VERSION]`.
+fn is_internal(urn: &str, resource_type: &str) -> bool {
+    resource_type.starts_with("pulumi:providers:")
+        && urn
+            .rsplit("::")
+            .next()
+            .is_some_and(|name| name == "default" || name.starts_with("default_"))
 }
 
 /// A replacement's steps (`create-replacement`, `replace`, `delete-replaced`)
@@ -259,12 +303,44 @@ mod tests {
         assert_eq!(b.diagnostics[0].message, "quota exceeded");
         assert_eq!(ledger.get("c").unwrap().status, ResourceStatus::Pending);
         assert_eq!(ledger.general_diagnostics().len(), 1);
-        ledger.close(start + Duration::from_secs(1));
+        let mut completed = ledger.clone();
+        completed.close(start + Duration::from_secs(1), true);
+        assert_eq!(
+            completed.get("c").unwrap().status,
+            ResourceStatus::Succeeded
+        );
+        assert_eq!(completed.get("b").unwrap().status, ResourceStatus::Failed);
+        ledger.close(start + Duration::from_secs(1), false);
         let c = ledger.get("c").unwrap();
-        assert_eq!(c.status, ResourceStatus::Failed);
+        assert_eq!(c.status, ResourceStatus::Unfinished);
         assert!(c.diagnostics[0].message.contains("ended before"));
         let json = serde_json::to_value(&ledger).unwrap();
         assert_eq!(json["entries"][0]["type"], "aws:s3:Bucket");
         assert_eq!(json["entries"][1]["status"], "failed");
+    }
+}
+
+#[cfg(test)]
+mod internal_tests {
+    use super::*;
+
+    #[test]
+    fn default_providers_are_internal_and_explicit_ones_are_not() {
+        assert!(is_internal(
+            "urn:pulumi:dev::p::pulumi:providers:aws::default_6_1_0",
+            "pulumi:providers:aws"
+        ));
+        assert!(is_internal(
+            "urn:pulumi:dev::p::pulumi:providers:pkgA::default",
+            "pulumi:providers:pkgA"
+        ));
+        assert!(!is_internal(
+            "urn:pulumi:dev::p::pulumi:providers:aws::east",
+            "pulumi:providers:aws"
+        ));
+        assert!(!is_internal(
+            "urn:pulumi:dev::p::aws:s3:Bucket::default",
+            "aws:s3:Bucket"
+        ));
     }
 }

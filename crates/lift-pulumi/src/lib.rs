@@ -57,6 +57,8 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
+mod cancel;
 mod cli;
 mod error;
 mod events;
@@ -67,8 +69,10 @@ mod operation;
 mod process;
 mod reader;
 mod stack;
+mod tempdir;
 mod workspace;
 
+pub use cancel::{CancelOptions, CancelOutcome, LockHolder, OWNER_ENV};
 pub use cli::{MINIMUM_VERSION, PULUMI_ENV, PulumiCli};
 pub use error::{Error, Result};
 pub use events::{
@@ -85,8 +89,8 @@ pub use operation::{EventStream, OpOptions, OpResult, Operation};
 pub use reader::{DecodeIssue, EventDecoder, ParsedEvents, parse_events};
 pub use stack::{ConfigOptions, ConfigValue, Stack, UpdateSummary};
 pub use workspace::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_GRACE_PERIOD, StackSummary, WhoAmI, Workspace,
-    WorkspaceBuilder,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_GRACE_PERIOD, StackInitOptions, StackSummary, WhoAmI,
+    Workspace, WorkspaceBuilder,
 };
 
 /// Re-exported so that callers can cancel operations without naming `tokio-util` themselves.

@@ -10,20 +10,26 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use lift_core::{
-    AuditEvent, Classify, DeployResult, DeploySummary, Deployer, Outcome, OutputValue, Resource,
-};
+use lift_core::{DeployResult, DeploySummary, Deployer, OutputValue};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Auditor;
 use crate::error::{Error, Result};
 use crate::events::{EngineEvent, SummaryEvent};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, ResourceStatus};
 use crate::process::Invocation;
 use crate::reader::{DecodeIssue, EventDecoder};
-use crate::stack::{Stack, private_temp_dir};
-use crate::workspace::check_finished;
+use crate::stack::Stack;
+use crate::tempdir::private_temp_dir;
+
+/// `--exclude` and `--exclude-dependents` appeared in pulumi 3.158.
+const EXCLUDE_SINCE: semver::Version = semver::Version::new(3, 158, 0);
+/// `up --continue-on-error` appeared in pulumi 3.114.
+const CONTINUE_ON_ERROR_UP_SINCE: semver::Version = semver::Version::new(3, 114, 0);
+/// `destroy --continue-on-error` appeared in pulumi 3.112.
+const CONTINUE_ON_ERROR_DESTROY_SINCE: semver::Version = semver::Version::new(3, 112, 0);
 
 /// How often the event log is read while the process runs.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -71,8 +77,11 @@ impl std::fmt::Display for Operation {
 
 /// The options of an operation, covering the Go SDK's `optup`/`optpreview`/`optrefresh`/`optdestroy`.
 ///
-/// Flags an operation does not take are not passed to it: `--target-dependents`,
-/// `--replace` and `--continue-on-error` go only where pulumi accepts them.
+/// Options are checked before pulumi starts. An option the operation does
+/// not take (`refresh` with [`OpOptions::replace`]), `--target` together
+/// with `--exclude` (pulumi declares them mutually exclusive), and an option
+/// newer than the installed CLI (`--exclude` needs 3.158) fail with
+/// [`Error::InvalidInput`] naming the flag, and nothing runs.
 /// Output is always uncolored (`--color never`).
 ///
 /// ```
@@ -104,6 +113,7 @@ pub struct OpOptions {
     config_file: Option<PathBuf>,
     timeout: Option<Duration>,
     cancel: Option<CancellationToken>,
+    kill: Option<CancellationToken>,
     subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
 }
 
@@ -193,6 +203,14 @@ impl OpOptions {
         self
     }
 
+    /// Kills pulumi at once when `token` is cancelled, cutting the grace
+    /// period after an interrupt short (a second Ctrl-C). The stack may then
+    /// stay locked, as with `kill -9`.
+    pub fn kill_token(mut self, token: CancellationToken) -> Self {
+        self.kill = Some(token);
+        self
+    }
+
     /// A stream of the operation's engine events, delivered as they are
     /// written. It ends after the `cancelEvent` or when the operation ends.
     /// Events are never dropped for a slow reader.
@@ -202,7 +220,71 @@ impl OpOptions {
         EventStream { rx }
     }
 
-    fn args(&self, op: Operation, event_log: &Path) -> Result<Vec<OsString>> {
+    /// Refuses what `op` on a CLI of `version` does not take.
+    fn check(&self, op: Operation, version: &semver::Version) -> Result<()> {
+        use Operation::{Destroy, Preview, Refresh, Up};
+        if !self.targets.is_empty() && !self.excludes.is_empty() {
+            return Err(Error::InvalidInput(
+                "--target and --exclude cannot be combined: pulumi declares them mutually exclusive; use one of them".to_owned(),
+            ));
+        }
+        let given: [(&str, bool, &[Operation], Option<&semver::Version>); 6] = [
+            (
+                "--exclude",
+                !self.excludes.is_empty(),
+                &[Preview, Up, Refresh, Destroy],
+                Some(&EXCLUDE_SINCE),
+            ),
+            (
+                "--exclude-dependents",
+                self.exclude_dependents,
+                &[Preview, Up, Refresh],
+                Some(&EXCLUDE_SINCE),
+            ),
+            ("--replace", !self.replaces.is_empty(), &[Preview, Up], None),
+            (
+                "--expect-no-changes",
+                self.expect_no_changes,
+                &[Preview, Up, Refresh],
+                None,
+            ),
+            ("--refresh", self.refresh, &[Preview, Up, Destroy], None),
+            (
+                "--continue-on-error",
+                self.continue_on_error,
+                &[Up, Destroy],
+                Some(if op == Destroy {
+                    &CONTINUE_ON_ERROR_DESTROY_SINCE
+                } else {
+                    &CONTINUE_ON_ERROR_UP_SINCE
+                }),
+            ),
+        ];
+        for (flag, set, takes, since) in given {
+            if !set {
+                continue;
+            }
+            if !takes.contains(&op) {
+                return Err(Error::InvalidInput(format!(
+                    "`pulumi {op}` does not take {flag}; remove it"
+                )));
+            }
+            if let Some(since) = since.filter(|since| version < *since) {
+                return Err(Error::InvalidInput(format!(
+                    "{flag} on `pulumi {op}` needs pulumi {since} or newer, and this CLI is {version}; upgrade pulumi or remove the flag"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn args(
+        &self,
+        op: Operation,
+        event_log: &Path,
+        version: &semver::Version,
+    ) -> Result<Vec<OsString>> {
+        self.check(op, version)?;
         let mut args: Vec<OsString> = op.words().iter().map(OsString::from).collect();
         args.push("--event-log".into());
         args.push(event_log.as_os_str().to_owned());
@@ -216,7 +298,7 @@ impl OpOptions {
             check_urn(urn)?;
             args.push(format!("--target={urn}").into());
         }
-        if self.target_dependents && op != Operation::Refresh {
+        if self.target_dependents {
             args.push("--target-dependents".into());
         }
         for urn in &self.excludes {
@@ -228,23 +310,21 @@ impl OpOptions {
         }
         for urn in &self.replaces {
             check_urn(urn)?;
-            if matches!(op, Operation::Preview | Operation::Up) {
-                args.push(format!("--replace={urn}").into());
-            }
+            args.push(format!("--replace={urn}").into());
         }
         if let Some(n) = self.parallel {
             args.push(format!("--parallel={n}").into());
         }
-        if self.expect_no_changes && op != Operation::Destroy {
+        if self.expect_no_changes {
             args.push("--expect-no-changes".into());
         }
-        if self.refresh && op != Operation::Refresh {
+        if self.refresh {
             args.push("--refresh".into());
         }
         if self.diff {
             args.push("--diff".into());
         }
-        if self.continue_on_error && matches!(op, Operation::Up | Operation::Destroy) {
+        if self.continue_on_error {
             args.push("--continue-on-error".into());
         }
         if let Some(path) = &self.config_file {
@@ -297,44 +377,9 @@ pub struct OpResult {
     pub permalink: Option<String>,
     /// Parts of the event log that could not be read. Empty for a healthy CLI.
     pub decode_issues: Vec<DecodeIssue>,
-}
-
-impl OpResult {
-    /// The deployment log as JSON: stack, operation, summary, ledger (with
-    /// diagnostics and durations), output names with secret values
-    /// redacted, version and permalink. Safe to store or ship: it holds no
-    /// secret value.
-    pub fn to_json_log(&self) -> serde_json::Value {
-        let outputs: serde_json::Map<String, serde_json::Value> = self
-            .outputs
-            .iter()
-            .map(|(name, value)| {
-                let shown = match value {
-                    OutputValue::Plain(v) => v.clone(),
-                    OutputValue::Secret(_) => serde_json::Value::from(lift_core::REDACTED),
-                };
-                (
-                    name.clone(),
-                    serde_json::json!({ "value": shown, "secret": value.is_secret() }),
-                )
-            })
-            .collect();
-        serde_json::json!({
-            "stack": self.stack,
-            "operation": self.summary.operation,
-            "summary": {
-                "result": self.summary.result,
-                "resourceChanges": self.summary.resource_changes,
-                "durationSeconds": self.summary.duration.as_secs_f64(),
-            },
-            "engineSummary": self.engine_summary,
-            "ledger": self.ledger,
-            "outputs": outputs,
-            "version": self.version,
-            "permalink": self.permalink,
-            "decodeIssues": self.decode_issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        })
-    }
+    /// What went wrong after the operation completed, such as reading the
+    /// outputs or the history afterwards. The operation itself is done.
+    pub warnings: Vec<String>,
 }
 
 impl Stack {
@@ -359,34 +404,41 @@ impl Stack {
     }
 
     /// Runs one operation. Dropping the future interrupts pulumi and removes the event log.
+    ///
+    /// A completed update stays completed: when reading its outputs or the
+    /// history afterwards fails, the result carries a warning instead of an
+    /// error. [`Stack::cancel`] on the same workspace interrupts it.
     #[tracing::instrument(level = "info", skip_all, fields(stack = %self.name(), op = %op))]
     pub async fn operate(&self, op: Operation, mut options: OpOptions) -> Result<OpResult> {
         let started = Instant::now();
-        let correlation = uuid::Uuid::new_v4().to_string();
-        let audit = Auditor {
-            stack: self,
-            op,
-            correlation: &correlation,
-        };
+        let workspace = self.workspace();
+        let version = workspace.cli().version().clone();
+        let audit =
+            Auditor::new(workspace, self.name(), op.as_str()).detail("operation", op.as_str());
+        // Bad options are refused before anything is recorded or spawned.
+        options.check(op, &version)?;
         audit.started().await?;
 
         let dir = match private_temp_dir() {
             Ok(dir) => dir,
-            Err(err) => return Err(audit.failed(err, Ledger::default()).await),
+            Err(err) => return Err(failed(&audit, err, Ledger::default()).await),
         };
         let log_path = dir.path().join("events.jsonl");
-        let mut args = match options.args(op, &log_path) {
+        let mut args = match options.args(op, &log_path, &version) {
             Ok(args) => args,
-            Err(err) => return Err(audit.failed(err, Ledger::default()).await),
+            Err(err) => return Err(failed(&audit, err, Ledger::default()).await),
         };
-        let stack_args = self.args(&[]);
-        args.extend(stack_args);
-        let command = self.workspace().inner.runner.describe(&args[..1]);
+        args.extend(self.args(&[]));
+        let runner = &workspace.inner.runner;
+        let command = runner.describe(&args[..1]);
+        let token = options.cancel.take().unwrap_or_default();
+        let _running = workspace.register_running(self.name(), token.clone());
         let invocation = Invocation {
             args,
             stdin: None,
             timeout: options.timeout,
-            cancel: options.cancel.take(),
+            cancel: Some(token),
+            kill: options.kill.take(),
         };
 
         let mut tail = Tail {
@@ -398,7 +450,7 @@ impl Stack {
             subscribers: std::mem::take(&mut options.subscribers),
             ended: false,
         };
-        let run = self.workspace().inner.runner.run(invocation);
+        let run = runner.run(invocation);
         tokio::pin!(run);
         let mut ticker = tokio::time::interval(POLL_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -412,16 +464,25 @@ impl Stack {
         tail.poll().await;
         let issues = tail.decoder.finish();
         let mut ledger = tail.ledger;
-        ledger.close(Instant::now());
         drop(tail.subscribers);
         drop(dir);
 
-        let finished =
-            match finished.and_then(|f| check_finished(&command, self.name().as_str(), f)) {
-                Ok(finished) => finished,
-                Err(err) => return Err(audit.failed(err, ledger).await),
-            };
+        let checked = finished.and_then(|f| runner.check(&command, self.name().as_str(), f));
         let engine_summary = tail.summary;
+        let engine_result = engine_summary.as_ref().and_then(|s| s.result.as_deref());
+        let result = match engine_result {
+            Some("failed") => DeployResult::Failed,
+            Some("canceled" | "cancelled") => DeployResult::Cancelled,
+            _ => DeployResult::Succeeded,
+        };
+        ledger.close(
+            Instant::now(),
+            checked.is_ok() && result == DeployResult::Succeeded,
+        );
+        let finished = match checked {
+            Ok(finished) => finished,
+            Err(err) => return Err(failed(&audit, err, ledger).await),
+        };
         if engine_summary.is_none() && !issues.is_empty() {
             let detail = issues
                 .iter()
@@ -433,21 +494,25 @@ impl Stack {
                 command: format!("{command} event log"),
                 detail,
             };
-            return Err(audit.failed(err, ledger).await);
+            return Err(failed(&audit, err, ledger).await);
         }
         if op == Operation::Preview && engine_summary.is_none() {
             let err = Error::MalformedOutput {
                 command: format!("{command} event log"),
                 detail: "the preview wrote no summaryEvent".to_owned(),
             };
-            return Err(audit.failed(err, ledger).await);
+            return Err(failed(&audit, err, ledger).await);
         }
 
+        // The operation is done; what follows only reads, and cannot undo it.
+        let mut warnings = Vec::new();
         let outputs = if matches!(op, Operation::Up | Operation::Refresh) {
-            match self.outputs().await {
-                Ok(outputs) => outputs,
-                Err(err) => return Err(audit.failed(err, ledger).await),
-            }
+            self.outputs().await.unwrap_or_else(|err| {
+                warnings.push(format!(
+                    "the update completed, but reading the stack outputs failed: {err}"
+                ));
+                BTreeMap::new()
+            })
         } else {
             BTreeMap::new()
         };
@@ -456,17 +521,19 @@ impl Stack {
         } else {
             match self.history(1).await {
                 Ok(mut history) => (!history.is_empty()).then(|| history.remove(0)),
-                Err(err) => return Err(audit.failed(err, ledger).await),
+                Err(err) => {
+                    warnings.push(format!(
+                        "the update completed, but reading the stack history failed: {err}"
+                    ));
+                    None
+                }
             }
         };
         let permalink = find_permalink(&finished.stdout)
             .or_else(|| latest.as_ref().and_then(|h| h.permalink.clone()));
         let summary = DeploySummary {
             operation: op.as_str().to_owned(),
-            result: match engine_summary.as_ref().and_then(|s| s.result.as_deref()) {
-                Some("failed") => DeployResult::Failed,
-                _ => DeployResult::Succeeded,
-            },
+            result,
             resource_changes: engine_summary
                 .as_ref()
                 .and_then(|s| s.resource_changes.as_ref())
@@ -488,9 +555,60 @@ impl Stack {
             version: latest.map(|h| h.version),
             permalink,
             decode_issues: issues,
+            warnings,
         };
-        audit.succeeded(&result).await;
+        let changes = serde_json::to_value(&result.summary.resource_changes).unwrap_or_default();
+        audit
+            .succeeded(vec![
+                (
+                    "result",
+                    serde_json::to_value(result.summary.result).unwrap_or_default(),
+                ),
+                ("resource_changes", changes),
+                (
+                    "duration_seconds",
+                    result.summary.duration.as_secs_f64().into(),
+                ),
+                ("resources", result.ledger.resources().count().into()),
+                (
+                    "failed_resources",
+                    result.ledger.count(ResourceStatus::Failed).into(),
+                ),
+                (
+                    "version",
+                    result
+                        .version
+                        .map(serde_json::Value::from)
+                        .unwrap_or_default(),
+                ),
+                ("warnings", result.warnings.len().into()),
+            ])
+            .await;
         Ok(result)
+    }
+}
+
+/// Records the failure (or cancellation) and wraps the error with the partial ledger.
+async fn failed(audit: &Auditor<'_>, err: Error, ledger: Ledger) -> Error {
+    audit
+        .failed(
+            &err,
+            vec![
+                ("resources", ledger.resources().count().into()),
+                (
+                    "failed_resources",
+                    ledger.count(ResourceStatus::Failed).into(),
+                ),
+                (
+                    "unfinished_resources",
+                    ledger.count(ResourceStatus::Unfinished).into(),
+                ),
+            ],
+        )
+        .await;
+    Error::Operation {
+        cause: Box::new(err),
+        ledger: Box::new(ledger),
     }
 }
 
@@ -574,90 +692,6 @@ fn find_permalink(stdout: &str) -> Option<String> {
     })
 }
 
-/// Writes an operation's audit events.
-struct Auditor<'a> {
-    stack: &'a Stack,
-    op: Operation,
-    correlation: &'a str,
-}
-
-impl Auditor<'_> {
-    fn event(&self, phase: &str) -> AuditEvent {
-        let inner = &self.stack.workspace().inner;
-        AuditEvent::new(
-            "deploy",
-            format!("{}.{phase}", self.op.as_str()),
-            Resource::new("pulumi_stack", self.stack.name().as_str()),
-        )
-        .actor(inner.actor.clone())
-        .correlation_id(self.correlation)
-        .detail("operation", self.op.as_str())
-        .detail("stack", self.stack.name().as_str())
-        .detail("cwd", self.stack.workspace().cwd().display().to_string())
-    }
-
-    /// The start must be recorded before anything changes: a sink that refuses it stops the operation.
-    async fn started(&self) -> Result<()> {
-        let event = self.event("started").detail(
-            "pulumi_version",
-            self.stack.workspace().cli().version().to_string(),
-        );
-        let sink = &self.stack.workspace().inner.audit;
-        sink.record(event).await.map_err(|source| Error::Audit {
-            action: format!("{}.started", self.op.as_str()),
-            source,
-        })
-    }
-
-    async fn succeeded(&self, result: &OpResult) {
-        let changes = serde_json::to_value(&result.summary.resource_changes).unwrap_or_default();
-        let event = self
-            .event("succeeded")
-            .detail("resource_changes", changes)
-            .detail("duration_seconds", result.summary.duration.as_secs_f64())
-            .detail("resources", result.ledger.entries().len())
-            .detail(
-                "version",
-                result
-                    .version
-                    .map(serde_json::Value::from)
-                    .unwrap_or_default(),
-            );
-        self.record(event).await;
-    }
-
-    /// Records the failure (or cancellation) and wraps the error with the partial ledger.
-    async fn failed(&self, err: Error, ledger: Ledger) -> Error {
-        let phase = if err.kind() == lift_core::ErrorKind::Cancelled {
-            "cancelled"
-        } else {
-            "failed"
-        };
-        let core = lift_core::Error::new(err.kind(), err.to_string());
-        let event = self
-            .event(phase)
-            .outcome(Outcome::from_error(&core))
-            .detail("resources", ledger.entries().len())
-            .detail(
-                "failed_resources",
-                ledger.count(crate::ledger::ResourceStatus::Failed),
-            );
-        self.record(event).await;
-        Error::Operation {
-            cause: Box::new(err),
-            ledger: Box::new(ledger),
-        }
-    }
-
-    /// Errors at the end are logged, not returned: the operation already happened.
-    async fn record(&self, event: AuditEvent) {
-        let action = event.action.clone();
-        if let Err(err) = self.stack.workspace().inner.audit.record(event).await {
-            tracing::error!(%action, %err, "the audit sink refused an operation's outcome event");
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Deployer for Stack {
     async fn preview(&self) -> lift_core::Result<DeploySummary> {
@@ -681,13 +715,21 @@ impl Deployer for Stack {
 mod tests {
     use super::*;
 
+    fn flags(options: &OpOptions, op: Operation, version: &semver::Version) -> Result<Vec<String>> {
+        Ok(options
+            .args(op, Path::new("/tmp/log"), version)?
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect())
+    }
+
     #[test]
-    fn options_become_flags_only_where_pulumi_takes_them() {
+    fn options_become_flags() {
+        let current = semver::Version::new(3, 274, 1);
         let options = OpOptions::default()
             .message("ship it")
             .target("urn:a")
             .target_dependents(true)
-            .exclude("urn:b")
             .replace("urn:c")
             .parallel(3)
             .expect_no_changes(true)
@@ -695,15 +737,7 @@ mod tests {
             .diff(true)
             .continue_on_error(true)
             .config_file("/tmp/Pulumi.x.yaml");
-        let text = |op| {
-            options
-                .args(op, Path::new("/tmp/log"))
-                .unwrap()
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-        };
-        let up = text(Operation::Up);
+        let up = flags(&options, Operation::Up, &current).unwrap();
         for flag in [
             "up",
             "--yes",
@@ -713,7 +747,6 @@ mod tests {
             "ship it",
             "--target=urn:a",
             "--target-dependents",
-            "--exclude=urn:b",
             "--replace=urn:c",
             "--parallel=3",
             "--expect-no-changes",
@@ -724,23 +757,88 @@ mod tests {
         ] {
             assert!(up.iter().any(|a| a == flag), "{flag} missing from {up:?}");
         }
-        let refresh = text(Operation::Refresh);
-        assert!(
-            !refresh
-                .iter()
-                .any(|a| a == "--refresh" || a.starts_with("--replace"))
-        );
-        let preview = text(Operation::Preview);
-        assert!(
-            !preview
-                .iter()
-                .any(|a| a == "--yes" || a == "--continue-on-error")
-        );
+        let excluded = OpOptions::default()
+            .exclude("urn:b")
+            .exclude_dependents(true);
+        let preview = flags(&excluded, Operation::Preview, &current).unwrap();
+        assert!(preview.iter().any(|a| a == "--exclude=urn:b"));
+        assert!(preview.iter().any(|a| a == "--exclude-dependents"));
+        assert!(!preview.iter().any(|a| a == "--yes"));
         assert!(
             OpOptions::default()
                 .target("bad\nurn")
-                .args(Operation::Up, Path::new("/x"))
+                .args(Operation::Up, Path::new("/x"), &current)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn options_an_operation_does_not_take_are_refused_naming_the_flag() {
+        let current = semver::Version::new(3, 274, 1);
+        let refused = |options: OpOptions, op: Operation| {
+            let err = flags(&options, op, &current).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+            err.to_string()
+        };
+        let both = refused(
+            OpOptions::default().target("urn:a").exclude("urn:b"),
+            Operation::Up,
+        );
+        assert!(both.contains("--target and --exclude"), "{both}");
+        let replace = refused(OpOptions::default().replace("urn:a"), Operation::Refresh);
+        assert!(
+            replace.contains("`pulumi refresh` does not take --replace"),
+            "{replace}"
+        );
+        let refresh = refused(OpOptions::default().refresh(true), Operation::Refresh);
+        assert!(refresh.contains("--refresh"), "{refresh}");
+        let coe = refused(
+            OpOptions::default().continue_on_error(true),
+            Operation::Preview,
+        );
+        assert!(coe.contains("--continue-on-error"), "{coe}");
+        let dependents = refused(
+            OpOptions::default()
+                .exclude("urn:b")
+                .exclude_dependents(true),
+            Operation::Destroy,
+        );
+        assert!(dependents.contains("--exclude-dependents"), "{dependents}");
+        let expect = refused(
+            OpOptions::default().expect_no_changes(true),
+            Operation::Destroy,
+        );
+        assert!(expect.contains("--expect-no-changes"), "{expect}");
+    }
+
+    #[test]
+    fn flags_newer_than_the_cli_are_refused_naming_the_version() {
+        let old = semver::Version::new(3, 110, 0);
+        let err = flags(&OpOptions::default().exclude("urn:b"), Operation::Up, &old).unwrap_err();
+        assert!(err.to_string().contains("needs pulumi 3.158.0"), "{err}");
+        let err = flags(
+            &OpOptions::default().continue_on_error(true),
+            Operation::Destroy,
+            &old,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("3.112.0"), "{err}");
+        let mid = semver::Version::new(3, 113, 0);
+        assert!(
+            flags(
+                &OpOptions::default().continue_on_error(true),
+                Operation::Destroy,
+                &mid
+            )
+            .is_ok()
+        );
+        assert!(
+            flags(
+                &OpOptions::default().continue_on_error(true),
+                Operation::Up,
+                &mid
+            )
+            .is_err()
         );
     }
 

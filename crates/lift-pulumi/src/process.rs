@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result, classify_failure, tail};
+use crate::events::plain_text;
 
 /// How to start pulumi processes: the binary, the directory and the environment.
 #[derive(Debug, Clone)]
@@ -30,7 +31,13 @@ pub(crate) struct Runner {
     pub(crate) secret_env: Arc<Vec<(String, SecretValue)>>,
     /// How long a process may take to stop after SIGINT before it gets SIGKILL.
     pub(crate) grace: Duration,
+    /// Whether the CLI's exit codes follow the contract of pulumi 3.227 and newer.
+    pub(crate) exit_code_contract: bool,
 }
+
+/// The most a process may print on stdout or stderr before lift stops
+/// keeping it (a state export of a large stack is tens of MB).
+pub(crate) const OUTPUT_LIMIT: usize = 256 * 1024 * 1024;
 
 /// One command to run.
 #[derive(Debug, Default)]
@@ -40,6 +47,8 @@ pub(crate) struct Invocation {
     pub(crate) stdin: Option<Zeroizing<Vec<u8>>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) cancel: Option<CancellationToken>,
+    /// Cuts the grace period short: SIGKILL at once (a second Ctrl-C).
+    pub(crate) kill: Option<CancellationToken>,
 }
 
 /// How a process ended.
@@ -60,6 +69,8 @@ pub(crate) struct Finished {
     pub(crate) stderr: String,
     pub(crate) status: ExitStatus,
     pub(crate) ending: Ending,
+    /// Whether stdout went past [`OUTPUT_LIMIT`] and its end was dropped.
+    pub(crate) stdout_truncated: bool,
 }
 
 impl Finished {
@@ -110,6 +121,7 @@ impl Runner {
             .args(&invocation.args)
             .current_dir(&self.cwd)
             .env("PULUMI_SKIP_UPDATE_CHECK", "true")
+            .env(crate::cancel::OWNER_ENV, std::process::id().to_string())
             .stdin(if invocation.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -151,6 +163,7 @@ impl Runner {
         }
 
         let cancel = invocation.cancel.unwrap_or_default();
+        let kill = invocation.kill.unwrap_or_default();
         let timeout = invocation.timeout;
         let Some(child) = guard.child.as_mut() else {
             return Err(Error::io(
@@ -167,39 +180,108 @@ impl Runner {
         let (status, ending) = tokio::select! {
             status = child.wait() => (status, Ending::Exited),
             () = cancel.cancelled() => {
-                let (status, killed) = interrupt(child, pgid, self.grace).await;
+                let (status, killed) = interrupt(child, pgid, self.grace, &kill).await;
+                (status, Ending::Cancelled { killed })
+            }
+            () = kill.cancelled() => {
+                let (status, killed) = interrupt(child, pgid, Duration::ZERO, &kill).await;
                 (status, Ending::Cancelled { killed })
             }
             () = sleep => {
-                let (status, killed) = interrupt(child, pgid, self.grace).await;
+                let (status, killed) = interrupt(child, pgid, self.grace, &kill).await;
                 (status, Ending::TimedOut { after: timeout.unwrap_or_default(), killed })
             }
         };
         // The child is reaped: the guard has nothing left to do.
         guard.child = None;
         let status = status.map_err(|err| Error::io(format!("waiting for {description}"), err))?;
-        let stdout = stdout.finish(self.grace).await;
-        let stderr = stderr.finish(self.grace).await;
+        let (stdout, stdout_truncated) = stdout.finish(self.grace).await;
+        let (stderr, _) = stderr.finish(self.grace).await;
         tracing::debug!(command = %description, ?status, ?ending, "pulumi finished");
         Ok(Finished {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             status,
             ending,
+            stdout_truncated,
         })
+    }
+
+    /// Turns a finished process into `Ok` only when it exited with status 0,
+    /// and every other ending into a typed error.
+    pub(crate) fn check(&self, command: &str, stack: &str, finished: Finished) -> Result<Finished> {
+        let how = |killed: bool| {
+            if killed {
+                "; killed after the grace period".to_owned()
+            } else {
+                String::new()
+            }
+        };
+        match finished.ending {
+            Ending::Cancelled { killed } => Err(Error::Cancelled {
+                command: command.to_owned(),
+                how: how(killed),
+            }),
+            Ending::TimedOut { after, killed } => Err(Error::Timeout {
+                command: command.to_owned(),
+                after,
+                how: how(killed),
+            }),
+            Ending::Exited if finished.status.success() => {
+                if finished.stdout_truncated {
+                    return Err(Error::MalformedOutput {
+                        command: command.to_owned(),
+                        detail: format!(
+                            "it printed more than {} MiB on stdout",
+                            OUTPUT_LIMIT / (1024 * 1024)
+                        ),
+                    });
+                }
+                Ok(finished)
+            }
+            Ending::Exited => {
+                let failure = Failure {
+                    command,
+                    stack,
+                    contract_code: finished.status.code().filter(|_| self.exit_code_contract),
+                    stdout: &finished.stdout,
+                    stderr: &finished.stderr,
+                };
+                Err(
+                    classify_failure(&failure).unwrap_or_else(|| Error::CommandFailed {
+                        command: command.to_owned(),
+                        status: finished.status_text(),
+                        code: finished.status.code(),
+                        // Pulumi prints an update's failure on stdout and may leave stderr empty.
+                        stderr_tail: if finished.stderr.trim().is_empty() {
+                            plain_text(&tail(&finished.stdout, 10))
+                        } else {
+                            tail(&finished.stderr, 10)
+                        },
+                    }),
+                )
+            }
+        }
     }
 }
 
-/// SIGINT to the group, a grace period, then SIGKILL. Returns the status and whether SIGKILL was needed.
+/// SIGINT to the group, a grace period (cut short by `kill`), then SIGKILL.
+/// Returns the status and whether SIGKILL was needed.
 async fn interrupt(
     child: &mut Child,
     pgid: Option<Pid>,
     grace: Duration,
+    kill: &CancellationToken,
 ) -> (std::io::Result<ExitStatus>, bool) {
     signal_group(pgid, Signal::SIGINT);
-    match tokio::time::timeout(grace, child.wait()).await {
-        Ok(status) => (status, false),
-        Err(_) => {
+    let waited = tokio::select! {
+        status = child.wait() => Some(status),
+        () = tokio::time::sleep(grace) => None,
+        () = kill.cancelled() => None,
+    };
+    match waited {
+        Some(status) => (status, false),
+        None => {
             signal_group(pgid, Signal::SIGKILL);
             (child.wait().await, true)
         }
@@ -251,15 +333,50 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Reads a pipe to the end in the background, keeping what arrived even if the pipe never closes.
+/// Parses a command's JSON output; garbage becomes [`Error::MalformedOutput`].
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, command: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| Error::MalformedOutput {
+        command: command.to_owned(),
+        detail: format!(
+            "expected JSON ({err}); it printed {:?}",
+            text.trim().chars().take(60).collect::<String>()
+        ),
+    })
+}
+
+/// Like [`parse_json`] for output that may hold secret values: the error
+/// names only the position, since serde's messages quote the offending value.
+pub(crate) fn parse_secret_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    command: &str,
+) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| Error::MalformedOutput {
+        command: command.to_owned(),
+        detail: format!(
+            "expected JSON, found something else at line {} column {} (content withheld: it may hold secrets)",
+            err.line(),
+            err.column()
+        ),
+    })
+}
+
+/// Reads a pipe to the end in the background, keeping what arrived even if
+/// the pipe never closes, and at most [`OUTPUT_LIMIT`] bytes of it.
 struct Collector {
-    buffer: Arc<Mutex<Vec<u8>>>,
+    buffer: Arc<Mutex<(Vec<u8>, bool)>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Collector {
     fn spawn<R: AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> Self {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
+        Self::spawn_with_limit(pipe, OUTPUT_LIMIT)
+    }
+
+    fn spawn_with_limit<R: AsyncRead + Unpin + Send + 'static>(
+        pipe: Option<R>,
+        limit: usize,
+    ) -> Self {
+        let buffer = Arc::new(Mutex::new((Vec::new(), false)));
         let task = pipe.map(|mut pipe| {
             let buffer = Arc::clone(&buffer);
             tokio::spawn(async move {
@@ -267,10 +384,14 @@ impl Collector {
                 loop {
                     match pipe.read(&mut chunk).await {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => buffer
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .extend_from_slice(&chunk[..n]),
+                        Ok(n) => {
+                            let mut guard = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+                            let (kept, truncated) = &mut *guard;
+                            let room = limit.saturating_sub(kept.len());
+                            kept.extend_from_slice(&chunk[..n.min(room)]);
+                            // Keep reading to the end, so the child never blocks on a full pipe.
+                            *truncated |= n > room;
+                        }
                     }
                 }
             })
@@ -278,8 +399,9 @@ impl Collector {
         Collector { buffer, task }
     }
 
-    /// Waits for the pipe to close (a grandchild may hold it open) and returns what was read.
-    async fn finish(mut self, wait: Duration) -> Vec<u8> {
+    /// Waits for the pipe to close (a grandchild may hold it open) and returns
+    /// what was kept, and whether the rest was dropped.
+    async fn finish(mut self, wait: Duration) -> (Vec<u8>, bool) {
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
             if tokio::time::timeout(wait.max(Duration::from_millis(200)), task)
@@ -311,6 +433,7 @@ mod tests {
                 SecretValue::from("pp"),
             )]),
             grace: Duration::from_millis(300),
+            exit_code_contract: true,
         }
     }
 
@@ -390,6 +513,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn output_past_the_limit_is_dropped_and_flagged() {
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        let collector = Collector::spawn_with_limit(Some(reader), 10);
+        writer.write_all(b"0123456789abcdef").await.unwrap();
+        drop(writer);
+        let (kept, truncated) = collector.finish(Duration::from_secs(1)).await;
+        assert_eq!(kept, b"0123456789");
+        assert!(truncated);
+    }
+
+    #[tokio::test]
+    async fn exit_codes_map_to_kinds_under_the_contract() {
+        use lift_core::{Classify, ErrorKind};
+        let dir = tempfile::tempdir().unwrap();
+        for (code, kind) in [
+            (2, ErrorKind::InvalidInput),
+            (3, ErrorKind::PermissionDenied),
+            (4, ErrorKind::External),
+            (5, ErrorKind::FailedPrecondition),
+            (6, ErrorKind::NotFound),
+            (7, ErrorKind::FailedPrecondition),
+            (8, ErrorKind::Cancelled),
+            (9, ErrorKind::Timeout),
+        ] {
+            let runner = script(dir.path(), &format!("echo failed >&2; exit {code}"));
+            let finished = runner.run(Invocation::default()).await.unwrap();
+            let err = runner.check("pulumi up", "dev", finished).unwrap_err();
+            assert_eq!(err.kind(), kind, "exit {code}: {err}");
+        }
+        let mut runner = script(dir.path(), "echo failed >&2; exit 3");
+        runner.exit_code_contract = false;
+        let finished = runner.run(Invocation::default()).await.unwrap();
+        let err = runner.check("pulumi up", "dev", finished).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::External, "{err}");
+    }
+
+    #[tokio::test]
     async fn spawn_failure_is_typed() {
         let runner = Runner {
             program: "/nonexistent/pulumi".into(),
@@ -397,6 +557,7 @@ mod tests {
             env: Vec::new(),
             secret_env: Arc::default(),
             grace: Duration::from_millis(10),
+            exit_code_contract: true,
         };
         let err = runner.run(Invocation::default()).await.unwrap_err();
         assert!(matches!(err, Error::Spawn { .. }));

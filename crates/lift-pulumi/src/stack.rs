@@ -4,17 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 
 use lift_core::{OutputValue, SecretValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::audit::Auditor;
+use crate::cancel::{CancelOptions, CancelOutcome};
 use crate::error::{Error, Result};
 use crate::names::{StackName, check_key};
-use crate::process::{Finished, Invocation};
-use crate::workspace::{Workspace, parse_json, parse_secret_json};
+use crate::process::{Finished, Invocation, parse_json, parse_secret_json};
+use crate::tempdir::private_temp_dir;
+use crate::workspace::Workspace;
+
+/// The first CLI whose `config set` takes `--raw` (keep stdin's trailing newlines).
+const CONFIG_RAW_SINCE: semver::Version = semver::Version::new(3, 247, 0);
 
 /// The text `pulumi stack output --json` prints in place of a secret value.
 const SECRET_SENTINEL: &str = "[secret]";
@@ -34,28 +39,70 @@ pub enum ConfigValue {
     Plain(String),
     /// A secret value (stored encrypted by Pulumi).
     Secret(SecretValue),
+    /// A secret whose value was not decrypted ([`Stack::config_list`] without
+    /// [`ConfigOptions::show_secrets`]).
+    HiddenSecret,
 }
 
 impl ConfigValue {
     /// Whether the value is secret.
     pub fn is_secret(&self) -> bool {
-        matches!(self, ConfigValue::Secret(_))
+        matches!(self, ConfigValue::Secret(_) | ConfigValue::HiddenSecret)
     }
 
     /// The plain value, or `None` for a secret.
     pub fn as_plain(&self) -> Option<&str> {
         match self {
             ConfigValue::Plain(value) => Some(value),
-            ConfigValue::Secret(_) => None,
+            ConfigValue::Secret(_) | ConfigValue::HiddenSecret => None,
         }
     }
 }
 
 /// Options of the config commands.
+///
+/// ```
+/// use lift_pulumi::ConfigOptions;
+///
+/// let options = ConfigOptions::default().path(true);
+/// assert!(options.is_path());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
 pub struct ConfigOptions {
-    /// Treat the key as a property path (`--path`), such as `app:servers[0].port`.
-    pub path: bool,
+    path: bool,
+    plaintext: bool,
+    show_secrets: bool,
+}
+
+impl ConfigOptions {
+    /// Treats the key as a property path (`--path`), such as `app:servers[0].port`.
+    pub fn path(mut self, yes: bool) -> Self {
+        self.path = yes;
+        self
+    }
+
+    /// Stores a plain value even if pulumi's guard takes it for a secret
+    /// (`--plaintext`). Without it, pulumi refuses a value that looks like a
+    /// secret, and [`Stack::config_set`] fails with [`Error::LooksLikeSecret`].
+    pub fn plaintext(mut self, yes: bool) -> Self {
+        self.plaintext = yes;
+        self
+    }
+
+    /// Decrypts secret values in [`Stack::config_list`] (`--show-secrets`).
+    /// Without it, secrets list as [`ConfigValue::HiddenSecret`] and the
+    /// passphrase or KMS key is never used.
+    pub fn show_secrets(mut self, yes: bool) -> Self {
+        self.show_secrets = yes;
+        self
+    }
+
+    /// Whether keys are property paths.
+    pub fn is_path(&self) -> bool {
+        self.path
+    }
 }
 
 /// One entry of `pulumi stack history --json`.
@@ -101,14 +148,14 @@ struct RawConfigValue {
 impl RawConfigValue {
     fn into_value(mut self) -> ConfigValue {
         let text = match self.value.take() {
-            Some(Value::String(text)) => text,
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
+            Some(Value::String(text)) => Some(text),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
         };
-        if self.secret {
-            ConfigValue::Secret(SecretValue::from(text))
-        } else {
-            ConfigValue::Plain(text)
+        match (self.secret, text) {
+            (true, Some(text)) => ConfigValue::Secret(SecretValue::from(text)),
+            (true, None) => ConfigValue::HiddenSecret,
+            (false, text) => ConfigValue::Plain(text.unwrap_or_default()),
         }
     }
 }
@@ -147,7 +194,7 @@ impl Stack {
             args: self.args(words),
             stdin,
             timeout: self.workspace.inner.command_timeout,
-            cancel: None,
+            ..Invocation::default()
         };
         self.workspace.execute(invocation, Some(&self.name)).await
     }
@@ -167,6 +214,12 @@ impl Stack {
 
     /// Sets a config value. The value goes to pulumi on stdin, never on the
     /// command line: `/proc/PID/cmdline` is readable by every user.
+    ///
+    /// The value is stored byte for byte, trailing newlines included (a PEM
+    /// key keeps its last newline): lift passes `--raw` to CLIs that take it
+    /// (3.247 and newer) and, for older ones, adds the one newline pulumi
+    /// strips. A value ending in `\r` cannot be kept whole by those older
+    /// CLIs, and is refused.
     pub async fn config_set(
         &self,
         key: &str,
@@ -175,14 +228,40 @@ impl Stack {
     ) -> Result<()> {
         check_key("config key", key)?;
         let (flag, bytes) = match value {
-            ConfigValue::Plain(text) => ("--plaintext", text.as_bytes()),
-            ConfigValue::Secret(secret) => ("--secret", secret.expose()),
+            ConfigValue::Plain(text) => {
+                (options.plaintext.then_some("--plaintext"), text.as_bytes())
+            }
+            ConfigValue::Secret(secret) => (Some("--secret"), secret.expose()),
+            ConfigValue::HiddenSecret => {
+                return Err(Error::InvalidInput(format!(
+                    "cannot set {key} to a hidden secret: give the secret's value"
+                )));
+            }
         };
-        let mut words = vec!["config", "set", key, flag];
+        let mut words = vec!["config", "set", key];
+        words.extend(flag);
         if options.path {
             words.push("--path");
         }
-        self.run_ok(&words, Some(Zeroizing::new(bytes.to_vec())))
+        let mut stdin = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
+        stdin.extend_from_slice(bytes);
+        if self.workspace.cli().version() >= &CONFIG_RAW_SINCE {
+            words.push("--raw");
+        } else if bytes.last() == Some(&b'\r') {
+            return Err(Error::InvalidInput(format!(
+                "the value of {key} ends with a carriage return, which pulumi {} strips; keeping it needs `config set --raw`, which needs pulumi {CONFIG_RAW_SINCE} or newer",
+                self.workspace.cli().version()
+            )));
+        } else {
+            // Older CLIs strip one trailing newline from stdin: give them one to strip.
+            stdin.push(b'\n');
+        }
+        let audit = Auditor::new(&self.workspace, &self.name, "config.set")
+            .detail("key", key)
+            .detail("secret", value.is_secret())
+            .detail("path", options.path);
+        audit
+            .run(self.run_ok(&words, Some(stdin)))
             .await
             .map(|_| ())
     }
@@ -194,14 +273,24 @@ impl Stack {
         if options.path {
             words.push("--path");
         }
-        self.run_ok(&words, None).await.map(|_| ())
+        let audit = Auditor::new(&self.workspace, &self.name, "config.rm")
+            .detail("key", key)
+            .detail("path", options.path);
+        audit.run(self.run_ok(&words, None)).await.map(|_| ())
     }
 
-    /// Every config value (`pulumi config --json --show-secrets`), secrets wrapped.
-    pub async fn config_list(&self) -> Result<BTreeMap<String, ConfigValue>> {
-        let mut finished = self
-            .run_ok(&["config", "--json", "--show-secrets"], None)
-            .await?;
+    /// Every config value (`pulumi config --json`). Secrets are decrypted
+    /// only with [`ConfigOptions::show_secrets`]; otherwise they list as
+    /// [`ConfigValue::HiddenSecret`].
+    pub async fn config_list(
+        &self,
+        options: ConfigOptions,
+    ) -> Result<BTreeMap<String, ConfigValue>> {
+        let mut words = vec!["config", "--json"];
+        if options.show_secrets {
+            words.push("--show-secrets");
+        }
+        let mut finished = self.run_ok(&words, None).await?;
         let raw: Result<BTreeMap<String, RawConfigValue>> =
             parse_secret_json(&finished.stdout, "pulumi config --json");
         finished.stdout.zeroize();
@@ -223,7 +312,11 @@ impl Stack {
                 "tag values must not start with '-': pulumi would read them as a flag".to_owned(),
             ));
         }
-        self.run_ok(&["stack", "tag", "set", name, value], None)
+        let audit = Auditor::new(&self.workspace, &self.name, "tag.set")
+            .detail("tag", name)
+            .detail("value", value);
+        audit
+            .run(self.run_ok(&["stack", "tag", "set", name, value], None))
             .await
             .map(|_| ())
     }
@@ -231,7 +324,9 @@ impl Stack {
     /// Removes a tag.
     pub async fn tag_remove(&self, name: &str) -> Result<()> {
         check_key("tag name", name)?;
-        self.run_ok(&["stack", "tag", "rm", name], None)
+        let audit = Auditor::new(&self.workspace, &self.name, "tag.rm").detail("tag", name);
+        audit
+            .run(self.run_ok(&["stack", "tag", "rm", name], None))
             .await
             .map(|_| ())
     }
@@ -242,10 +337,17 @@ impl Stack {
         parse_json(&finished.stdout, "pulumi stack tag ls --json")
     }
 
-    /// Exports the stack's state (`pulumi stack export`). Secrets stay encrypted in it.
+    /// Exports the stack's state (`pulumi stack export`). Secrets stay
+    /// encrypted in it. The export is audited: a state file names every
+    /// resource and is worth knowing who took.
     pub async fn export(&self) -> Result<Value> {
-        let finished = self.run_ok(&["stack", "export"], None).await?;
-        parse_json(&finished.stdout, "pulumi stack export")
+        let audit = Auditor::new(&self.workspace, &self.name, "stack.export");
+        audit
+            .run(async {
+                let finished = self.run_ok(&["stack", "export"], None).await?;
+                parse_json(&finished.stdout, "pulumi stack export")
+            })
+            .await
     }
 
     /// Imports a state (`pulumi stack import --file`), through a file in a
@@ -258,8 +360,10 @@ impl Stack {
         })?;
         write_private(&path, &bytes).await?;
         let file = path.to_string_lossy().into_owned();
-        let result = self
-            .run_ok(&["stack", "import", "--file", &file], None)
+        let audit =
+            Auditor::new(&self.workspace, &self.name, "stack.import").detail("bytes", bytes.len());
+        let result = audit
+            .run(self.run_ok(&["stack", "import", "--file", &file], None))
             .await;
         drop(dir);
         result.map(|_| ())
@@ -306,9 +410,10 @@ impl Stack {
         parse_json(&finished.stdout, "pulumi stack history --json")
     }
 
-    /// Cancels the update running on this stack (`pulumi cancel --yes`).
-    pub async fn cancel(&self) -> Result<()> {
-        self.run_ok(&["cancel", "--yes"], None).await.map(|_| ())
+    /// Cancels the update running on this stack. See [`crate::cancel`] for
+    /// what that means on each backend.
+    pub async fn cancel(&self, options: CancelOptions) -> Result<CancelOutcome> {
+        crate::cancel::cancel(self, options).await
     }
 }
 
@@ -343,17 +448,6 @@ fn contains_secret_sentinel(value: &Value) -> bool {
         Value::Object(fields) => fields.values().any(contains_secret_sentinel),
         _ => false,
     }
-}
-
-/// A temporary directory only the current user can read (mode 0700), removed on drop.
-pub(crate) fn private_temp_dir() -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("lift-pulumi-")
-        .tempdir()
-        .map_err(|err| Error::io("cannot create a private temporary directory", err))?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
-        .map_err(|err| Error::io("cannot restrict the temporary directory to mode 0700", err))?;
-    Ok(dir)
 }
 
 async fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
@@ -396,16 +490,6 @@ mod tests {
         assert_eq!(key.expose(), b"hunter2");
         assert!(outputs["nested"].is_secret());
         assert!(!format!("{outputs:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn private_temp_dirs_are_0700_and_vanish() {
-        let dir = private_temp_dir().unwrap();
-        let path = dir.path().to_path_buf();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-        drop(dir);
-        assert!(!path.exists());
     }
 
     #[test]

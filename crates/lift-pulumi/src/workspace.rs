@@ -9,11 +9,13 @@ use std::time::Duration;
 use lift_core::{Actor, AuditSink, NoopAuditSink, SecretValue};
 use serde::{Deserialize, Serialize};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Auditor;
 use crate::cli::{MINIMUM_VERSION, PulumiCli};
-use crate::error::{Error, Result, classify_output, tail};
-use crate::events::plain_text;
+use crate::error::{Error, Result, exit};
 use crate::names::StackName;
-use crate::process::{Ending, Finished, Invocation, Runner};
+use crate::process::{Finished, Invocation, Runner, parse_json};
 use crate::stack::Stack;
 
 /// How long a process gets to stop after SIGINT before SIGKILL, by default.
@@ -41,6 +43,9 @@ pub(crate) struct Inner {
     pub(crate) command_timeout: Option<Duration>,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) actor: Actor,
+    /// The operations this workspace is running, by stack, so that
+    /// [`Stack::cancel`] can interrupt them.
+    pub(crate) running: std::sync::Mutex<Vec<(u64, StackName, CancellationToken)>>,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -92,9 +97,25 @@ impl WorkspaceBuilder {
         self.env("PULUMI_HOME", path)
     }
 
-    /// Sets `PULUMI_BACKEND_URL`, for example `file:///var/state` or `s3://bucket`.
+    /// Sets `PULUMI_BACKEND_URL`, for example `file:///var/state`,
+    /// `s3://bucket?region=eu-west-1` or `https://api.pulumi.com`.
     pub fn backend_url(self, url: impl Into<OsString>) -> Self {
         self.env("PULUMI_BACKEND_URL", url)
+    }
+
+    /// Sets a secret environment variable for every command: a backend
+    /// credential such as `AWS_SECRET_ACCESS_KEY` or `AZURE_STORAGE_KEY`. The
+    /// value stays wrapped until it is handed to the child's environment, and
+    /// never appears on a command line, in a message or in `Debug` output.
+    pub fn secret_env(mut self, key: impl Into<String>, value: SecretValue) -> Self {
+        self.secret_env.push((key.into(), value));
+        self
+    }
+
+    /// Sets `PULUMI_ACCESS_TOKEN`, the Pulumi Cloud access token, as a secret
+    /// environment variable (see [`WorkspaceBuilder::secret_env`]).
+    pub fn access_token(self, token: SecretValue) -> Self {
+        self.secret_env("PULUMI_ACCESS_TOKEN", token)
     }
 
     /// Sets `PULUMI_CONFIG_PASSPHRASE`. The value stays wrapped until it is
@@ -160,6 +181,7 @@ impl WorkspaceBuilder {
             env: self.env,
             secret_env: Arc::new(self.secret_env),
             grace: self.grace,
+            exit_code_contract: cli.version() >= &exit::CONTRACT_SINCE,
         };
         Ok(Workspace {
             inner: Arc::new(Inner {
@@ -168,6 +190,7 @@ impl WorkspaceBuilder {
                 command_timeout: self.command_timeout,
                 audit: self.audit,
                 actor: self.actor.unwrap_or_else(Actor::from_env),
+                running: std::sync::Mutex::default(),
             }),
         })
     }
@@ -242,44 +265,59 @@ impl Workspace {
     }
 
     /// Creates `name` (without selecting it globally); fails with
-    /// [`Error::StackAlreadyExists`] when it exists.
+    /// [`Error::StackAlreadyExists`] when it exists. The stack's secrets use
+    /// the backend's default provider (a passphrase on DIY backends); see
+    /// [`Workspace::create_stack_with`] for another.
     pub async fn create_stack(&self, name: StackName) -> Result<Stack> {
+        self.create_stack_with(name, &StackInitOptions::default())
+            .await
+    }
+
+    /// Creates `name` with options, such as its secrets provider.
+    pub async fn create_stack_with(
+        &self,
+        name: StackName,
+        options: &StackInitOptions,
+    ) -> Result<Stack> {
         let stack = self.stack(name);
-        stack
-            .run_ok(&["stack", "init", "--no-select"], None)
-            .await?;
+        let mut words = vec!["stack", "init", "--no-select"];
+        if let Some(provider) = &options.secrets_provider {
+            words.push("--secrets-provider");
+            words.push(provider);
+        }
+        let audit = Auditor::new(self, stack.name(), "stack.init").detail(
+            "secrets_provider",
+            options
+                .secrets_provider
+                .as_deref()
+                .map(redact_provider_url)
+                .unwrap_or_else(|| "default".to_owned()),
+        );
+        audit.run(stack.run_ok(&words, None)).await?;
         Ok(stack)
     }
 
     /// A handle on `name`, checking that it exists ([`Error::StackNotFound`] otherwise).
+    ///
+    /// The name is resolved by pulumi itself, so `dev`, `org/dev` and
+    /// `org/project/dev` mean what they mean to the CLI (on DIY backends the
+    /// organization is always `organization`).
     pub async fn select_stack(&self, name: StackName) -> Result<Stack> {
-        if self.stack_exists(&name).await? {
-            Ok(self.stack(name))
-        } else {
-            Err(Error::StackNotFound {
-                stack: name.to_string(),
-            })
-        }
+        let stack = self.stack(name);
+        stack.history(1).await?;
+        Ok(stack)
     }
 
     /// Selects `name`, creating it when it does not exist.
     pub async fn select_or_create_stack(&self, name: StackName) -> Result<Stack> {
-        if self.stack_exists(&name).await? {
-            return Ok(self.stack(name));
+        match self.select_stack(name.clone()).await {
+            Ok(stack) => Ok(stack),
+            Err(Error::StackNotFound { .. }) => match self.create_stack(name.clone()).await {
+                Err(Error::StackAlreadyExists { .. }) => Ok(self.stack(name)),
+                other => other,
+            },
+            Err(err) => Err(err),
         }
-        match self.create_stack(name.clone()).await {
-            Err(Error::StackAlreadyExists { .. }) => Ok(self.stack(name)),
-            other => other,
-        }
-    }
-
-    async fn stack_exists(&self, name: &StackName) -> Result<bool> {
-        let stacks = self.list_stacks().await?;
-        Ok(stacks.iter().any(|s| {
-            s.name == name.as_str()
-                || (!name.as_str().contains('/')
-                    && s.name.rsplit('/').next() == Some(name.as_str()))
-        }))
     }
 
     /// The project's stacks (`pulumi stack ls --json`).
@@ -295,7 +333,8 @@ impl Workspace {
         if force {
             args.push("--force");
         }
-        stack.run_ok(&args, None).await.map(|_| ())
+        let audit = Auditor::new(self, name, "stack.rm").detail("force", force);
+        audit.run(stack.run_ok(&args, None)).await.map(|_| ())
     }
 
     /// The logged-in identity (`pulumi whoami --json`).
@@ -324,74 +363,88 @@ impl Workspace {
     ) -> Result<Finished> {
         let command = self.inner.runner.describe(&invocation.args);
         let finished = self.inner.runner.run(invocation).await?;
-        check_finished(
+        self.inner.runner.check(
             &command,
             stack.map(StackName::as_str).unwrap_or(""),
             finished,
         )
     }
-}
 
-/// Turns a finished process into `Ok` only when it exited with status 0.
-pub(crate) fn check_finished(command: &str, stack: &str, finished: Finished) -> Result<Finished> {
-    let how = |killed: bool| {
-        if killed {
-            "; killed after the grace period".to_owned()
-        } else {
-            String::new()
+    /// Registers an operation running on `stack`; the guard unregisters it.
+    pub(crate) fn register_running(&self, stack: &StackName, token: CancellationToken) -> Running {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((id, stack.clone(), token));
+        Running {
+            workspace: self.clone(),
+            id,
         }
-    };
-    match finished.ending {
-        Ending::Cancelled { killed } => Err(Error::Cancelled {
-            command: command.to_owned(),
-            how: how(killed),
-        }),
-        Ending::TimedOut { after, killed } => Err(Error::Timeout {
-            command: command.to_owned(),
-            after,
-            how: how(killed),
-        }),
-        Ending::Exited if finished.status.success() => Ok(finished),
-        Ending::Exited => Err(classify_output(stack, &finished.stdout, &finished.stderr)
-            .unwrap_or_else(|| {
-                Error::CommandFailed {
-                    command: command.to_owned(),
-                    status: finished.status_text(),
-                    code: finished.status.code(),
-                    // Pulumi prints an update's failure on stdout and may leave stderr empty.
-                    stderr_tail: if finished.stderr.trim().is_empty() {
-                        plain_text(&tail(&finished.stdout, 10))
-                    } else {
-                        tail(&finished.stderr, 10)
-                    },
-                }
-            })),
+    }
+
+    /// Cancels the operations this workspace runs on `stack`; returns how many.
+    pub(crate) fn cancel_running(&self, stack: &StackName) -> usize {
+        let running = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cancelled = 0;
+        for (_, name, token) in running.iter() {
+            if name == stack && !token.is_cancelled() {
+                token.cancel();
+                cancelled += 1;
+            }
+        }
+        cancelled
     }
 }
 
-/// Parses a command's JSON output; garbage becomes [`Error::MalformedOutput`].
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, command: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| Error::MalformedOutput {
-        command: command.to_owned(),
-        detail: format!(
-            "expected JSON ({err}); it printed {:?}",
-            text.trim().chars().take(60).collect::<String>()
-        ),
-    })
+/// An operation registered with [`Workspace::register_running`].
+pub(crate) struct Running {
+    workspace: Workspace,
+    id: u64,
 }
 
-/// Like [`parse_json`] for output that may hold secret values: the error
-/// names only the position, since serde's messages quote the offending value.
-pub(crate) fn parse_secret_json<T: serde::de::DeserializeOwned>(
-    text: &str,
-    command: &str,
-) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| Error::MalformedOutput {
-        command: command.to_owned(),
-        detail: format!(
-            "expected JSON, found something else at line {} column {} (content withheld: it may hold secrets)",
-            err.line(),
-            err.column()
-        ),
-    })
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self
+            .workspace
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.retain(|(id, _, _)| *id != self.id);
+    }
+}
+
+/// Options of [`Workspace::create_stack_with`].
+///
+/// ```
+/// use lift_pulumi::StackInitOptions;
+///
+/// let options = StackInitOptions::default().secrets_provider("awskms://alias/pulumi?region=eu-west-1");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct StackInitOptions {
+    secrets_provider: Option<String>,
+}
+
+impl StackInitOptions {
+    /// The stack's secrets provider (`--secrets-provider`): `passphrase`,
+    /// `awskms://...`, `azurekeyvault://...`, `gcpkms://...` or `hashivault://...`.
+    pub fn secrets_provider(mut self, provider: impl Into<String>) -> Self {
+        self.secrets_provider = Some(provider.into());
+        self
+    }
+}
+
+/// A secrets provider URL without its query (which may carry credentials), for audit records.
+fn redact_provider_url(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_owned()
 }

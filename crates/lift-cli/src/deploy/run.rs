@@ -1,324 +1,50 @@
-//! `lift deploy`: drive the Pulumi CLI.
+//! Running `lift deploy` commands.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lift::pulumi::{
-    CancellationToken, ConfigOptions, ConfigValue, EngineEvent, EventPayload, Ledger, OpOptions,
-    OpResult, Operation, Stack, StackName, Workspace,
+    CancelOptions, CancelOutcome, ConfigOptions, ConfigValue, OpResult, Operation, Stack,
+    StackInitOptions, StackName, Workspace,
 };
-use lift::{DeployResult, Error, OutputValue, SecretValue};
-use serde::Serialize;
+use lift::{DeployResult, Error, SecretValue};
 
+use super::args::{ConfigCommand, DeployArgs, DeployOp, OpArgs, TagCommand};
+use super::documents::{
+    ConfigDocument, DeployFailureDocument, HistoryDocument, HistoryEntryDocument, OutputDocument,
+    OutputsDocument, StackActionDocument, StackDocument, StacksDocument, TagsDocument,
+    config_document, deploy_document, output_documents, resource_documents,
+};
+use super::render::{View, changes_text, duration_text};
+use super::signals::Interrupts;
 use crate::context::{Context, exit_code_for};
 use crate::schemas::ErrorBody;
 
-/// Arguments of `lift deploy`.
-#[derive(Debug, Args)]
-pub struct DeployArgs {
-    /// The Pulumi project directory.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub cwd: PathBuf,
-    /// The stack to operate on. Every command passes it explicitly; the globally selected stack is never used.
-    #[arg(long, value_name = "NAME")]
-    pub stack: String,
-    /// The pulumi binary (default: LIFT_PULUMI, then PATH).
-    #[arg(long, value_name = "PATH")]
-    pub pulumi: Option<PathBuf>,
-    /// Seconds a cancelled pulumi gets between SIGINT and SIGKILL.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub grace: u64,
-    /// The operation.
-    #[command(subcommand)]
-    pub op: DeployOp,
-}
-
-/// A `lift deploy` operation.
-#[derive(Debug, Subcommand)]
-pub enum DeployOp {
-    /// Create the stack, or select it when it exists (never changes the globally selected stack).
-    Init,
-    /// Show the changes an update would make.
-    Preview(OpArgs),
-    /// Create or update the stack's resources.
-    Up(OpArgs),
-    /// Reconcile the state with the cloud.
-    Refresh(OpArgs),
-    /// Delete every resource of the stack.
-    Destroy(OpArgs),
-    /// Print the stack's outputs.
-    Outputs {
-        /// Print secret values instead of "[secret]".
-        #[arg(long)]
-        show_secrets: bool,
-    },
-    /// Print the stack's update history, newest first.
-    History {
-        /// How many updates to show.
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
-    },
-    /// Cancel the update in progress (and release its lock).
-    Cancel,
-    /// Read and write the stack's configuration.
-    Config {
-        /// The config command.
-        #[command(subcommand)]
-        command: ConfigCommand,
-    },
-}
-
-/// A `lift deploy config` command.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print one value.
-    Get {
-        /// The key, `key` or `namespace:key`.
-        key: String,
-        /// Treat the key as a property path (`a.b[0]`).
-        #[arg(long)]
-        path: bool,
-        /// Print a secret value instead of "[secret]".
-        #[arg(long)]
-        show_secrets: bool,
-    },
-    /// Set a value, read from stdin (never from the command line).
-    Set {
-        /// The key, `key` or `namespace:key`.
-        key: String,
-        /// Store the value encrypted.
-        #[arg(long)]
-        secret: bool,
-        /// Treat the key as a property path (`a.b[0]`).
-        #[arg(long)]
-        path: bool,
-    },
-    /// Remove a value.
-    Rm {
-        /// The key.
-        key: String,
-        /// Treat the key as a property path.
-        #[arg(long)]
-        path: bool,
-    },
-    /// List every value (secrets as "[secret]").
-    Ls,
-}
-
-/// The options of preview, up, refresh and destroy.
-#[derive(Debug, Args)]
-pub struct OpArgs {
-    /// The update message.
-    #[arg(long, short)]
-    pub message: Option<String>,
-    /// Limit the operation to this URN (repeatable).
-    #[arg(long, value_name = "URN")]
-    pub target: Vec<String>,
-    /// Include the targets' dependents.
-    #[arg(long)]
-    pub target_dependents: bool,
-    /// Leave this URN out (repeatable).
-    #[arg(long, value_name = "URN")]
-    pub exclude: Vec<String>,
-    /// Leave the excluded resources' dependents out too.
-    #[arg(long)]
-    pub exclude_dependents: bool,
-    /// Force the replacement of this URN (repeatable).
-    #[arg(long, value_name = "URN")]
-    pub replace: Vec<String>,
-    /// How many resource operations run at once.
-    #[arg(long)]
-    pub parallel: Option<u32>,
-    /// Fail if the operation would change anything.
-    #[arg(long)]
-    pub expect_no_changes: bool,
-    /// Refresh the state first.
-    #[arg(long)]
-    pub refresh: bool,
-    /// Show a detailed diff.
-    #[arg(long)]
-    pub diff: bool,
-    /// Keep going after a resource fails.
-    #[arg(long)]
-    pub continue_on_error: bool,
-    /// Use this stack config file.
-    #[arg(long, value_name = "FILE")]
-    pub config_file: Option<PathBuf>,
-    /// Interrupt the operation after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<u64>,
-    /// Print secret output values instead of "[secret]".
-    #[arg(long)]
-    pub show_secrets: bool,
-}
-
-impl OpArgs {
-    fn options(&self) -> OpOptions {
-        let mut options = OpOptions::default()
-            .target_dependents(self.target_dependents)
-            .exclude_dependents(self.exclude_dependents)
-            .expect_no_changes(self.expect_no_changes)
-            .refresh(self.refresh)
-            .diff(self.diff)
-            .continue_on_error(self.continue_on_error);
-        if let Some(message) = &self.message {
-            options = options.message(message.clone());
-        }
-        for urn in &self.target {
-            options = options.target(urn.clone());
-        }
-        for urn in &self.exclude {
-            options = options.exclude(urn.clone());
-        }
-        for urn in &self.replace {
-            options = options.replace(urn.clone());
-        }
-        if let Some(n) = self.parallel {
-            options = options.parallel(n);
-        }
-        if let Some(path) = &self.config_file {
-            options = options.config_file(path.clone());
-        }
-        if let Some(seconds) = self.timeout {
-            options = options.timeout(Duration::from_secs(seconds));
-        }
-        options
-    }
-}
-
-/// `lift deploy preview|up|refresh|destroy --json`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct DeployDocument {
-    /// The stack.
-    pub(crate) stack: String,
-    /// `preview`, `up`, `refresh` or `destroy`.
-    pub(crate) operation: String,
-    /// The engine's summary.
-    pub(crate) summary: SummaryDocument,
-    /// One entry per resource touched.
-    pub(crate) resources: Vec<ResourceDocument>,
-    /// The stack outputs after the operation (empty for preview and destroy).
-    pub(crate) outputs: BTreeMap<String, OutputDocument>,
-    /// The stack version the operation produced (null for preview).
-    pub(crate) version: Option<u64>,
-    /// The update's console link, when the backend has one.
-    pub(crate) permalink: Option<String>,
-}
-
-/// The summary of a [`DeployDocument`].
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct SummaryDocument {
-    /// `succeeded`, `failed` or `cancelled`.
-    pub(crate) result: DeployResult,
-    /// Step counts by operation, as the engine counts them.
-    pub(crate) resource_changes: BTreeMap<String, u64>,
-    /// Wall-clock seconds.
-    pub(crate) duration_seconds: f64,
-}
-
-/// One resource of a [`DeployDocument`].
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct ResourceDocument {
-    /// The URN.
-    pub(crate) urn: String,
-    /// The type token.
-    #[serde(rename = "type")]
-    pub(crate) resource_type: String,
-    /// The operation (`create`, `update`, `replace`, `delete`, `same`, ...).
-    pub(crate) op: String,
-    /// `succeeded` or `failed`.
-    pub(crate) status: String,
-}
-
-/// One output of a [`DeployDocument`] or an [`OutputsDocument`].
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct OutputDocument {
-    /// The value; `"[secret]"` for a secret unless `--show-secrets` was given.
-    pub(crate) value: serde_json::Value,
-    /// Whether the output is secret.
-    pub(crate) secret: bool,
-}
-
-/// `lift deploy ... --json` when an operation fails: the error and the partial ledger.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct DeployFailureDocument {
-    /// The error.
-    pub(crate) error: ErrorBody,
-    /// The stack.
-    pub(crate) stack: String,
-    /// The operation.
-    pub(crate) operation: String,
-    /// The resources touched before the failure.
-    pub(crate) resources: Vec<ResourceDocument>,
-}
-
-/// `lift deploy outputs --json`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct OutputsDocument {
-    /// The stack.
-    pub(crate) stack: String,
-    /// The outputs.
-    pub(crate) outputs: BTreeMap<String, OutputDocument>,
-}
-
-/// `lift deploy history --json`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct HistoryDocument {
-    /// The stack.
-    pub(crate) stack: String,
-    /// The updates, newest first.
-    pub(crate) updates: Vec<HistoryEntryDocument>,
-}
-
-/// One update of a [`HistoryDocument`].
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HistoryEntryDocument {
-    /// The stack version it produced.
-    pub(crate) version: u64,
-    /// `update`, `refresh`, `destroy`, ...
-    pub(crate) kind: String,
-    /// `succeeded`, `failed` or `in-progress`.
-    pub(crate) result: String,
-    /// The message.
-    pub(crate) message: String,
-    /// When it started.
-    pub(crate) start_time: String,
-    /// When it ended.
-    pub(crate) end_time: Option<String>,
-    /// Step counts by operation.
-    pub(crate) resource_changes: BTreeMap<String, i64>,
-}
-
-/// `lift deploy init|cancel|config set|config rm --json`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct StackActionDocument {
-    /// The stack.
-    pub(crate) stack: String,
-    /// What was done: `created`, `selected`, `cancelled`, `config_set`, `config_removed`.
-    pub(crate) action: String,
-    /// The config key, for config commands.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) key: Option<String>,
-}
-
-/// `lift deploy config get|ls --json`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct ConfigDocument {
-    /// The stack.
-    pub(crate) stack: String,
-    /// The values by key; secrets print as `"[secret]"` unless `--show-secrets` was given.
-    pub(crate) config: BTreeMap<String, OutputDocument>,
-}
+/// The most a config value read from stdin may hold.
+const CONFIG_VALUE_LIMIT: usize = 1024 * 1024;
 
 pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
-    let name: StackName = args.stack.parse()?;
+    let Some(stack) = args.stack.as_deref() else {
+        return Err(Error::invalid_input(
+            "name the stack with --stack NAME (or LIFT_STACK); lift never uses the globally selected stack",
+        ));
+    };
+    let name: StackName = stack.parse()?;
+    if let Ok(meta) = std::fs::metadata(&args.cwd) {
+        if !meta.is_dir() {
+            return Err(Error::invalid_input(format!(
+                "--cwd {} is not a directory",
+                args.cwd.display()
+            )));
+        }
+    } else {
+        return Err(Error::invalid_input(format!(
+            "--cwd {} does not exist; give the Pulumi project directory",
+            args.cwd.display()
+        )));
+    }
     let mut builder = Workspace::builder(&args.cwd)
         .grace_period(Duration::from_secs(args.grace))
         .audit_sink(ctx.audit.clone());
@@ -326,81 +52,252 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
         builder = builder.pulumi(path);
     }
     let workspace = builder.build().await?;
+    let hints = Hints::new(&args);
+    let stack = workspace.stack(name.clone());
     match args.op {
-        DeployOp::Init => {
+        DeployOp::Init { secrets_provider } => {
             let action = match workspace.select_stack(name.clone()).await {
                 Ok(_) => "selected",
                 Err(lift::pulumi::Error::StackNotFound { .. }) => {
-                    workspace.create_stack(name.clone()).await?;
+                    let mut options = StackInitOptions::default();
+                    if let Some(provider) = secrets_provider {
+                        options = options.secrets_provider(provider);
+                    }
+                    workspace.create_stack_with(name.clone(), &options).await?;
                     "created"
                 }
                 Err(err) => return Err(err.into()),
             };
             ctx.say(format!("stack {name} {action}"));
-            emit_action(ctx, &name, action, None)
+            emit_action(ctx, &name, action, None, None)
         }
-        DeployOp::Preview(op) => operate(ctx, workspace.stack(name), Operation::Preview, op).await,
-        DeployOp::Up(op) => operate(ctx, workspace.stack(name), Operation::Up, op).await,
-        DeployOp::Refresh(op) => operate(ctx, workspace.stack(name), Operation::Refresh, op).await,
-        DeployOp::Destroy(op) => operate(ctx, workspace.stack(name), Operation::Destroy, op).await,
+        DeployOp::Ls => {
+            let stacks = workspace.list_stacks().await?;
+            if ctx.json {
+                ctx.emit_json(&StacksDocument {
+                    stacks: stacks
+                        .into_iter()
+                        .map(|s| StackDocument {
+                            name: s.name,
+                            last_update: s.last_update,
+                            update_in_progress: s.update_in_progress,
+                            resource_count: s.resource_count,
+                        })
+                        .collect(),
+                })?;
+            } else if stacks.is_empty() {
+                ctx.say("no stacks; create one with `lift deploy --stack NAME init`");
+            } else {
+                ctx.say(format!(
+                    "{:<32} {:<26} {:>9}  {}",
+                    "NAME", "LAST UPDATE", "RESOURCES", "UPDATING"
+                ));
+                for s in stacks {
+                    ctx.say(format!(
+                        "{:<32} {:<26} {:>9}  {}",
+                        s.name,
+                        s.last_update.as_deref().unwrap_or("never"),
+                        s.resource_count
+                            .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                        if s.update_in_progress { "yes" } else { "no" }
+                    ));
+                }
+            }
+            Ok(0)
+        }
+        DeployOp::Rm { force, yes } => {
+            if !yes {
+                return Err(Error::invalid_input(format!(
+                    "`lift deploy rm` deletes stack {name} with its configuration and history, and cannot be undone: add --yes to confirm"
+                )));
+            }
+            workspace.remove_stack(&name, force).await?;
+            ctx.say(format!("removed stack {name}"));
+            emit_action(ctx, &name, "removed", None, None)
+        }
+        DeployOp::Preview(op) => {
+            operate(ctx, stack, Operation::Preview, op, args.grace, &hints).await
+        }
+        DeployOp::Up(op) => operate(ctx, stack, Operation::Up, op, args.grace, &hints).await,
+        DeployOp::Refresh(op) => {
+            operate(ctx, stack, Operation::Refresh, op, args.grace, &hints).await
+        }
+        DeployOp::Destroy(op) => {
+            operate(ctx, stack, Operation::Destroy, op, args.grace, &hints).await
+        }
         DeployOp::Outputs { show_secrets } => {
-            let outputs = workspace.stack(name.clone()).outputs().await?;
+            let outputs = stack.outputs().await?;
             let outputs = output_documents(&outputs, show_secrets);
             if ctx.json {
                 ctx.emit_json(&OutputsDocument {
                     stack: name.to_string(),
                     outputs,
                 })?;
+            } else if outputs.is_empty() {
+                ctx.say(format!("stack {name} has no outputs"));
             } else {
                 say_outputs(ctx, &outputs);
             }
             Ok(0)
         }
-        DeployOp::History { limit } => {
-            let updates = workspace.stack(name.clone()).history(limit).await?;
-            let updates: Vec<HistoryEntryDocument> = updates
-                .into_iter()
-                .map(|u| HistoryEntryDocument {
-                    version: u.version,
-                    kind: u.kind,
-                    result: u.result,
-                    message: u.message,
-                    start_time: u.start_time,
-                    end_time: u.end_time,
-                    resource_changes: u.resource_changes.unwrap_or_default(),
-                })
-                .collect();
-            if ctx.json {
-                ctx.emit_json(&HistoryDocument {
-                    stack: name.to_string(),
-                    updates,
-                })?;
-            } else if updates.is_empty() {
-                ctx.say(format!("stack {name} has no updates yet"));
-            } else {
-                for u in &updates {
+        DeployOp::History { limit } => history(ctx, &stack, limit).await,
+        DeployOp::Cancel { force } => {
+            let outcome = stack
+                .cancel(CancelOptions::default().force(force))
+                .await
+                .map_err(|err| hints.apply(err))?;
+            let detail = outcome.describe(name.as_str());
+            ctx.say(&detail);
+            let action = match outcome {
+                CancelOutcome::Interrupted { .. } => "interrupted",
+                CancelOutcome::Signalled { .. } => "signalled",
+                CancelOutcome::CancelledByBackend => "cancelled_by_backend",
+                _ => "lock_broken",
+            };
+            emit_action(ctx, &name, action, None, Some(detail))
+        }
+        DeployOp::Export { file } => {
+            let state = stack.export().await?;
+            let text = serde_json::to_string_pretty(&state).map_err(|err| {
+                Error::new(
+                    lift::ErrorKind::External,
+                    format!("cannot render the state: {err}"),
+                )
+            })?;
+            match file {
+                Some(path) => {
+                    write_new_file(&path, text.as_bytes())?;
                     ctx.say(format!(
-                        "{:>4}  {:<8} {:<10} {}  {}",
-                        u.version,
-                        u.kind,
-                        u.result,
-                        u.start_time,
-                        changes_text(&u.resource_changes)
+                        "wrote the state of stack {name} to {}",
+                        path.display()
                     ));
+                }
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
                 }
             }
             Ok(0)
         }
-        DeployOp::Cancel => {
-            workspace.stack(name.clone()).cancel().await?;
-            ctx.say(format!("cancelled the update running on stack {name}"));
-            emit_action(ctx, &name, "cancelled", None)
+        DeployOp::Import { file } => {
+            let bytes = std::fs::read(&file).map_err(|err| {
+                Error::invalid_input(format!("cannot read {}: {err}", file.display()))
+            })?;
+            let state: serde_json::Value = serde_json::from_slice(&bytes).map_err(|err| {
+                Error::invalid_input(format!(
+                    "{} is not a state file written by `lift deploy export` ({err})",
+                    file.display()
+                ))
+            })?;
+            stack.import(&state).await?;
+            ctx.say(format!("imported {} into stack {name}", file.display()));
+            emit_action(ctx, &name, "imported", None, None)
         }
-        DeployOp::Config { command } => config(ctx, workspace.stack(name), command).await,
+        DeployOp::Config { command } => config(ctx, &stack, command, &hints).await,
+        DeployOp::Tag { command } => tag(ctx, &stack, command).await,
     }
 }
 
-async fn config(ctx: &Context, stack: Stack, command: ConfigCommand) -> lift::Result<u8> {
+/// Rewrites the library's hints so that they name lift's own commands, with
+/// the `--cwd` the user gave.
+struct Hints {
+    prefix: String,
+}
+
+impl Hints {
+    fn new(args: &DeployArgs) -> Self {
+        let mut prefix = "lift deploy".to_owned();
+        if args.cwd.as_os_str() != "." {
+            prefix.push_str(&format!(" --cwd {}", args.cwd.display()));
+        }
+        if let Some(stack) = &args.stack {
+            prefix.push_str(&format!(" --stack {stack}"));
+        }
+        Hints { prefix }
+    }
+
+    fn apply(&self, err: lift::pulumi::Error) -> Error {
+        use lift::pulumi::Error as Pulumi;
+        let prefix = &self.prefix;
+        match err.cause() {
+            Pulumi::KeyNotFound {
+                what, key, stack, ..
+            } => {
+                let listing = if *what == "stack tag" {
+                    "tag ls"
+                } else {
+                    "config ls"
+                };
+                Error::new(
+                    lift::ErrorKind::NotFound,
+                    format!(
+                        "{what} {key} not found for stack {stack}; list what it has with `{prefix} {listing}`"
+                    ),
+                )
+            }
+            Pulumi::ConcurrentUpdate { stack, detail } => Error::new(
+                lift::ErrorKind::Conflict,
+                format!(
+                    "stack {stack} is locked by another update; wait for it to finish, or run `{prefix} cancel` if it died: {detail}"
+                ),
+            ),
+            _ => err.into(),
+        }
+    }
+}
+
+async fn history(ctx: &Context, stack: &Stack, limit: u32) -> lift::Result<u8> {
+    let name = stack.name();
+    let updates = if limit == 0 {
+        Vec::new()
+    } else {
+        stack.history(limit).await?
+    };
+    let updates: Vec<HistoryEntryDocument> = updates
+        .into_iter()
+        .map(|u| HistoryEntryDocument {
+            version: u.version,
+            kind: u.kind,
+            result: u.result,
+            message: u.message,
+            start_time: u.start_time,
+            end_time: u.end_time,
+            resource_changes: u.resource_changes.unwrap_or_default(),
+        })
+        .collect();
+    if ctx.json {
+        ctx.emit_json(&HistoryDocument {
+            stack: name.to_string(),
+            updates,
+        })?;
+    } else if updates.is_empty() {
+        ctx.say(format!("stack {name}: no updates to show"));
+    } else {
+        ctx.say(format!(
+            "{:>7}  {:<8} {:<10} {:<26} {:<36} MESSAGE",
+            "VERSION", "KIND", "RESULT", "STARTED", "CHANGES"
+        ));
+        for u in &updates {
+            ctx.say(format!(
+                "{:>7}  {:<8} {:<10} {:<26} {:<36} {}",
+                u.version,
+                u.kind,
+                u.result,
+                u.start_time,
+                changes_text(&u.resource_changes),
+                u.message.lines().next().unwrap_or("")
+            ));
+        }
+    }
+    Ok(0)
+}
+
+async fn config(
+    ctx: &Context,
+    stack: &Stack,
+    command: ConfigCommand,
+    hints: &Hints,
+) -> lift::Result<u8> {
     let name = stack.name().clone();
     match command {
         ConfigCommand::Get {
@@ -408,7 +305,10 @@ async fn config(ctx: &Context, stack: Stack, command: ConfigCommand) -> lift::Re
             path,
             show_secrets,
         } => {
-            let value = stack.config_get(&key, ConfigOptions { path }).await?;
+            let value = stack
+                .config_get(&key, ConfigOptions::default().path(path))
+                .await
+                .map_err(|err| hints.apply(err))?;
             let document = config_document(&value, show_secrets);
             if ctx.json {
                 ctx.emit_json(&ConfigDocument {
@@ -420,44 +320,65 @@ async fn config(ctx: &Context, stack: Stack, command: ConfigCommand) -> lift::Re
             }
             Ok(0)
         }
-        ConfigCommand::Set { key, secret, path } => {
+        ConfigCommand::Set {
+            key,
+            secret,
+            plaintext,
+            path,
+        } => {
             let bytes = read_stdin_value()?;
             let value = if secret {
-                ConfigValue::Secret(SecretValue::new(bytes))
+                ConfigValue::Secret(SecretValue::new(bytes.to_vec()))
             } else {
-                let text = String::from_utf8(bytes).map_err(|_| {
-                    Error::invalid_input("a plaintext config value must be UTF-8 text")
+                let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                    Error::invalid_input(
+                        "a plaintext config value must be UTF-8 text; store binary data with --secret",
+                    )
                 })?;
                 ConfigValue::Plain(text)
             };
+            let options = ConfigOptions::default().path(path).plaintext(plaintext);
             stack
-                .config_set(&key, &value, ConfigOptions { path })
-                .await?;
+                .config_set(&key, &value, options)
+                .await
+                .map_err(|err| match err {
+                    lift::pulumi::Error::LooksLikeSecret { key } => Error::invalid_input(format!(
+                        "the value of {key} looks like a secret, so it was not stored: rerun with --secret to encrypt it, or with --plaintext if it is not a secret"
+                    )),
+                    other => other.into(),
+                })?;
             ctx.say(format!(
                 "set {}{key} on stack {name}",
                 if secret { "secret " } else { "" }
             ));
-            emit_action(ctx, &name, "config_set", Some(key))
+            emit_action(ctx, &name, "config_set", Some(key), None)
         }
         ConfigCommand::Rm { key, path } => {
-            stack.config_remove(&key, ConfigOptions { path }).await?;
+            stack
+                .config_remove(&key, ConfigOptions::default().path(path))
+                .await?;
             ctx.say(format!("removed {key} from stack {name}"));
-            emit_action(ctx, &name, "config_removed", Some(key))
+            emit_action(ctx, &name, "config_removed", Some(key), None)
         }
-        ConfigCommand::Ls => {
-            let values = stack.config_list().await?;
+        ConfigCommand::Ls { show_secrets } => {
+            let values = stack
+                .config_list(ConfigOptions::default().show_secrets(show_secrets))
+                .await?;
             let config: BTreeMap<String, OutputDocument> = values
                 .iter()
-                .map(|(k, v)| (k.clone(), config_document(v, false)))
+                .map(|(k, v)| (k.clone(), config_document(v, show_secrets)))
                 .collect();
             if ctx.json {
                 ctx.emit_json(&ConfigDocument {
                     stack: name.to_string(),
                     config,
                 })?;
+            } else if config.is_empty() {
+                ctx.say(format!("stack {name} has no config"));
             } else {
+                ctx.say(format!("{:<40} VALUE", "KEY"));
                 for (key, value) in &config {
-                    ctx.say(format!("{key}: {}", display_value(&value.value)));
+                    ctx.say(format!("{key:<40} {}", display_value(&value.value)));
                 }
             }
             Ok(0)
@@ -465,21 +386,70 @@ async fn config(ctx: &Context, stack: Stack, command: ConfigCommand) -> lift::Re
     }
 }
 
-/// Reads a config value from stdin, without one trailing newline, as `pulumi config set` does.
-fn read_stdin_value() -> lift::Result<Vec<u8>> {
+async fn tag(ctx: &Context, stack: &Stack, command: TagCommand) -> lift::Result<u8> {
+    let name = stack.name().clone();
+    match command {
+        TagCommand::Get { name: tag } => {
+            let value = stack.tag_get(&tag).await?;
+            if ctx.json {
+                ctx.emit_json(&TagsDocument {
+                    stack: name.to_string(),
+                    tags: BTreeMap::from([(tag, value)]),
+                })?;
+            } else {
+                ctx.say(value);
+            }
+            Ok(0)
+        }
+        TagCommand::Set { name: tag, value } => {
+            stack.tag_set(&tag, &value).await?;
+            ctx.say(format!("set tag {tag} on stack {name}"));
+            emit_action(ctx, &name, "tag_set", Some(tag), None)
+        }
+        TagCommand::Rm { name: tag } => {
+            stack.tag_remove(&tag).await?;
+            ctx.say(format!("removed tag {tag} from stack {name}"));
+            emit_action(ctx, &name, "tag_removed", Some(tag), None)
+        }
+        TagCommand::Ls => {
+            let tags = stack.tag_list().await?;
+            if ctx.json {
+                ctx.emit_json(&TagsDocument {
+                    stack: name.to_string(),
+                    tags,
+                })?;
+            } else {
+                ctx.say(format!("{:<40} VALUE", "NAME"));
+                for (tag, value) in tags {
+                    ctx.say(format!("{tag:<40} {value}"));
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Reads a config value from stdin, byte for byte: trailing newlines are
+/// kept (a PEM key keeps its last one). Use `printf %s` rather than `echo`
+/// to set a value without one. At most 1 MiB is read.
+fn read_stdin_value() -> lift::Result<zeroize::Zeroizing<Vec<u8>>> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(Error::invalid_input(
             "pipe the value in on stdin, for example `printf %s \"$VALUE\" | lift deploy --stack dev config set KEY --secret`; lift never takes config values on the command line",
         ));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(CONFIG_VALUE_LIMIT + 1));
     stdin
         .lock()
+        .take(CONFIG_VALUE_LIMIT as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::invalid_input(format!("cannot read the value from stdin: {e}")))?;
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
+    if bytes.len() > CONFIG_VALUE_LIMIT {
+        return Err(Error::invalid_input(format!(
+            "the value on stdin is larger than {} KiB; pulumi config holds small values: keep large data in a file and reference its path",
+            CONFIG_VALUE_LIMIT / 1024
+        )));
     }
     Ok(bytes)
 }
@@ -489,142 +459,187 @@ fn emit_action(
     name: &StackName,
     action: &str,
     key: Option<String>,
+    detail: Option<String>,
 ) -> lift::Result<u8> {
     if ctx.json {
         ctx.emit_json(&StackActionDocument {
             stack: name.to_string(),
             action: action.to_owned(),
             key,
+            detail,
         })?;
     }
     Ok(0)
 }
 
-/// Runs an operation with progress on stderr (a spinner on a terminal, a line per resource),
-/// cancelling it on Ctrl-C.
-async fn operate(ctx: &Context, stack: Stack, op: Operation, args: OpArgs) -> lift::Result<u8> {
-    let mut options = args.options();
-    let token = CancellationToken::new();
-    options = options.cancel_token(token.clone());
-    let ctrl_c = {
-        let token = token.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                token.cancel();
-            }
+fn write_new_file(path: &std::path::Path, bytes: &[u8]) -> lift::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| {
+            Error::invalid_input(format!(
+                "cannot create {}: {err} (lift does not overwrite an existing file)",
+                path.display()
+            ))
+        })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|err| {
+            Error::new(
+                lift::ErrorKind::Io,
+                format!("cannot write {}: {err}", path.display()),
+            )
         })
+}
+
+/// Whether an operation may go ahead: `--yes`, or a "yes" typed at the
+/// prompt on a terminal. Without a terminal and without `--yes`, nothing runs.
+async fn confirm(
+    ctx: &Context,
+    stack: &Stack,
+    op: Operation,
+    args: &OpArgs,
+    hints: &Hints,
+) -> lift::Result<bool> {
+    if op == Operation::Preview || args.yes {
+        return Ok(true);
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive || ctx.json {
+        return Err(Error::invalid_input(format!(
+            "`lift deploy {op}` changes stack {} and there is no terminal to ask on: add --yes to go ahead (pulumi's rule for non-interactive runs); nothing was changed",
+            stack.name()
+        )));
+    }
+    let question = match op {
+        Operation::Up => {
+            // Show what would change, as pulumi does, before asking.
+            let code = run_operation(
+                ctx,
+                stack,
+                Operation::Preview,
+                args.preview_options(),
+                false,
+                30,
+                hints,
+            )
+            .await?;
+            if code != 0 {
+                return Ok(false);
+            }
+            "Do you want to perform this update?"
+        }
+        Operation::Destroy => "Do you want to delete every resource of this stack?",
+        _ => "Do you want to perform this refresh?",
     };
+    eprint!("{question} (type yes to go ahead) ");
+    let _ = std::io::stderr().flush();
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .map_err(|err| {
+        Error::new(
+            lift::ErrorKind::External,
+            format!("cannot read the answer: {err}"),
+        )
+    })?
+    .map_err(|err| Error::invalid_input(format!("cannot read the answer: {err}")))?;
+    let yes = matches!(answer.trim(), "yes" | "y");
+    if !yes {
+        ctx.say(format!(
+            "{op} of stack {} declined; nothing was changed",
+            stack.name()
+        ));
+    }
+    Ok(yes)
+}
+
+/// Runs an operation with the live view, asking first where pulumi would.
+async fn operate(
+    ctx: &Context,
+    stack: Stack,
+    op: Operation,
+    args: OpArgs,
+    grace: u64,
+    hints: &Hints,
+) -> lift::Result<u8> {
+    if !confirm(ctx, &stack, op, &args, hints).await? {
+        return Ok(crate::EXIT_FAILURE);
+    }
+    run_operation(
+        ctx,
+        &stack,
+        op,
+        args.options(),
+        args.show_secrets,
+        grace,
+        hints,
+    )
+    .await
+}
+
+async fn run_operation(
+    ctx: &Context,
+    stack: &Stack,
+    op: Operation,
+    options: lift::pulumi::OpOptions,
+    show_secrets: bool,
+    grace: u64,
+    hints: &Hints,
+) -> lift::Result<u8> {
+    let view = std::sync::Arc::new(std::sync::Mutex::new(View::new(ctx, op)));
+    let notice_view = view.clone();
+    let json = ctx.json;
+    let interrupts = Interrupts::watch(Duration::from_secs(grace), move |text| {
+        if json {
+            eprintln!("{text}");
+        } else if let Ok(view) = notice_view.lock() {
+            view.notice(&text);
+        }
+    });
+    let mut options = options
+        .cancel_token(interrupts.cancel.clone())
+        .kill_token(interrupts.kill.clone());
     let mut events = options.subscribe();
-    let bar = progress_bar(ctx, &stack, op);
+    if !ctx.json {
+        ctx.say(format!("{} stack {}", op_title(op), stack.name()));
+    }
     let progress = async {
-        let mut shown = std::collections::HashSet::new();
         while let Some(event) = events.next().await {
-            render_event(ctx, &bar, &event, &mut shown);
+            if let Ok(mut view) = view.lock() {
+                view.event(ctx, &event);
+            }
         }
     };
     let (result, ()) = tokio::join!(stack.operate(op, options), progress);
-    ctrl_c.abort();
-    bar.finish_and_clear();
+    drop(interrupts);
+    if let Ok(mut view) = view.lock() {
+        view.finish();
+    }
     match result {
         Ok(result) => {
-            report_success(ctx, &result, op, args.show_secrets)?;
-            Ok(if result.summary.result == DeployResult::Failed {
-                crate::EXIT_FAILURE
-            } else {
+            report_success(ctx, &result, op, show_secrets)?;
+            Ok(if result.summary.result == DeployResult::Succeeded {
                 0
+            } else {
+                crate::EXIT_FAILURE
             })
         }
-        Err(err) => report_failure(ctx, &stack, op, err),
+        Err(err) => report_failure(ctx, stack, op, err, hints),
     }
 }
 
-fn progress_bar(ctx: &Context, stack: &Stack, op: Operation) -> ProgressBar {
-    if ctx.json || !std::io::stderr().is_terminal() {
-        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
-        bar.set_style(style);
-    }
-    bar.set_message(format!("{op} {}: starting pulumi", stack.name()));
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
-}
-
-/// Draws one engine event: the spinner shows the step in flight; finished steps get a line.
-fn render_event(
-    ctx: &Context,
-    bar: &ProgressBar,
-    event: &EngineEvent,
-    shown: &mut std::collections::HashSet<(String, String)>,
-) {
-    let line = match &event.payload {
-        EventPayload::ResourcePre(pre) => {
-            bar.set_message(format!(
-                "{} {}",
-                pre.metadata.op,
-                short_urn(&pre.metadata.urn)
-            ));
-            None
-        }
-        EventPayload::ResOutputs(done)
-            if done.metadata.op.is_change()
-                && shown.insert((done.metadata.urn.clone(), done.metadata.op.to_string())) =>
-        {
-            Some(format!(
-                "  {:<8} {} {}",
-                done.metadata.op,
-                done.metadata.resource_type,
-                short_urn(&done.metadata.urn)
-            ))
-        }
-        EventPayload::ResOpFailed(failed) => Some(format!(
-            "  failed   {} {} ({})",
-            failed.metadata.resource_type,
-            short_urn(&failed.metadata.urn),
-            failed.metadata.op
-        )),
-        EventPayload::Diagnostic(diag)
-            if diag.ephemeral != Some(true)
-                && matches!(diag.severity.as_str(), "error" | "warning") =>
-        {
-            Some(format!(
-                "  {}: {}",
-                diag.severity,
-                lift::pulumi::plain_text(&diag.message).trim()
-            ))
-        }
-        _ => None,
-    };
-    if let Some(line) = line {
-        if ctx.json {
-            return;
-        }
-        if bar.is_hidden() {
-            ctx.say(line);
-        } else {
-            bar.println(line);
-        }
-    }
-}
-
-fn short_urn(urn: &str) -> &str {
-    urn.rsplit("::").next().unwrap_or(urn)
-}
-
-fn deploy_document(result: &OpResult, op: Operation, show_secrets: bool) -> DeployDocument {
-    DeployDocument {
-        stack: result.stack.clone(),
-        operation: op.as_str().to_owned(),
-        summary: SummaryDocument {
-            result: result.summary.result,
-            resource_changes: result.summary.resource_changes.clone(),
-            duration_seconds: result.summary.duration.as_secs_f64(),
-        },
-        resources: resource_documents(&result.ledger),
-        outputs: output_documents(&result.outputs, show_secrets),
-        version: result.version,
-        permalink: result.permalink.clone(),
+fn op_title(op: Operation) -> &'static str {
+    match op {
+        Operation::Preview => "Previewing update of",
+        Operation::Up => "Updating",
+        Operation::Refresh => "Refreshing",
+        Operation::Destroy => "Destroying",
     }
 }
 
@@ -634,10 +649,17 @@ fn report_success(
     op: Operation,
     show_secrets: bool,
 ) -> lift::Result<()> {
+    for warning in &result.warnings {
+        eprintln!("warning: {warning}");
+    }
     if ctx.json {
         return ctx.emit_json(&deploy_document(result, op, show_secrets));
     }
     let outputs = output_documents(&result.outputs, show_secrets);
+    if !outputs.is_empty() {
+        ctx.say("Outputs:");
+        say_outputs(ctx, &outputs);
+    }
     let changes: BTreeMap<String, i64> = result
         .summary
         .resource_changes
@@ -645,25 +667,28 @@ fn report_success(
         .map(|(k, v)| (k.clone(), i64::try_from(*v).unwrap_or(i64::MAX)))
         .collect();
     ctx.say(format!(
-        "{op} {} on stack {} in {:.1}s: {}",
-        match result.summary.result {
-            DeployResult::Succeeded => "succeeded",
-            DeployResult::Failed => "failed",
-            DeployResult::Cancelled => "was cancelled",
+        "Resources: {}{}",
+        if op == Operation::Preview {
+            "to be: "
+        } else {
+            ""
         },
-        result.stack,
-        result.summary.duration.as_secs_f64(),
         changes_text(&changes)
     ));
-    if !outputs.is_empty() {
-        ctx.say("outputs:");
-        say_outputs(ctx, &outputs);
-    }
+    ctx.say(format!(
+        "Duration: {}{}",
+        duration_text(result.summary.duration),
+        match result.summary.result {
+            DeployResult::Succeeded => String::new(),
+            DeployResult::Failed => " (the operation failed)".to_owned(),
+            DeployResult::Cancelled => " (the operation was cancelled)".to_owned(),
+        }
+    ));
     if let Some(version) = result.version {
-        ctx.say(format!("version {version}"));
+        ctx.say(format!("Version: {version}"));
     }
     if let Some(link) = &result.permalink {
-        ctx.say(format!("permalink {link}"));
+        ctx.say(format!("Permalink: {link}"));
     }
     for issue in &result.decode_issues {
         ctx.say(format!("warning: event log: {issue}"));
@@ -677,17 +702,24 @@ fn report_failure(
     stack: &Stack,
     op: Operation,
     err: lift::pulumi::Error,
+    hints: &Hints,
 ) -> lift::Result<u8> {
     let resources = err
         .partial_ledger()
         .map(resource_documents)
         .unwrap_or_default();
-    let err: Error = err.into();
+    let err: Error = hints.apply(err);
     if !ctx.json {
-        if !resources.is_empty() {
-            ctx.say("resources:");
-            for r in &resources {
-                ctx.say(format!("  {:<9} {:<8} {}", r.status, r.op, r.urn));
+        // A failed preview changed nothing: list only what failed or did not finish.
+        let shown: Vec<_> = resources
+            .iter()
+            .filter(|r| op != Operation::Preview || r.status != "succeeded")
+            .filter(|r| !r.internal)
+            .collect();
+        if !shown.is_empty() {
+            ctx.say("Resources:");
+            for r in shown {
+                ctx.say(format!("  {:<10} {:<8} {}", r.status, r.op, r.urn));
             }
         }
         return Err(err);
@@ -705,77 +737,9 @@ fn report_failure(
     Ok(exit_code_for(&err))
 }
 
-fn resource_documents(ledger: &Ledger) -> Vec<ResourceDocument> {
-    ledger
-        .entries()
-        .iter()
-        .map(|e| ResourceDocument {
-            urn: e.urn.clone(),
-            resource_type: e.resource_type.clone(),
-            op: e.op.clone(),
-            status: e.status.as_str().to_owned(),
-        })
-        .collect()
-}
-
-/// Secret values print as `"[secret]"` unless `show` is set. A revealed
-/// secret prints as a string, or as JSON when it holds a JSON object or array.
-fn output_documents(
-    outputs: &BTreeMap<String, OutputValue>,
-    show: bool,
-) -> BTreeMap<String, OutputDocument> {
-    outputs
-        .iter()
-        .map(|(name, value)| {
-            let document = match value {
-                OutputValue::Plain(value) => OutputDocument {
-                    value: value.clone(),
-                    secret: false,
-                },
-                OutputValue::Secret(secret) => OutputDocument {
-                    value: if show {
-                        reveal(secret)
-                    } else {
-                        "[secret]".into()
-                    },
-                    secret: true,
-                },
-            };
-            (name.clone(), document)
-        })
-        .collect()
-}
-
-fn config_document(value: &ConfigValue, show: bool) -> OutputDocument {
-    match value {
-        ConfigValue::Plain(text) => OutputDocument {
-            value: text.clone().into(),
-            secret: false,
-        },
-        ConfigValue::Secret(secret) => OutputDocument {
-            value: if show {
-                String::from_utf8_lossy(secret.expose()).into_owned().into()
-            } else {
-                "[secret]".into()
-            },
-            secret: true,
-        },
-    }
-}
-
-fn reveal(secret: &SecretValue) -> serde_json::Value {
-    let text = String::from_utf8_lossy(secret.expose());
-    if text.starts_with('{') || text.starts_with('[') {
-        if let Ok(value) = serde_json::from_str(&text) {
-            return value;
-        }
-    }
-    text.into_owned().into()
-}
-
 fn say_outputs(ctx: &Context, outputs: &BTreeMap<String, OutputDocument>) {
     for (name, output) in outputs {
-        ctx.say(format!("  {name}: {}", display_value(&output.value)));
+        ctx.say(format!("    {name}: {}", display_value(&output.value)));
     }
 }
 
@@ -783,87 +747,5 @@ fn display_value(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(text) => text.clone(),
         other => other.to_string(),
-    }
-}
-
-fn changes_text(changes: &BTreeMap<String, i64>) -> String {
-    if changes.is_empty() {
-        return "no changes".to_owned();
-    }
-    changes
-        .iter()
-        .map(|(op, n)| format!("{op} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_outputs_print_redacted_unless_asked() {
-        let outputs = BTreeMap::from([
-            ("url".to_owned(), OutputValue::Plain("https://x".into())),
-            (
-                "key".to_owned(),
-                OutputValue::Secret(SecretValue::from("hunter2")),
-            ),
-            (
-                "obj".to_owned(),
-                OutputValue::Secret(SecretValue::from(r#"{"a":1}"#)),
-            ),
-        ]);
-        let hidden = output_documents(&outputs, false);
-        assert_eq!(hidden["key"].value, "[secret]");
-        assert!(hidden["key"].secret);
-        assert!(!serde_json::to_string(&hidden).unwrap().contains("hunter2"));
-        let shown = output_documents(&outputs, true);
-        assert_eq!(shown["key"].value, "hunter2");
-        assert_eq!(shown["obj"].value["a"], 1);
-        assert!(!shown["url"].secret);
-    }
-
-    #[test]
-    fn the_json_document_has_the_documented_shape() {
-        let log = br#"{"sequence":1,"timestamp":0,"resourcePreEvent":{"metadata":{"op":"create","urn":"urn:pulumi:dev::demo::aws:s3:Bucket::bucket","type":"aws:s3:Bucket","old":null,"new":null,"provider":""}}}
-{"sequence":2,"timestamp":0,"resOutputsEvent":{"metadata":{"op":"create","urn":"urn:pulumi:dev::demo::aws:s3:Bucket::bucket","type":"aws:s3:Bucket","old":null,"new":null,"provider":""}}}"#;
-        let mut ledger = Ledger::default();
-        for event in lift::pulumi::parse_events(log).events {
-            ledger.apply(&event);
-        }
-        let result = OpResult {
-            stack: "dev".into(),
-            summary: lift::DeploySummary {
-                operation: "up".into(),
-                result: DeployResult::Succeeded,
-                resource_changes: BTreeMap::from([("create".to_owned(), 1)]),
-                duration: Duration::from_millis(1500),
-            },
-            engine_summary: None,
-            ledger,
-            outputs: BTreeMap::from([
-                ("url".to_owned(), OutputValue::Plain("https://x".into())),
-                (
-                    "key".to_owned(),
-                    OutputValue::Secret(SecretValue::from("hunter2")),
-                ),
-            ]),
-            version: Some(4),
-            permalink: Some("https://app.pulumi.com/acme/demo/dev/updates/4".into()),
-            decode_issues: Vec::new(),
-        };
-        let document =
-            serde_json::to_value(deploy_document(&result, Operation::Up, false)).unwrap();
-        insta::assert_json_snapshot!(document);
-    }
-
-    #[test]
-    fn urns_shorten_to_the_resource_name() {
-        assert_eq!(
-            short_urn("urn:pulumi:dev::demo::aws:s3:Bucket::bucket"),
-            "bucket"
-        );
-        assert_eq!(changes_text(&BTreeMap::new()), "no changes");
     }
 }
