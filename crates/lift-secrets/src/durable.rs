@@ -1,16 +1,15 @@
-//! Durable, private files: atomic replacement, owner-only permissions and cross-process locks.
-//!
-//! Every write goes to a temporary file in the same directory, is fsynced,
-//! renamed over the target, and the directory is fsynced, so a crash leaves
-//! either the old file or the new one, never a torn one.
+//! The store's private files: owner-only permissions, directory checks, and the
+//! durable operations, all of which go through [`lift_core::fs`] (so that crash
+//! tests can record them): atomic replacement (a unique temporary file, fsync,
+//! rename, directory fsync), durable removal, and `flock` locks.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::fcntl::{Flock, FlockArg};
+use lift_core::fs as core_fs;
 use zeroize::Zeroizing;
 
 use crate::{Error, Result};
@@ -106,25 +105,27 @@ pub(crate) fn ensure_dir(root: &Path, dir: &Path) -> Result<()> {
 
 /// fsyncs a directory so that a rename or create inside it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let handle = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    handle
-        .sync_all()
-        .map_err(|e| Error::io("fsync directory", dir, e))?;
+    core_fs::sync_dir(dir)?;
     DIR_SYNCS.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
-/// The start of the name of every temporary file that replaces `path`.
+/// Whether `file_name` is one of [`core_fs::write_atomic`]'s temporary files for `path`:
+/// its exact prefix, then `<pid>.<16 hex digits>` and nothing else.
 ///
-/// It holds a `~`, which no secret name may contain, so a temporary file can never
-/// be mistaken for a secret, a lock or another file's temporary, and the clean-up of
-/// one file's leftovers never touches anything else.
-fn temporary_prefix(path: &Path) -> String {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{file_name}~tmp.")
+/// The exact shape matters: a secret may be named `.x.secret.tmp.1` (its file is
+/// `.x.secret.tmp.1.secret`), and its files must never be taken for leftovers of `x`.
+fn is_temporary_of(path: &Path, file_name: &str) -> bool {
+    let Some(rest) = file_name.strip_prefix(&core_fs::temp_prefix(path)) else {
+        return false;
+    };
+    let Some((pid, random)) = rest.split_once('.') else {
+        return false;
+    };
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 16
+        && random.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks that every directory from `root` down to `dir` is a private directory,
@@ -172,36 +173,11 @@ pub(crate) fn check_dir_chain(root: &Path, dir: &Path) -> Result<()> {
 
 /// Replaces `path` with `bytes` atomically and durably, with mode 0600.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| {
-        Error::InvalidInput(format!("{} has no parent directory", path.display()))
-    })?;
-    let mut suffix = [0u8; 8];
-    rand::fill(&mut suffix[..]);
-    let tmp = dir.join(format!(
-        "{}{}.{}",
-        temporary_prefix(path),
-        std::process::id(),
-        hex::encode(suffix)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        file.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
-        FILE_SYNCS.fetch_add(1, Ordering::Relaxed);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into place", path, e))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        // Best effort: a leftover temporary file is harmless (it is never read) but untidy.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    core_fs::write_atomic(path, bytes, FILE_MODE)?;
+    // One fsync of the temporary file, one of the directory.
+    FILE_SYNCS.fetch_add(1, Ordering::Relaxed);
+    DIR_SYNCS.fetch_add(1, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Removes temporary files that a writer of `path` left behind when it died mid-write.
@@ -213,28 +189,23 @@ pub(crate) fn remove_stale_temporaries(path: &Path) {
     let Some(dir) = path.parent() else {
         return;
     };
-    let prefix = temporary_prefix(path);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(entry.path());
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && is_temporary_of(path, &entry.file_name().to_string_lossy()) {
+            let _ = core_fs::remove_file(&entry.path());
         }
     }
 }
 
 /// Removes `path` durably; a missing file is not an error.
 pub(crate) fn remove_durably(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("remove", path, e)),
+    if core_fs::remove_durably(path)? {
+        DIR_SYNCS.fetch_add(1, Ordering::Relaxed);
     }
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Reads a private file, or `None` when it does not exist.
@@ -259,44 +230,16 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
 ///
 /// `flock` locks belong to an open file description, so two handles in the
 /// same process exclude each other just as two processes do.
-#[derive(Debug)]
-pub(crate) struct FileLock {
-    _lock: Flock<File>,
-}
-
-fn open_lock_file(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(FILE_MODE)
-        .open(path)
-        .map_err(|e| Error::io("open lock file", path, e))
-}
+pub(crate) type FileLock = core_fs::FileLock;
 
 /// Waits for the exclusive lock on `path`.
 pub(crate) fn lock_exclusive(path: &Path) -> Result<FileLock> {
-    let mut file = open_lock_file(path)?;
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusive) {
-            Ok(lock) => return Ok(FileLock { _lock: lock }),
-            Err((again, nix::errno::Errno::EINTR)) => file = again,
-            Err((_, errno)) => {
-                return Err(Error::io("lock", path, std::io::Error::from(errno)));
-            }
-        }
-    }
+    Ok(core_fs::FileLock::exclusive(path)?)
 }
 
 /// Takes the exclusive lock on `path` if no one holds it.
 pub(crate) fn try_lock_exclusive(path: &Path) -> Result<Option<FileLock>> {
-    let file = open_lock_file(path)?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(Some(FileLock { _lock: lock })),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-        Err((_, errno)) => Err(Error::io("lock", path, std::io::Error::from(errno))),
-    }
+    Ok(core_fs::FileLock::try_exclusive(path)?)
 }
 
 #[cfg(test)]
@@ -334,7 +277,7 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(read_private(&nested.join("missing")).unwrap().is_none());
         // A temporary file left by a writer that died is removed by the next writer.
-        std::fs::write(nested.join("x.secret~tmp.1.00"), b"torn").unwrap();
+        std::fs::write(nested.join(".x.secret.tmp.1.00112233aabbccdd"), b"torn").unwrap();
         // A secret whose name starts like an old-style temporary file is not one.
         std::fs::write(nested.join(".x.secret.tmp.1.secret"), b"other").unwrap();
         remove_stale_temporaries(&file);

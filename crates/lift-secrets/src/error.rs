@@ -169,6 +169,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A durable-file operation failed.
+    #[error(transparent)]
+    Fs(#[from] lift_core::fs::FsError),
     /// A rotation is in progress.
     #[error("{0}")]
     RotationInProgress(String),
@@ -257,6 +260,7 @@ impl Classify for Error {
             Error::Integrity { .. } => ErrorKind::Integrity,
             Error::Permissions { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
+            Error::Fs(err) => err.kind(),
             Error::Injected { .. } => ErrorKind::External,
             Error::Step { source, .. } => source.kind(),
             Error::Core(err) => err.kind(),

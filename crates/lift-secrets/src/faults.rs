@@ -92,7 +92,8 @@ impl FaultInjector {
                     *n -= 1;
                     true
                 }
-                FaultTrigger::Probability(p) => unit_interval() < *p,
+                // Without randomness, a probabilistic fault does not fire.
+                FaultTrigger::Probability(p) => unit_interval().is_ok_and(|x| x < *p),
             };
             if fires {
                 fired = Some(plan.message.clone());

@@ -4,8 +4,8 @@
 //! a prefix from the old value, because whatever it guessed would carry part of that
 //! value into the new one.
 //!
-//! Randomness comes from `rand`'s thread RNG (ChaCha12 seeded and reseeded
-//! from the operating system). Every choice among `n` items uses rejection
+//! Randomness comes from the operating system's CSPRNG through
+//! [`lift_core::fs::random_bytes`]. Every choice among `n` items uses rejection
 //! sampling, so no item is more likely than another.
 
 use std::collections::BTreeSet;
@@ -26,28 +26,27 @@ const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const DIGITS: &str = "0123456789";
 
 /// A uniformly random integer in `0..n`, by rejection sampling. `n` must be positive.
-pub(crate) fn uniform_below(n: u64) -> u64 {
-    debug_assert!(n > 0);
+pub(crate) fn uniform_below(n: u64) -> Result<u64> {
     if n <= 1 {
-        return 0;
+        return Ok(0);
     }
     // Accept only draws below the largest multiple of n, so each residue is equally likely.
     let limit = u64::MAX - (u64::MAX % n);
     loop {
         let mut bytes = [0u8; 8];
-        rand::fill(&mut bytes[..]);
+        lift_core::fs::random_bytes(&mut bytes)?;
         let draw = u64::from_le_bytes(bytes);
         if draw < limit {
-            return draw % n;
+            return Ok(draw % n);
         }
     }
 }
 
 /// A uniformly random number in `[0, 1)`, with 53 bits of precision.
-pub(crate) fn unit_interval() -> f64 {
+pub(crate) fn unit_interval() -> Result<f64> {
     let mut bytes = [0u8; 8];
-    rand::fill(&mut bytes[..]);
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+    lift_core::fs::random_bytes(&mut bytes)?;
+    Ok((u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// The options of [`generate_password`], as AWS's `GetRandomPassword` has them.
@@ -129,15 +128,17 @@ pub fn generate_password(policy: &PasswordPolicy) -> Result<SecretValue> {
     policy.validate()?;
     let classes = policy.classes();
     let alphabet = policy.alphabet();
-    let mut chars: Zeroizing<Vec<char>> =
-        Zeroizing::new((0..policy.length).map(|_| pick(&alphabet)).collect());
+    let mut chars: Zeroizing<Vec<char>> = Zeroizing::new(Vec::with_capacity(policy.length));
+    for _ in 0..policy.length {
+        chars.push(pick(&alphabet)?);
+    }
     if policy.require_each_included_type {
         // A partial Fisher-Yates shuffle picks distinct random positions for the required characters.
         let mut positions: Vec<usize> = (0..policy.length).collect();
         for (i, class) in classes.iter().enumerate() {
-            let j = i + index_below(policy.length - i);
+            let j = i + index_below(policy.length - i)?;
             positions.swap(i, j);
-            chars[positions[i]] = pick(class);
+            chars[positions[i]] = pick(class)?;
         }
     }
     let text: Zeroizing<String> = Zeroizing::new(chars.iter().collect());
@@ -189,12 +190,15 @@ impl PasswordPolicy {
     }
 }
 
-fn index_below(n: usize) -> usize {
-    usize::try_from(uniform_below(n as u64)).unwrap_or(0)
+fn index_below(n: usize) -> Result<usize> {
+    // The draw is below n, which came from a usize.
+    Ok(usize::try_from(uniform_below(n as u64)?).unwrap_or(0))
 }
 
-fn pick(set: &[char]) -> char {
-    set[index_below(set.len())]
+fn pick(set: &[char]) -> Result<char> {
+    set.get(index_below(set.len())?)
+        .copied()
+        .ok_or_else(|| Error::InvalidInput("cannot pick a character from an empty set".into()))
 }
 
 /// How random bytes are written as text.
@@ -357,14 +361,14 @@ impl ValueKind {
                         "a token of {bytes} bytes is out of range; use 1 to 4096"
                     )));
                 }
-                let raw = random_bytes(*bytes);
+                let raw = random_bytes(*bytes)?;
                 let mut text = Zeroizing::new(prefix.clone().unwrap_or_default());
                 text.push_str(&Zeroizing::new(encoding.encode(&raw)));
                 Ok(SecretValue::from(text.as_str()))
             }
             ValueKind::Uuid => {
                 let mut raw = [0u8; 16];
-                rand::fill(&mut raw[..]);
+                lift_core::fs::random_bytes(&mut raw)?;
                 let id = uuid::Builder::from_random_bytes(raw).into_uuid();
                 Ok(SecretValue::from(id.to_string()))
             }
@@ -376,10 +380,14 @@ impl ValueKind {
                 }
                 let alphabet: Vec<char> =
                     (LOWER.to_owned() + UPPER + DIGITS + "-_").chars().collect();
-                let parts: Vec<Zeroizing<String>> = segments
-                    .iter()
-                    .map(|len| Zeroizing::new((0..*len).map(|_| pick(&alphabet)).collect()))
-                    .collect();
+                let mut parts: Vec<Zeroizing<String>> = Vec::with_capacity(segments.len());
+                for len in segments {
+                    let mut part = Zeroizing::new(String::with_capacity(*len));
+                    for _ in 0..*len {
+                        part.push(pick(&alphabet)?);
+                    }
+                    parts.push(part);
+                }
                 let joined = Zeroizing::new(
                     parts
                         .iter()
@@ -395,16 +403,16 @@ impl ValueKind {
                         "{len} random bytes is out of range; use 1 to 65536"
                     )));
                 }
-                Ok(SecretValue::new(random_bytes(*len).to_vec()))
+                Ok(SecretValue::new(random_bytes(*len)?.to_vec()))
             }
         }
     }
 }
 
-fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
+fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut raw = Zeroizing::new(vec![0u8; n]);
-    rand::fill(&mut raw[..]);
-    raw
+    lift_core::fs::random_bytes(&mut raw)?;
+    Ok(raw)
 }
 
 impl fmt::Display for ValueKind {
@@ -628,10 +636,10 @@ mod tests {
         let n = 7u64;
         let mut counts = vec![0u64; n as usize];
         for _ in 0..70_000 {
-            counts[uniform_below(n) as usize] += 1;
+            counts[uniform_below(n).unwrap() as usize] += 1;
         }
         assert!(chi_square(&counts) < critical(6.0, 4.75));
-        let x = unit_interval();
+        let x = unit_interval().unwrap();
         assert!((0.0..1.0).contains(&x));
     }
 

@@ -1,7 +1,6 @@
 //! The store key and how values are protected at rest.
 
 use std::fmt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -31,7 +30,10 @@ impl StoreKey {
         StoreKey(bytes)
     }
 
-    /// A fresh key from the operating system's CSPRNG (via `rand`'s thread RNG).
+    /// A fresh key from `rand`'s thread RNG (ChaCha12, seeded and reseeded from the
+    /// operating system), for tests and examples; it cannot fail. Keys that are kept
+    /// come from [`StoreKey::try_generate`] or [`StoreKey::create_file`], which read the
+    /// operating system's CSPRNG directly.
     pub fn generate() -> Self {
         let mut bytes = [0u8; KEY_LEN];
         rand::fill(&mut bytes[..]);
@@ -40,26 +42,29 @@ impl StoreKey {
 
     /// Reads a key file: 32 raw bytes, or 64 hex digits with an optional trailing newline.
     ///
-    /// The file must not be readable by group or others.
+    /// The file is read under lift's one key-file policy ([`lift_core::fs::read_key_file`]):
+    /// a regular file, not a symbolic link, not readable or writable by group or others.
     pub fn from_file(path: &Path) -> Result<Self> {
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|e| Error::io("read key file", path, e))?;
-        if !meta.is_file() {
-            return Err(bad("it is not a regular file".into()));
-        }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::Permissions {
+        // A raw key may end in a 0x0a byte: trim the newline only from the hex form below.
+        let options = lift_core::fs::KeyFileOptions::new()
+            .max_len(2 * KEY_LEN + 2)
+            .trim_newline(false);
+        let raw = lift_core::fs::read_key_file(path, &options).map_err(|e| match e {
+            lift_core::fs::FsError::Permissions { mode, .. } => Error::Permissions {
                 path: path.to_path_buf(),
                 mode,
                 fix: 0o600,
-            });
-        }
-        let raw =
-            Zeroizing::new(std::fs::read(path).map_err(|e| Error::io("read key file", path, e))?);
+            },
+            lift_core::fs::FsError::TooLarge { .. } => bad(format!(
+                "it is larger than a key; a key is {KEY_LEN} raw bytes or {} hex digits (create one with `head -c 32 /dev/urandom > FILE && chmod 600 FILE`)",
+                2 * KEY_LEN
+            )),
+            other => Error::Fs(other),
+        })?;
         let mut key = [0u8; KEY_LEN];
         if raw.len() == KEY_LEN {
             key.copy_from_slice(&raw);
@@ -79,20 +84,25 @@ impl StoreKey {
         )))
     }
 
-    /// Writes a fresh key to `path` with mode 0600, refusing to overwrite.
+    /// A fresh key from the operating system's CSPRNG, or an error when it cannot be read.
+    pub fn try_generate() -> Result<Self> {
+        let mut bytes = [0u8; KEY_LEN];
+        lift_core::fs::random_bytes(&mut bytes)?;
+        Ok(StoreKey(bytes))
+    }
+
+    /// Writes a fresh key to `path` with mode 0600, atomically and durably, refusing to overwrite.
     pub fn create_file(path: &Path) -> Result<Self> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let key = StoreKey::generate();
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("create key file", path, e))?;
-        file.write_all(&key.0)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("write key file", path, e))?;
+        let key = StoreKey::try_generate()?;
+        lift_core::fs::write_new(path, &key.0, 0o600).map_err(|e| match e.io_error() {
+            Some(io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
+                Error::InvalidInput(format!(
+                    "key file {} exists already; lift never overwrites a key",
+                    path.display()
+                ))
+            }
+            _ => Error::Fs(e),
+        })?;
         Ok(key)
     }
 
@@ -248,7 +258,7 @@ impl Protection {
         match self {
             Protection::Encrypted(key) => {
                 let mut nonce = [0u8; NONCE_LEN];
-                rand::fill(&mut nonce[..]);
+                lift_core::fs::random_bytes(&mut nonce)?;
                 let sealed = key
                     .cipher()
                     .encrypt(&XNonce::from(nonce), Payload { msg: value, aad })
@@ -289,6 +299,7 @@ pub(crate) const SCHEME_PLAINTEXT: &str = "plaintext+sha256";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn seal_binds_associated_data() {
