@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::record::Record;
+use crate::record::{MAX_RECORD_LEN, Record};
 
 /// Where following starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,19 +20,31 @@ pub enum FollowFrom {
     Last(usize),
 }
 
+/// How much the follower reads at a time.
+const CHUNK: usize = 64 * 1024;
+
 /// Follows a live log file and yields each record as it is appended.
 ///
 /// It polls; when the path starts naming another file (the sink rotated it),
 /// the follower finishes the old file and continues with the new one. A
 /// partial line waits until its newline arrives.
+///
+/// Memory stays at one chunk, one partial line of at most
+/// [`MAX_RECORD_LEN`] + 1 bytes and the records not yet taken; time is
+/// linear in the bytes read. [`FollowFrom::Last`] finds its start by
+/// reading backwards from the end, so `tail -n N` reads only the last `N`
+/// records (and any partial line after them).
 #[derive(Debug)]
 pub struct Follower {
     path: PathBuf,
     file: Option<(File, u64)>,
+    /// The start of a line whose newline has not arrived yet.
     pending: Vec<u8>,
+    /// The current line is longer than a record can be: its bytes are dropped until its newline.
+    overlong: bool,
     ready: std::collections::VecDeque<Record>,
     poll: Duration,
-    discard_partial: bool,
+    chunk: Vec<u8>,
 }
 
 impl Follower {
@@ -42,27 +54,31 @@ impl Follower {
             path: path.to_owned(),
             file: None,
             pending: Vec::new(),
+            overlong: false,
             ready: std::collections::VecDeque::new(),
             poll: Duration::from_millis(200),
-            discard_partial: false,
+            chunk: vec![0u8; CHUNK],
         };
         follower.open()?;
         match from {
             FollowFrom::Start => {}
             FollowFrom::End => {
-                let end = follower.seek_back(0)?;
+                let end = follower.len()?;
                 follower.skip_to(end)?;
             }
             FollowFrom::Last(n) => {
-                // Read only the end of a big file: records are well under 4 KiB.
-                let window = (n as u64).saturating_mul(4096).max(4 << 20);
-                let start = follower.seek_back(window)?;
+                let start = follower.start_of_last(n)?;
                 follower.skip_to(start)?;
-                if start > 0 {
-                    // The first line read from the middle is a partial record.
-                    follower.discard_partial = true;
+                // Only what is there now: records appended meanwhile come with `next`.
+                let end = follower.len()?;
+                let mut read = start;
+                while read < end {
+                    let got = follower.read_chunk()?;
+                    if got == 0 {
+                        break;
+                    }
+                    read += got as u64;
                 }
-                follower.read_available()?;
                 while follower.ready.len() > n {
                     follower.ready.pop_front();
                 }
@@ -87,19 +103,47 @@ impl Follower {
             .ino();
         self.file = Some((file, ino));
         self.pending.clear();
+        self.overlong = false;
         Ok(())
     }
 
-    /// The offset `window` bytes before the end of the file (0 at most).
-    fn seek_back(&mut self, window: u64) -> Result<u64> {
-        let len = match &self.file {
-            Some((file, _)) => file
+    fn len(&self) -> Result<u64> {
+        match &self.file {
+            Some((file, _)) => Ok(file
                 .metadata()
                 .map_err(|e| Error::io("stat", &self.path, e))?
-                .len(),
-            None => 0,
+                .len()),
+            None => Ok(0),
+        }
+    }
+
+    /// The offset of the first of the last `n` complete lines, found by
+    /// reading backwards: linear in the bytes of those lines and of the
+    /// partial line after them, whatever the size of the file.
+    fn start_of_last(&mut self, n: usize) -> Result<u64> {
+        use std::os::unix::fs::FileExt as _;
+        let end = self.len()?;
+        let Some((file, _)) = self.file.as_ref() else {
+            return Ok(end);
         };
-        Ok(len.saturating_sub(window))
+        // Newlines to pass: the one ending the last complete line, then one per line before it.
+        let mut newlines = 0usize;
+        let mut hi = end;
+        while hi > 0 {
+            let lo = hi.saturating_sub(CHUNK as u64);
+            let len = usize::try_from(hi - lo).unwrap_or(CHUNK);
+            let buf = &mut self.chunk[..len];
+            file.read_exact_at(buf, lo)
+                .map_err(|e| Error::io("read audit log", &self.path, e))?;
+            for i in memchr::memrchr_iter(b'\n', buf) {
+                newlines += 1;
+                if newlines > n {
+                    return Ok(lo + i as u64 + 1);
+                }
+            }
+            hi = lo;
+        }
+        Ok(0)
     }
 
     fn skip_to(&mut self, offset: u64) -> Result<()> {
@@ -110,27 +154,45 @@ impl Follower {
         Ok(())
     }
 
-    fn read_available(&mut self) -> Result<()> {
+    /// Reads one chunk and turns the complete lines in it into records. Returns the bytes read.
+    fn read_chunk(&mut self) -> Result<usize> {
         let Some((file, _)) = self.file.as_mut() else {
-            return Ok(());
+            return Ok(0);
         };
-        let mut chunk = Vec::new();
-        file.read_to_end(&mut chunk)
+        let n = file
+            .read(&mut self.chunk)
             .map_err(|e| Error::io("read audit log", &self.path, e))?;
-        self.pending.extend_from_slice(&chunk);
-        while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=nl).collect();
-            if std::mem::take(&mut self.discard_partial) {
-                continue;
-            }
-            let record = Record::parse(&line).map_err(|e| Error::Parse {
+        let mut rest = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &self.chunk[rest..n]) {
+            let end = rest + nl;
+            let overlong = std::mem::take(&mut self.overlong)
+                || self.pending.len() + (end - rest) > MAX_RECORD_LEN;
+            let parsed = if overlong {
+                Err("the line is longer than a record can be".to_owned())
+            } else if self.pending.is_empty() {
+                Record::parse(&self.chunk[rest..end]).map_err(|e| e.to_string())
+            } else {
+                self.pending.extend_from_slice(&self.chunk[rest..end]);
+                Record::parse(&self.pending).map_err(|e| e.to_string())
+            };
+            self.pending.clear();
+            rest = end + 1;
+            let record = parsed.map_err(|message| Error::Parse {
                 path: self.path.clone(),
                 line: 0,
-                message: format!("not an audit record: {e}"),
+                message: format!("not an audit record: {message}"),
             })?;
             self.ready.push_back(record);
         }
-        Ok(())
+        if !self.overlong {
+            if self.pending.len() + (n - rest) > MAX_RECORD_LEN {
+                self.overlong = true;
+                self.pending = Vec::new();
+            } else {
+                self.pending.extend_from_slice(&self.chunk[rest..n]);
+            }
+        }
+        Ok(n)
     }
 
     fn rotated(&self) -> bool {
@@ -144,18 +206,14 @@ impl Follower {
             if let Some(record) = self.ready.pop_front() {
                 return Ok(record);
             }
-            self.read_available()?;
-            if !self.ready.is_empty() {
+            if self.read_chunk()? > 0 {
                 continue;
             }
             if self.rotated() {
-                self.read_available()?;
+                // Finish the old file, then continue with the new one from its start.
+                while self.ready.is_empty() && self.read_chunk()? > 0 {}
                 if self.ready.is_empty() {
                     self.open()?;
-                    if let Some((file, _)) = self.file.as_mut() {
-                        file.seek(SeekFrom::Start(0))
-                            .map_err(|e| Error::io("seek in", &self.path, e))?;
-                    }
                 }
                 continue;
             }

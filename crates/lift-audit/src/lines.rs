@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::record::MAX_RECORD_LEN;
 
 const BUFFER: usize = 1 << 20;
 
@@ -21,7 +22,9 @@ pub(crate) struct Position {
 
 /// Reads lines from a list of files in order, reusing one buffer.
 ///
-/// Memory stays at one buffer plus the longest line, whatever the files' size.
+/// Memory stays at one buffer plus one line of at most [`MAX_RECORD_LEN`] + 1
+/// bytes, whatever the files hold; longer lines are cut to that length (and
+/// are never records).
 #[derive(Debug)]
 pub(crate) struct Lines {
     files: Vec<PathBuf>,
@@ -99,19 +102,41 @@ impl Lines {
             let Some(reader) = self.reader.as_mut() else {
                 continue;
             };
+            // Slow path: the line spans buffer refills. Keep at most
+            // MAX_RECORD_LEN + 1 of its bytes (enough for any record, and
+            // for the caller to see that a longer line is not one) and
+            // skip the rest, so that one huge line cannot fill the memory.
             self.buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| Error::io("read audit log", self.files[self.index].clone(), e))?;
+            let mut n = 0usize;
+            let mut terminated = false;
+            loop {
+                let available = reader
+                    .fill_buf()
+                    .map_err(|e| Error::io("read audit log", self.files[self.index].clone(), e))?;
+                if available.is_empty() {
+                    break;
+                }
+                let (take, done) = match memchr::memchr(b'\n', available) {
+                    Some(nl) => (nl + 1, true),
+                    None => (available.len(), false),
+                };
+                let room = (MAX_RECORD_LEN + 1).saturating_sub(self.buf.len());
+                let keep = if done { take - 1 } else { take };
+                self.buf.extend_from_slice(&available[..keep.min(room)]);
+                reader.consume(take);
+                n += take;
+                if done {
+                    terminated = true;
+                    break;
+                }
+            }
             if n == 0 {
                 self.reader = None;
                 self.index += 1;
                 continue;
             }
             let position = self.advance(n as u64);
-            let terminated = self.buf.last() == Some(&b'\n');
-            let len = self.buf.len() - usize::from(terminated);
-            return Ok(Some((&self.buf[..len], terminated, position)));
+            return Ok(Some((&self.buf[..], terminated, position)));
         }
     }
 

@@ -280,6 +280,9 @@ fn strip<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
 
 /// Splits a line (without its newline) into a [`RawRecord`], or says why it is not one.
 pub(crate) fn parse_line(line: &[u8]) -> Result<RawRecord<'_>, &'static str> {
+    if line.len() > MAX_RECORD_LEN {
+        return Err("the line is longer than a record can be");
+    }
     let rest = strip(line, b"{\"seq\":").ok_or("does not start with {\"seq\":")?;
     let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
     if digits == 0 || digits > 20 || (digits > 1 && rest[0] == b'0') {

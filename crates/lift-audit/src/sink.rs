@@ -1156,12 +1156,13 @@ fn check_against_checkpoint(
             && checkpoint.size > 0)
     {
         return Err(Error::Integrity(format!(
-            "refusing to append to {}: it ends at record {} but checkpoint {} covers {} records; the log was truncated or rolled back, run `lift audit verify {}`",
+            "refusing to append to {}: it ends at record {} but checkpoint {} covers {} records; the log was truncated or rolled back: run `lift audit verify {} --checkpoint {}` to see where, and restore the log from a backup",
             log.display(),
             tail.seq,
             path.display(),
             checkpoint.size,
-            log.display()
+            log.display(),
+            path.display()
         )));
     }
     Ok(Some(checkpoint.size))

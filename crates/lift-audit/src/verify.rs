@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 
 use crate::checkpoint::{Checkpoint, default_checkpoint_path};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::AuditKey;
 use crate::lines::{Lines, Position};
 use crate::manifest::chain_files;
@@ -39,6 +39,10 @@ pub enum Finding {
     WrongKey,
     /// The last line is a partial record, as a crash mid-write leaves it.
     TornRecord,
+    /// Records that no surviving checkpoint covers: the checkpoint is missing,
+    /// or a writer found it missing and recorded so, so cutting or rewriting
+    /// those records could have gone unnoticed.
+    Unanchored,
 }
 
 impl Finding {
@@ -53,6 +57,7 @@ impl Finding {
             Finding::BadSignature => "bad signature",
             Finding::WrongKey => "wrong key",
             Finding::TornRecord => "torn record",
+            Finding::Unanchored => "unanchored",
         }
     }
 }
@@ -146,6 +151,22 @@ pub struct VerifyReport {
     /// The first problem, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// How many good records follow the checkpoint's last one (all of them
+    /// without a checkpoint): not yet covered by a signature.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsigned_records: u64,
+    /// Things that do not make the chain fail but that an auditor should
+    /// know, such as unanchored records accepted with `allow_unanchored`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Options of [`verify_with`].
@@ -159,6 +180,10 @@ pub struct VerifyOptions {
     pub no_default_checkpoint: bool,
     /// A trusted checkpoint public key, for logs without an audit key.
     pub trusted_public_key: Option<VerifyingKey>,
+    /// Accept records that no checkpoint covers (a log without its
+    /// checkpoint, or one whose writer found the checkpoint missing) with a
+    /// warning, instead of failing with [`Finding::Unanchored`].
+    pub allow_unanchored: bool,
 }
 
 /// Verifies the chain in `files` (in order) with `key`, against `checkpoint` when given.
@@ -187,6 +212,16 @@ pub fn verify(
 /// [`verify`] with all options.
 pub fn verify_with(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyReport> {
     let files = expand(files)?;
+    if let Some(path) = &options.checkpoint {
+        if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            // A mistyped path is bad input, not a tampered checkpoint.
+            return Err(Error::InvalidInput(format!(
+                "checkpoint file {}: no such file; check the path given as the checkpoint",
+                path.display()
+            )));
+        }
+    }
     let checkpoint_path = match (&options.checkpoint, options.no_default_checkpoint) {
         (Some(path), _) => Some(path.clone()),
         (None, false) => files
@@ -207,6 +242,8 @@ pub fn verify_with(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyR
         key_id: options.key.as_ref().map(|k| k.id().to_owned()),
         checkpoint: None,
         failure: None,
+        unsigned_records: 0,
+        warnings: Vec::new(),
     };
     let mut bound = None;
     if let Some(path) = &checkpoint_path {
@@ -231,9 +268,58 @@ pub fn verify_with(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyR
     let mut lines = Lines::new(files);
     let failure = walk.run(&mut lines, true)?;
     walk.fill(&mut report, &lines);
-    report.intact = failure.is_none();
     report.failure = failure;
+    if report.failure.is_none() {
+        check_anchors(&mut report, &walk, checkpoint_path.as_deref(), options);
+    }
+    report.intact = report.failure.is_none();
     Ok(report)
+}
+
+/// Finds the records no surviving checkpoint covers, and counts those not yet signed.
+fn check_anchors(
+    report: &mut VerifyReport,
+    walk: &Walk<'_>,
+    checkpoint: Option<&Path>,
+    options: &VerifyOptions,
+) {
+    let last = walk.last_seq.unwrap_or(0);
+    let signed = report.checkpoint.as_ref().map_or(0, |cp| cp.size);
+    report.unsigned_records = last.saturating_sub(signed);
+    let unanchored = match (&report.checkpoint, walk.anchor_lost) {
+        (None, _) if last > 0 => Some((
+            last,
+            match checkpoint {
+                Some(path) => format!(
+                    "records 1 to {last} are unanchored: checkpoint {} is missing, so records cut from the end or rewritten with the chain key cannot be detected",
+                    path.display()
+                ),
+                None => format!(
+                    "records 1 to {last} are unanchored: there is no checkpoint, so records cut from the end or rewritten with the chain key cannot be detected; give the checkpoint with --checkpoint"
+                ),
+            },
+        )),
+        (_, Some((at, records))) if records > 0 => Some((
+            records,
+            format!(
+                "records 1 to {records} are unanchored: record {at} says a writer found the checkpoint missing then, so those records may have been cut or rewritten before; only later checkpoints cover them"
+            ),
+        )),
+        _ => None,
+    };
+    if let Some((_, message)) = unanchored {
+        if options.allow_unanchored {
+            report.warnings.push(message);
+        } else {
+            report.failure = Some(Failure {
+                finding: Finding::Unanchored,
+                seq: 1,
+                file: None,
+                line: None,
+                message,
+            });
+        }
+    }
 }
 
 /// Verifies only the records after the checkpoint, starting at its hinted offset.
@@ -296,8 +382,13 @@ pub fn verify_since_checkpoint(log: &Path, options: &VerifyOptions) -> Result<Ve
             trust,
         }),
         failure,
+        unsigned_records: 0,
+        warnings: Vec::new(),
     };
     walk.fill(&mut report, &lines);
+    if report.failure.is_none() {
+        report.unsigned_records = walk.last_seq.unwrap_or(0).saturating_sub(cp.size);
+    }
     Ok(report)
 }
 
@@ -366,6 +457,21 @@ struct Walk<'a> {
     last_seq: Option<u64>,
     first_time: Option<String>,
     last_time: String,
+    /// The latest `checkpoint.missing` record: its seq, and how many records it says no checkpoint covered.
+    anchor_lost: Option<(u64, u64)>,
+    missing_finder: memchr::memmem::Finder<'static>,
+}
+
+/// The bytes by which a `checkpoint.missing` event is spotted before it is parsed.
+const MISSING_NEEDLE: &[u8] = b",\"action\":\"checkpoint.missing\"";
+
+/// If `event` is a writer's `checkpoint.missing` system event, how many records it says are unanchored.
+fn checkpoint_missing(event: &[u8]) -> Option<u64> {
+    let event: lift_core::AuditEvent = serde_json::from_slice(event).ok()?;
+    if event.event_type != "audit" || event.action != CHECKPOINT_MISSING_ACTION {
+        return None;
+    }
+    event.details.get("unanchored_records")?.as_u64()
 }
 
 impl<'a> Walk<'a> {
@@ -379,6 +485,8 @@ impl<'a> Walk<'a> {
             last_seq: None,
             first_time: None,
             last_time: String::new(),
+            anchor_lost: None,
+            missing_finder: memchr::memmem::Finder::new(MISSING_NEEDLE),
         }
     }
 
@@ -507,6 +615,11 @@ impl<'a> Walk<'a> {
                         Some(pos),
                         message,
                     )));
+                }
+            }
+            if self.missing_finder.find(raw.event).is_some() {
+                if let Some(records) = checkpoint_missing(raw.event) {
+                    self.anchor_lost = Some((raw.seq, records));
                 }
             }
             if self.first_time.is_none() {

@@ -70,7 +70,19 @@ fn base(keyed: bool) -> &'static Base {
 }
 
 /// Writes `bytes` as a log beside the base's checkpoint and verifies it.
+///
+/// Without the checkpoint, unanchored records are accepted (with a warning),
+/// so that the finding under test is the one about the edit.
 fn check(base: &Base, bytes: &[u8], with_checkpoint: bool) -> VerifyReport {
+    check_with(base, bytes, with_checkpoint, !with_checkpoint)
+}
+
+fn check_with(
+    base: &Base,
+    bytes: &[u8],
+    with_checkpoint: bool,
+    allow_unanchored: bool,
+) -> VerifyReport {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
     std::fs::write(&log, bytes).unwrap();
@@ -80,6 +92,7 @@ fn check(base: &Base, bytes: &[u8], with_checkpoint: bool) -> VerifyReport {
         key: base.key.clone(),
         checkpoint: with_checkpoint.then(|| checkpoint.clone()),
         no_default_checkpoint: true,
+        allow_unanchored,
         ..VerifyOptions::default()
     };
     let report = verify_with(&[log], &options).unwrap();
@@ -106,6 +119,17 @@ proptest! {
         prop_assert_eq!(report.records_checked, RECORDS as u64);
         prop_assert_eq!(report.last_seq, Some(RECORDS as u64));
         prop_assert!(report.first_time.is_some() && report.last_time >= report.first_time);
+        if with_checkpoint {
+            prop_assert!(report.warnings.is_empty());
+            prop_assert_eq!(report.unsigned_records, 0);
+        } else {
+            // Accepted only when asked, and said so.
+            prop_assert!(report.warnings[0].contains("records 1 to 8 are unanchored"), "{:?}", report.warnings);
+            prop_assert_eq!(report.unsigned_records, RECORDS as u64);
+            let strict = check_with(base, &join(&base.lines), false, false);
+            prop_assert_eq!(finding(&strict), Some((Finding::Unanchored, 1)));
+            prop_assert!(strict.failure.unwrap().message.contains("records 1 to 8"));
+        }
     }
 
     #[test]
