@@ -27,7 +27,7 @@ impl Invocation {
 ///
 /// Metrics: `Invocations`, `Errors` and `ColdStart` (counts), `Duration` (milliseconds,
 /// every value: CloudWatch computes the percentiles across environments),
-/// `PreWarmDuration`, `MemoryUsed`, `MemoryLimit` (megabytes), `MemoryUtilization`
+/// `PreWarmDuration`, `MemoryUsed`, `MaxMemoryUsed`, `MemoryLimit` (megabytes), `MemoryUtilization`
 /// (percent) and `Uptime` (seconds).
 ///
 /// Invariant: `ColdStart` is counted at most once, on the first invocation, and only when
@@ -138,6 +138,14 @@ impl InvocationMetrics {
     pub fn record_process(&self, snapshot: &Snapshot) {
         let r = &self.registry;
         const MB: f64 = 1024.0 * 1024.0;
+        if let Some(peak) = snapshot.memory.peak_rss_bytes {
+            r.set_gauge(
+                "MaxMemoryUsed",
+                "Peak resident memory since the environment started (Lambda's Max Memory Used).",
+                Unit::Megabytes,
+                peak as f64 / MB,
+            );
+        }
         if let Some(rss) = snapshot.memory.rss_bytes {
             r.set_gauge(
                 "MemoryUsed",

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::invocation::InvocationMetrics;
 use crate::metrics::MetricsRegistry;
 use crate::monitor::Monitor;
-use crate::snapshot::LambdaEnv;
+use crate::snapshot::{LambdaEnv, Snapshot};
+use crate::stall::InvocationBracket;
 
 type HookFuture = Pin<Box<dyn Future<Output = std::result::Result<(), lift_core::Error>> + Send>>;
 type Hook = Arc<dyn Fn() -> HookFuture + Send + Sync>;
@@ -29,12 +30,17 @@ pub struct LambdaConfig {
     /// `LIFT_ENVIRONMENT`, the `Environment` dimension of the metrics. Default: `production`.
     pub environment: String,
     /// `LIFT_LOG_LEVEL`: `trace`, `debug`, `info`, `warn` or `error`. Default: `info`.
-    /// lift-monitor does not install a subscriber; pass this to yours.
+    /// [`LambdaDeployment::run`] installs a JSON log subscriber at this level unless the
+    /// program installed one already.
     pub log_level: String,
     /// `LIFT_METRICS_ENABLED`: `true`/`false`/`1`/`0`. Default: true.
     pub metrics_enabled: bool,
-    /// `LIFT_METRICS_NAMESPACE`, the EMF namespace. Default: `lift`.
+    /// `LIFT_METRICS_NAMESPACE`, else `POWERTOOLS_METRICS_NAMESPACE`, the EMF namespace.
+    /// Default: `lift`.
     pub metrics_namespace: String,
+    /// `POWERTOOLS_SERVICE_NAME`, the `service` dimension. Default: `service_undefined`,
+    /// as in Lambda Powertools.
+    pub service: String,
     /// `AWS_LAMBDA_FUNCTION_NAME`, the `FunctionName` dimension.
     pub function_name: Option<String>,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in megabytes.
@@ -82,8 +88,12 @@ impl LambdaConfig {
             log_level,
             metrics_enabled,
             metrics_namespace: var("LIFT_METRICS_NAMESPACE")
+                .or_else(|| var("POWERTOOLS_METRICS_NAMESPACE"))
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "lift".to_owned()),
+            service: var("POWERTOOLS_SERVICE_NAME")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "service_undefined".to_owned()),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
             memory_size_mb: lambda
                 .as_ref()
@@ -91,6 +101,17 @@ impl LambdaConfig {
                 .map(|b| b / (1024 * 1024)),
             initialization_type: lambda.and_then(|l| l.initialization_type.map(|t| t.to_string())),
         })
+    }
+
+    /// The level of `log_level`.
+    pub fn level(&self) -> tracing::Level {
+        match self.log_level.as_str() {
+            "trace" => tracing::Level::TRACE,
+            "debug" => tracing::Level::DEBUG,
+            "warn" => tracing::Level::WARN,
+            "error" => tracing::Level::ERROR,
+            _ => tracing::Level::INFO,
+        }
     }
 
     fn lambda_env(&self) -> LambdaEnv {
@@ -106,6 +127,10 @@ impl LambdaConfig {
 struct Shared {
     metrics: InvocationMetrics,
     emf: EmfEmitter,
+    /// `ColdStart` goes in a document of its own, dimensioned by function and service
+    /// only, as Powertools does: cold starts per function, whatever the other dimensions.
+    cold_start_emf: EmfEmitter,
+    bracket: Option<InvocationBracket>,
     sink: EmfSink,
     metrics_enabled: bool,
     monitor: Option<Monitor>,
@@ -134,15 +159,48 @@ impl Shared {
             .await;
     }
 
-    fn flush(&self) {
+    fn flush(&self, request_id: Option<&str>) {
         if !self.metrics_enabled {
             return;
         }
         if let Some(monitor) = &self.monitor {
-            self.metrics.record_process(&monitor.snapshot());
+            // Memory now, not at the last background sample: Lambda may freeze the
+            // environment right after this, and the sample before the freeze is stale.
+            let mut snapshot = Snapshot::clone(&monitor.snapshot());
+            snapshot.memory = monitor.memory_now();
+            self.metrics.record_process(&snapshot);
         }
+        let mut pending = self.metrics.registry().take_pending();
+        let cold: Vec<_> = match pending.iter().position(|(name, _, _)| name == "ColdStart") {
+            Some(index) => vec![pending.remove(index)],
+            None => Vec::new(),
+        };
+        let properties: Vec<(&str, &str)> = request_id
+            .map(|id| ("function_request_id", id))
+            .into_iter()
+            .collect();
+        let now = chrono::Utc::now();
+        let lines = self
+            .cold_start_emf
+            .render_with(&cold, now, &properties)
+            .and_then(|mut lines| {
+                lines.extend(self.emf.render_with(&pending, now, &properties)?);
+                Ok(lines)
+            });
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(err) = self.emf.flush_to(self.metrics.registry(), &mut *sink) {
+        let written = lines.and_then(|lines| {
+            for line in lines {
+                writeln!(sink, "{line}").map_err(|source| Error::Io {
+                    path: "EMF output".into(),
+                    source,
+                })?;
+            }
+            sink.flush().map_err(|source| Error::Io {
+                path: "EMF output".into(),
+                source,
+            })
+        });
+        if let Err(err) = written {
             tracing::warn!(error = %err, "cannot write EMF metrics");
         }
     }
@@ -186,13 +244,13 @@ impl<S> std::fmt::Debug for MetricsService<S> {
     }
 }
 
-impl<S, Request> Service<Request> for MetricsService<S>
+impl<S, A> Service<lambda_runtime::LambdaEvent<A>> for MetricsService<S>
 where
-    S: Service<Request> + Clone + Send + 'static,
+    S: Service<lambda_runtime::LambdaEvent<A>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Response: Send + 'static,
     S::Error: Send + 'static,
-    Request: Send + 'static,
+    A: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -202,18 +260,22 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: lambda_runtime::LambdaEvent<A>) -> Self::Future {
         // The clone that was polled ready handles this request (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
+        let request_id = request.context.request_id.clone();
         Box::pin(async move {
+            // Only heartbeats inside invocations count as stall samples.
+            let in_flight = shared.bracket.as_ref().map(InvocationBracket::enter);
             let invocation = shared.metrics.begin();
             shared.run_pre_warm().await;
             let result = inner.call(request).await;
             shared.metrics.finish(invocation, result.is_ok());
+            drop(in_flight);
             // Lambda may freeze the environment right after the response: emit now.
-            shared.flush();
+            shared.flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));
             result
         })
     }
@@ -245,6 +307,7 @@ pub struct LambdaDeployment {
     pre_warm: Vec<(String, Hook)>,
     shutdown: Vec<(String, Hook)>,
     monitor: Option<Monitor>,
+    default_dimensions: Vec<(String, String)>,
     shared: Option<Arc<Shared>>,
 }
 
@@ -279,6 +342,7 @@ impl LambdaDeployment {
             pre_warm: Vec::new(),
             shutdown: Vec::new(),
             monitor: None,
+            default_dimensions: Vec::new(),
             shared: None,
         }
     }
@@ -295,7 +359,17 @@ impl LambdaDeployment {
         self
     }
 
-    /// Samples memory from `monitor` into the metrics at each flush.
+    /// Adds a dimension to every metric document but the cold-start one (Powertools'
+    /// default dimensions). Checked against CloudWatch's rules when the layer is built.
+    #[must_use]
+    pub fn default_dimension(mut self, key: &str, value: &str) -> Self {
+        self.default_dimensions
+            .push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Samples memory from `monitor` into the metrics at each flush, and brackets each
+    /// invocation for its stall heartbeat.
     #[must_use]
     pub fn monitor(mut self, monitor: Monitor) -> Self {
         self.monitor = Some(monitor);
@@ -331,15 +405,24 @@ impl LambdaDeployment {
         if let Some(shared) = &self.shared {
             return Ok(shared.clone());
         }
-        let mut emf = EmfEmitter::new(&self.config.metrics_namespace)?;
+        let mut emf = EmfEmitter::new(&self.config.metrics_namespace)?
+            .dimension("service", &self.config.service)?;
+        let mut cold_start_emf = EmfEmitter::new(&self.config.metrics_namespace)?;
         if let Some(name) = &self.config.function_name {
             emf = emf.dimension("FunctionName", name)?;
+            cold_start_emf = cold_start_emf.dimension("function_name", name)?;
         }
+        cold_start_emf = cold_start_emf.dimension("service", &self.config.service)?;
         emf = emf.dimension("Environment", &self.config.environment)?;
+        for (key, value) in &self.default_dimensions {
+            emf = emf.dimension(key, value)?;
+        }
         let env = self.config.lambda_env();
         let shared = Arc::new(Shared {
             metrics: InvocationMetrics::new(self.registry.clone(), Some(&env)),
             emf,
+            cold_start_emf,
+            bracket: self.monitor.as_ref().and_then(Monitor::invocation_bracket),
             sink: self.sink.clone(),
             metrics_enabled: self.config.metrics_enabled,
             monitor: self.monitor.clone(),
@@ -366,7 +449,7 @@ impl LambdaDeployment {
     /// Flushes pending metrics, then runs the shutdown hooks in order, logging failures.
     pub async fn shutdown(&mut self) -> Result<()> {
         let shared = self.shared()?;
-        shared.flush();
+        shared.flush(None);
         run_shutdown_hooks(&self.shutdown).await;
         Ok(())
     }
@@ -397,15 +480,30 @@ impl LambdaDeployment {
             )
             .into());
         }
+        install_logging(self.config.level());
         let layer = self.layer()?;
         let shared = layer.shared.clone();
         let hooks = std::mem::take(&mut self.shutdown);
         lambda_runtime::spawn_graceful_shutdown_handler(move || async move {
-            shared.flush();
+            shared.flush(None);
             run_shutdown_hooks(&hooks).await;
         })
         .await;
         lambda_runtime::run(layer.layer(handler)).await
+    }
+}
+
+/// Installs a JSON log subscriber at `level` (CloudWatch Logs parses JSON lines), unless
+/// the program installed a subscriber already.
+fn install_logging(level: tracing::Level) {
+    let installed = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_current_span(false)
+        .try_init();
+    if installed.is_err() {
+        tracing::debug!("a tracing subscriber is installed already; LIFT_LOG_LEVEL left to it");
     }
 }
 
@@ -455,6 +553,41 @@ mod tests {
         let err = LambdaConfig::from_vars(vars(&[("LIFT_METRICS_ENABLED", "maybe")])).unwrap_err();
         assert!(err.to_string().contains("LIFT_METRICS_ENABLED"));
         assert!(LambdaConfig::from_vars(vars(&[("LIFT_LOG_LEVEL", "loud")])).is_err());
+        assert_eq!(config.level(), tracing::Level::DEBUG);
+    }
+
+    #[test]
+    fn powertools_variables_are_honoured() {
+        let config = LambdaConfig::from_vars(vars(&[
+            ("POWERTOOLS_SERVICE_NAME", "payments"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
+        ]))
+        .unwrap();
+        assert_eq!(config.service, "payments");
+        assert_eq!(config.metrics_namespace, "Shop");
+        // lift's own variable wins.
+        let config = LambdaConfig::from_vars(vars(&[
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
+            ("LIFT_METRICS_NAMESPACE", "Lift"),
+        ]))
+        .unwrap();
+        assert_eq!(config.metrics_namespace, "Lift");
+        assert_eq!(config.service, "service_undefined");
+    }
+
+    /// A non-ASCII environment used to make CloudWatch drop every document silently; now
+    /// the deployment refuses it when the layer is built.
+    #[test]
+    fn a_dimension_cloudwatch_rejects_fails_the_layer() {
+        let config = LambdaConfig::from_vars(vars(&[("LIFT_ENVIRONMENT", "Prüfung")])).unwrap();
+        let err = LambdaDeployment::new(config).layer().unwrap_err();
+        assert!(err.to_string().contains("printable ASCII"), "{err}");
+    }
+
+    fn event(n: u32, request_id: &str) -> lambda_runtime::LambdaEvent<u32> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = request_id.to_owned();
+        lambda_runtime::LambdaEvent::new(n, context)
     }
 
     #[derive(Clone, Default)]
@@ -480,7 +613,7 @@ mod tests {
         let warmed = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicUsize::new(0));
         let (w, c) = (warmed.clone(), closed.clone());
-        let mut deployment = LambdaDeployment::new(config)
+        let deployment = LambdaDeployment::new(config)
             .emf_sink(Arc::new(Mutex::new(buffer.clone())))
             .pre_warm("cache", move || {
                 let w = w.clone();
@@ -499,17 +632,28 @@ mod tests {
                     Ok(())
                 }
             });
+        let monitor = Monitor::start(crate::MonitorConfig::default()).unwrap();
+        let mut deployment = deployment
+            .monitor(monitor)
+            .default_dimension("Team", "checkout");
         let layer = deployment.layer().unwrap();
-        let handler = lambda_runtime::service_fn(|n: u32| async move {
-            if n % 2 == 0 {
-                Ok(n)
-            } else {
-                Err(format!("odd {n}"))
-            }
-        });
+        let handler =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
+                let n = event.payload;
+                if n % 2 == 0 {
+                    Ok(n)
+                } else {
+                    Err(format!("odd {n}"))
+                }
+            });
         let mut service = layer.layer(handler);
         for n in [2u32, 3, 4] {
-            let result = service.ready().await.unwrap().call(n).await;
+            let result = service
+                .ready()
+                .await
+                .unwrap()
+                .call(event(n, &format!("req-{n}")))
+                .await;
             assert_eq!(result.is_ok(), n % 2 == 0);
         }
         assert_eq!(warmed.load(Ordering::SeqCst), 1);
@@ -523,12 +667,42 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(docs.len(), 3, "one EMF document per invocation");
+        assert_eq!(
+            docs.len(),
+            4,
+            "the cold start, then one document per invocation"
+        );
+        // ColdStart alone, dimensioned by function and service, as Powertools does.
         assert_eq!(docs[0]["ColdStart"], 1.0);
-        assert_eq!(docs[0]["FunctionName"], "orders");
-        assert_eq!(docs[0]["Environment"], "production");
-        assert!(docs[1].get("ColdStart").is_none());
-        assert_eq!(docs[1]["Errors"], 1.0);
+        assert_eq!(
+            docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["function_name", "service"]])
+        );
+        assert_eq!(docs[0]["function_name"], "orders");
+        assert_eq!(docs[0]["service"], "service_undefined");
+        assert_eq!(
+            docs[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let first = &docs[1];
+        assert!(first.get("ColdStart").is_none());
+        assert_eq!(first["FunctionName"], "orders");
+        assert_eq!(first["Environment"], "production");
+        assert_eq!(first["service"], "service_undefined");
+        assert_eq!(first["Team"], "checkout");
+        assert_eq!(first["function_request_id"], "req-2");
+        assert!(
+            first["MemoryUsed"].as_f64().unwrap() > 1.0,
+            "a fresh RSS in MiB"
+        );
+        assert!(
+            first["MaxMemoryUsed"].as_f64().unwrap() >= first["MemoryUsed"].as_f64().unwrap() * 0.5
+        );
+        assert_eq!(docs[2]["Errors"], 1.0);
+        assert_eq!(docs[2]["function_request_id"], "req-3");
         registry.increment("Custom", "", 1);
         deployment.shutdown().await.unwrap();
         assert_eq!(closed.load(Ordering::SeqCst), 1);

@@ -94,6 +94,6 @@ pub use snapshot::{
     CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, JemallocStats, LambdaEnv, LimitSource,
     MemoryStats, Snapshot, StallStats, TokioStats,
 };
-pub use stall::StallConfig;
+pub use stall::{InFlight, InvocationBracket, StallConfig};
 pub use standard::{ENDPOINTS_ENV, StandardChecks};
 pub use threshold::Threshold;

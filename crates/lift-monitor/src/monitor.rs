@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use crate::error::{Error, Result};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::snapshot::Snapshot;
-use crate::stall::{StallConfig, StallState, heartbeat};
+use crate::stall::{InvocationBracket, StallConfig, StallState, heartbeat};
 
 /// How the [`Monitor`] samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,7 @@ pub struct Monitor {
 #[derive(Debug)]
 struct Shared {
     latest: ArcSwap<Snapshot>,
+    stall: Option<Arc<StallState>>,
     sampler: Option<Mutex<Sampler>>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -80,6 +81,7 @@ impl Monitor {
         let first = sampler.sample();
         let shared = Arc::new(Shared {
             latest: ArcSwap::from_pointee(first),
+            stall: stall.as_ref().map(|(state, _)| state.clone()),
             sampler: Some(Mutex::new(sampler)),
             tasks: Mutex::new(Vec::new()),
         });
@@ -103,10 +105,18 @@ impl Monitor {
         Monitor {
             shared: Arc::new(Shared {
                 latest: ArcSwap::from_pointee(snapshot),
+                stall: None,
                 sampler: None,
                 tasks: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// A handle that marks invocations for the stall heartbeat, so that only heartbeats
+    /// inside invocations count (see [`InvocationBracket`]); `None` when the monitor runs
+    /// no heartbeat. The Lambda layer uses it when given a monitor.
+    pub fn invocation_bracket(&self) -> Option<InvocationBracket> {
+        self.shared.stall.as_ref().map(InvocationBracket::new)
     }
 
     /// The latest snapshot. Lock-free, no system call.
@@ -118,6 +128,18 @@ impl Monitor {
     /// the cheapest read.
     pub fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
         f(&self.shared.latest.load())
+    }
+
+    /// Resident, virtual and peak memory read now, without a full sample or publishing:
+    /// a few microseconds. A fixed monitor returns its snapshot's.
+    pub fn memory_now(&self) -> crate::snapshot::MemoryStats {
+        match &self.shared.sampler {
+            Some(sampler) => sampler
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .memory(),
+            None => self.snapshot().memory,
+        }
     }
 
     /// Samples now, publishes and returns the new snapshot. A fixed monitor returns its snapshot.

@@ -33,9 +33,13 @@ pub struct SamplerConfig {
 }
 
 impl Default for SamplerConfig {
+    /// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) only `/tmp`: the working directory is
+    /// the read-only `/var/task`, which never fills up.
     fn default() -> Self {
         let mut disk_paths = Vec::new();
-        if let Ok(cwd) = std::env::current_dir() {
+        if !crate::checks::in_lambda()
+            && let Ok(cwd) = std::env::current_dir()
+        {
             disk_paths.push(cwd);
         }
         disk_paths.push(PathBuf::from("/tmp"));
@@ -75,6 +79,9 @@ pub struct Sampler {
     trend: HeapTrend,
     objects_trend: HeapTrend,
     stall: Option<Arc<StallState>>,
+    /// Per worker: the park/unpark count and busy time at the previous sample.
+    workers: Vec<(u64, Duration)>,
+    workers_at: Option<Instant>,
     sequence: u64,
     buf: [u8; 4096],
 }
@@ -111,6 +118,8 @@ impl Sampler {
             trend: HeapTrend::new(config.trend_window, config.trend_points),
             objects_trend: HeapTrend::new(config.trend_window, config.trend_points),
             stall: None,
+            workers: Vec::new(),
+            workers_at: None,
             sequence: 0,
             buf: [0; 4096],
         };
@@ -164,14 +173,7 @@ impl Sampler {
         let stat = self.read_stat();
         let usage = getrusage(UsageWho::RUSAGE_SELF).ok();
         snapshot.threads = stat.map(|s| s.num_threads);
-        snapshot.memory = MemoryStats {
-            rss_bytes: stat.and_then(|s| Some(s.rss_pages.saturating_mul(self.page_size?))),
-            virtual_bytes: stat.map(|s| s.vsize_bytes),
-            // Linux reports ru_maxrss in KiB.
-            peak_rss_bytes: usage
-                .and_then(|u| u64::try_from(u.max_rss()).ok())
-                .map(|kib| kib.saturating_mul(1024)),
-        };
+        snapshot.memory = self.memory_from(stat, usage);
         // getrusage counts in microseconds; /proc/self/stat in 10 ms clock ticks.
         let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
         let user = usage.map(|u| seconds(u.user_time()));
@@ -223,14 +225,9 @@ impl Sampler {
         snapshot.cgroup = self.cgroup.as_ref().map(|c| c.read(&mut self.buf));
         snapshot.lambda.clone_from(&self.lambda);
 
-        snapshot.tokio = tokio::runtime::Handle::try_current().ok().map(|handle| {
-            let metrics = handle.metrics();
-            TokioStats {
-                workers: metrics.num_workers() as u64,
-                alive_tasks: metrics.num_alive_tasks() as u64,
-                global_queue_depth: metrics.global_queue_depth() as u64,
-            }
-        });
+        snapshot.tokio = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|handle| self.tokio_stats(&handle, now));
         snapshot.stall = self.stall.as_ref().and_then(|s| s.stats());
 
         #[cfg(feature = "jemalloc")]
@@ -266,6 +263,79 @@ impl Sampler {
                 objects_growth_fit: self.objects_trend.fit,
             }
         });
+    }
+
+    /// Resident, virtual and peak memory now: the cheap part of a sample.
+    pub fn memory(&mut self) -> MemoryStats {
+        let stat = self.read_stat();
+        self.memory_from(stat, getrusage(UsageWho::RUSAGE_SELF).ok())
+    }
+
+    fn memory_from(
+        &self,
+        stat: Option<crate::procfile::ProcStat>,
+        usage: Option<nix::sys::resource::Usage>,
+    ) -> MemoryStats {
+        MemoryStats {
+            rss_bytes: stat.and_then(|s| Some(s.rss_pages.saturating_mul(self.page_size?))),
+            virtual_bytes: stat.map(|s| s.vsize_bytes),
+            // Linux reports ru_maxrss in KiB.
+            peak_rss_bytes: usage
+                .and_then(|u| u64::try_from(u.max_rss()).ok())
+                .map(|kib| kib.saturating_mul(1024)),
+        }
+    }
+
+    fn tokio_stats(&mut self, handle: &tokio::runtime::Handle, now: Instant) -> TokioStats {
+        let metrics = handle.metrics();
+        let workers = metrics.num_workers();
+        let mut stats = TokioStats {
+            workers: workers as u64,
+            alive_tasks: metrics.num_alive_tasks() as u64,
+            global_queue_depth: metrics.global_queue_depth() as u64,
+            blocked_workers: None,
+            busy_percent: None,
+        };
+        #[cfg(target_has_atomic = "64")]
+        {
+            let multi_thread = matches!(
+                handle.runtime_flavor(),
+                tokio::runtime::RuntimeFlavor::MultiThread
+            );
+            let current: Vec<(u64, Duration)> = (0..workers)
+                .map(|w| {
+                    (
+                        metrics.worker_park_unpark_count(w),
+                        metrics.worker_total_busy_duration(w),
+                    )
+                })
+                .collect();
+            if let Some(then) = self.workers_at
+                && self.workers.len() == current.len()
+                && multi_thread
+            {
+                let wall = now.duration_since(then);
+                let mut blocked = 0;
+                let mut busy = Duration::ZERO;
+                for ((park_before, busy_before), (park_now, busy_now)) in
+                    self.workers.iter().zip(&current)
+                {
+                    busy += busy_now.saturating_sub(*busy_before);
+                    let active = park_now % 2 == 0;
+                    if active && park_now == park_before && busy_now == busy_before {
+                        blocked += 1;
+                    }
+                }
+                stats.blocked_workers = Some(blocked);
+                if !wall.is_zero() && workers > 0 {
+                    stats.busy_percent =
+                        Some(busy.as_secs_f64() * 100.0 / (wall.as_secs_f64() * workers as f64));
+                }
+            }
+            self.workers = current;
+            self.workers_at = Some(now);
+        }
+        stats
     }
 
     fn fds(&self) -> FdStats {
@@ -607,7 +677,36 @@ mod tests {
         let tokio = sampler.sample().tokio.unwrap();
         assert_eq!(tokio.workers, 2);
         assert!(tokio.alive_tasks >= 1);
+        assert_eq!(tokio.blocked_workers, None, "no previous sample");
         tx.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    /// A task that blocks its worker in one poll shows up in the worker metrics.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocked_worker_is_counted() {
+        let mut sampler = Sampler::new(&SamplerConfig {
+            disk_paths: vec![],
+            ..Default::default()
+        })
+        .unwrap();
+        // Idle workers park: nothing is blocked.
+        sampler.sample();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let idle = sampler.sample().tokio.unwrap();
+        assert_eq!(idle.blocked_workers, Some(0), "{idle:?}");
+        let blocker = tokio::spawn(async {
+            std::thread::sleep(Duration::from_millis(1500));
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sampler.sample();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let blocked = sampler.sample().tokio.unwrap();
+        assert_eq!(blocked.blocked_workers, Some(1), "{blocked:?}");
+        blocker.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sampler.sample();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sampler.sample().tokio.unwrap().blocked_workers, Some(0));
     }
 }

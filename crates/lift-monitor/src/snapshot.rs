@@ -103,7 +103,7 @@ impl LimitSource {
 }
 
 /// Figures of the tokio runtime (stable metrics only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct TokioStats {
     /// Worker threads.
     pub workers: u64,
@@ -111,6 +111,14 @@ pub struct TokioStats {
     pub alive_tasks: u64,
     /// Tasks waiting in the global (injection) queue.
     pub global_queue_depth: u64,
+    /// Workers stuck in one poll since the previous sample: active (not parked), and
+    /// neither their park count nor their busy time moved, which a worker polling tasks
+    /// normally updates every few dozen polls. A blocked worker the heartbeat misses
+    /// when the heartbeat runs on another worker. `None` on the first sample and on a
+    /// current-thread runtime.
+    pub blocked_workers: Option<u64>,
+    /// The workers' busy time since the previous sample, in percent of their wall time.
+    pub busy_percent: Option<f64>,
 }
 
 /// Resident and virtual memory of the process.

@@ -1,8 +1,8 @@
 //! The heartbeat task that measures how late the tokio scheduler wakes it: runtime stalls,
 //! the async-Rust counterpart of Go's GC pauses.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::snapshot::StallStats;
@@ -41,9 +41,75 @@ pub(crate) struct StallState {
     p99_ns: AtomicU64,
     samples: AtomicU64,
     suspensions: AtomicU64,
+    /// Invocations in flight, when something brackets them ([`InvocationBracket`]).
+    bracketed: AtomicBool,
+    in_flight: AtomicU64,
+    /// Bumped each time the last invocation in flight ends: the environment may freeze.
+    idle_epochs: AtomicU64,
+}
+
+/// Marks the invocations of a Lambda function for the heartbeat, from
+/// [`crate::Monitor::invocation_bracket`].
+///
+/// Once a bracket exists, only heartbeats that slept entirely inside an invocation count:
+/// between invocations Lambda may freeze the environment, and a frozen heartbeat wakes
+/// late without any stall. Gaps are dropped whatever their length, so steady traffic with
+/// sub-second gaps no longer reads as scheduler stalls.
+#[derive(Debug, Clone)]
+pub struct InvocationBracket {
+    state: Weak<StallState>,
+}
+
+/// An invocation in progress; ends when dropped.
+#[derive(Debug)]
+#[must_use = "the invocation ends when this guard is dropped"]
+pub struct InFlight {
+    state: Weak<StallState>,
+}
+
+impl InvocationBracket {
+    pub(crate) fn new(state: &Arc<StallState>) -> Self {
+        state.bracketed.store(true, SeqCst);
+        InvocationBracket {
+            state: Arc::downgrade(state),
+        }
+    }
+
+    /// Marks the start of an invocation.
+    pub fn enter(&self) -> InFlight {
+        if let Some(state) = self.state.upgrade() {
+            state.in_flight.fetch_add(1, SeqCst);
+        }
+        InFlight {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.upgrade()
+            && state.in_flight.fetch_sub(1, SeqCst) == 1
+        {
+            state.idle_epochs.fetch_add(1, SeqCst);
+        }
+    }
 }
 
 impl StallState {
+    /// Whether a heartbeat that slept from `before` to now may have spanned a freeze.
+    fn maybe_frozen(&self, before: (u64, u64)) -> bool {
+        if !self.bracketed.load(SeqCst) {
+            return false;
+        }
+        let (in_flight, epoch) = before;
+        in_flight == 0 || self.idle_epochs.load(SeqCst) != epoch
+    }
+
+    fn bracket_state(&self) -> (u64, u64) {
+        (self.in_flight.load(SeqCst), self.idle_epochs.load(SeqCst))
+    }
+
     pub(crate) fn stats(&self) -> Option<StallStats> {
         let samples = self.samples.load(Relaxed);
         if samples == 0 {
@@ -105,8 +171,16 @@ pub(crate) async fn heartbeat(state: Arc<StallState>, config: StallConfig) {
             return;
         }
         let due = tokio::time::Instant::now() + period;
+        let before = state.bracket_state();
         tokio::time::sleep_until(due).await;
         let lag = tokio::time::Instant::now().saturating_duration_since(due);
+        if state.maybe_frozen(before) {
+            // Outside an invocation: not a stall sample. A late wake there is a freeze.
+            if lag >= period {
+                state.suspensions.fetch_add(1, Relaxed);
+            }
+            continue;
+        }
         if config.freeze_gap.is_some_and(|gap| lag >= gap) {
             state.suspensions.fetch_add(1, Relaxed);
             continue;
@@ -158,6 +232,56 @@ mod tests {
         assert!(stats.max_seconds >= 0.1, "max lag {}", stats.max_seconds);
         assert!(stats.samples >= 2);
         assert_eq!(stats.suspensions, 0);
+        task.abort();
+    }
+
+    /// Steady Lambda traffic: 1.5 s idle gaps (under the 2 s freeze gap) between
+    /// invocations. With invocations bracketed the gaps are suspensions, not stalls.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn gaps_between_bracketed_invocations_are_not_stalls() {
+        let state = Arc::new(StallState::default());
+        let bracket = InvocationBracket::new(&state);
+        let config = StallConfig {
+            period: Duration::from_millis(10),
+            window: 100,
+            freeze_gap: Some(Duration::from_secs(2)),
+        };
+        let task = tokio::spawn(heartbeat(state.clone(), config));
+        for _ in 0..5 {
+            let invocation = bracket.enter();
+            // The handler awaits for 50 ms: heartbeats inside it are on time.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(invocation);
+            // Lambda freezes the environment: time jumps with no task running.
+            tokio::time::advance(Duration::from_millis(1500)).await;
+        }
+        let invocation = bracket.enter();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(invocation);
+        let stats = state.stats().unwrap();
+        assert!(stats.samples >= 5, "{stats:?}");
+        assert!(
+            stats.max_seconds < 0.1,
+            "a gap was counted as a stall: {stats:?}"
+        );
+        assert!(stats.suspensions >= 5, "{stats:?}");
+        task.abort();
+    }
+
+    /// The same gaps without a bracket are what the old heuristic got wrong.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn unbracketed_gaps_under_the_freeze_gap_read_as_stalls() {
+        let state = Arc::new(StallState::default());
+        let config = StallConfig {
+            period: Duration::from_millis(10),
+            window: 100,
+            freeze_gap: Some(Duration::from_secs(2)),
+        };
+        let task = tokio::spawn(heartbeat(state.clone(), config));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(state.stats().unwrap().max_seconds > 1.0);
         task.abort();
     }
 

@@ -169,23 +169,31 @@ fn cold_start_and_invocations_under_cargo_lambda() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let docs = loop {
         let docs = emf_documents(&lines);
-        if docs.len() >= 2 || Instant::now() > deadline {
+        if docs.len() >= 3 || Instant::now() > deadline {
             break docs;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
-        docs.len() >= 2,
+        docs.len() >= 3,
         "EMF lines: {docs:?}\noutput:\n{}",
         lines.lock().unwrap().join("\n")
     );
-    let (cold, warm) = (&docs[docs.len() - 2], &docs[docs.len() - 1]);
-    assert_eq!(cold["ColdStart"], 1.0, "{cold}");
-    assert_eq!(cold["Invocations"], 1.0);
-    assert_eq!(cold["Environment"], "e2e");
-    assert!(cold.get("PreWarmDuration").is_some());
+    // The cold start in a document of its own, then one document per invocation.
+    let (cold_start, first, warm) = (
+        &docs[docs.len() - 3],
+        &docs[docs.len() - 2],
+        &docs[docs.len() - 1],
+    );
+    assert_eq!(cold_start["ColdStart"], 1.0, "{cold_start}");
+    assert!(cold_start.get("service").is_some());
+    assert!(cold_start.get("Invocations").is_none());
+    assert_eq!(first["Invocations"], 1.0);
+    assert_eq!(first["Environment"], "e2e");
+    assert!(first.get("PreWarmDuration").is_some());
+    assert!(first.get("function_request_id").is_some(), "{first}");
     assert!(warm.get("ColdStart").is_none(), "{warm}");
     assert_eq!(warm["Invocations"], 1.0);
     assert_eq!(warm["Errors"], 1.0);
-    assert_eq!(warm["ErrorRate"], 50.0);
+    assert!(warm.get("ErrorRate").is_none(), "no per-environment rate");
 }

@@ -198,6 +198,8 @@ mod tests {
             workers: 2,
             alive_tasks: 50,
             global_queue_depth: 5000,
+            blocked_workers: Some(0),
+            busy_percent: Some(10.0),
         });
         let out = check().evaluate(&s);
         assert_eq!(out.status, HealthStatus::Degraded);

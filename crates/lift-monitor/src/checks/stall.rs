@@ -10,8 +10,9 @@ use crate::threshold::Threshold;
 /// checked in Go. Name: `runtime`.
 ///
 /// Default thresholds on the p99 lag over the window: warn 50 ms, fail 500 ms. In Lambda the
-/// heartbeat skips freeze gaps between invocations (see [`crate::StallConfig`]), so the
-/// same levels apply.
+/// heartbeat skips the gaps between invocations (see [`crate::InvocationBracket`]), so the
+/// same levels apply. On a multi-thread runtime it also judges tokio's worker metrics: a
+/// worker stuck in one poll is degraded, all workers stuck is unhealthy.
 #[derive(Debug, Clone)]
 pub struct StallCheck {
     monitor: Monitor,
@@ -29,12 +30,28 @@ impl StallCheck {
 
     /// Judges a snapshot.
     pub fn evaluate(&self, snapshot: &crate::Snapshot) -> CheckOutcome {
+        let mut f = Findings::at(snapshot.taken_at);
+        let blocked = snapshot
+            .tokio
+            .and_then(|t| Some((t.blocked_workers?, t.workers)));
+        if let Some((blocked, workers)) = blocked {
+            f.observe("blocked_workers", blocked as f64, "count");
+            // One blocked worker slows the runtime; all of them blocked stop it.
+            let threshold = Threshold::above(1.0, workers.max(1) as f64);
+            f.judge(&threshold, blocked as f64, || {
+                format!(
+                    "{blocked} of {workers} tokio workers stuck in one poll since the last sample; move blocking work to spawn_blocking"
+                )
+            });
+        }
         let Some(stall) = snapshot.stall else {
+            if blocked.is_some() {
+                return f.finish("");
+            }
             return CheckOutcome::unknown(
                 "no heartbeat measured yet; the monitor runs one unless its stall config is None",
             );
         };
-        let mut f = Findings::at(snapshot.taken_at);
         f.observe("stall_p99", stall.p99_seconds, "seconds");
         f.observe("stall_max", stall.max_seconds, "seconds");
         f.observe("stall_latest", stall.latest_seconds, "seconds");
@@ -70,6 +87,39 @@ mod tests {
     use super::*;
     use crate::snapshot::StallStats;
     use lift_core::HealthStatus;
+
+    /// The heartbeat runs on a healthy worker and sees no lag; the worker metrics see
+    /// the blocked one.
+    #[test]
+    fn judges_blocked_workers_the_heartbeat_misses() {
+        let check = StallCheck::new(
+            Monitor::fixed(crate::Snapshot::empty()),
+            StallCheck::DEFAULT,
+        );
+        let mut s = crate::checks::testing::healthy_snapshot();
+        s.stall = Some(StallStats {
+            latest_seconds: 0.001,
+            max_seconds: 0.002,
+            p99_seconds: 0.001,
+            samples: 100,
+            suspensions: 0,
+        });
+        let tokio = |blocked| crate::snapshot::TokioStats {
+            workers: 4,
+            alive_tasks: 10,
+            global_queue_depth: 0,
+            blocked_workers: Some(blocked),
+            busy_percent: Some(30.0),
+        };
+        s.tokio = Some(tokio(0));
+        assert_eq!(check.evaluate(&s).status, HealthStatus::Healthy);
+        s.tokio = Some(tokio(1));
+        let out = check.evaluate(&s);
+        assert_eq!(out.status, HealthStatus::Degraded, "{}", out.message);
+        assert!(out.message.contains("1 of 4 tokio workers stuck"));
+        s.tokio = Some(tokio(4));
+        assert_eq!(check.evaluate(&s).status, HealthStatus::Unhealthy);
+    }
 
     #[test]
     fn judges_p99_lag() {
