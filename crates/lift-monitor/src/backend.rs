@@ -1,6 +1,12 @@
 //! What differs between the sampling backends: the Linux /proc hot path, and the
 //! `sysinfo` crate (the only backend off Linux; selected on Linux by the `sysinfo` feature).
 
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::snapshot::{CpuStats, DiskStats, FdStats, MemoryStats, Snapshot};
+use crate::target::{HostSnapshot, ProcessSnapshot};
+
 /// The machine's physical memory.
 #[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
 pub(crate) fn physical_memory_bytes() -> Option<u64> {
@@ -15,4 +21,218 @@ pub(crate) fn physical_memory_bytes() -> Option<u64> {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
     Some(system.total_memory()).filter(|&total| total > 0)
+}
+
+/// Space on the file system of `path`, as `df` computes it.
+#[cfg(unix)]
+pub(crate) fn disk_stats(path: std::sync::Arc<str>) -> DiskStats {
+    // The statvfs field types differ between platforms (u32 on some 32-bit targets).
+    #[allow(clippy::unnecessary_cast)]
+    let figures = nix::sys::statvfs::statvfs(path.as_ref()).ok().map(|s| {
+        let frsize = s.fragment_size() as u64;
+        (
+            (s.blocks() as u64).saturating_mul(frsize),
+            (s.blocks_available() as u64).saturating_mul(frsize),
+            (s.blocks_free() as u64).saturating_mul(frsize),
+        )
+    });
+    DiskStats {
+        path,
+        total_bytes: figures.map(|f| f.0),
+        available_bytes: figures.map(|f| f.1),
+        free_bytes: figures.map(|f| f.2),
+    }
+}
+
+fn cores() -> Option<u32> {
+    std::thread::available_parallelism()
+        .ok()
+        .and_then(|n| u32::try_from(n.get()).ok())
+}
+
+fn hostname() -> Option<String> {
+    #[cfg(unix)]
+    {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+    }
+    #[cfg(not(unix))]
+    {
+        sysinfo::System::host_name()
+    }
+}
+
+/// Another process, through procfs: `/proc/<pid>/stat`, `status`, `limits`, `fd`, and
+/// its cgroup.
+#[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
+pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<ProcessSnapshot> {
+    let id = i32::try_from(pid).map_err(|_| Error::NoSuchProcess { pid })?;
+    let process = procfs::process::Process::new(id).map_err(|_| Error::NoSuchProcess { pid })?;
+    let gone = |_| Error::NoSuchProcess { pid };
+    let ticks = procfs::ticks_per_second().max(1) as f64;
+    let first = process.stat().map_err(gone)?;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(window).await;
+    let stat = process.stat().map_err(gone)?;
+    let wall = started.elapsed().as_secs_f64();
+    let status = process.status().ok();
+    let limits = process.limits().ok();
+    let page = procfs::page_size();
+    let mut snapshot = Snapshot::empty();
+    snapshot.sequence = 1;
+    snapshot.taken_at = chrono::Utc::now();
+    snapshot.threads = u64::try_from(stat.num_threads).ok();
+    snapshot.memory = MemoryStats {
+        rss_bytes: Some(stat.rss.saturating_mul(page)),
+        virtual_bytes: Some(stat.vsize),
+        peak_rss_bytes: status
+            .as_ref()
+            .and_then(|s| s.vmhwm)
+            .map(|kib| kib.saturating_mul(1024)),
+    };
+    let cpu = |s: &procfs::process::Stat| (s.utime + s.stime) as f64 / ticks;
+    snapshot.cpu = CpuStats {
+        user_seconds: Some(stat.utime as f64 / ticks),
+        system_seconds: Some(stat.stime as f64 / ticks),
+        percent: (wall > 0.0).then(|| (cpu(&stat) - cpu(&first)).max(0.0) * 100.0 / wall),
+        window_seconds: Some(wall),
+        cores: cores(),
+    };
+    let limit = |v: procfs::process::LimitValue| match v {
+        procfs::process::LimitValue::Value(v) => Some(v),
+        procfs::process::LimitValue::Unlimited => None,
+    };
+    snapshot.fds = FdStats {
+        open: process.fd_count().ok().map(|n| n as u64),
+        soft_limit: limits
+            .as_ref()
+            .and_then(|l| limit(l.max_open_files.soft_limit)),
+        hard_limit: limits
+            .as_ref()
+            .and_then(|l| limit(l.max_open_files.hard_limit)),
+        unlimited: limits.as_ref().is_some_and(|l| {
+            matches!(
+                l.max_open_files.soft_limit,
+                procfs::process::LimitValue::Unlimited
+            )
+        }),
+    };
+    if let Ok(boot) = procfs::boot_time_secs() {
+        let start = boot as f64 + stat.starttime as f64 / ticks;
+        let now = snapshot.taken_at.timestamp_micros() as f64 / 1e6;
+        snapshot.uptime_seconds = Some((now - start).max(0.0));
+        snapshot.started_at = chrono::DateTime::from_timestamp_micros((start * 1e6) as i64);
+    }
+    snapshot.cgroup =
+        crate::cgroup::CgroupFiles::discover_in(std::path::Path::new(&format!("/proc/{pid}")))
+            .map(|files| files.read(&mut [0u8; 4096]));
+    Ok(ProcessSnapshot {
+        pid,
+        name: Some(stat.comm),
+        snapshot,
+    })
+}
+
+/// The host through procfs: `/proc/meminfo`, `/proc/loadavg`, and this process's cgroup.
+#[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
+pub(crate) fn sample_host() -> HostSnapshot {
+    use procfs::Current as _;
+    let meminfo = procfs::Meminfo::current().ok();
+    let load = procfs::LoadAverage::current().ok();
+    HostSnapshot {
+        taken_at: chrono::Utc::now(),
+        hostname: hostname(),
+        cores: cores(),
+        memory_total_bytes: meminfo.as_ref().map(|m| m.mem_total),
+        memory_available_bytes: meminfo.as_ref().and_then(|m| m.mem_available),
+        load: load.map(|l| [f64::from(l.one), f64::from(l.five), f64::from(l.fifteen)]),
+        disks: Vec::new(),
+        cgroup: crate::cgroup::CgroupFiles::discover().map(|f| f.read(&mut [0u8; 4096])),
+    }
+}
+
+/// Another process, through sysinfo.
+#[cfg(any(not(target_os = "linux"), feature = "sysinfo"))]
+pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<ProcessSnapshot> {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let id = Pid::from_u32(pid);
+    let kind = ProcessRefreshKind::nothing()
+        .with_memory()
+        .with_cpu()
+        .with_tasks();
+    let mut system = System::new();
+    let refresh = |system: &mut System| {
+        // sysinfo measures a process's CPU use against the machine's CPU time.
+        system.refresh_cpu_usage();
+        system.refresh_processes_specifics(ProcessesToUpdate::Some(&[id]), true, kind)
+    };
+    if refresh(&mut system) == 0 || system.process(id).is_none() {
+        return Err(Error::NoSuchProcess { pid });
+    }
+    let started = std::time::Instant::now();
+    tokio::time::sleep(window.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL)).await;
+    refresh(&mut system);
+    let wall = started.elapsed().as_secs_f64();
+    let process = system.process(id).ok_or(Error::NoSuchProcess { pid })?;
+    let mut snapshot = Snapshot::empty();
+    snapshot.sequence = 1;
+    snapshot.taken_at = chrono::Utc::now();
+    snapshot.threads = process.tasks().map(|tasks| tasks.len() as u64 + 1);
+    snapshot.memory = MemoryStats {
+        rss_bytes: Some(process.memory()),
+        virtual_bytes: Some(process.virtual_memory()),
+        // sysinfo does not read another process's peak.
+        peak_rss_bytes: None,
+    };
+    snapshot.cpu = CpuStats {
+        user_seconds: None,
+        system_seconds: None,
+        percent: Some(f64::from(process.cpu_usage())),
+        window_seconds: Some(wall),
+        cores: cores(),
+    };
+    snapshot.fds = FdStats {
+        open: process.open_files().map(|n| n as u64),
+        soft_limit: process.open_files_limit().map(|n| n as u64),
+        hard_limit: None,
+        unlimited: false,
+    };
+    snapshot.uptime_seconds = Some(process.run_time() as f64);
+    snapshot.started_at = i64::try_from(process.start_time())
+        .ok()
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+    #[cfg(target_os = "linux")]
+    {
+        snapshot.cgroup =
+            crate::cgroup::CgroupFiles::discover_in(std::path::Path::new(&format!("/proc/{pid}")))
+                .map(|files| files.read(&mut [0u8; 4096]));
+    }
+    Ok(ProcessSnapshot {
+        pid,
+        name: Some(process.name().to_string_lossy().into_owned()),
+        snapshot,
+    })
+}
+
+/// The host through sysinfo.
+#[cfg(any(not(target_os = "linux"), feature = "sysinfo"))]
+pub(crate) fn sample_host() -> HostSnapshot {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let load = sysinfo::System::load_average();
+    HostSnapshot {
+        taken_at: chrono::Utc::now(),
+        hostname: hostname(),
+        cores: cores(),
+        memory_total_bytes: Some(system.total_memory()).filter(|&t| t > 0),
+        memory_available_bytes: Some(system.available_memory())
+            .filter(|_| system.total_memory() > 0),
+        load: Some([load.one, load.five, load.fifteen]),
+        disks: Vec::new(),
+        #[cfg(target_os = "linux")]
+        cgroup: crate::cgroup::CgroupFiles::discover().map(|f| f.read(&mut [0u8; 4096])),
+        #[cfg(not(target_os = "linux"))]
+        cgroup: None,
+    }
 }

@@ -35,6 +35,22 @@ pub enum Error {
     #[error("no tokio runtime is running; call this from inside a tokio runtime")]
     NoRuntime,
 
+    /// There is no process with this id.
+    #[error("no process has pid {pid}")]
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: u32,
+    },
+
+    /// A service's health endpoint could not be fetched or read.
+    #[error("cannot check {url}: {reason}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A metrics document could not be rendered.
     #[error("cannot render metrics: {0}")]
     Render(String),
@@ -43,7 +59,10 @@ pub enum Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidConfig(_) | Error::InvalidEnv { .. } => ErrorKind::InvalidInput,
+            Error::InvalidConfig(_) | Error::InvalidEnv { .. } | Error::NoSuchProcess { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Error::Fetch { .. } => ErrorKind::Unavailable,
             Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
             Error::NoRuntime => ErrorKind::Unavailable,
             Error::Render(_) => ErrorKind::External,

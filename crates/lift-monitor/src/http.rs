@@ -286,6 +286,25 @@ mod tests {
         assert!(length(&head) > 0);
         assert_eq!(length(&head), length(&get));
         assert!(head.ends_with("\r\n\r\n"), "a HEAD response has no body");
+
+        // lift's own client reads it back.
+        let url: crate::HealthUrl = format!("http://{addr}").parse().unwrap();
+        let fetched = crate::fetch_health(&url, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(fetched.http_status, 503);
+        assert_eq!(
+            fetched.document.health_status(),
+            lift_core::HealthStatus::Unhealthy
+        );
+        let table = fetched
+            .document
+            .render_table(&format!("service {url}"), false);
+        assert!(table.contains("connection refused"), "{table}");
+        assert!(
+            table.starts_with(&format!("service http://{addr}/health\n")),
+            "{table}"
+        );
         task.abort();
     }
 }

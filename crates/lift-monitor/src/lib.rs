@@ -39,6 +39,7 @@ mod alloc;
 mod backend;
 mod cgroup;
 mod checks;
+mod client;
 mod emf;
 mod error;
 mod histogram;
@@ -59,6 +60,7 @@ mod sampler;
 mod snapshot;
 mod stall;
 mod standard;
+mod target;
 mod threshold;
 mod units;
 
@@ -68,6 +70,7 @@ pub use checks::{
     MemoryThresholds, NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda,
     physical_memory_bytes,
 };
+pub use client::{FetchedHealth, HealthUrl, fetch_health};
 pub use emf::{
     EmfEmitter, MAX_DIMENSION_VALUE_LENGTH, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT,
     MAX_NAME_LENGTH, MAX_VALUES_PER_METRIC,
@@ -96,4 +99,8 @@ pub use snapshot::{
 };
 pub use stall::{InFlight, InvocationBracket, StallConfig};
 pub use standard::{ENDPOINTS_ENV, StandardChecks};
+pub use target::{
+    HostOptions, HostSnapshot, HostThresholds, ProcessOptions, ProcessSnapshot, host_checks,
+    process_checks, sample_host, sample_process,
+};
 pub use threshold::Threshold;

@@ -351,6 +351,7 @@ impl HealthManager {
             checked_at,
             duration_seconds: started.elapsed().as_secs_f64(),
             checks: results,
+            target: None,
         }
     }
 }

@@ -26,6 +26,10 @@ pub struct HealthReport {
     pub duration_seconds: f64,
     /// One result per check, in registration order.
     pub checks: Vec<CheckResult>,
+    /// What was measured (`host web-1, 8 cores`, `process 4242 (api)`), when the
+    /// report is about something other than the process that ran the checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// One check's result within a [`HealthReport`].
@@ -253,6 +257,9 @@ impl HealthReport {
             .unwrap_or(5)
             .max(5);
         let mut out = String::new();
+        if let Some(target) = &self.target {
+            let _ = writeln!(out, "{target}");
+        }
         let _ = writeln!(
             out,
             "{:<9}  {:<name_width$}  {:>9}  MESSAGE",
@@ -301,6 +308,77 @@ impl HealthReport {
         }
         out.push_str(")\n");
         out
+    }
+}
+
+impl HealthJson {
+    /// The status as lift's: `pass` is healthy, `warn` degraded (lift reports an
+    /// unknown status as `warn` too), `fail` unhealthy, anything else unknown.
+    pub fn health_status(&self) -> HealthStatus {
+        status_of(&self.status)
+    }
+
+    /// Renders as a table for people: one row per entry, with its value and output, and
+    /// a summary line naming `target`. With `color`, statuses are coloured.
+    pub fn render_table(&self, target: &str, color: bool) -> String {
+        let rows: Vec<(String, &HealthJsonCheck)> = self
+            .checks
+            .iter()
+            .flat_map(|(key, entries)| {
+                entries.iter().map(move |entry| {
+                    let name = match &entry.component_id {
+                        Some(id) => format!("{key}@{id}"),
+                        None => key.clone(),
+                    };
+                    (name, entry)
+                })
+            })
+            .collect();
+        let name_width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(5).max(5);
+        let mut out = String::new();
+        let _ = writeln!(out, "{target}");
+        let _ = writeln!(
+            out,
+            "{:<9}  {:<name_width$}  {:>12}  OUTPUT",
+            "STATUS", "CHECK", "VALUE"
+        );
+        for (name, entry) in &rows {
+            let status = status_of(&entry.status);
+            let value = match (entry.observed_value, entry.observed_unit.as_deref()) {
+                (Some(v), Some(unit)) => format_value(v, unit),
+                (Some(v), None) => format!("{v}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "{}  {:<name_width$}  {:>12}  {}",
+                paint(status, &format!("{:<9}", entry.status), color),
+                name,
+                value,
+                entry.output.as_deref().unwrap_or("")
+            );
+        }
+        let status = self.health_status();
+        let _ = write!(
+            out,
+            "overall: {} ({} entries",
+            paint(status, &self.status, color),
+            rows.len()
+        );
+        if let Some(output) = &self.output {
+            let _ = write!(out, "; {output}");
+        }
+        out.push_str(")\n");
+        out
+    }
+}
+
+fn status_of(status: &str) -> HealthStatus {
+    match status {
+        "pass" | "ok" | "up" => HealthStatus::Healthy,
+        "warn" => HealthStatus::Degraded,
+        "fail" | "error" | "down" => HealthStatus::Unhealthy,
+        _ => HealthStatus::Unknown,
     }
 }
 
@@ -377,6 +455,7 @@ mod tests {
             checked_at: at(0),
             duration_seconds: 0.0042,
             checks,
+            target: None,
         }
     }
 
