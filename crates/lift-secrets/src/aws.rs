@@ -412,6 +412,51 @@ fn labels(
         .collect()
 }
 
+impl AwsSecretsManagerProvider {
+    /// Turns AWS's own rotation of the secret off (`CancelRotateSecret`), so that lift
+    /// can rotate it without racing a rotation Lambda.
+    pub async fn disable_native_rotation(&self, name: &SecretName) -> lift_core::Result<()> {
+        let secret_id = self.full_name(name);
+        self.client
+            .cancel_rotate_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .map_err(|err| sdk_error("CancelRotateSecret", &secret_id, err))?;
+        Ok(())
+    }
+}
+
+/// AWS's own rotation: `RotationEnabled`, with its Lambda and `RotationRules`.
+#[async_trait::async_trait]
+impl crate::NativeRotation for AwsSecretsManagerProvider {
+    async fn other_rotator(&self, name: &SecretName) -> lift_core::Result<Option<String>> {
+        let secret_id = self.full_name(name);
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .map_err(|err| sdk_error("DescribeSecret", &secret_id, err))?;
+        if described.rotation_enabled() != Some(true) {
+            return Ok(None);
+        }
+        let mut who = "AWS Secrets Manager's own rotation".to_owned();
+        if let Some(arn) = described.rotation_lambda_arn() {
+            who.push_str(&format!(" (Lambda {arn})"));
+        }
+        if let Some(rules) = described.rotation_rules() {
+            if let Some(expression) = rules.schedule_expression() {
+                who.push_str(&format!(", scheduled {expression}"));
+            } else if let Some(days) = rules.automatically_after_days() {
+                who.push_str(&format!(", every {days} days"));
+            }
+        }
+        Ok(Some(who))
+    }
+}
+
 #[async_trait::async_trait]
 impl SecretsProvider for AwsSecretsManagerProvider {
     #[instrument(skip(self), fields(secret = %name, selector = %selector))]

@@ -131,6 +131,16 @@ pub enum Error {
         /// The rotation's pending version.
         pending: String,
     },
+    /// Another rotator (AWS's own rotation, say) rotates the secret.
+    #[error(
+        "secret {name} is rotated by {other}; two rotators would fight over AWSPENDING and AWSCURRENT. Turn that rotation off (for AWS: `aws secretsmanager cancel-rotate-secret --secret-id {name}`) or rotate with --force"
+    )]
+    OtherRotator {
+        /// The secret.
+        name: String,
+        /// Who rotates it.
+        other: String,
+    },
     /// A file or directory is readable or writable by others.
     #[error(
         "{path} has mode {mode:04o} but must not be accessible to group or others; run `chmod {fix:o} {path}`"
@@ -247,9 +257,9 @@ impl Classify for Error {
             | Error::RotationInProgress(_) => ErrorKind::Conflict,
             // Not transient: retrying does not bring a deleted secret back, and a cache
             // must never serve a deleted (revoked) secret as if the store were only down.
-            Error::MarkedForDeletion { .. } | Error::CurrentMoved { .. } => {
-                ErrorKind::FailedPrecondition
-            }
+            Error::MarkedForDeletion { .. }
+            | Error::CurrentMoved { .. }
+            | Error::OtherRotator { .. } => ErrorKind::FailedPrecondition,
             Error::WrongKey { .. } => ErrorKind::InvalidInput,
             Error::RolledBack { .. } => ErrorKind::Integrity,
             Error::ValueTooLarge { .. }

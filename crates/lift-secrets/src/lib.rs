@@ -75,8 +75,8 @@ pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
 pub use memory::MemorySecretsProvider;
 pub use model::StoreLimits;
 pub use rotation::{
-    DEFAULT_JSON_FIELD, OnFailure, RotateOptions, RotationEngine, RotationPolicy, RotationReport,
-    Rotator, StepContext, StoreOnlyRotator,
+    DEFAULT_JSON_FIELD, NativeRotation, OnFailure, RotateOptions, RotationEngine, RotationPolicy,
+    RotationReport, Rotator, StepContext, StoreOnlyRotator,
 };
 pub use rotation_state::{
     FileRotationStore, MemoryRotationStore, RotationCheckpoint, RotationGuard, RotationOutcome,

@@ -150,11 +150,20 @@ impl Default for RotationPolicy {
     }
 }
 
+/// Another rotator of the same secrets, such as AWS Secrets Manager's own rotation
+/// (a rotation Lambda with `RotationEnabled`), which lift must not race.
+#[async_trait::async_trait]
+pub trait NativeRotation: Send + Sync {
+    /// Who else rotates `name`, described for an error message, or `None` when no one does.
+    async fn other_rotator(&self, name: &SecretName) -> lift_core::Result<Option<String>>;
+}
+
 /// Options of [`RotationEngine::rotate`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RotateOptions {
     kind: Option<ValueKind>,
     field: Option<String>,
+    force: bool,
 }
 
 impl RotateOptions {
@@ -173,6 +182,13 @@ impl RotateOptions {
     #[must_use]
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// Rotates even when another rotator ([`NativeRotation`]) rotates the secret too.
+    #[must_use]
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
         self
     }
 }
@@ -225,6 +241,7 @@ pub struct RotationEngine {
     policy: RotationPolicy,
     faults: FaultInjector,
     enabled: AtomicBool,
+    native: Option<Arc<dyn NativeRotation>>,
 }
 
 impl std::fmt::Debug for RotationEngine {
@@ -255,7 +272,17 @@ impl RotationEngine {
             policy: RotationPolicy::default(),
             faults: FaultInjector::default(),
             enabled: AtomicBool::new(true),
+            native: None,
         }
+    }
+
+    /// Refuses to rotate secrets that `native` says another rotator rotates, unless
+    /// [`RotateOptions::force`] is set. The AWS provider implements it from
+    /// `RotationEnabled` and `RotationRules`.
+    #[must_use]
+    pub fn with_native_rotation(mut self, native: Arc<dyn NativeRotation>) -> Self {
+        self.native = Some(native);
+        self
     }
 
     /// Sends every step, failure and cancellation to `audit`.
@@ -502,6 +529,14 @@ impl RotationEngine {
         }
         if let Some(field) = &options.field {
             check_field(field)?;
+        }
+        if let (Some(native), false) = (&self.native, options.force) {
+            if let Some(other) = native.other_rotator(name).await? {
+                return Err(Error::OtherRotator {
+                    name: name.to_string(),
+                    other,
+                });
+            }
         }
         let (description, guard) = self.describe_and_lock(name).await?;
         let mut state = self.load_for(name, &description).await?;

@@ -608,3 +608,40 @@ async fn an_unwritable_audit_log_stops_changes_before_they_happen() {
     assert_eq!(d.versions.len(), 1);
     assert!(!d.rotation_in_progress());
 }
+
+/// AWS's own rotation, switched on for every secret.
+struct RotationLambda;
+
+#[async_trait::async_trait]
+impl lift_secrets::NativeRotation for RotationLambda {
+    async fn other_rotator(&self, _name: &SecretName) -> lift_core::Result<Option<String>> {
+        Ok(Some(
+            "AWS Secrets Manager's own rotation (Lambda arn:aws:lambda:x)".into(),
+        ))
+    }
+}
+
+// 19. A secret that AWS rotates itself is not rotated by lift too, unless forced.
+#[tokio::test]
+async fn a_natively_rotated_secret_is_refused_unless_forced() {
+    let (provider, _, _) = memory_engine();
+    let engine = RotationEngine::new(provider.clone(), Arc::new(MemoryRotationStore::default()))
+        .with_native_rotation(Arc::new(RotationLambda));
+    let secret = name("rds/master");
+    let before = put(provider.as_ref(), &secret, "v").await;
+    let err = engine
+        .rotate(&secret, &StoreOnlyRotator, &RotateOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+    assert!(err.to_string().contains("cancel-rotate-secret"), "{err}");
+    assert_eq!(current(provider.as_ref(), &secret).await.0, before);
+    engine
+        .rotate(
+            &secret,
+            &StoreOnlyRotator,
+            &RotateOptions::default().force(true),
+        )
+        .await
+        .unwrap();
+}
