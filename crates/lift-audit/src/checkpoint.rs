@@ -13,8 +13,11 @@ use crate::error::{Error, Result};
 use crate::key::CheckpointSigner;
 use crate::record::format_time;
 
-/// The first line of a checkpoint's signed message.
+/// The first line of a version 1 checkpoint's signed message (no digest).
 pub(crate) const CHECKPOINT_DOMAIN: &str = "lift-audit/v1 checkpoint";
+
+/// The first line of a version 2 checkpoint's signed message (with the content digest).
+pub(crate) const CHECKPOINT_DOMAIN_V2: &str = "lift-audit/v2 checkpoint";
 
 /// A signed checkpoint, as stored in the checkpoint file (one JSON document).
 ///
@@ -30,6 +33,11 @@ pub struct Checkpoint {
     pub size: u64,
     /// The hash of record `size` (64 hex digits; zeros when `size` is 0).
     pub head: String,
+    /// The public content digest of records 1 to `size` (64 hex digits; zeros
+    /// when `size` is 0), checkable without the chain key. Absent in
+    /// checkpoints written before format version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// When the checkpoint was made (RFC 3339, UTC, microseconds).
     pub time: String,
     /// The audit key id of a keyed chain.
@@ -48,12 +56,14 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Builds and signs a checkpoint.
-    pub(crate) fn sign(
+    /// Builds and signs a (version 2) checkpoint of a chain whose record
+    /// `size` has hash `head` and whose content digest there is `digest`.
+    pub fn sign(
         signer: &CheckpointSigner,
         origin: &str,
         size: u64,
         head: &[u8; 32],
+        digest: &[u8; 32],
         time: DateTime<Utc>,
         key_id: Option<&str>,
     ) -> Checkpoint {
@@ -62,6 +72,7 @@ impl Checkpoint {
             origin: origin.replace(['\n', '\r'], " "),
             size,
             head: hex::encode(head),
+            digest: Some(hex::encode(digest)),
             time: format_time(time),
             key_id: key_id.map(str::to_owned),
             public_key: signer.public_key_hex(),
@@ -73,25 +84,55 @@ impl Checkpoint {
         checkpoint
     }
 
-    /// The exact bytes the signature covers: six lines, each ending in `\n`.
+    /// The exact bytes the signature covers, each line ending in `\n`:
     ///
     /// ```text
-    /// lift-audit/v1 checkpoint
+    /// lift-audit/v2 checkpoint
     /// <origin>
     /// <size in decimal>
     /// <head, 64 hex digits>
+    /// <digest, 64 hex digits>
     /// <time>
     /// <key id, or "-">
     /// ```
+    ///
+    /// A version 1 checkpoint (no `digest`) signs the same lines without the
+    /// digest, under `lift-audit/v1 checkpoint`.
     pub fn signed_message(&self) -> String {
-        format!(
-            "{CHECKPOINT_DOMAIN}\n{}\n{}\n{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            self.head,
-            self.time,
-            self.key_id.as_deref().unwrap_or("-")
-        )
+        match &self.digest {
+            Some(digest) => format!(
+                "{CHECKPOINT_DOMAIN_V2}\n{}\n{}\n{}\n{digest}\n{}\n{}\n",
+                self.origin,
+                self.size,
+                self.head,
+                self.time,
+                self.key_id.as_deref().unwrap_or("-")
+            ),
+            None => format!(
+                "{CHECKPOINT_DOMAIN}\n{}\n{}\n{}\n{}\n{}\n",
+                self.origin,
+                self.size,
+                self.head,
+                self.time,
+                self.key_id.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+
+    /// The content digest as bytes, if present and well-formed.
+    pub fn digest_bytes(&self) -> Option<[u8; 32]> {
+        let digest = self.digest.as_ref()?;
+        hex::decode(digest)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .filter(|_| digest.bytes().all(|c| !c.is_ascii_uppercase()))
+    }
+
+    /// The embedded public key, if well-formed.
+    pub fn public_key_bytes(&self) -> Option<[u8; 32]> {
+        hex::decode(&self.public_key)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
     }
 
     /// Checks the signature against `key`, or against the embedded public key when `key` is `None`.
@@ -193,6 +234,7 @@ mod tests {
             "host:/log",
             10,
             &[9u8; 32],
+            &[8u8; 32],
             Utc::now(),
             Some(key.id()),
         );
@@ -205,8 +247,12 @@ mod tests {
         assert!(!cp.verify_signature(Some(&other.verifying_key())));
         assert!(
             cp.signed_message()
-                .starts_with("lift-audit/v1 checkpoint\nhost:/log\n10\n")
+                .starts_with("lift-audit/v2 checkpoint\nhost:/log\n10\n")
         );
+        // Stripping the digest does not turn it into a valid version 1 checkpoint.
+        let mut stripped = cp.clone();
+        stripped.digest = None;
+        assert!(!stripped.verify_signature(None));
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.checkpoint");

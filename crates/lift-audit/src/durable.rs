@@ -41,6 +41,8 @@ pub(crate) struct Head {
     pub(crate) file: String,
     /// The last record's byte offset in that file.
     pub(crate) offset: u64,
+    /// The public content digest after the last record.
+    pub(crate) digest: [u8; 32],
 }
 
 /// A caller waiting to hear that its records are durable.
@@ -208,6 +210,7 @@ impl Durable {
             &self.origin,
             self.head.seq,
             &self.head.hash,
+            &self.head.digest,
             self.clock.now(),
             self.key_id.as_deref(),
         );
@@ -504,6 +507,7 @@ mod tests {
                 hash: [0; 32],
                 file: "audit.jsonl".into(),
                 offset: 0,
+                digest: [0; 32],
             },
             checkpoint_path: dir.join("audit.jsonl.checkpoint"),
             checkpoint_every: 1,
@@ -531,6 +535,7 @@ mod tests {
             hash: [1; 32],
             file: "audit.jsonl".into(),
             offset: 0,
+            digest: [0; 32],
         }
     }
 

@@ -1,13 +1,23 @@
-//! The audit key, what derives from it, and checkpoint signing keys.
+//! The audit (chain) key, and the checkpoint signing key, which is independent of it.
 //!
-//! One secret, the audit key file, yields three independent values through
-//! HKDF-SHA256 (RFC 5869) with distinct `info` labels: the HMAC key of the
-//! chain, the Ed25519 seed that signs checkpoints, and a public key id that
-//! records carry so that a verifier can tell "wrong key" from "modified".
+//! The audit key file yields, through HKDF-SHA256 (RFC 5869) with distinct
+//! `info` labels, the HMAC key of the chain and a public key id that records
+//! carry so that a verifier can tell "wrong key" from "modified". (Format
+//! version 1 also derived the checkpoint signing seed from it; verifiers
+//! still accept checkpoints signed that way, writers no longer sign so.)
+//!
+//! Checkpoints are signed with an Ed25519 key of their own
+//! ([`CheckpointSigner`]), generated, stored and permission-checked apart
+//! from the audit key, so that an auditor who holds only its public key can
+//! check the log up to the last checkpoint without being able to rewrite it.
+//!
+//! Both key files are read through `lift_core::fs::read_key_file`: a regular
+//! file, not a symbolic link, not accessible to group or others.
 
 use std::fmt;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use lift_core::fs::KeyFileOptions;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -90,18 +100,12 @@ impl AuditKey {
 
     /// Reads a key file. One trailing newline (`\n` or `\r\n`) is ignored so
     /// that keys written by an editor work; every other byte is key material.
+    ///
+    /// The file must be private (`chmod 600`), a regular file and not a
+    /// symbolic link, and at most 4 KiB: lift's one key-file policy.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut bytes = Zeroizing::new(Vec::new());
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| Error::io("read audit key file", path, e))?;
-        let mut len = bytes.len();
-        if bytes[..len].ends_with(b"\n") {
-            len -= 1;
-            if bytes[..len].ends_with(b"\r") {
-                len -= 1;
-            }
-        }
+        let bytes = lift_core::fs::read_key_file(path, &KeyFileOptions::new())?;
+        let len = bytes.len();
         if len < MIN_KEY_LEN {
             return Err(Error::KeyTooShort {
                 path: path.to_owned(),
@@ -129,7 +133,11 @@ impl AuditKey {
         HmacSha256::new_from_slice(&self.chain[..]).unwrap_or_else(|_| unreachable_hmac())
     }
 
-    /// The checkpoint signer derived from this key.
+    /// The checkpoint signer that format version 1 derived from this key.
+    ///
+    /// Writers no longer sign with it (checkpoints have their own
+    /// [`CheckpointSigner`]); verifiers accept checkpoints it signed, so that
+    /// logs written before the change still verify with the audit key.
     pub fn signer(&self) -> CheckpointSigner {
         CheckpointSigner {
             key: SigningKey::from_bytes(&self.signing_seed),
@@ -155,30 +163,57 @@ impl CheckpointSigner {
     /// Reads a 32-byte Ed25519 seed from `path`, creating it (mode 0600, from the
     /// operating system's CSPRNG) when it does not exist.
     ///
-    /// This is the signing key of logs without an audit key.
+    /// The file is read under lift's one key-file policy (private, regular,
+    /// not a symbolic link). Two processes creating it at once end up with
+    /// the same key: the file appears complete or not at all, and the loser
+    /// of the race reads the winner's.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                let seed: [u8; 32] = bytes[..].try_into().map_err(|_| {
-                    Error::InvalidInput(format!(
-                        "checkpoint signing key file {} must hold exactly 32 bytes, it holds {}; delete it to generate a new one",
+        match Self::load(path) {
+            Err(Error::Fs(err))
+                if err.io_error().map(std::io::Error::kind)
+                    == Some(std::io::ErrorKind::NotFound) =>
+            {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                lift_core::fs::random_bytes(&mut seed[..])?;
+                match lift_core::fs::write_new(path, &seed[..], 0o600) {
+                    Ok(()) => Ok(Self::from_seed(&seed)),
+                    Err(err)
+                        if err.io_error().map(std::io::Error::kind)
+                            == Some(std::io::ErrorKind::AlreadyExists) =>
+                    {
+                        Self::load(path)
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Reads a 32-byte Ed25519 seed from `path` (raw bytes, or 64 hex digits
+    /// and an optional newline), under lift's one key-file policy.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = lift_core::fs::read_key_file(path, &KeyFileOptions::new().max_len(130))?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        if bytes.len() == 32 {
+            seed.copy_from_slice(&bytes);
+        } else {
+            let text = std::str::from_utf8(&bytes)
+                .ok()
+                .map(str::trim_end)
+                .filter(|t| t.len() == 64);
+            match text.map(|t| hex::decode_to_slice(t, &mut seed[..])) {
+                Some(Ok(())) => {}
+                _ => {
+                    return Err(Error::InvalidInput(format!(
+                        "checkpoint signing key file {} must hold exactly 32 bytes (or 64 hex digits), it holds {}; delete it to generate a new one",
                         path.display(),
                         bytes.len()
-                    ))
-                })?;
-                Ok(Self::from_seed(&Zeroizing::new(seed)))
+                    )));
+                }
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = Zeroizing::new([0u8; 32]);
-                std::fs::File::open("/dev/urandom")
-                    .and_then(|mut f| f.read_exact(&mut seed[..]))
-                    .map_err(|e| Error::io("read random bytes from", "/dev/urandom", e))?;
-                write_private_file(path, &seed[..])?;
-                Ok(Self::from_seed(&seed))
-            }
-            Err(err) => Err(Error::io("read checkpoint signing key", path, err)),
         }
+        Ok(Self::from_seed(&seed))
     }
 
     fn from_seed(seed: &Zeroizing<[u8; 32]>) -> Self {
@@ -202,19 +237,6 @@ impl CheckpointSigner {
     }
 }
 
-fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io("create", path, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io("write", path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,10 +257,10 @@ mod tests {
     fn short_keys_are_refused_and_debug_is_redacted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
-        std::fs::write(&path, b"0123456789abcdef0123456789abcde\n").unwrap();
+        lift_core::fs::write_atomic(&path, b"0123456789abcdef0123456789abcde\n", 0o600).unwrap();
         let err = AuditKey::load(&path).unwrap_err();
         assert!(matches!(err, Error::KeyTooShort { len: 31, .. }), "{err}");
-        std::fs::write(&path, b"0123456789abcdef0123456789abcdef\n").unwrap();
+        lift_core::fs::write_atomic(&path, b"0123456789abcdef0123456789abcdef\n", 0o600).unwrap();
         let key = AuditKey::load(&path).unwrap();
         let debug = format!("{key:?}");
         assert!(debug.contains(key.id()));
@@ -262,5 +284,30 @@ mod tests {
         let again = CheckpointSigner::load_or_create(&path).unwrap();
         assert_eq!(first.public_key_hex(), again.public_key_hex());
         assert!(!format!("{first:?}").contains("seed"));
+    }
+
+    #[test]
+    fn readable_key_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        std::fs::write(&path, [7u8; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = AuditKey::load(&path).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert_eq!(
+            lift_core::Classify::kind(&err),
+            lift_core::ErrorKind::PermissionDenied
+        );
+        let signing = dir.path().join("signing-key");
+        CheckpointSigner::load_or_create(&signing).unwrap();
+        std::fs::set_permissions(&signing, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = CheckpointSigner::load_or_create(&signing).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        // A symbolic link is not followed to a key.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(AuditKey::load(&link).is_err());
     }
 }

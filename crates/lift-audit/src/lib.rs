@@ -55,8 +55,10 @@ pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secr
 pub use manifest::{Manifest, chain_files, manifest_path};
 pub use query::{Filter, Query, QueryDocument, parse_time, query};
 pub use record::{GENESIS, MAX_EVENT_LEN, MAX_RECORD_LEN, Record};
-pub use sink::{Durability, FileAuditSink, Receipt, SinkOptions, lock_path};
+pub use sink::{
+    Durability, FileAuditSink, Receipt, SinkOptions, default_signing_key_path, lock_path,
+};
 pub use verify::{
-    CHECKPOINT_MISSING_ACTION, CheckpointReport, Failure, Finding, SignatureTrust, VerifyOptions,
-    VerifyReport, verify, verify_since_checkpoint, verify_with,
+    CHECKPOINT_KEY_ACTION, CHECKPOINT_MISSING_ACTION, CheckpointReport, Failure, Finding,
+    SignatureTrust, VerifyOptions, VerifyReport, verify, verify_since_checkpoint, verify_with,
 };

@@ -40,6 +40,24 @@ pub const MAX_RECORD_LEN: usize = 1 << 20;
 /// line for the event once the fixed members are in.
 pub const MAX_EVENT_LEN: usize = MAX_RECORD_LEN - 512;
 
+/// The domain-separation prefix of the public content digest.
+pub(crate) const DIGEST_DOMAIN: &[u8] = b"lift-audit/v1 digest\0";
+
+/// The public content digest after one more record line (without its newline):
+/// `D_i = SHA-256("lift-audit/v1 digest" 0x00 || D_{i-1} || line_i)`, with
+/// `D_0` all zeros.
+///
+/// Unlike a record's hash it needs no key, so a checkpoint that signs it lets
+/// an auditor holding only the checkpoint's public key check every byte of
+/// the records it covers.
+pub(crate) fn next_digest(prev: &[u8; 32], line: &[u8]) -> [u8; 32] {
+    let mut sha = Sha256::new();
+    sha.update(DIGEST_DOMAIN);
+    sha.update(prev);
+    sha.update(line);
+    sha.finalize().into()
+}
+
 /// The domain-separation prefix of a record's hash input.
 pub(crate) const RECORD_DOMAIN: &[u8] = b"lift-audit/v1 record\0";
 

@@ -5,9 +5,10 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, segment_name};
-use crate::record::{GENESIS, Hasher, MAX_RECORD_LEN, parse_line};
+use crate::record::{GENESIS, Hasher, MAX_RECORD_LEN, next_digest, parse_line};
 
 /// The state of a chain found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub(crate) struct ChainTail {
     pub(crate) segments: usize,
     /// The sealed segment names, oldest first.
     pub(crate) sealed: Vec<String>,
+    /// The public content digest after the last record (zeros for an empty chain).
+    pub(crate) digest: [u8; 32],
 }
 
 /// The last complete line of a file and where it ends.
@@ -215,6 +218,7 @@ fn continue_chain(
     }
     tail.seq = raw.seq;
     tail.head = raw.hash;
+    tail.digest = next_digest(&tail.digest, line);
     tail.head_offset = offset;
     if tail.head_file != name {
         name.clone_into(&mut tail.head_file);
@@ -261,7 +265,11 @@ fn file_name(path: &Path) -> String {
 /// The live file (`log`, already open for appending) ends, on return, just
 /// after its last complete and valid record. A torn last line is cut; any
 /// other damage is an [`Error::Integrity`]: the sink never appends after garbage.
-pub(crate) fn recover(log: &Path, hasher: &Hasher) -> Result<(File, ChainTail)> {
+pub(crate) fn recover(
+    log: &Path,
+    hasher: &Hasher,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<(File, ChainTail)> {
     let manifest = Manifest::load(log)?;
     let dir = log.parent().map(Path::to_owned).unwrap_or_default();
     let mut sealed: Vec<String> = manifest
@@ -300,6 +308,7 @@ pub(crate) fn recover(log: &Path, hasher: &Hasher) -> Result<(File, ChainTail)> 
         cut_bytes: 0,
         segments: sealed.len(),
         sealed: Vec::new(),
+        digest: GENESIS,
     };
     let (good_len, last) = scan(&file, log, len)?;
     if good_len < len {
@@ -341,8 +350,105 @@ pub(crate) fn recover(log: &Path, hasher: &Hasher) -> Result<(File, ChainTail)> 
         .unwrap_or(0)
         .max(sealed.len());
     sealed.retain(|s| !s.is_empty());
+    let mut files: Vec<PathBuf> = sealed.iter().map(|s| dir.join(s)).collect();
+    files.push(log.to_owned());
+    tail.digest = digest_to_tail(&files, hasher, checkpoint, &tail)?;
     tail.sealed = sealed;
     Ok((file, tail))
+}
+
+/// Where a checkpoint says its last record is, checked: the file index, the
+/// offset after the record, and the chain state there.
+fn anchor_at(
+    files: &[PathBuf],
+    hasher: &Hasher,
+    cp: &Checkpoint,
+) -> Option<(usize, u64, ChainTail)> {
+    let digest = cp.digest_bytes()?;
+    let head = cp.head_bytes()?;
+    let start = ChainTail {
+        seq: cp.size,
+        head,
+        head_file: String::new(),
+        head_offset: 0,
+        cut_bytes: 0,
+        segments: 0,
+        sealed: Vec::new(),
+        digest,
+    };
+    if cp.size == 0 {
+        return Some((0, 0, start));
+    }
+    let name = cp.file.as_ref()?;
+    let offset = cp.offset?;
+    let index = files
+        .iter()
+        .position(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == *name))?;
+    let file = File::open(&files[index]).ok()?;
+    let mut buf = vec![0u8; MAX_RECORD_LEN + 1];
+    let n = file.read_at(&mut buf, offset).ok()?;
+    let nl = memchr::memchr(b'\n', &buf[..n])?;
+    let raw = parse_line(&buf[..nl]).ok()?;
+    (raw.seq == cp.size && raw.hash == head && hasher.check(&raw)).then_some((
+        index,
+        offset + nl as u64 + 1,
+        start,
+    ))
+}
+
+/// The public content digest at the end of the chain: walks the records
+/// from the checkpoint's (or, without a usable one, from the first record),
+/// checking that each continues the chain, and that the walk ends where
+/// `tail` says the chain ends.
+fn digest_to_tail(
+    files: &[PathBuf],
+    hasher: &Hasher,
+    checkpoint: Option<&Checkpoint>,
+    tail: &ChainTail,
+) -> Result<[u8; 32]> {
+    let (first, mut offset, mut walk) = checkpoint
+        .and_then(|cp| anchor_at(files, hasher, cp))
+        .unwrap_or_else(|| {
+            (
+                0,
+                0,
+                ChainTail {
+                    seq: 0,
+                    head: GENESIS,
+                    head_file: String::new(),
+                    head_offset: 0,
+                    cut_bytes: 0,
+                    segments: 0,
+                    sealed: Vec::new(),
+                    digest: GENESIS,
+                },
+            )
+        });
+    for path in files.iter().skip(first) {
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        let absorbed = absorb(&file, path, offset, len, hasher, &mut walk)?;
+        if absorbed.torn > 0 {
+            return Err(Error::Integrity(format!(
+                "audit file {} ends in a partial record; run `lift audit verify` on the log to find the first bad record",
+                path.display()
+            )));
+        }
+        offset = 0;
+    }
+    if walk.seq != tail.seq || walk.head != tail.head {
+        return Err(Error::Integrity(format!(
+            "the records of {} do not form one chain up to record {}; run `lift audit verify` on it to find the first bad record",
+            files
+                .last()
+                .map_or_else(String::new, |f| f.display().to_string()),
+            tail.seq
+        )));
+    }
+    Ok(walk.digest)
 }
 
 /// The path of sealed segment `n` of `log`.

@@ -18,7 +18,7 @@ use crate::durable::{Durable, Failure, Head, Syncing, Then, Waiter, closed_error
 use crate::error::{Error, Result};
 use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
-use crate::record::{Hasher, MAX_EVENT_LEN, encode_line, format_time, to_hex};
+use crate::record::{Hasher, MAX_EVENT_LEN, encode_line, format_time, next_digest, to_hex};
 use crate::recovery::{ChainTail, absorb, recover, segment_path};
 use crate::staging::{Entry, Reply, Staging};
 use lift_core::fs::FileLock;
@@ -43,7 +43,7 @@ pub enum Durability {
 pub struct SinkOptions {
     /// The live log file. Rotated segments sit beside it.
     pub path: PathBuf,
-    /// The audit key: keys the chain with HMAC-SHA256 and derives the checkpoint signing key.
+    /// The audit key: keys the chain with HMAC-SHA256.
     pub key: Option<AuditKey>,
     /// The fsync policy.
     pub durability: Durability,
@@ -51,7 +51,8 @@ pub struct SinkOptions {
     pub checkpoint_every: u64,
     /// The checkpoint file; `<log>.checkpoint` by default.
     pub checkpoint_path: Option<PathBuf>,
-    /// The Ed25519 seed file used without an audit key; `<log>.signing-key` by default, created when missing.
+    /// The Ed25519 checkpoint signing key file, independent of the audit key;
+    /// `<log>.signing-key` by default, created when missing.
     pub signing_key_path: Option<PathBuf>,
     /// Rotate the live file once it reaches this many bytes.
     pub max_file_bytes: Option<u64>,
@@ -111,6 +112,14 @@ impl SinkOptions {
         self
     }
 
+    /// Sets the checkpoint signing key file (`<log>.signing-key` by default;
+    /// created with mode 0600 from the operating system's CSPRNG when missing).
+    #[must_use]
+    pub fn signing_key_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.signing_key_path = Some(path.into());
+        self
+    }
+
     /// Rotates files at `bytes`.
     #[must_use]
     pub fn max_file_bytes(mut self, bytes: u64) -> Self {
@@ -164,6 +173,11 @@ fn encode_event(event: &AuditEvent, out: &mut Vec<u8>) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The default checkpoint signing key file of `log`: `<log>.signing-key`.
+pub fn default_signing_key_path(log: &Path) -> PathBuf {
+    append_suffix(log, ".signing-key")
 }
 
 /// The path of the lock file every writer of `log` holds while it appends: `<log>.lock`.
@@ -475,25 +489,27 @@ impl Writer {
         // Other processes may append to this log: recovery, the checkpoint
         // check and the decision to record a repair happen under the lock.
         let lock = FileLock::exclusive(&lock_path)?;
-        let (file, tail) = recover(&log, &hasher)?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("stat", &log, e))?
-            .len();
         let checkpoint_path = options
             .checkpoint_path
             .clone()
             .unwrap_or_else(|| default_checkpoint_path(&log));
-        let mut checkpointed = check_against_checkpoint(&checkpoint_path, &hasher, &tail, &log)?;
-        let signer = match &options.key {
-            Some(key) => key.signer(),
-            None => CheckpointSigner::load_or_create(
-                &options
-                    .signing_key_path
-                    .clone()
-                    .unwrap_or_else(|| append_suffix(&log, ".signing-key")),
-            )?,
-        };
+        let existing = Checkpoint::load_if_exists(&checkpoint_path)?;
+        let (file, tail) = recover(&log, &hasher, existing.as_ref())?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", &log, e))?
+            .len();
+        let mut checkpointed =
+            check_against_checkpoint(existing.as_ref(), &checkpoint_path, &hasher, &tail, &log)?;
+        // The signing key is independent of the chain key: its own file,
+        // created on first use, read under the key-file policy.
+        let signer = CheckpointSigner::load_or_create(
+            &options
+                .signing_key_path
+                .clone()
+                .unwrap_or_else(|| default_signing_key_path(&log)),
+        )?;
+        let signer_public_key = signer.public_key_hex();
         let origin = options.origin.clone().unwrap_or_else(|| {
             let host = lift_core::Origin::current().host;
             let absolute = std::path::absolute(&log).unwrap_or_else(|_| log.clone());
@@ -508,6 +524,7 @@ impl Writer {
                 &origin,
                 0,
                 &tail.head,
+                &tail.digest,
                 options.clock.now(),
                 hasher.kid(),
             )
@@ -561,6 +578,25 @@ impl Writer {
                 writer.tail.seq,
                 &writer.tail.head_file,
             );
+            writer.stage_system_event(&event)?;
+        }
+        let announced = existing
+            .as_ref()
+            .is_some_and(|cp| cp.public_key == signer_public_key && cp.size > 0);
+        if !announced && options.key.is_some() {
+            // A verifier holding the chain key learns from the chain itself
+            // which signing keys it may trust; the record is keyed like
+            // every other, so no one without the chain key can add one.
+            // (An unkeyed chain can be rewritten by anyone, so naming a key
+            // in it would prove nothing: its checkpoints are trusted through
+            // a public key given to the verifier.)
+            let event = AuditEvent::new(
+                "audit",
+                crate::verify::CHECKPOINT_KEY_ACTION,
+                Resource::new("audit_log", writer.log.display().to_string()),
+            )
+            .actor(Actor::system())
+            .detail("public_key", signer_public_key.clone());
             writer.stage_system_event(&event)?;
         }
         if checkpointed.is_none() && writer.tail.seq > 0 {
@@ -877,6 +913,7 @@ impl Writer {
             self.tail.head,
             self.tail.head_offset,
             self.tail.head_file.clone(),
+            self.tail.digest,
         );
         let mut receipts = Vec::with_capacity(events.len());
         // One clock reading per batch: the records of a batch are written together.
@@ -885,7 +922,8 @@ impl Writer {
         let system = pending.iter().map(Vec::as_slice);
         for (i, event) in system.chain(events.iter().copied()).enumerate() {
             let seq = self.tail.seq + 1;
-            let offset = self.len + self.buf.len() as u64;
+            let line_start = self.buf.len();
+            let offset = self.len + line_start as u64;
             let hash = encode_line(
                 &mut self.buf,
                 &self.hasher,
@@ -894,6 +932,9 @@ impl Writer {
                 &self.tail.head,
                 event,
             );
+            // The line without its newline.
+            let line = &self.buf[line_start..self.buf.len() - 1];
+            self.tail.digest = next_digest(&self.tail.digest, line);
             self.tail.seq = seq;
             self.tail.head = hash;
             self.tail.head_offset = offset;
@@ -927,6 +968,7 @@ impl Writer {
                     self.tail.head,
                     self.tail.head_offset,
                     self.tail.head_file,
+                    self.tail.digest,
                 ) = start;
                 self.pending = pending;
                 let message = err.to_string();
@@ -1122,6 +1164,7 @@ fn head_of(tail: &ChainTail) -> Head {
         hash: tail.head,
         file: tail.head_file.clone(),
         offset: tail.head_offset,
+        digest: tail.digest,
     }
 }
 
@@ -1133,12 +1176,13 @@ fn file_name(path: &Path) -> String {
 
 /// Refuses to open a log that ends before its checkpoint or was written under another key.
 fn check_against_checkpoint(
+    checkpoint: Option<&Checkpoint>,
     path: &Path,
     hasher: &Hasher,
     tail: &ChainTail,
     log: &Path,
 ) -> Result<Option<u64>> {
-    let Some(checkpoint) = Checkpoint::load_if_exists(path)? else {
+    let Some(checkpoint) = checkpoint else {
         return Ok(None);
     };
     if checkpoint.key_id.as_deref() != hasher.kid() {

@@ -10,11 +10,16 @@ use crate::error::{Error, Result};
 use crate::key::AuditKey;
 use crate::lines::{Lines, Position};
 use crate::manifest::chain_files;
-use crate::record::{GENESIS, Hasher, has_complete_record_prefix, parse_line};
+use crate::record::{GENESIS, Hasher, has_complete_record_prefix, next_digest, parse_line};
 
 /// The action of the `audit` event a writer records when it finds a
 /// non-empty log without its checkpoint.
 pub const CHECKPOINT_MISSING_ACTION: &str = "checkpoint.missing";
+
+/// The action of the `audit` event a writer records, with the detail
+/// `public_key`, before it signs checkpoints with a signing key the chain has
+/// not named yet. A verifier holding the chain key trusts exactly the keys so named.
+pub const CHECKPOINT_KEY_ACTION: &str = "checkpoint.key";
 
 /// What a verifier found wrong at the first bad record.
 #[derive(
@@ -246,10 +251,20 @@ pub fn verify_with(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyR
         warnings: Vec::new(),
     };
     let mut bound = None;
+    let mut pending = Pending::Done;
+    let mut public = None;
     if let Some(path) = &checkpoint_path {
         match check_checkpoint(path, options) {
-            Ok((cp, trust)) => {
+            Ok((cp, trust, then)) => {
                 bound = Some((cp.size, cp.head_bytes().unwrap_or(GENESIS)));
+                pending = then;
+                if public_mode(options, &cp) {
+                    public = Some(PublicCheck {
+                        kid: cp.key_id.clone(),
+                        digest: cp.digest_bytes().unwrap_or(GENESIS),
+                        running: GENESIS,
+                    });
+                }
                 report.checkpoint = Some(CheckpointReport {
                     path: path.display().to_string(),
                     size: cp.size,
@@ -265,12 +280,38 @@ pub fn verify_with(files: &[PathBuf], options: &VerifyOptions) -> Result<VerifyR
     }
     let hasher = Hasher::new(options.key.as_ref());
     let mut walk = Walk::new(&hasher, bound);
+    walk.public = public;
+    walk.collect_keys = matches!(pending, Pending::Announced(_));
     let mut lines = Lines::new(files);
     let failure = walk.run(&mut lines, true)?;
     walk.fill(&mut report, &lines);
     report.failure = failure;
+    if let (None, Pending::Announced(key)) = (&report.failure, pending) {
+        if walk.last_seq.is_some() && !walk.announced.contains(&key) {
+            report.failure = Some(Failure {
+                finding: Finding::BadSignature,
+                seq: bound.map_or(0, |(size, _)| size),
+                file: checkpoint_path.as_ref().map(|p| p.display().to_string()),
+                line: None,
+                message: format!(
+                    "checkpoint {} is signed by key {}, which no record of the chain names as a checkpoint key: it was not signed by a writer of this log",
+                    checkpoint_path
+                        .as_ref()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    hex::encode(key)
+                ),
+            });
+        }
+    }
     if report.failure.is_none() {
         check_anchors(&mut report, &walk, checkpoint_path.as_deref(), options);
+        if walk.public.is_some() && report.unsigned_records > 0 {
+            let last = walk.last_seq.unwrap_or(0);
+            let first = last - report.unsigned_records + 1;
+            report.warnings.push(format!(
+                "records {first} to {last} are not yet signed by a checkpoint: without the audit key, only their order and links were checked, not their content"
+            ));
+        }
     }
     report.intact = report.failure.is_none();
     Ok(report)
@@ -345,8 +386,8 @@ pub fn verify_since_checkpoint(log: &Path, options: &VerifyOptions) -> Result<Ve
         return verify_with(&files, options);
     };
     let trust = match check_checkpoint(&path, options) {
-        Ok((_, trust)) => trust,
-        Err(_) => return verify_with(&files, options),
+        Ok((_, trust, Pending::Done)) if !public_mode(options, &cp) => trust,
+        _ => return verify_with(&files, options),
     };
     let hasher = Hasher::new(options.key.as_ref());
     let mut lines = Lines::new(files.clone());
@@ -399,10 +440,27 @@ fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
 }
 
+/// How a checkpoint's signer is to be trusted once the chain has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// Nothing left to check.
+    Done,
+    /// Verified with the audit key but signed by a key it does not derive:
+    /// trusted only if the chain names this key in a `checkpoint.key` record.
+    Announced([u8; 32]),
+}
+
+/// Whether the verification runs without the chain key, against a trusted
+/// public key, on a keyed log: the checkpoint's content digest then stands
+/// in for the record hashes that cannot be recomputed.
+fn public_mode(options: &VerifyOptions, cp: &Checkpoint) -> bool {
+    options.key.is_none() && options.trusted_public_key.is_some() && cp.key_id.is_some()
+}
+
 fn check_checkpoint(
     path: &Path,
     options: &VerifyOptions,
-) -> std::result::Result<(Checkpoint, SignatureTrust), Failure> {
+) -> std::result::Result<(Checkpoint, SignatureTrust, Pending), Failure> {
     let fail = |finding, seq, message: String| Failure {
         finding,
         seq,
@@ -412,10 +470,10 @@ fn check_checkpoint(
     };
     let cp = Checkpoint::load(path).map_err(|e| fail(Finding::BadSignature, 0, e.to_string()))?;
     let expected_kid = options.key.as_ref().map(AuditKey::id);
-    if cp.key_id.as_deref() != expected_kid {
+    if cp.key_id.as_deref() != expected_kid && !public_mode(options, &cp) {
         let message = match (cp.key_id.as_deref(), expected_kid) {
             (Some(theirs), None) => format!(
-                "the checkpoint was made with audit key {theirs}; pass that key with --key-file or LIFT_AUDIT_KEY_FILE"
+                "the checkpoint was made with audit key {theirs}; pass that key with --key-file or LIFT_AUDIT_KEY_FILE, or verify up to the checkpoint without it with --public-key"
             ),
             (None, Some(ours)) => {
                 format!("the checkpoint was made without an audit key, but key {ours} was given")
@@ -428,23 +486,48 @@ fn check_checkpoint(
         };
         return Err(fail(Finding::WrongKey, cp.size, message));
     }
-    let (key, trust) = match (&options.key, &options.trusted_public_key) {
-        (Some(key), _) => (Some(key.signer().verifying_key()), SignatureTrust::AuditKey),
-        (None, Some(trusted)) => (Some(*trusted), SignatureTrust::TrustedKey),
-        (None, None) => (None, SignatureTrust::EmbeddedKey),
-    };
-    if cp.head_bytes().is_none() || !cp.verify_signature(key.as_ref()) {
+    if public_mode(options, &cp) && cp.digest_bytes().is_none() {
         return Err(fail(
-            Finding::BadSignature,
+            Finding::WrongKey,
             cp.size,
             format!(
-                "the signature of checkpoint {} (size {}) does not verify; the checkpoint or the log's key was tampered with",
-                path.display(),
-                cp.size
+                "checkpoint {} has no content digest (it was written by an older lift), so its records cannot be checked without the audit key; pass the key with --key-file, or verify against a checkpoint written since",
+                path.display()
             ),
         ));
     }
-    Ok((cp, trust))
+    let embedded = cp
+        .public_key_bytes()
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+    let bad = || {
+        fail(
+            Finding::BadSignature,
+            cp.size,
+            format!(
+                "the signature of checkpoint {} (size {}) does not verify; the checkpoint or its signing key was tampered with",
+                path.display(),
+                cp.size
+            ),
+        )
+    };
+    let (key, trust, pending) = match (&options.key, &options.trusted_public_key, embedded) {
+        (_, Some(trusted), _) => (Some(*trusted), SignatureTrust::TrustedKey, Pending::Done),
+        (Some(key), None, Some(embedded)) => {
+            let legacy = key.signer().verifying_key();
+            let pending = if embedded == legacy {
+                Pending::Done
+            } else {
+                Pending::Announced(embedded.to_bytes())
+            };
+            (Some(embedded), SignatureTrust::AuditKey, pending)
+        }
+        (None, None, _) => (None, SignatureTrust::EmbeddedKey, Pending::Done),
+        (Some(_), None, None) => return Err(bad()),
+    };
+    if cp.head_bytes().is_none() || !cp.verify_signature(key.as_ref()) {
+        return Err(bad());
+    }
+    Ok((cp, trust, pending))
 }
 
 /// The chain walk: the state of a streaming verification.
@@ -460,6 +543,44 @@ struct Walk<'a> {
     /// The latest `checkpoint.missing` record: its seq, and how many records it says no checkpoint covered.
     anchor_lost: Option<(u64, u64)>,
     missing_finder: memchr::memmem::Finder<'static>,
+    /// Without the chain key: what stands in for the record hashes.
+    public: Option<PublicCheck>,
+    /// Collect the checkpoint keys the chain names.
+    collect_keys: bool,
+    key_finder: memchr::memmem::Finder<'static>,
+    /// The checkpoint keys named by `checkpoint.key` records (at most [`MAX_ANNOUNCED`]).
+    announced: Vec<[u8; 32]>,
+}
+
+/// Verification without the chain key: the records' hashes cannot be
+/// recomputed, so their content is checked through the checkpoint's digest.
+#[derive(Debug, Clone)]
+struct PublicCheck {
+    /// The key id every record must carry.
+    kid: Option<String>,
+    /// The signed digest of records 1 to the checkpoint's size.
+    digest: [u8; 32],
+    /// The digest of the records read so far.
+    running: [u8; 32],
+}
+
+/// The most checkpoint keys a verification remembers: key rotations are rare,
+/// and memory must not grow with a hostile log.
+const MAX_ANNOUNCED: usize = 4096;
+
+/// The bytes by which a `checkpoint.key` event is spotted before it is parsed.
+const KEY_NEEDLE: &[u8] = b",\"action\":\"checkpoint.key\"";
+
+/// If `event` is a writer's `checkpoint.key` system event, the public key it names.
+fn checkpoint_key(event: &[u8]) -> Option<[u8; 32]> {
+    let event: lift_core::AuditEvent = serde_json::from_slice(event).ok()?;
+    if event.event_type != "audit" || event.action != CHECKPOINT_KEY_ACTION {
+        return None;
+    }
+    let hex_key = event.details.get("public_key")?.as_str()?;
+    hex::decode(hex_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
 /// The bytes by which a `checkpoint.missing` event is spotted before it is parsed.
@@ -487,6 +608,18 @@ impl<'a> Walk<'a> {
             last_time: String::new(),
             anchor_lost: None,
             missing_finder: memchr::memmem::Finder::new(MISSING_NEEDLE),
+            public: None,
+            collect_keys: false,
+            key_finder: memchr::memmem::Finder::new(KEY_NEEDLE),
+            announced: Vec::new(),
+        }
+    }
+
+    /// The key id records must carry: the verifier's, or in public mode the checkpoint's.
+    fn expected_kid(&self) -> Option<&str> {
+        match &self.public {
+            Some(public) => public.kid.as_deref(),
+            None => self.hasher.kid(),
         }
     }
 
@@ -555,11 +688,23 @@ impl<'a> Walk<'a> {
                     )));
                 }
             };
-            if from_genesis && self.records == 0 && raw.kid != self.hasher.kid() {
+            if from_genesis && self.records == 0 && raw.kid != self.expected_kid() {
                 pending_kid = Some((pos, raw.kid.map(str::to_owned)));
                 continue;
             }
-            if !self.hasher.check(&raw) {
+            if self.public.is_some() && raw.kid != self.expected_kid() {
+                let message = format!(
+                    "record {expected} was modified: its key id differs from the checkpoint's"
+                );
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::RecordModified,
+                    expected,
+                    Some(pos),
+                    message,
+                )));
+            }
+            if self.public.is_none() && !self.hasher.check(&raw) {
                 let message =
                     format!("record {expected} was modified: its content does not match its hash");
                 return Ok(Some(self.fail(
@@ -615,6 +760,31 @@ impl<'a> Walk<'a> {
                         Some(pos),
                         message,
                     )));
+                }
+            }
+            if let Some(public) = &mut self.public {
+                public.running = next_digest(&public.running, line);
+                if let Some((size, _)) = self.bound {
+                    if raw.seq == size && public.running != public.digest {
+                        let message = format!(
+                            "the content of records 1 to {size} does not match the digest the checkpoint signed: one of them was modified (verify with the audit key to find which)"
+                        );
+                        return Ok(Some(self.fail(
+                            lines,
+                            Finding::RecordModified,
+                            size,
+                            Some(pos),
+                            message,
+                        )));
+                    }
+                }
+            }
+            if self.collect_keys
+                && self.announced.len() < MAX_ANNOUNCED
+                && self.key_finder.find(raw.event).is_some()
+            {
+                if let Some(key) = checkpoint_key(raw.event) {
+                    self.announced.push(key);
                 }
             }
             if self.missing_finder.find(raw.event).is_some() {

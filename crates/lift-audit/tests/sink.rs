@@ -69,11 +69,12 @@ async fn a_torn_tail_is_cut_recorded_and_the_chain_continues() {
         .await
         .unwrap();
     let receipt = sink.append(event(7)).await.unwrap();
-    assert_eq!(receipt.seq, 7, "seq 6 is the repair event");
+    // Record 1 names the checkpoint signing key, 2 to 6 are the events, 7 is the repair.
+    assert_eq!(receipt.seq, 8, "seq 7 is the repair event");
     sink.close().await.unwrap();
     let report = verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
     assert!(report.intact, "{:?}", report.failure);
-    assert_eq!(report.records_checked, 7);
+    assert_eq!(report.records_checked, 8);
     let repairs: Vec<_> = query(
         &[log],
         Filter {
@@ -85,7 +86,7 @@ async fn a_torn_tail_is_cut_recorded_and_the_chain_continues() {
     .collect::<Result<_, _>>()
     .unwrap();
     assert_eq!(repairs.len(), 1);
-    assert_eq!(repairs[0].seq, 6);
+    assert_eq!(repairs[0].seq, 7);
     assert_eq!(repairs[0].event.details["cut_bytes"], torn.len() as u64);
 }
 
@@ -159,16 +160,17 @@ async fn many_concurrent_writers_make_one_gapless_chain() {
     }
     sink.close().await.unwrap();
     all.sort_unstable();
-    let expected: Vec<u64> = (1..=tasks * per_task).collect();
+    // Record 1 names the checkpoint signing key of this keyed chain.
+    let expected: Vec<u64> = (2..=tasks * per_task + 1).collect();
     assert_eq!(all, expected);
     let report = verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
     assert!(report.intact, "{:?}", report.failure);
-    assert_eq!(report.records_checked, tasks * per_task);
+    assert_eq!(report.records_checked, tasks * per_task + 1);
     assert_eq!(
         Checkpoint::load(&lift_audit::default_checkpoint_path(&log))
             .unwrap()
             .size,
-        tasks * per_task
+        tasks * per_task + 1
     );
 }
 
