@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, Protection, RotateOptions,
-    RotationEngine, RotationOutcome, RotationStore, SecretValueDocument, StoreLimits,
-    StoreOnlyRotator, ValueKind,
+    AuditedProvider, FileRotationStore, FileSecretsProvider, NativeRotation, Protection,
+    RotateOptions, RotationEngine, RotationOutcome, RotationStore, SecretValueDocument,
+    StoreLimits, StoreOnlyRotator, ValueKind,
 };
 use lift::{
     DeleteMode, Error, PutOptions, SecretName, SecretsProvider, StageLabel, VersionId,
@@ -97,6 +97,9 @@ pub enum SecretsOp {
         /// The field to rotate when the secret is a JSON object (default: password).
         #[arg(long, value_name = "FIELD")]
         field: Option<String>,
+        /// Rotate even when AWS Secrets Manager rotates the secret itself (RotationEnabled).
+        #[arg(long)]
+        force: bool,
         /// The secret name.
         name: String,
     },
@@ -151,6 +154,7 @@ fn uses_rotation_state(op: &SecretsOp) -> bool {
 }
 
 async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
+    let mut native_rotation: Option<Arc<dyn NativeRotation>> = None;
     let (inner, rotation): (Arc<dyn SecretsProvider>, Arc<dyn RotationStore>) = if args.aws {
         // Rotation checkpoints, history and the rotation lock live in --store, where every
         // lift sees them: kept in memory, two lifts could rotate one secret at once and
@@ -165,8 +169,9 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
             // Other commands never touch rotation state; an empty temporary home is enough.
             None => std::env::temp_dir().join("lift-secrets-unused-rotation-state"),
         };
-        let provider = aws_provider(args).await?;
+        let (provider, native) = aws_provider(args).await?;
         let rotation: Arc<dyn RotationStore> = Arc::new(FileRotationStore::new(dir));
+        native_rotation = Some(native);
         (provider, rotation)
     } else {
         let root = args.store.clone().ok_or_else(|| {
@@ -181,12 +186,18 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
     };
     // An operator reading a value is an access worth an audit record.
     let provider = Arc::new(AuditedProvider::new(inner, ctx.audit.clone()).audit_reads(true));
-    let engine = RotationEngine::new(provider.clone(), rotation).with_audit(ctx.audit.clone());
+    let mut engine = RotationEngine::new(provider.clone(), rotation).with_audit(ctx.audit.clone());
+    if let Some(native) = native_rotation {
+        // AWS's own rotation (a rotation Lambda) and lift must not both rotate a secret.
+        engine = engine.with_native_rotation(native);
+    }
     Ok((provider, engine))
 }
 
 #[cfg(feature = "aws")]
-async fn aws_provider(args: &SecretsArgs) -> lift::Result<Arc<dyn SecretsProvider>> {
+async fn aws_provider(
+    args: &SecretsArgs,
+) -> lift::Result<(Arc<dyn SecretsProvider>, Arc<dyn NativeRotation>)> {
     let mut builder = lift::secrets::AwsSecretsManagerProvider::builder();
     if let Some(region) = &args.region {
         builder = builder.region(region);
@@ -197,11 +208,14 @@ async fn aws_provider(args: &SecretsArgs) -> lift::Result<Arc<dyn SecretsProvide
     if let Some(prefix) = &args.prefix {
         builder = builder.prefix(prefix);
     }
-    Ok(Arc::new(builder.build().await))
+    let provider = Arc::new(builder.build().await);
+    Ok((provider.clone(), provider))
 }
 
 #[cfg(not(feature = "aws"))]
-async fn aws_provider(_args: &SecretsArgs) -> lift::Result<Arc<dyn SecretsProvider>> {
+async fn aws_provider(
+    _args: &SecretsArgs,
+) -> lift::Result<(Arc<dyn SecretsProvider>, Arc<dyn NativeRotation>)> {
     Err(Error::invalid_input(
         "this lift was built without AWS support; reinstall it with `cargo install lift-cli --features aws`",
     ))
@@ -339,9 +353,14 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
                 }
             }
         }
-        SecretsOp::Rotate { kind, field, name } => {
+        SecretsOp::Rotate {
+            kind,
+            field,
+            force,
+            name,
+        } => {
             let name = parse_name(&name)?;
-            let mut options = RotateOptions::default();
+            let mut options = RotateOptions::default().force(force);
             if let Some(kind) = kind {
                 options = options.kind(kind.parse::<ValueKind>()?);
             }
