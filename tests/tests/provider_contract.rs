@@ -357,19 +357,19 @@ async fn rotation_runs_and_resumes_after_injected_failure(s: &Subject) {
     let (old_version, _) = current(provider.as_ref(), &secret).await;
     let engine = RotationEngine::new(provider.clone(), Arc::new(MemoryRotationStore::default()));
 
+    // The kind is declared, never guessed from the old value, and remembered.
     let report = engine
-        .rotate(&secret, &StoreOnlyRotator, &RotateOptions::default())
+        .rotate(
+            &secret,
+            &StoreOnlyRotator,
+            &RotateOptions::default().kind("hex:16".parse().unwrap()),
+        )
         .await
         .unwrap();
     let (new_version, new_value) = current(provider.as_ref(), &secret).await;
     assert_eq!(report.new_version, new_version, "{}", s.label);
     assert_ne!(new_version, old_version, "{}", s.label);
-    assert_eq!(
-        new_value.len(),
-        32,
-        "{}: same shape as the old value",
-        s.label
-    );
+    assert_eq!(new_value.len(), 32, "{}: the declared kind", s.label);
     assert!(
         new_value.chars().all(|c| c.is_ascii_hexdigit()),
         "{}",
@@ -490,6 +490,159 @@ async fn cache_refreshes_after_ttl(s: &Subject) {
     assert!(metrics.misses >= 1, "{}: {metrics:?}", s.label);
 }
 
+/// A soft-deleted secret is the same kind of error on every provider, not a transient
+/// one, so a serve-stale cache never keeps serving a deleted (revoked) value.
+async fn deleted_secrets_are_never_served(s: &Subject) {
+    let secret = name("contract/revoked");
+    s.provider
+        .put(
+            &secret,
+            &SecretValue::from("revoked"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let clock = ManualClock::at_epoch();
+    let cache = CachingProvider::new(s.provider.clone(), chrono::Duration::seconds(60))
+        .with_clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+        .serve_stale(true);
+    assert_eq!(current(&cache, &secret).await.1, "revoked");
+    s.provider
+        .delete(
+            &secret,
+            DeleteMode::Recoverable {
+                recovery_window_days: 7,
+            },
+        )
+        .await
+        .unwrap();
+    let direct = s
+        .provider
+        .get(&secret, &VersionSelector::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        direct.kind(),
+        ErrorKind::FailedPrecondition,
+        "{}: {direct}",
+        s.label
+    );
+    clock.advance(chrono::Duration::seconds(61));
+    let cached = cache
+        .get(&secret, &VersionSelector::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        cached.kind(),
+        ErrorKind::FailedPrecondition,
+        "{}: {cached}",
+        s.label
+    );
+    assert_eq!(cache.metrics().stale_served, 0, "{}", s.label);
+}
+
+/// A JSON key/value secret keeps every field but the password through a rotation.
+async fn json_secrets_keep_their_fields(s: &Subject) {
+    let secret = name("contract/json");
+    s.provider
+        .put(
+            &secret,
+            &SecretValue::from(
+                r#"{"engine":"postgres","host":"db.internal","password":"old","port":5432,"username":"app"}"#,
+            ),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let engine = RotationEngine::new(s.provider.clone(), Arc::new(MemoryRotationStore::default()));
+    engine
+        .rotate(&secret, &StoreOnlyRotator, &RotateOptions::default())
+        .await
+        .unwrap();
+    let (_, text) = current(s.provider.as_ref(), &secret).await;
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["username"], "app", "{}", s.label);
+    assert_eq!(doc["host"], "db.internal", "{}", s.label);
+    assert_eq!(doc["port"], 5432, "{}", s.label);
+    assert_ne!(doc["password"], "old", "{}", s.label);
+    assert_eq!(
+        doc["password"].as_str().unwrap().chars().count(),
+        32,
+        "{}",
+        s.label
+    );
+}
+
+/// A rotation interrupted before a put does not override that put when resumed.
+async fn resume_never_overrides_a_later_put(s: &Subject) {
+    let secret = name("contract/later-put");
+    s.provider
+        .put(
+            &secret,
+            &SecretValue::from("before"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let engine = RotationEngine::new(s.provider.clone(), Arc::new(MemoryRotationStore::default()));
+    engine.faults().inject(FaultPlan::new(
+        RotationStep::TestSecret,
+        FaultTrigger::Times(1),
+        "outage",
+    ));
+    assert!(
+        engine
+            .rotate(&secret, &StoreOnlyRotator, &RotateOptions::default())
+            .await
+            .is_err()
+    );
+    s.provider
+        .put(
+            &secret,
+            &SecretValue::from("emergency"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let stopped = engine.resume(&secret, &StoreOnlyRotator).await.unwrap_err();
+    assert_eq!(
+        lift::Error::from(stopped).kind(),
+        ErrorKind::FailedPrecondition,
+        "{}",
+        s.label
+    );
+    assert_eq!(
+        current(s.provider.as_ref(), &secret).await.1,
+        "emergency",
+        "{}",
+        s.label
+    );
+    engine.cancel(&secret).await.unwrap();
+    assert!(
+        !s.provider
+            .describe(&secret)
+            .await
+            .unwrap()
+            .rotation_in_progress(),
+        "{}",
+        s.label
+    );
+}
+
+/// Idempotency tokens are 32 to 64 characters, as AWS's `ClientRequestToken`.
+async fn short_tokens_are_refused(s: &Subject) {
+    let err = s
+        .provider
+        .put(
+            &name("contract/short-token"),
+            &SecretValue::from("v"),
+            &PutOptions::default().token(VersionId::new("abc").unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}: {err}", s.label);
+}
+
 async fn run_contract(make: impl Fn() -> Subject) {
     puts_create_versions_and_move_previous(&make()).await;
     tokens_are_idempotent(&make()).await;
@@ -497,6 +650,10 @@ async fn run_contract(make: impl Fn() -> Subject) {
     deletes_are_soft_then_forced(&make()).await;
     rotation_runs_and_resumes_after_injected_failure(&make()).await;
     cache_refreshes_after_ttl(&make()).await;
+    deleted_secrets_are_never_served(&make()).await;
+    json_secrets_keep_their_fields(&make()).await;
+    resume_never_overrides_a_later_put(&make()).await;
+    short_tokens_are_refused(&make()).await;
 }
 
 #[tokio::test]
@@ -589,6 +746,10 @@ mod aws {
         deletes_are_soft_then_forced(&subject(&server, "").await).await;
         rotation_runs_and_resumes_after_injected_failure(&subject(&server, "").await).await;
         cache_refreshes_after_ttl(&subject(&server, "").await).await;
+        deleted_secrets_are_never_served(&subject(&server, "").await).await;
+        json_secrets_keep_their_fields(&subject(&server, "").await).await;
+        resume_never_overrides_a_later_put(&subject(&server, "").await).await;
+        short_tokens_are_refused(&subject(&server, "").await).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

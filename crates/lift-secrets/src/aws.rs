@@ -134,7 +134,11 @@ fn classify_code(code: &str, http_status: Option<u16>) -> ErrorKind {
 /// the file and memory stores: retrying does not bring it back, and a cache must not
 /// take it for an outage and keep serving the (perhaps revoked) value.
 fn classify_service_error(code: &str, message: &str, http_status: Option<u16>) -> ErrorKind {
-    if code == "InvalidRequestException" && message.to_ascii_lowercase().contains("deletion") {
+    let lower = message.to_ascii_lowercase();
+    // AWS says "marked for deletion"; moto says "marked deleted".
+    if code == "InvalidRequestException"
+        && (lower.contains("deletion") || lower.contains("deleted"))
+    {
         return ErrorKind::FailedPrecondition;
     }
     classify_code(code, http_status)
@@ -710,6 +714,18 @@ mod tests {
                 Some(400)
             ),
             ErrorKind::FailedPrecondition
+        );
+        assert_eq!(
+            classify_service_error(
+                "InvalidRequestException",
+                "You tried to perform the operation on a secret that's currently marked deleted.",
+                Some(400)
+            ),
+            ErrorKind::FailedPrecondition
+        );
+        assert_eq!(
+            classify_service_error("InvalidRequestException", "rotation in progress", Some(400)),
+            ErrorKind::Conflict
         );
     }
 }
