@@ -32,6 +32,21 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE", env = "LIFT_AUDIT_KEY_FILE")]
     pub audit_key_file: Option<std::path::PathBuf>,
 
+    /// Where the audit log's signed checkpoints go; keep them where the log's
+    /// writers cannot rewrite history (default: <audit-log>.checkpoint).
+    #[arg(long, global = true, value_name = "FILE", env = "LIFT_AUDIT_CHECKPOINT")]
+    pub audit_checkpoint: Option<std::path::PathBuf>,
+
+    /// The Ed25519 key file that signs audit checkpoints, independent of the
+    /// audit key (default: <audit-log>.signing-key, created on first use).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "LIFT_AUDIT_SIGNING_KEY_FILE"
+    )]
+    pub audit_signing_key: Option<std::path::PathBuf>,
+
     /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -42,7 +57,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Deploy with Pulumi: init, preview, up, refresh, destroy, outputs, history, cancel, config.
     Deploy(crate::deploy::DeployArgs),
-    /// Run health checks on this machine and process.
+    /// Check the health of this host, of a process (--pid) or of a service (--url).
     Health(crate::health::HealthArgs),
     /// Store, read and rotate secrets.
     Secrets(crate::secrets::SecretsArgs),

@@ -349,14 +349,14 @@ impl HealthJson {
                 (Some(v), None) => format!("{v}"),
                 _ => String::new(),
             };
-            let _ = writeln!(
-                out,
+            let row = format!(
                 "{}  {:<name_width$}  {:>12}  {}",
                 paint(status, &format!("{:<9}", entry.status), color),
                 name,
                 value,
                 entry.output.as_deref().unwrap_or("")
             );
+            let _ = writeln!(out, "{}", row.trim_end());
         }
         let status = self.health_status();
         let _ = write!(

@@ -238,9 +238,9 @@ fn host_load(host: &HostSnapshot, threshold: &Threshold) -> CheckOutcome {
     match (host.load, host.cores) {
         (Some([one, five, fifteen]), Some(cores)) if cores > 0 => {
             let percent = five * 100.0 / f64::from(cores);
-            f.observe("load1", one, "count");
-            f.observe("load5", five, "count");
-            f.observe("load15", fifteen, "count");
+            f.observe("load1", one, "load");
+            f.observe("load5", five, "load");
+            f.observe("load15", fifteen, "load");
             f.observe("load5_per_core", percent, "percent");
             f.judge(threshold, percent, || {
                 format!(

@@ -35,7 +35,7 @@ pub(crate) fn format_value(value: f64, unit: &str) -> String {
         "percent" => format!("{value:.1}%"),
         "count" => format!("{value:.0}"),
         "bytes/s" => format!("{}/s", format_bytes(value)),
-        "ratio" => format!("{value:.2}"),
+        "ratio" | "load" => format!("{value:.2}"),
         other => format!("{value} {other}"),
     }
 }

@@ -44,9 +44,14 @@ impl CpuCheck {
             return f.finish("");
         };
         let cores = snapshot.cpu.cores.unwrap_or(1);
+        let window = snapshot
+            .cpu
+            .window_seconds
+            .map(|w| format!(" over {}", crate::units::format_seconds(w)))
+            .unwrap_or_default();
         f.observe("utilization", percent, "percent");
         f.judge(&self.threshold, percent, || {
-            format!("cpu at {percent:.1}% of {cores} cores")
+            format!("cpu at {percent:.1}% of {cores} cores{window}")
         });
         f.finish("")
     }
