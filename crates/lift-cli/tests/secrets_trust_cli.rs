@@ -278,3 +278,65 @@ fn aws_rotation_commands_need_a_store() {
         assert!(text(&out).contains("--store"), "{}", text(&out));
     }
 }
+
+// 15. On a terminal, put prompts and does not echo the value.
+#[test]
+fn put_on_a_terminal_prompts_and_hides_the_value() {
+    use std::io::Read;
+    // util-linux's `script` runs the command on a pseudo-terminal and copies its output.
+    let Ok(script) = which_script() else {
+        // The skip message is the point: a test that silently passes would hide that it did not run.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "skipping put_on_a_terminal_prompts_and_hides_the_value: no `script` (util-linux) to run lift on a terminal"
+            );
+        }
+        return;
+    };
+    let cli = Cli::new();
+    let command = format!(
+        "{} secrets --store {} put tty/secret",
+        env!("CARGO_BIN_EXE_lift"),
+        cli.path("store").display()
+    );
+    let mut child = Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .env("LIFT_SECRETS_KEY_FILE", cli.path("key"))
+        .env_remove("LIFT_AUDIT_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    // Wait for the prompt, so the value is typed after echo is off, as a person would.
+    while !String::from_utf8_lossy(&seen).contains("(input hidden)") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"typed-canary-51d2\n").unwrap();
+    stdout.read_to_end(&mut seen).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let shown = String::from_utf8_lossy(&seen);
+    assert!(shown.contains("value for tty/secret"), "{shown}");
+    assert!(
+        !shown.contains("typed-canary-51d2"),
+        "the value was echoed: {shown}"
+    );
+    let get = ok(cli.run(&["get", "tty/secret"], ""));
+    assert_eq!(get.stdout, b"typed-canary-51d2\n");
+}
+
+fn which_script() -> Result<PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or(())
+}

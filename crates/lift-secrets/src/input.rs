@@ -102,7 +102,8 @@ impl<'a> EchoOff<'a> {
         silent.local_flags.remove(LocalFlags::ECHO);
         // Still echo the final newline, so that the next output starts on its own line.
         silent.local_flags.insert(LocalFlags::ECHONL);
-        tcsetattr(stdin, SetArg::TCSAFLUSH, &silent).map_err(fail)?;
+        // TCSANOW, not TCSAFLUSH: input typed ahead of the prompt is kept, not dropped.
+        tcsetattr(stdin, SetArg::TCSANOW, &silent).map_err(fail)?;
         Ok(EchoOff { stdin, original })
     }
 }
