@@ -32,12 +32,24 @@ pub enum AuditOp {
         /// The audit key file (default: LIFT_AUDIT_KEY_FILE).
         #[arg(long, value_name = "F")]
         key_file: Option<PathBuf>,
-        /// The checkpoint file (default: <log>.checkpoint when it exists).
+        /// The checkpoint file (default: --audit-checkpoint / LIFT_AUDIT_CHECKPOINT when verifying
+        /// the --audit-log or when none is given, then <log>.checkpoint when it exists).
         #[arg(long, value_name = "F")]
         checkpoint: Option<PathBuf>,
-        /// A trusted checkpoint public key (64 hex digits), for logs without an audit key.
+        /// A trusted checkpoint public key (64 hex digits, from `lift audit public-key`):
+        /// verifies the log up to its last checkpoint without the audit key.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
+        /// Accept records that no checkpoint covers (a missing checkpoint, or
+        /// one a writer found missing) with a warning instead of failing.
+        #[arg(long)]
+        allow_unanchored: bool,
+    },
+    /// Print the public key of a checkpoint signing key file, to give to auditors.
+    PublicKey {
+        /// The signing key file (default: --audit-signing-key, then <audit-log>.signing-key).
+        #[arg(long, value_name = "F")]
+        signing_key: Option<PathBuf>,
     },
     /// Print the records that match every filter given.
     Query {
@@ -89,7 +101,24 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Context) -> lift::Result<u8> {
             key_file,
             checkpoint,
             public_key,
-        } => verify(files, key_file, checkpoint, public_key, ctx).await,
+            allow_unanchored,
+        } => {
+            // The global checkpoint belongs to the global --audit-log: it is
+            // the default only when verifying that log (or when no log is given).
+            let global_checkpoint = match (&ctx.audit_log, files.first()) {
+                (Some(log), Some(first)) if log != first => None,
+                _ => crate::context::audit_checkpoint().map(Path::to_owned),
+            };
+            let options = VerifyOptions {
+                key: load_key(key_file.as_deref())?,
+                checkpoint: checkpoint.or(global_checkpoint),
+                trusted_public_key: public_key.as_deref().map(parse_public_key).transpose()?,
+                allow_unanchored,
+                ..VerifyOptions::default()
+            };
+            verify(files, options, ctx).await
+        }
+        AuditOp::PublicKey { signing_key } => public_key(signing_key, ctx),
         AuditOp::Query {
             files,
             since,
@@ -128,6 +157,29 @@ fn load_key(key_file: Option<&Path>) -> lift::Result<Option<AuditKey>> {
     })
 }
 
+fn public_key(signing_key: Option<PathBuf>, ctx: &Context) -> lift::Result<u8> {
+    let path = signing_key
+        .or_else(|| crate::context::audit_signing_key().map(Path::to_owned))
+        .or_else(|| {
+            ctx.audit_log
+                .as_deref()
+                .map(lift::audit::default_signing_key_path)
+        })
+        .ok_or_else(|| {
+            lift::Error::invalid_input(
+                "no signing key file: give --signing-key F (or --audit-log, whose <log>.signing-key is used)",
+            )
+        })?;
+    let signer = lift::audit::CheckpointSigner::load(&path)?;
+    let hex_key = signer.public_key_hex();
+    if ctx.json {
+        ctx.emit_json(&serde_json::json!({ "public_key": hex_key, "signing_key": path }))?;
+    } else {
+        ctx.say(hex_key);
+    }
+    Ok(0)
+}
+
 fn parse_public_key(hex_key: &str) -> lift::Result<lift::audit::VerifyingKey> {
     let bad = || {
         lift::Error::invalid_input(format!(
@@ -145,19 +197,14 @@ fn parse_public_key(hex_key: &str) -> lift::Result<lift::audit::VerifyingKey> {
     lift::audit::VerifyingKey::from_bytes(&bytes).map_err(|_| bad())
 }
 
-async fn verify(
-    files: Vec<PathBuf>,
-    key_file: Option<PathBuf>,
-    checkpoint: Option<PathBuf>,
-    public_key: Option<String>,
-    ctx: &Context,
-) -> lift::Result<u8> {
-    let options = VerifyOptions {
-        key: load_key(key_file.as_deref())?,
-        checkpoint,
-        trusted_public_key: public_key.as_deref().map(parse_public_key).transpose()?,
-        ..VerifyOptions::default()
-    };
+async fn verify(files: Vec<PathBuf>, options: VerifyOptions, ctx: &Context) -> lift::Result<u8> {
+    // A mistyped path is bad input (exit 2), never a tamper alarm.
+    if let Some(missing) = files.iter().find(|f| !f.exists()) {
+        return Err(lift::Error::invalid_input(format!(
+            "audit log {}: no such file; check the path",
+            missing.display()
+        )));
+    }
     let first = files.first().cloned().unwrap_or_default();
     let report = tokio::task::spawn_blocking(move || lift::audit::verify_with(&files, &options))
         .await
@@ -219,18 +266,28 @@ pub(crate) fn render_verify(report: &VerifyReport) -> String {
                 _ => "embedded public key only, which proves integrity but not origin",
             }
         ),
-        None if report.intact => {
-            "; no checkpoint, so tail truncation cannot be detected".to_owned()
-        }
         None => String::new(),
     };
+    let unsigned = if report.unsigned_records > 0 && report.checkpoint.is_some() {
+        format!(
+            "; {} records after the checkpoint are not yet signed",
+            report.unsigned_records
+        )
+    } else {
+        String::new()
+    };
+    let warnings: String = report
+        .warnings
+        .iter()
+        .map(|w| format!("\nwarning: {w}"))
+        .collect();
     let keyed = match &report.key_id {
         Some(id) => format!(", keyed (key id {id})"),
         None => String::new(),
     };
     match &report.failure {
         None => format!(
-            "intact: {} records{span}{keyed}{checkpoint}",
+            "intact: {} records{span}{keyed}{checkpoint}{unsigned}{warnings}",
             report.records_checked
         ),
         Some(failure) => {
@@ -239,8 +296,13 @@ pub(crate) fn render_verify(report: &VerifyReport) -> String {
                 (Some(file), None) => format!(" ({file})"),
                 _ => String::new(),
             };
+            let hint = if failure.finding == lift::audit::Finding::Unanchored {
+                "\nif the checkpoint is kept elsewhere, give it with --checkpoint; after investigating, --allow-unanchored accepts these records with a warning"
+            } else {
+                ""
+            };
             format!(
-                "NOT INTACT: {} at record {}{place}: {}\n{} records verified before it{span}{checkpoint}",
+                "NOT INTACT: {} at record {}{place}: {}\n{} records verified before it{span}{checkpoint}{hint}",
                 failure.finding, failure.seq, failure.message, report.records_checked
             )
         }
@@ -352,17 +414,44 @@ async fn tail(file: &Path, lines: usize, no_follow: bool, ctx: &Context) -> lift
     }
 }
 
+/// The files beside an audit log that the global options name.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SinkFiles<'a> {
+    /// `--audit-key-file`: the chain key.
+    pub(crate) key: Option<&'a Path>,
+    /// `--audit-checkpoint`: where checkpoints go.
+    pub(crate) checkpoint: Option<&'a Path>,
+    /// `--audit-signing-key`: the checkpoint signing key.
+    pub(crate) signing_key: Option<&'a Path>,
+}
+
 /// Opens the sink behind the global `--audit-log FILE`.
 ///
 /// `ctx.close()` flushes it, which fsyncs and writes a signed checkpoint;
-/// dropping the last handle then stops its writer thread cleanly.
+/// dropping the last handle then stops its writer thread cleanly. Any number
+/// of `lift` processes may share one log: each appends under its lock.
 pub(crate) async fn open_sink(
     path: &Path,
-    key_file: Option<&Path>,
+    files: &SinkFiles<'_>,
 ) -> lift::Result<Arc<dyn lift::AuditSink>> {
-    let key = key_file.map(AuditKey::load).transpose()?;
-    let sink = FileAuditSink::open(SinkOptions::new(path).key(key)).await?;
-    Ok(Arc::new(sink))
+    let key = files.key.map(AuditKey::load).transpose()?;
+    let mut options = SinkOptions::new(path).key(key);
+    if let Some(checkpoint) = files.checkpoint {
+        options = options.checkpoint_path(checkpoint);
+    }
+    if let Some(signing_key) = files.signing_key {
+        options = options.signing_key_path(signing_key);
+    }
+    match FileAuditSink::open(options).await {
+        Ok(sink) => Ok(Arc::new(sink)),
+        Err(err @ lift::audit::Error::Integrity(_)) => Err(lift::Error::new(
+            lift::ErrorKind::Integrity,
+            format!(
+                "{err}\n(the audit log is not written while it is damaged; `lift audit verify` runs without --audit-log and LIFT_AUDIT_LOG pointing at it)"
+            ),
+        )),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[cfg(test)]
@@ -388,6 +477,12 @@ mod tests {
         log
     }
 
+    fn write_private(path: &Path, bytes: &[u8]) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, bytes).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     fn ctx(sink: &MemoryAuditSink) -> Context {
         Context {
             json: false,
@@ -404,6 +499,7 @@ mod tests {
                 key_file,
                 checkpoint: None,
                 public_key: None,
+                allow_unanchored: false,
             },
         }
     }
@@ -412,7 +508,7 @@ mod tests {
     async fn verify_exits_0_when_intact_and_1_naming_the_first_bad_record() {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("key");
-        std::fs::write(&key_file, [7u8; 32]).unwrap();
+        write_private(&key_file, &[7u8; 32]);
         let key = AuditKey::load(&key_file).unwrap();
         let log = write_log(dir.path(), Some(key.clone()), 3).await;
         let audit = MemoryAuditSink::new();
@@ -423,14 +519,15 @@ mod tests {
         assert_eq!(code, 0);
         let report = lift::audit::verify(std::slice::from_ref(&log), Some(&key), None).unwrap();
         let text = render_verify(&report);
-        assert!(text.starts_with("intact: 3 records"), "{text}");
+        // The 3 events and, first, the record naming the checkpoint signing key.
+        assert!(text.starts_with("intact: 4 records"), "{text}");
         assert!(
             text.contains("signature checked with the audit key"),
             "{text}"
         );
 
         let wrong = dir.path().join("wrong");
-        std::fs::write(&wrong, [8u8; 32]).unwrap();
+        write_private(&wrong, &[8u8; 32]);
         assert_eq!(
             run(verify_args(&log, Some(wrong)), &ctx(&audit))
                 .await
@@ -467,7 +564,7 @@ mod tests {
     async fn open_sink_writes_a_checkpoint_on_flush() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("cli.jsonl");
-        let sink = open_sink(&log, None).await.unwrap();
+        let sink = open_sink(&log, &SinkFiles::default()).await.unwrap();
         sink.record(AuditEvent::new(
             "deploy",
             "up",

@@ -20,10 +20,41 @@ pub(crate) struct Context {
     pub(crate) audit_key_file: Option<std::path::PathBuf>,
 }
 
+/// The global `--audit-checkpoint` (or `LIFT_AUDIT_CHECKPOINT`), which
+/// `lift audit verify` uses when it is given no `--checkpoint`.
+static AUDIT_CHECKPOINT: std::sync::OnceLock<Option<std::path::PathBuf>> =
+    std::sync::OnceLock::new();
+
+/// The global `--audit-checkpoint`, if one was given.
+pub(crate) fn audit_checkpoint() -> Option<&'static std::path::Path> {
+    AUDIT_CHECKPOINT.get().and_then(Option::as_deref)
+}
+
+/// The global `--audit-signing-key` (or `LIFT_AUDIT_SIGNING_KEY_FILE`).
+static AUDIT_SIGNING_KEY: std::sync::OnceLock<Option<std::path::PathBuf>> =
+    std::sync::OnceLock::new();
+
+/// The global `--audit-signing-key`, if one was given.
+pub(crate) fn audit_signing_key() -> Option<&'static std::path::Path> {
+    AUDIT_SIGNING_KEY.get().and_then(Option::as_deref)
+}
+
 impl Context {
     pub(crate) async fn new(global: &GlobalArgs) -> lift::Result<Self> {
+        let _ = AUDIT_CHECKPOINT.set(global.audit_checkpoint.clone());
+        let _ = AUDIT_SIGNING_KEY.set(global.audit_signing_key.clone());
         let audit: Arc<dyn AuditSink> = match &global.audit_log {
-            Some(path) => crate::audit::open_sink(path, global.audit_key_file.as_deref()).await?,
+            Some(path) => {
+                crate::audit::open_sink(
+                    path,
+                    &crate::audit::SinkFiles {
+                        key: global.audit_key_file.as_deref(),
+                        checkpoint: global.audit_checkpoint.as_deref(),
+                        signing_key: global.audit_signing_key.as_deref(),
+                    },
+                )
+                .await?
+            }
             None => Arc::new(NoopAuditSink),
         };
         Ok(Context {
