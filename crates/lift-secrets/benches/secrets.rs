@@ -8,8 +8,8 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use lift_core::{PutOptions, SecretName, SecretValue, SecretsProvider, VersionSelector};
 use lift_secrets::{
-    CachingProvider, FileRotationStore, FileSecretsProvider, MemorySecretsProvider, Protection,
-    RotateOptions, RotationEngine, StoreKey, StoreOnlyRotator,
+    CachingProvider, FileSecretsProvider, MemorySecretsProvider, Protection, RotateOptions,
+    RotationEngine, StoreKey, StoreOnlyRotator,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -97,7 +97,7 @@ fn file_rotation(c: &mut Criterion) {
         FileSecretsProvider::open(&root, Protection::Encrypted(StoreKey::generate()))
             .unwrap_or_else(|e| panic!("{e}")),
     );
-    let engine = RotationEngine::new(store.clone(), Arc::new(FileRotationStore::new(&root)));
+    let engine = RotationEngine::new(store.clone(), Arc::new(store.rotation_store()));
     let name = name();
     rt.block_on(async {
         store

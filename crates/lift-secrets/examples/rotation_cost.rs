@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use lift_core::{PutOptions, SecretValue, SecretsProvider, VersionSelector};
 use lift_secrets::{
-    CachingProvider, FileRotationStore, FileSecretsProvider, MemorySecretsProvider, Protection,
-    RotateOptions, RotationEngine, StoreKey, StoreOnlyRotator, sync_counters,
+    CachingProvider, FileSecretsProvider, MemorySecretsProvider, Protection, RotateOptions,
+    RotationEngine, StoreKey, StoreOnlyRotator, sync_counters,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &root,
         Protection::Encrypted(StoreKey::generate()),
     )?);
-    let engine = RotationEngine::new(store.clone(), Arc::new(FileRotationStore::new(&root)));
+    let engine = RotationEngine::new(store.clone(), Arc::new(store.rotation_store()));
     let name = "bench/db".parse()?;
     store
         .put(

@@ -329,6 +329,18 @@ impl FileSecretsProvider {
         Ok((manifest.generation(name, &self.inner.protection)?, true))
     }
 
+    /// Reads, verifies and decrypts every version of `name`, as the health check does.
+    pub(crate) fn verify(&self, name: &SecretName) -> Result<()> {
+        if let Some(state) = self.load(name)? {
+            for v in &state.versions {
+                if let crate::model::StoredValue::Sealed { nonce, bytes } = &v.value {
+                    self.open_value(name, &v.id, nonce, bytes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Decrypts one version's value; only reads pay for decryption.
     pub(crate) fn open_value(
         &self,

@@ -37,26 +37,9 @@ impl StoreHealthCheck {
         };
         let mut unreadable = Vec::new();
         for name in &names {
-            let path = self.store.secret_path(name);
-            // Decode (checksum, structure) and decrypt every value, as a read of each would.
-            let verified = durable::read_private(&path).and_then(|bytes| match bytes {
-                Some(bytes) => {
-                    let state = crate::format::decode(
-                        &path,
-                        self.store.root(),
-                        name,
-                        &bytes,
-                        self.store.protection(),
-                    )?;
-                    for v in &state.versions {
-                        if let crate::model::StoredValue::Sealed { nonce, bytes } = &v.value {
-                            self.store.open_value(name, &v.id, nonce, bytes)?;
-                        }
-                    }
-                    Ok(())
-                }
-                None => Ok(()),
-            });
+            // Verify (checksum, generation against the manifest, structure) and decrypt
+            // every value, as a read of each would.
+            let verified = self.store.verify(name);
             if let Err(e) = verified {
                 unreadable.push(e.to_string());
             }

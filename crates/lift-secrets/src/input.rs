@@ -153,6 +153,13 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_hardened_process_is_not_dumpable() {
+        harden_process().unwrap();
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
+    }
+
     #[test]
     fn endless_input_is_refused_after_limit_plus_two_bytes() {
         let mut endless = Endless { taken: 0 };
