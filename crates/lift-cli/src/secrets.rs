@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, NativeRotation, Protection,
-    RotateOptions, RotationEngine, RotationOutcome, RotationStore, SecretValueDocument,
+    AuditedProvider, FileRotationStore, FileSecretsProvider, MemoryRotationStore, NativeRotation,
+    Protection, RotateOptions, RotationEngine, RotationOutcome, RotationStore, SecretValueDocument,
     StoreLimits, StoreOnlyRotator, ValueKind,
 };
 use lift::{
@@ -159,18 +159,17 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
         // Rotation checkpoints, history and the rotation lock live in --store, where every
         // lift sees them: kept in memory, two lifts could rotate one secret at once and
         // history would always be empty.
-        let dir = match &args.store {
-            Some(dir) => dir.clone(),
+        let rotation: Arc<dyn RotationStore> = match &args.store {
+            Some(dir) => Arc::new(FileRotationStore::new(dir)),
             None if uses_rotation_state(&args.op) => {
                 return Err(Error::invalid_input(
                     "with --aws, rotate, resume, cancel and history keep rotation state (checkpoints, history, the rotation lock) in a directory every lift shares: pass --store DIR or set LIFT_SECRETS_STORE",
                 ));
             }
-            // Other commands never touch rotation state; an empty temporary home is enough.
-            None => std::env::temp_dir().join("lift-secrets-unused-rotation-state"),
+            // The other commands only look for state to show or forget, and there is none here.
+            None => Arc::new(MemoryRotationStore::default()),
         };
         let (provider, native) = aws_provider(args).await?;
-        let rotation: Arc<dyn RotationStore> = Arc::new(FileRotationStore::new(dir));
         native_rotation = Some(native);
         (provider, rotation)
     } else {
