@@ -7,6 +7,219 @@ use crate::error::{Error, Result};
 use crate::snapshot::{CpuStats, DiskStats, FdStats, MemoryStats, Snapshot};
 use crate::target::{HostSnapshot, ProcessSnapshot};
 
+/// What the backend reads of this process on each sample.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SelfFigures {
+    pub(crate) threads: Option<u64>,
+    /// RSS and virtual size; the peak comes from `getrusage`.
+    pub(crate) memory: MemoryStats,
+    pub(crate) open_fds: Option<u64>,
+    pub(crate) uptime_seconds: Option<f64>,
+}
+
+/// The Linux hot path: `/proc/self/stat` kept open and re-read with `pread` (one system
+/// call, no path lookup), one `fstat` of `/proc/self/fd` for the descriptor count, and
+/// the boot clock for uptime. About ten times cheaper than going through sysinfo, which
+/// opens and parses several files per refresh (see docs/lift-monitor.md).
+#[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
+#[derive(Debug)]
+pub(crate) struct SelfSource {
+    stat: Option<crate::procfile::ProcFile>,
+    fd_dir: Option<std::fs::File>,
+    page_size: Option<u64>,
+    /// When the process started, on the CLOCK_BOOTTIME scale.
+    started_at_boot: Option<Duration>,
+    buf: [u8; 1024],
+}
+
+#[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
+impl SelfSource {
+    pub(crate) fn open() -> Self {
+        let sysconf = |var| {
+            nix::unistd::sysconf(var)
+                .ok()
+                .flatten()
+                .and_then(|v| u64::try_from(v).ok())
+        };
+        let mut source = SelfSource {
+            stat: crate::procfile::ProcFile::open("/proc/self/stat".as_ref()),
+            fd_dir: std::fs::File::open("/proc/self/fd").ok(),
+            page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE),
+            started_at_boot: None,
+            buf: [0; 1024],
+        };
+        let ticks = sysconf(nix::unistd::SysconfVar::CLK_TCK).filter(|&t| t > 0);
+        source.started_at_boot = source.read_stat().and_then(|stat| {
+            Some(Duration::from_secs_f64(
+                stat.starttime_ticks as f64 / ticks? as f64,
+            ))
+        });
+        source
+    }
+
+    fn read_stat(&mut self) -> Option<crate::procfile::ProcStat> {
+        let file = self.stat.as_ref()?;
+        crate::procfile::parse_proc_stat(file.read(&mut self.buf)?)
+    }
+
+    /// Seconds since the process started, on the boot clock (which counts suspend).
+    pub(crate) fn uptime(&self) -> Option<f64> {
+        use nix::time::{ClockId, clock_gettime};
+        let start = self.started_at_boot?;
+        let boot = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+        let boot = Duration::new(
+            u64::try_from(boot.tv_sec()).ok()?,
+            u32::try_from(boot.tv_nsec()).ok()?,
+        );
+        Some(boot.checked_sub(start)?.as_secs_f64())
+    }
+
+    pub(crate) fn memory(&mut self) -> MemoryStats {
+        let stat = self.read_stat();
+        self.memory_of(stat)
+    }
+
+    fn memory_of(&self, stat: Option<crate::procfile::ProcStat>) -> MemoryStats {
+        MemoryStats {
+            rss_bytes: stat.and_then(|s| Some(s.rss_pages.saturating_mul(self.page_size?))),
+            virtual_bytes: stat.map(|s| s.vsize_bytes),
+            peak_rss_bytes: None,
+        }
+    }
+
+    pub(crate) fn read(&mut self) -> SelfFigures {
+        let stat = self.read_stat();
+        SelfFigures {
+            threads: stat.map(|s| s.num_threads),
+            memory: self.memory_of(stat),
+            open_fds: self.open_fds(),
+            uptime_seconds: self.uptime(),
+        }
+    }
+
+    fn open_fds(&self) -> Option<u64> {
+        // Since Linux 6.2, the size of /proc/self/fd is the number of open descriptors:
+        // one fstat instead of a directory listing. Older kernels report 0.
+        let dir = self.fd_dir.as_ref()?;
+        let size = nix::sys::stat::fstat(dir).ok()?.st_size;
+        match u64::try_from(size) {
+            Ok(n) if n > 0 => Some(n),
+            // The listing opens one descriptor of its own, which it also lists.
+            _ => std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|entries| (entries.count() as u64).saturating_sub(1)),
+        }
+    }
+}
+
+/// The portable path: sysinfo refreshes this process's memory, tasks and descriptors.
+#[cfg(any(not(target_os = "linux"), feature = "sysinfo"))]
+#[derive(Debug)]
+pub(crate) struct SelfSource {
+    system: sysinfo::System,
+    pid: Option<sysinfo::Pid>,
+}
+
+#[cfg(any(not(target_os = "linux"), feature = "sysinfo"))]
+impl SelfSource {
+    pub(crate) fn open() -> Self {
+        let mut source = SelfSource {
+            system: sysinfo::System::new(),
+            pid: sysinfo::get_current_pid().ok(),
+        };
+        source.refresh(false);
+        source
+    }
+
+    fn refresh(&mut self, tasks: bool) -> Option<&sysinfo::Process> {
+        let pid = self.pid?;
+        let mut kind = sysinfo::ProcessRefreshKind::nothing().with_memory();
+        if tasks {
+            kind = kind.with_tasks();
+        }
+        self.system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            true,
+            kind,
+        );
+        self.system.process(pid)
+    }
+
+    pub(crate) fn uptime(&self) -> Option<f64> {
+        self.system.process(self.pid?).map(|p| p.run_time() as f64)
+    }
+
+    pub(crate) fn memory(&mut self) -> MemoryStats {
+        let process = self.refresh(false);
+        MemoryStats {
+            rss_bytes: process.map(sysinfo::Process::memory),
+            virtual_bytes: process.map(sysinfo::Process::virtual_memory),
+            peak_rss_bytes: None,
+        }
+    }
+
+    pub(crate) fn read(&mut self) -> SelfFigures {
+        let Some(process) = self.refresh(true) else {
+            return SelfFigures::default();
+        };
+        SelfFigures {
+            // sysinfo lists the threads on Linux only.
+            threads: process.tasks().map(|tasks| tasks.len().max(1) as u64),
+            memory: MemoryStats {
+                rss_bytes: Some(process.memory()),
+                virtual_bytes: Some(process.virtual_memory()),
+                peak_rss_bytes: None,
+            },
+            open_fds: process.open_files().map(|n| n as u64),
+            uptime_seconds: Some(process.run_time() as f64),
+        }
+    }
+}
+
+/// CPU time and peak RSS of this process, from `getrusage`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Rusage {
+    pub(crate) user_seconds: Option<f64>,
+    pub(crate) system_seconds: Option<f64>,
+    pub(crate) peak_rss_bytes: Option<u64>,
+}
+
+/// `getrusage(RUSAGE_SELF)`: CPU time in microseconds and the peak RSS.
+#[cfg(unix)]
+pub(crate) fn rusage() -> Rusage {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return Rusage::default();
+    };
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    // ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+    let unit = if cfg!(target_vendor = "apple") {
+        1
+    } else {
+        1024
+    };
+    Rusage {
+        user_seconds: Some(seconds(usage.user_time())),
+        system_seconds: Some(seconds(usage.system_time())),
+        peak_rss_bytes: u64::try_from(usage.max_rss())
+            .ok()
+            .map(|v| v.saturating_mul(unit)),
+    }
+}
+
+/// The soft and hard `RLIMIT_NOFILE`, and whether the soft one is unlimited.
+#[cfg(unix)]
+pub(crate) fn nofile_limits() -> (Option<u64>, Option<u64>, bool) {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            let limit = |v: u64| (v != RLIM_INFINITY).then_some(v);
+            (limit(soft), limit(hard), soft == RLIM_INFINITY)
+        }
+        Err(_) => (None, None, false),
+    }
+}
+
 /// The machine's physical memory.
 #[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
 pub(crate) fn physical_memory_bytes() -> Option<u64> {

@@ -37,6 +37,7 @@
 
 mod alloc;
 mod backend;
+#[cfg(target_os = "linux")]
 mod cgroup;
 mod checks;
 mod client;
@@ -53,6 +54,7 @@ mod lambda;
 mod manager;
 mod metrics;
 mod monitor;
+#[cfg(target_os = "linux")]
 mod procfile;
 mod prometheus;
 mod report;

@@ -36,6 +36,8 @@ impl ProcFile {
 }
 
 /// The fields lift uses from `/proc/<pid>/stat`.
+// The hot path's parser: unused (but tested) when the sysinfo feature selects that backend.
+#[cfg_attr(feature = "sysinfo", allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProcStat {
     pub(crate) utime_ticks: u64,
@@ -48,6 +50,7 @@ pub(crate) struct ProcStat {
 
 /// Parses `/proc/<pid>/stat`. The command name (field 2) may contain spaces and
 /// parentheses, so fields are counted from the last `)`.
+#[cfg_attr(feature = "sysinfo", allow(dead_code))]
 pub(crate) fn parse_proc_stat(text: &[u8]) -> Option<ProcStat> {
     let close = text.iter().rposition(|&b| b == b')')?;
     let rest = text.get(close + 1..)?;

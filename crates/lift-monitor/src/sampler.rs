@@ -5,13 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{RLIM_INFINITY, Resource, UsageWho, getrlimit, getrusage};
-use nix::time::{ClockId, clock_gettime};
-
 use crate::alloc::allocator_stats;
-use crate::cgroup::CgroupFiles;
+use crate::backend::SelfSource;
 use crate::error::{Error, Result};
-use crate::procfile::{ProcFile, parse_proc_stat};
 use crate::snapshot::{
     CpuStats, DiskStats, FdStats, HeapStats, LambdaEnv, MemoryStats, Snapshot, TokioStats,
 };
@@ -58,15 +54,12 @@ impl Default for SamplerConfig {
 /// [`Sampler::sample_into`] allocates nothing once the snapshot's disk list has its capacity.
 #[derive(Debug)]
 pub struct Sampler {
-    stat: Option<ProcFile>,
-    fd_dir: Option<File>,
+    /// Threads, RSS, virtual memory, descriptors and uptime of this process.
+    source: SelfSource,
     disks: Vec<(Arc<str>, Option<File>)>,
-    cgroup: Option<CgroupFiles>,
+    #[cfg(target_os = "linux")]
+    cgroup: Option<crate::cgroup::CgroupFiles>,
     lambda: Option<LambdaEnv>,
-    page_size: Option<u64>,
-    ticks_per_second: Option<u64>,
-    /// When the process started, on the CLOCK_BOOTTIME scale.
-    started_at_boot: Option<Duration>,
     cores: Option<u32>,
     /// When the current CPU window started and the CPU seconds then.
     cpu_window_start: Option<(Instant, f64)>,
@@ -83,6 +76,7 @@ pub struct Sampler {
     workers: Vec<(u64, Duration)>,
     workers_at: Option<Instant>,
     sequence: u64,
+    #[cfg(target_os = "linux")]
     buf: [u8; 4096],
 }
 
@@ -92,28 +86,28 @@ impl Sampler {
     /// Fails when an `AWS_LAMBDA_*` variable holds a value that cannot be parsed.
     pub fn new(config: &SamplerConfig) -> Result<Self> {
         let lambda = LambdaEnv::from_env()?;
-        let stat = ProcFile::open("/proc/self/stat".as_ref());
-        let ticks_per_second = sysconf(nix::unistd::SysconfVar::CLK_TCK);
-        let mut sampler = Sampler {
-            stat,
-            fd_dir: File::open("/proc/self/fd").ok(),
+        let source = SelfSource::open();
+        let started_at = source.uptime().and_then(|uptime| {
+            let uptime = chrono::Duration::from_std(Duration::from_secs_f64(uptime)).ok()?;
+            chrono::Utc::now().checked_sub_signed(uptime)
+        });
+        Ok(Sampler {
+            source,
             disks: config
                 .disk_paths
                 .iter()
                 .map(|path| (Arc::from(path.to_string_lossy()), File::open(path).ok()))
                 .collect(),
-            cgroup: CgroupFiles::discover(),
+            #[cfg(target_os = "linux")]
+            cgroup: crate::cgroup::CgroupFiles::discover(),
             lambda,
-            page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE),
-            ticks_per_second,
-            started_at_boot: None,
             cores: std::thread::available_parallelism()
                 .ok()
                 .and_then(|n| u32::try_from(n.get()).ok()),
             cpu_window_start: None,
             cpu_window: config.cpu_window,
             last_cpu: None,
-            started_at: None,
+            started_at,
             previous_alloc: None,
             trend: HeapTrend::new(config.trend_window, config.trend_points),
             objects_trend: HeapTrend::new(config.trend_window, config.trend_points),
@@ -121,39 +115,13 @@ impl Sampler {
             workers: Vec::new(),
             workers_at: None,
             sequence: 0,
+            #[cfg(target_os = "linux")]
             buf: [0; 4096],
-        };
-        sampler.started_at_boot = sampler.read_stat().and_then(|stat| {
-            let ticks = sampler.ticks_per_second.filter(|&t| t > 0)?;
-            Some(Duration::from_secs_f64(
-                stat.starttime_ticks as f64 / ticks as f64,
-            ))
-        });
-        sampler.started_at = sampler.uptime().and_then(|uptime| {
-            let uptime = chrono::Duration::from_std(Duration::from_secs_f64(uptime)).ok()?;
-            chrono::Utc::now().checked_sub_signed(uptime)
-        });
-        Ok(sampler)
-    }
-
-    /// Seconds since the process started, on the boot clock (which counts suspend).
-    fn uptime(&self) -> Option<f64> {
-        let start = self.started_at_boot?;
-        let boot = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
-        let boot = Duration::new(
-            u64::try_from(boot.tv_sec()).ok()?,
-            u32::try_from(boot.tv_nsec()).ok()?,
-        );
-        Some(boot.checked_sub(start)?.as_secs_f64())
+        })
     }
 
     pub(crate) fn attach_stall(&mut self, state: Arc<StallState>) {
         self.stall = Some(state);
-    }
-
-    fn read_stat(&mut self) -> Option<crate::procfile::ProcStat> {
-        let file = self.stat.as_ref()?;
-        parse_proc_stat(file.read(&mut self.buf)?)
     }
 
     /// Takes a new snapshot.
@@ -170,14 +138,15 @@ impl Sampler {
         snapshot.sequence = self.sequence;
         snapshot.taken_at = chrono::Utc::now();
 
-        let stat = self.read_stat();
-        let usage = getrusage(UsageWho::RUSAGE_SELF).ok();
-        snapshot.threads = stat.map(|s| s.num_threads);
-        snapshot.memory = self.memory_from(stat, usage);
+        let figures = self.source.read();
+        let usage = crate::backend::rusage();
+        snapshot.threads = figures.threads;
+        snapshot.memory = MemoryStats {
+            peak_rss_bytes: usage.peak_rss_bytes,
+            ..figures.memory
+        };
         // getrusage counts in microseconds; /proc/self/stat in 10 ms clock ticks.
-        let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-        let user = usage.map(|u| seconds(u.user_time()));
-        let system = usage.map(|u| seconds(u.system_time()));
+        let (user, system) = (usage.user_seconds, usage.system_seconds);
         if let (Some(u), Some(s)) = (user, system) {
             let total = u + s;
             match self.cpu_window_start {
@@ -200,10 +169,16 @@ impl Sampler {
             cores: self.cores,
         };
 
-        snapshot.uptime_seconds = self.uptime();
+        snapshot.uptime_seconds = figures.uptime_seconds;
         snapshot.started_at = self.started_at;
 
-        snapshot.fds = self.fds();
+        let (soft_limit, hard_limit, unlimited) = crate::backend::nofile_limits();
+        snapshot.fds = FdStats {
+            open: figures.open_fds,
+            soft_limit,
+            hard_limit,
+            unlimited,
+        };
 
         snapshot.disks.clear();
         // The statvfs field types differ between platforms (u32 on some 32-bit targets).
@@ -222,7 +197,10 @@ impl Sampler {
             });
         }
 
-        snapshot.cgroup = self.cgroup.as_ref().map(|c| c.read(&mut self.buf));
+        #[cfg(target_os = "linux")]
+        {
+            snapshot.cgroup = self.cgroup.as_ref().map(|c| c.read(&mut self.buf));
+        }
         snapshot.lambda.clone_from(&self.lambda);
 
         snapshot.tokio = tokio::runtime::Handle::try_current()
@@ -267,22 +245,9 @@ impl Sampler {
 
     /// Resident, virtual and peak memory now: the cheap part of a sample.
     pub fn memory(&mut self) -> MemoryStats {
-        let stat = self.read_stat();
-        self.memory_from(stat, getrusage(UsageWho::RUSAGE_SELF).ok())
-    }
-
-    fn memory_from(
-        &self,
-        stat: Option<crate::procfile::ProcStat>,
-        usage: Option<nix::sys::resource::Usage>,
-    ) -> MemoryStats {
         MemoryStats {
-            rss_bytes: stat.and_then(|s| Some(s.rss_pages.saturating_mul(self.page_size?))),
-            virtual_bytes: stat.map(|s| s.vsize_bytes),
-            // Linux reports ru_maxrss in KiB.
-            peak_rss_bytes: usage
-                .and_then(|u| u64::try_from(u.max_rss()).ok())
-                .map(|kib| kib.saturating_mul(1024)),
+            peak_rss_bytes: crate::backend::rusage().peak_rss_bytes,
+            ..self.source.memory()
         }
     }
 
@@ -337,41 +302,6 @@ impl Sampler {
         }
         stats
     }
-
-    fn fds(&self) -> FdStats {
-        // Since Linux 6.2, the size of /proc/self/fd is the number of open descriptors:
-        // one fstat instead of a directory listing. Older kernels report 0.
-        let open = self.fd_dir.as_ref().and_then(|dir| {
-            let size = nix::sys::stat::fstat(dir).ok()?.st_size;
-            match u64::try_from(size) {
-                Ok(n) if n > 0 => Some(n),
-                // The listing opens one descriptor of its own, which it also lists.
-                _ => std::fs::read_dir("/proc/self/fd")
-                    .ok()
-                    .map(|entries| (entries.count() as u64).saturating_sub(1)),
-            }
-        });
-        let (soft, hard, unlimited) = match getrlimit(Resource::RLIMIT_NOFILE) {
-            Ok((soft, hard)) => {
-                let limit = |v: u64| (v != RLIM_INFINITY).then_some(v);
-                (limit(soft), limit(hard), soft == RLIM_INFINITY)
-            }
-            Err(_) => (None, None, false),
-        };
-        FdStats {
-            open,
-            soft_limit: soft,
-            hard_limit: hard,
-            unlimited,
-        }
-    }
-}
-
-fn sysconf(var: nix::unistd::SysconfVar) -> Option<u64> {
-    nix::unistd::sysconf(var)
-        .ok()
-        .flatten()
-        .and_then(|v| u64::try_from(v).ok())
 }
 
 impl LambdaEnv {
@@ -575,6 +505,7 @@ mod tests {
 
     #[test]
     fn rlimit_agrees_with_getrlimit() {
+        use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
         let mut sampler = Sampler::new(&SamplerConfig {
             disk_paths: vec![],
             ..Default::default()
