@@ -542,12 +542,11 @@ struct Walk<'a> {
     last_time: String,
     /// The latest `checkpoint.missing` record: its seq, and how many records it says no checkpoint covered.
     anchor_lost: Option<(u64, u64)>,
-    missing_finder: memchr::memmem::Finder<'static>,
+    system_finder: memchr::memmem::Finder<'static>,
     /// Without the chain key: what stands in for the record hashes.
     public: Option<PublicCheck>,
     /// Collect the checkpoint keys the chain names.
     collect_keys: bool,
-    key_finder: memchr::memmem::Finder<'static>,
     /// The checkpoint keys named by `checkpoint.key` records (at most [`MAX_ANNOUNCED`]).
     announced: Vec<[u8; 32]>,
 }
@@ -568,31 +567,38 @@ struct PublicCheck {
 /// and memory must not grow with a hostile log.
 const MAX_ANNOUNCED: usize = 4096;
 
-/// The bytes by which a `checkpoint.key` event is spotted before it is parsed.
-const KEY_NEEDLE: &[u8] = b",\"action\":\"checkpoint.key\"";
+/// The bytes by which the writers' `checkpoint.*` system events are spotted
+/// before they are parsed: one search per record, whatever it holds.
+const SYSTEM_NEEDLE: &[u8] = b"\"event_type\":\"audit\",\"action\":\"checkpoint.";
 
-/// If `event` is a writer's `checkpoint.key` system event, the public key it names.
-fn checkpoint_key(event: &[u8]) -> Option<[u8; 32]> {
-    let event: lift_core::AuditEvent = serde_json::from_slice(event).ok()?;
-    if event.event_type != "audit" || event.action != CHECKPOINT_KEY_ACTION {
-        return None;
-    }
-    let hex_key = event.details.get("public_key")?.as_str()?;
-    hex::decode(hex_key)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+/// A writer's `checkpoint.*` system event, parsed.
+enum SystemEvent {
+    /// `checkpoint.missing`: how many records it says are unanchored.
+    Missing(u64),
+    /// `checkpoint.key`: the signing public key it names.
+    Key([u8; 32]),
 }
 
-/// The bytes by which a `checkpoint.missing` event is spotted before it is parsed.
-const MISSING_NEEDLE: &[u8] = b",\"action\":\"checkpoint.missing\"";
-
-/// If `event` is a writer's `checkpoint.missing` system event, how many records it says are unanchored.
-fn checkpoint_missing(event: &[u8]) -> Option<u64> {
+fn system_event(event: &[u8]) -> Option<SystemEvent> {
     let event: lift_core::AuditEvent = serde_json::from_slice(event).ok()?;
-    if event.event_type != "audit" || event.action != CHECKPOINT_MISSING_ACTION {
+    if event.event_type != "audit" {
         return None;
     }
-    event.details.get("unanchored_records")?.as_u64()
+    match event.action.as_str() {
+        CHECKPOINT_MISSING_ACTION => event
+            .details
+            .get("unanchored_records")?
+            .as_u64()
+            .map(SystemEvent::Missing),
+        CHECKPOINT_KEY_ACTION => {
+            let hex_key = event.details.get("public_key")?.as_str()?;
+            hex::decode(hex_key)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(SystemEvent::Key)
+        }
+        _ => None,
+    }
 }
 
 impl<'a> Walk<'a> {
@@ -607,10 +613,9 @@ impl<'a> Walk<'a> {
             first_time: None,
             last_time: String::new(),
             anchor_lost: None,
-            missing_finder: memchr::memmem::Finder::new(MISSING_NEEDLE),
+            system_finder: memchr::memmem::Finder::new(SYSTEM_NEEDLE),
             public: None,
             collect_keys: false,
-            key_finder: memchr::memmem::Finder::new(KEY_NEEDLE),
             announced: Vec::new(),
         }
     }
@@ -779,17 +784,17 @@ impl<'a> Walk<'a> {
                     }
                 }
             }
-            if self.collect_keys
-                && self.announced.len() < MAX_ANNOUNCED
-                && self.key_finder.find(raw.event).is_some()
-            {
-                if let Some(key) = checkpoint_key(raw.event) {
-                    self.announced.push(key);
-                }
-            }
-            if self.missing_finder.find(raw.event).is_some() {
-                if let Some(records) = checkpoint_missing(raw.event) {
-                    self.anchor_lost = Some((raw.seq, records));
+            if self.system_finder.find(raw.event).is_some() {
+                match system_event(raw.event) {
+                    Some(SystemEvent::Missing(records)) => {
+                        self.anchor_lost = Some((raw.seq, records));
+                    }
+                    Some(SystemEvent::Key(key))
+                        if self.collect_keys && self.announced.len() < MAX_ANNOUNCED =>
+                    {
+                        self.announced.push(key);
+                    }
+                    _ => {}
                 }
             }
             if self.first_time.is_none() {
