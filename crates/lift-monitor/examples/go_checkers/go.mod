@@ -1,0 +1,3 @@
+module lift.example/go_checkers
+
+go 1.22
