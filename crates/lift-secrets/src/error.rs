@@ -131,6 +131,20 @@ pub enum Error {
         /// The rotation's pending version.
         pending: String,
     },
+    /// A rotation checkpoint names a version that is not the secret's pending version.
+    #[error(
+        "rotation {rotation_id} of secret {name} names version {version} as its pending version, but that version {why}: the checkpoint does not belong to this secret's rotation (it is stale or was edited), and finishing it could bring an old value back. Cancel it with `lift secrets cancel {name}`"
+    )]
+    ForeignCheckpoint {
+        /// The secret.
+        name: String,
+        /// The rotation.
+        rotation_id: String,
+        /// The version the checkpoint names.
+        version: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// Another rotator (AWS's own rotation, say) rotates the secret.
     #[error(
         "secret {name} is rotated by {other}; two rotators would fight over AWSPENDING and AWSCURRENT. Turn that rotation off (for AWS: `aws secretsmanager cancel-rotate-secret --secret-id {name}`) or rotate with --force"
@@ -261,7 +275,7 @@ impl Classify for Error {
             | Error::CurrentMoved { .. }
             | Error::OtherRotator { .. } => ErrorKind::FailedPrecondition,
             Error::WrongKey { .. } => ErrorKind::InvalidInput,
-            Error::RolledBack { .. } => ErrorKind::Integrity,
+            Error::RolledBack { .. } | Error::ForeignCheckpoint { .. } => ErrorKind::Integrity,
             Error::ValueTooLarge { .. }
             | Error::InvalidInput(_)
             | Error::NoKey { .. }

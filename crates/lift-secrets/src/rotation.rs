@@ -1024,19 +1024,16 @@ impl RotationEngine {
         if labelled {
             return Ok(());
         }
-        Err(Error::integrity(
-            format!("rotation state of {name}"),
-            format!(
-                "rotation {} names version {} as its pending version, but that version {}; the checkpoint does not belong to this secret's rotation. Cancel it with `lift secrets cancel {name}`",
-                checkpoint.rotation_id,
-                checkpoint.token,
-                if info.is_some() {
-                    "carries neither AWSPENDING nor AWSCURRENT"
-                } else {
-                    "does not exist"
-                }
-            ),
-        ))
+        Err(Error::ForeignCheckpoint {
+            name: name.to_string(),
+            rotation_id: checkpoint.rotation_id.clone(),
+            version: checkpoint.token.to_string(),
+            why: if info.is_some() {
+                "carries neither AWSPENDING nor AWSCURRENT"
+            } else {
+                "does not exist"
+            },
+        })
     }
 
     /// createSecret: writes the new value as AWSPENDING, unless an earlier run already did.

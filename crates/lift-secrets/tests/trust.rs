@@ -141,7 +141,12 @@ async fn a_forged_checkpoint_cannot_bring_an_old_value_back() {
     let engine = RotationEngine::new(store.clone(), unkeyed);
     let err = engine.resume(&secret, &StoreOnlyRotator).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert!(err.to_string().contains("lift secrets cancel prod/db"), "{err}");
     assert_eq!(current(store.as_ref(), &secret).await.0, now);
+    // The way out the message names.
+    engine.cancel(&secret).await.unwrap();
+    assert_eq!(current(store.as_ref(), &secret).await.0, now);
+    assert!(engine.state(&secret).await.unwrap().checkpoint.is_none());
 }
 
 fn forged_checkpoint(token: VersionId, old_version: VersionId) -> RotationCheckpoint {
