@@ -29,12 +29,16 @@ static PLAINTEXT_WARNING: Once = Once::new();
 /// A [`SecretsProvider`] over a real directory, with AWS Secrets Manager's semantics.
 ///
 /// Layout: `<root>/secrets/<name>.secret`, one file per secret holding all its
-/// versions and labels, and `<name>.lock` beside it. Directories are 0700 and
-/// files 0600; wider permissions are refused. Every change takes an exclusive
-/// `flock` on the secret's lock file, reads the file, applies the change and
-/// replaces the file atomically (temp file, fsync, rename, fsync directory),
-/// so two processes changing one secret never lose an update. Reads take no
-/// lock: a rename is atomic, so they see the old file or the new one.
+/// versions and labels, `<name>.lock` beside it, and `<root>/manifest`, the
+/// generation of every secret under the store key, which detects a file rolled
+/// back to an older copy. Directories are 0700 and files 0600; wider permissions
+/// anywhere in the store are refused. Every change takes an exclusive `flock` on
+/// the secret's lock file, reads the file, applies the change and replaces the
+/// file atomically ([`lift_core::fs::write_atomic`]), then records its generation
+/// in the manifest, so two processes changing one secret never lose an update.
+/// Reads take no lock: they read the manifest, then the file, and a rename is
+/// atomic, so they see the old file or the new one. Names whose files would
+/// collide with another's are refused.
 ///
 /// ```
 /// use lift_core::{PutOptions, SecretsProvider, SecretValue, VersionSelector};
@@ -210,17 +214,7 @@ impl FileSecretsProvider {
 
     /// Refuses names whose files would collide with another name's in this layout.
     fn check_layout(&self, name: &SecretName) -> Result<()> {
-        let components: Vec<&str> = name.as_str().split('/').collect();
-        if let Some((_, directories)) = components.split_last() {
-            for dir in directories {
-                if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| dir.ends_with(*s)) {
-                    return Err(Error::InvalidInput(format!(
-                        "secret name {name} cannot be stored in a file store: its component {dir:?} ends in {suffix:?}, which would collide with the files of another secret; rename it"
-                    )));
-                }
-            }
-        }
-        Ok(())
+        check_layout(name)
     }
 
     /// Refuses a new secret whose name differs from an existing one's only in letter case:
@@ -459,6 +453,22 @@ impl FileSecretsProvider {
             )),
         }
     }
+}
+
+/// Refuses a name one of whose directories would be named like another secret's file
+/// (`a.lock/b` against the lock file of `a`, `c.secret/d` against the file of `c`).
+pub(crate) fn check_layout(name: &SecretName) -> Result<()> {
+    let components: Vec<&str> = name.as_str().split('/').collect();
+    if let Some((_, directories)) = components.split_last() {
+        for dir in directories {
+            if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| dir.ends_with(*s)) {
+                return Err(Error::InvalidInput(format!(
+                    "secret name {name} cannot be stored in a file store: its component {dir:?} ends in {suffix:?}, which would collide with the files of another secret; rename it"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first secret file below `dir` written by a store that keeps a manifest.

@@ -391,6 +391,7 @@ impl FileRotationStore {
     }
 
     fn load_blocking(&self, name: &SecretName) -> Result<RotationState> {
+        crate::file::check_layout(name)?;
         let path = self.path(name, STATE_SUFFIX);
         let Some(bytes) = durable::read_private(&path)? else {
             return Ok(RotationState::default());
@@ -453,6 +454,7 @@ impl FileRotationStore {
     }
 
     fn save_blocking(&self, name: &SecretName, state: &RotationState) -> Result<()> {
+        crate::file::check_layout(name)?;
         let path = self.path(name, STATE_SUFFIX);
         self.ensure_parent(&path)?;
         let body = serde_json::to_vec(state).map_err(|e| {
@@ -469,6 +471,7 @@ impl FileRotationStore {
     }
 
     fn remove_blocking(&self, name: &SecretName) -> Result<()> {
+        crate::file::check_layout(name)?;
         durable::remove_durably(&self.path(name, STATE_SUFFIX))
     }
 
@@ -515,6 +518,7 @@ impl RotationStore for FileRotationStore {
         let this = self.clone();
         let name = name.clone();
         blocking(move || {
+            crate::file::check_layout(&name)?;
             let path = this.path(&name, STATE_LOCK_SUFFIX);
             this.ensure_parent(&path)?;
             Ok(

@@ -204,6 +204,10 @@ async fn colliding_names_are_refused() {
         put(store.as_ref(), &name(second), "v").await;
         assert_eq!(current(store.as_ref(), &name(second)).await.1, b"v");
     }
+    // The rotation state files (kept beside AWS too) refuse the same names.
+    let rotation = store.rotation_store();
+    let err = rotation.load(&name("a.rotation/b")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     put(store.as_ref(), &name("prod/db"), "v").await;
     for clash in ["Prod/db", "prod/DB", "PROD/DB"] {
         let err = store
