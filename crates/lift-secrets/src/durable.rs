@@ -233,13 +233,56 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
 pub(crate) type FileLock = core_fs::FileLock;
 
 /// Waits for the exclusive lock on `path`.
+///
+/// The lock counts only while `path` still names the locked file: a force delete
+/// removes a secret's lock file while holding it, and a writer that was waiting on
+/// the removed file then locks the new one instead.
 pub(crate) fn lock_exclusive(path: &Path) -> Result<FileLock> {
-    Ok(core_fs::FileLock::exclusive(path)?)
+    loop {
+        let lock = core_fs::FileLock::exclusive(path)?;
+        if still_named(&lock, path)? {
+            return Ok(lock);
+        }
+    }
 }
 
-/// Takes the exclusive lock on `path` if no one holds it.
+/// Takes the exclusive lock on `path` if no one holds it (see [`lock_exclusive`]).
 pub(crate) fn try_lock_exclusive(path: &Path) -> Result<Option<FileLock>> {
-    Ok(core_fs::FileLock::try_exclusive(path)?)
+    loop {
+        match core_fs::FileLock::try_exclusive(path)? {
+            Some(lock) if still_named(&lock, path)? => return Ok(Some(lock)),
+            Some(_) => {}
+            None => return Ok(None),
+        }
+    }
+}
+
+/// Whether `path` names the file `lock` holds.
+fn still_named(lock: &FileLock, path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = lock
+        .file()
+        .metadata()
+        .map_err(|e| Error::io("inspect", path, e))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("inspect", path, e)),
+    }
+}
+
+/// Removes a lock file while holding its lock (see [`lock_exclusive`]); a missing file is fine.
+pub(crate) fn remove_lock_file(path: &Path) -> Result<()> {
+    match core_fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.io_error()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

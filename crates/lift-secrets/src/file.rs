@@ -395,11 +395,7 @@ impl FileSecretsProvider {
             durable::ensure_dir(&self.inner.root, dir)?;
             durable::check_dir_chain(&self.inner.root, dir)?;
         }
-        let lock_path = self
-            .inner
-            .secrets_dir
-            .join(format!("{}{LOCK_SUFFIX}", name.as_str()));
-        let _lock = durable::lock_exclusive(&lock_path)?;
+        let _lock = durable::lock_exclusive(&self.lock_path(name))?;
         durable::remove_stale_temporaries(&path);
         let now = self.inner.clock.now();
         let current = self.load(name)?;
@@ -432,12 +428,20 @@ impl FileSecretsProvider {
     }
 
     /// Removes the secret's file and leaves a tombstone generation in the manifest, so
-    /// that no old copy of the file can be put back.
+    /// that no old copy of the file can be put back; then its lock file, which the
+    /// caller holds, so that a deleted name leaves nothing behind.
     fn remove(&self, name: &SecretName, path: &Path, tombstone: u64) -> Result<()> {
         durable::remove_durably(path)?;
         self.inner
             .manifest
-            .record(name, tombstone, &self.inner.protection)
+            .record(name, tombstone, &self.inner.protection)?;
+        durable::remove_lock_file(&self.lock_path(name))
+    }
+
+    fn lock_path(&self, name: &SecretName) -> PathBuf {
+        self.inner
+            .secrets_dir
+            .join(format!("{}{LOCK_SUFFIX}", name.as_str()))
     }
 
     async fn blocking<T: Send + 'static>(

@@ -472,7 +472,9 @@ impl FileRotationStore {
 
     fn remove_blocking(&self, name: &SecretName) -> Result<()> {
         crate::file::check_layout(name)?;
-        durable::remove_durably(&self.path(name, STATE_SUFFIX))
+        durable::remove_durably(&self.path(name, STATE_SUFFIX))?;
+        // The caller holds the rotation lock (see `durable::lock_exclusive`).
+        durable::remove_lock_file(&self.path(name, STATE_LOCK_SUFFIX))
     }
 
     fn names_blocking(&self) -> Result<Vec<SecretName>> {

@@ -141,7 +141,10 @@ async fn a_forged_checkpoint_cannot_bring_an_old_value_back() {
     let engine = RotationEngine::new(store.clone(), unkeyed);
     let err = engine.resume(&secret, &StoreOnlyRotator).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
-    assert!(err.to_string().contains("lift secrets cancel prod/db"), "{err}");
+    assert!(
+        err.to_string().contains("lift secrets cancel prod/db"),
+        "{err}"
+    );
     assert_eq!(current(store.as_ref(), &secret).await.0, now);
     // The way out the message names.
     engine.cancel(&secret).await.unwrap();
@@ -267,6 +270,22 @@ async fn typos_leave_nothing_behind() {
     assert!(engine.cancel(&typo).await.is_err());
     assert!(engine.history(&typo).await.unwrap().is_empty());
     assert_eq!(tree(&root), before);
+
+    // A secret deleted for good leaves no file but its tombstone in the manifest.
+    let gone = name("prod/gone");
+    put(store.as_ref(), &gone, "v").await;
+    engine
+        .rotate(&gone, &StoreOnlyRotator, &RotateOptions::default())
+        .await
+        .unwrap();
+    engine.delete(&gone, DeleteMode::Force).await.unwrap();
+    let left: Vec<String> = tree(&root)
+        .into_iter()
+        .filter(|p| p.contains("gone"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    put(store.as_ref(), &gone, "again").await;
+    assert_eq!(current(store.as_ref(), &gone).await.1, b"again");
 }
 
 // 17. Idempotency tokens are 32 to 64 characters, as in AWS.
