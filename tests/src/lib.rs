@@ -35,3 +35,4 @@ mod lift_audit_guide {}
 mod readme {}
 
 pub mod moto;
+pub mod scenario;

@@ -62,7 +62,7 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     };
     assert_eq!(password.expose_str(), Some("hunter2"));
     assert!(!result.outputs["bucketName"].is_secret());
-    assert_eq!(result.version, Some(1));
+    assert_eq!(result.version, None, "DIY backends number no update");
     assert_eq!(result.permalink, None, "a diy backend prints no permalink");
     assert!(!format!("{result:?}").contains("hunter2"));
     let ledger = serde_json::to_value(&result.ledger).unwrap();
@@ -72,15 +72,24 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     // Audit: started then succeeded, correlated, without secret values.
     let audit = project.audit.events();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["up.started", "up.succeeded"]);
-    assert_eq!(audit[0].correlation_id, audit[1].correlation_id);
-    assert_eq!(audit[1].resource.id, "dev");
+    assert_eq!(
+        actions,
+        [
+            "stack.init.started",
+            "stack.init.succeeded",
+            "up.started",
+            "up.succeeded"
+        ]
+    );
+    assert_eq!(audit[2].correlation_id, audit[3].correlation_id);
+    assert_ne!(audit[0].correlation_id, audit[2].correlation_id);
+    assert_eq!(audit[3].resource.id, "dev");
     assert!(!serde_json::to_string(&audit).unwrap().contains("hunter2"));
 
     // A second up changes nothing; a preview plans nothing; refresh and destroy work.
     let again = dev.up(OpOptions::default()).await.unwrap();
     assert_eq!(again.summary.resource_changes.get("same"), Some(&3));
-    assert_eq!(again.version, Some(2));
+    assert_eq!(again.version, None);
     let preview = dev
         .preview(OpOptions::default().expect_no_changes(true))
         .await
@@ -410,8 +419,8 @@ async fn two_stacks_update_concurrently_from_one_process() {
     let both = started.elapsed();
     assert_eq!(ra.stack, "alpha");
     assert_eq!(rb.stack, "beta");
-    assert_eq!(ra.version, Some(1));
-    assert_eq!(rb.version, Some(1));
+    assert_eq!(ra.summary.result, lift::DeployResult::Succeeded);
+    assert_eq!(rb.summary.result, lift::DeployResult::Succeeded);
     assert_eq!(ra.ledger.entries().len(), 3);
     assert!(ra.ledger.entries()[0].urn.contains("alpha"));
     assert!(rb.ledger.entries()[0].urn.contains("beta"));

@@ -5,7 +5,12 @@
 //! `tools/pulumi-yaml/go.mod` require. The binaries go to
 //! `$LIFT_TOOLS_DIR` (default `$XDG_CACHE_HOME/lift/tools`, then
 //! `~/.cache/lift/tools`), in a folder named after both versions, so a
-//! version bump builds afresh and an unchanged one costs nothing.
+//! version bump builds afresh and an unchanged one costs nothing:
+//!
+//! - `bin/`: `pulumi` and `lift-automation`;
+//! - `language/`: `pulumi-language-yaml`. It is kept apart because pulumi
+//!   prefers a language host beside its own binary to one on `PATH`; apart,
+//!   `PATH` decides (and a test can put a wrapped host first).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +31,7 @@ const AUTOMATION_PACKAGE: &str = "./cmd/lift-automation";
 /// What was built, and where.
 pub(crate) struct Tools {
     pub(crate) bin_dir: PathBuf,
+    pub(crate) language_dir: PathBuf,
     pub(crate) cli_version: String,
     pub(crate) yaml_version: String,
 }
@@ -33,17 +39,23 @@ pub(crate) struct Tools {
 pub(crate) fn run(root: &Path, bin_dir_only: bool) -> anyhow::Result<()> {
     let tools = ensure(root, !bin_dir_only)?;
     if bin_dir_only {
-        println!("{}", tools.bin_dir.display());
+        println!(
+            "{}:{}",
+            tools.bin_dir.display(),
+            tools.language_dir.display()
+        );
     } else {
         println!(
-            "pulumi {} and pulumi-language-yaml {} are in {}",
+            "pulumi {} is in {}, pulumi-language-yaml {} in {}",
             tools.cli_version,
+            tools.bin_dir.display(),
             tools.yaml_version,
-            tools.bin_dir.display()
+            tools.language_dir.display()
         );
         println!(
-            "use them with: export PATH=\"{}:$PATH\" LIFT_PULUMI=\"{}\"",
+            "use them with: export PATH=\"{}:{}:$PATH\" LIFT_PULUMI=\"{}\"",
             tools.bin_dir.display(),
+            tools.language_dir.display(),
             tools.bin_dir.join("pulumi").display()
         );
     }
@@ -54,25 +66,43 @@ pub(crate) fn run(root: &Path, bin_dir_only: bool) -> anyhow::Result<()> {
 pub(crate) fn ensure(root: &Path, verbose: bool) -> anyhow::Result<Tools> {
     let cli_version = required_version(&root.join("tools/pulumi/go.mod"), CLI_MODULE)?;
     let yaml_version = required_version(&root.join("tools/pulumi-yaml/go.mod"), YAML_MODULE)?;
-    let bin_dir = cache_dir()?.join(format!("pulumi-{cli_version}+yaml-{yaml_version}"));
+    let home = cache_dir()?.join(format!("pulumi-{cli_version}+yaml-{yaml_version}"));
+    let bin_dir = home.join("bin");
+    let language_dir = home.join("language");
+    let yaml_host = language_dir.join("pulumi-language-yaml");
     let pulumi = bin_dir.join("pulumi");
+    for dir in [&bin_dir, &language_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     if pulumi.is_file() && version_of(&pulumi).as_deref() == Some(cli_version.as_str()) {
-        for (name, module_dir, package) in [
-            ("pulumi-language-yaml", "tools/pulumi-yaml", YAML_PACKAGE),
-            ("lift-automation", "tools/pulumi", AUTOMATION_PACKAGE),
-        ] {
-            if !bin_dir.join(name).is_file() {
-                build(root, module_dir, package, &[], &bin_dir.join(name), verbose)?;
-            }
+        if !yaml_host.is_file() {
+            build(
+                root,
+                "tools/pulumi-yaml",
+                YAML_PACKAGE,
+                &[],
+                &yaml_host,
+                verbose,
+            )?;
+        }
+        if !bin_dir.join("lift-automation").is_file() {
+            let helper = bin_dir.join("lift-automation");
+            build(
+                root,
+                "tools/pulumi",
+                AUTOMATION_PACKAGE,
+                &[],
+                &helper,
+                verbose,
+            )?;
         }
         return Ok(Tools {
             bin_dir,
+            language_dir,
             cli_version,
             yaml_version,
         });
     }
-    std::fs::create_dir_all(&bin_dir)
-        .with_context(|| format!("cannot create {}", bin_dir.display()))?;
     let ldflags = format!("-X {VERSION_VARIABLE}={cli_version}");
     // Build the CLI last under a temporary name: its presence marks a complete set.
     build(
@@ -80,7 +110,7 @@ pub(crate) fn ensure(root: &Path, verbose: bool) -> anyhow::Result<Tools> {
         "tools/pulumi-yaml",
         YAML_PACKAGE,
         &[],
-        &bin_dir.join("pulumi-language-yaml"),
+        &yaml_host,
         verbose,
     )?;
     build(
@@ -110,6 +140,7 @@ pub(crate) fn ensure(root: &Path, verbose: bool) -> anyhow::Result<Tools> {
     }
     Ok(Tools {
         bin_dir,
+        language_dir,
         cli_version,
         yaml_version,
     })

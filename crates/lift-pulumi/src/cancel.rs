@@ -29,8 +29,11 @@ use crate::audit::Auditor;
 use crate::error::{Error, Result};
 use crate::stack::Stack;
 
-/// The variable lift sets in the environment of every pulumi it starts, to
-/// its own process id, so that `cancel` can tell lift's updates from others.
+/// The variable lift sets in the environment of every pulumi it starts, so
+/// that `cancel` can tell lift's updates from others: the owning process id,
+/// followed by `:interruptible` when that process turns SIGINT into a clean
+/// cancellation ([`crate::WorkspaceBuilder::interruptible_owner`]; the
+/// `lift` CLI does).
 pub const OWNER_ENV: &str = "LIFT_PULUMI_OWNER";
 
 /// Options of [`Stack::cancel`].
@@ -92,6 +95,9 @@ pub struct LockHolder {
     /// Whether lift started it.
     #[serde(skip_deserializing)]
     pub lift_owned: bool,
+    /// The lift process that started it, when that process cancels cleanly on SIGINT.
+    #[serde(skip_deserializing)]
+    pub interruptible_owner: Option<u32>,
 }
 
 /// What [`Stack::cancel`] did.
@@ -104,11 +110,13 @@ pub enum CancelOutcome {
         /// How many.
         operations: usize,
     },
-    /// A pulumi that lift started on this host was sent SIGINT.
+    /// An update that lift started on this host was interrupted: the lift
+    /// process that runs it (when it cancels cleanly on SIGINT, as the `lift`
+    /// CLI does), or else pulumi itself, was sent SIGINT.
     Signalled {
-        /// Its process id.
+        /// The process that was signalled.
         pid: u32,
-        /// Whether it stopped within the wait.
+        /// Whether the update's pulumi stopped within the wait.
         stopped: bool,
     },
     /// The Pulumi Cloud cancelled the running update.
@@ -211,9 +219,10 @@ async fn cancel_unaudited(stack: &Stack, options: CancelOptions) -> Result<Cance
             .iter()
             .find(|h| h.alive == Some(true) && h.lift_owned)
         {
-            let stopped = interrupt_and_wait(owned.pid, options.wait).await;
+            let signalled = owned.interruptible_owner.unwrap_or(owned.pid);
+            let stopped = interrupt_and_wait(signalled, owned.pid, options.wait).await;
             return Ok(CancelOutcome::Signalled {
-                pid: owned.pid,
+                pid: signalled,
                 stopped,
             });
         }
@@ -325,7 +334,12 @@ fn read_lock_holders(root: &Path, project: Option<&str>, stack: &str) -> Result<
             };
             if host.as_deref() == Some(holder.hostname.as_str()) {
                 holder.alive = Some(process_alive(holder.pid));
-                holder.lift_owned = holder.alive == Some(true) && lift_owned(holder.pid);
+                if holder.alive == Some(true) {
+                    if let Some(owner) = owner_of(holder.pid) {
+                        holder.lift_owned = true;
+                        holder.interruptible_owner = owner.interruptible.then_some(owner.pid);
+                    }
+                }
             }
             holders.push(holder);
         }
@@ -353,36 +367,57 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Whether the process's environment carries [`OWNER_ENV`] (readable only
-/// for processes of the same user, which lift's own children are).
-fn lift_owned(pid: u32) -> bool {
-    let Ok(environ) = read_small(Path::new(&format!("/proc/{pid}/environ")), 1024 * 1024) else {
-        return false;
-    };
-    let marker = format!("{OWNER_ENV}=");
-    environ
-        .split(|b| *b == 0)
-        .any(|entry| entry.starts_with(marker.as_bytes()))
+/// The lift process that started a pulumi, from [`OWNER_ENV`] in its
+/// environment (readable only for processes of the same user, which lift's
+/// own children are).
+struct Owner {
+    pid: u32,
+    interruptible: bool,
 }
 
-/// SIGINT to the pulumi process group (lift starts each pulumi as a group
-/// leader), then waits for it to exit.
-async fn interrupt_and_wait(pid: u32, wait: Duration) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
+fn owner_of(pid: u32) -> Option<Owner> {
+    let environ = read_small(Path::new(&format!("/proc/{pid}/environ")), 1024 * 1024).ok()?;
+    let marker = format!("{OWNER_ENV}=");
+    let value = environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(marker.as_bytes()))?;
+    parse_owner(&String::from_utf8_lossy(value))
+}
+
+fn parse_owner(value: &str) -> Option<Owner> {
+    let (pid, interruptible) = match value.split_once(':') {
+        Some((pid, "interruptible")) => (pid, true),
+        Some(_) => return None,
+        None => (value, false),
+    };
+    let pid: u32 = pid.parse().ok()?;
+    // Only a live owner that is pulumi's parent still runs the update.
+    Some(Owner {
+        pid,
+        interruptible: interruptible && process_alive(pid),
+    })
+}
+
+/// SIGINT to `target`: the owning lift process, which cancels cleanly, or
+/// pulumi's process group (lift starts each pulumi as a group leader). Then
+/// waits for pulumi to exit.
+async fn interrupt_and_wait(target: u32, pulumi: u32, wait: Duration) -> bool {
+    let Ok(raw) = i32::try_from(target) else {
         return false;
     };
-    let target = nix::unistd::Pid::from_raw(raw);
-    if nix::sys::signal::killpg(target, nix::sys::signal::Signal::SIGINT).is_err() {
-        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGINT);
+    let pid = nix::unistd::Pid::from_raw(raw);
+    if target != pulumi || nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGINT).is_err()
+    {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
     }
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
-        if !process_alive(pid) {
+        if !process_alive(pulumi) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    !process_alive(pid)
+    !process_alive(pulumi)
 }
 
 #[cfg(test)]
@@ -457,6 +492,17 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn owners_parse_with_and_without_interrupts() {
+        let me = std::process::id();
+        let owner = parse_owner(&format!("{me}:interruptible")).unwrap();
+        assert!(owner.interruptible);
+        assert_eq!(owner.pid, me);
+        assert!(!parse_owner(&me.to_string()).unwrap().interruptible);
+        assert!(parse_owner("12:other").is_none());
+        assert!(parse_owner("x").is_none());
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub enum Error {
     },
     /// `--expect-no-changes` was given and the operation proposed changes (`pulumi` exit code 7).
     #[error(
-        "stack {stack} has changes, but none were expected (--expect-no-changes); nothing was changed: {detail}"
+        "stack {stack} has changes, but none were expected (--expect-no-changes): {detail}; a preview changes nothing, but `pulumi up` and `pulumi refresh` apply the changes before they fail, so the stack may now differ: check it with a preview or the history"
     )]
     ChangesNotExpected {
         /// The stack.

@@ -371,7 +371,8 @@ pub struct OpResult {
     pub ledger: Ledger,
     /// The outputs after `up` and `refresh` (empty for `preview` and `destroy`), secrets wrapped.
     pub outputs: BTreeMap<String, OutputValue>,
-    /// The stack version this operation produced (not for `preview`).
+    /// The stack version this operation produced: `None` for `preview`, and
+    /// on DIY backends (file, S3, ...), which do not number their updates.
     pub version: Option<u64>,
     /// The console link Pulumi printed, if any (DIY backends print none).
     pub permalink: Option<String>,
@@ -552,7 +553,8 @@ impl Stack {
             engine_summary,
             ledger,
             outputs,
-            version: latest.map(|h| h.version),
+            // DIY backends number no update (their history says 0).
+            version: latest.map(|h| h.version).filter(|v| *v > 0),
             permalink,
             decode_issues: issues,
             warnings,

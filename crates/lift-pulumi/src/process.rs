@@ -33,6 +33,8 @@ pub(crate) struct Runner {
     pub(crate) grace: Duration,
     /// Whether the CLI's exit codes follow the contract of pulumi 3.227 and newer.
     pub(crate) exit_code_contract: bool,
+    /// The value of [`crate::OWNER_ENV`] for every child.
+    pub(crate) owner: String,
 }
 
 /// The most a process may print on stdout or stderr before lift stops
@@ -121,7 +123,9 @@ impl Runner {
             .args(&invocation.args)
             .current_dir(&self.cwd)
             .env("PULUMI_SKIP_UPDATE_CHECK", "true")
-            .env(crate::cancel::OWNER_ENV, std::process::id().to_string())
+            // `--event-log` exists only with debug commands on (as in Pulumi's Automation API).
+            .env("PULUMI_DEBUG_COMMANDS", "true")
+            .env(crate::cancel::OWNER_ENV, &self.owner)
             .stdin(if invocation.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -252,12 +256,7 @@ impl Runner {
                         command: command.to_owned(),
                         status: finished.status_text(),
                         code: finished.status.code(),
-                        // Pulumi prints an update's failure on stdout and may leave stderr empty.
-                        stderr_tail: if finished.stderr.trim().is_empty() {
-                            plain_text(&tail(&finished.stdout, 10))
-                        } else {
-                            tail(&finished.stderr, 10)
-                        },
+                        stderr_tail: failure_detail(&finished.stdout, &finished.stderr),
                     }),
                 )
             }
@@ -330,6 +329,22 @@ impl Drop for ChildGuard {
                 let _ = child.start_kill();
             }
         }
+    }
+}
+
+/// What to quote of a failed run. Pulumi prints an update's failure on
+/// stdout (its diagnostics) and may leave only warnings on stderr, such as
+/// "using pulumi-language-yaml from $PATH": stderr is quoted when it says
+/// more than warnings, stdout's end otherwise.
+fn failure_detail(stdout: &str, stderr: &str) -> String {
+    let says_more = stderr
+        .lines()
+        .map(str::trim)
+        .any(|line| !line.is_empty() && !line.starts_with("warning:"));
+    if says_more {
+        tail(stderr, 10)
+    } else {
+        plain_text(&tail(stdout, 10))
     }
 }
 
@@ -434,6 +449,7 @@ mod tests {
             )]),
             grace: Duration::from_millis(300),
             exit_code_contract: true,
+            owner: std::process::id().to_string(),
         }
     }
 
@@ -558,6 +574,7 @@ mod tests {
             secret_env: Arc::default(),
             grace: Duration::from_millis(10),
             exit_code_contract: true,
+            owner: String::new(),
         };
         let err = runner.run(Invocation::default()).await.unwrap_err();
         assert!(matches!(err, Error::Spawn { .. }));

@@ -109,7 +109,8 @@ impl ConfigOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateSummary {
-    /// The stack's version after the update.
+    /// The stack's version after the update. DIY backends (file, S3, ...)
+    /// do not number their updates and print 0.
     pub version: u64,
     /// `update`, `preview`, `refresh`, `destroy`, ...
     #[serde(default)]

@@ -70,6 +70,7 @@ pub struct WorkspaceBuilder {
     command_timeout: Option<Duration>,
     audit: Arc<dyn AuditSink>,
     actor: Option<Actor>,
+    interruptible_owner: bool,
 }
 
 impl WorkspaceBuilder {
@@ -156,6 +157,16 @@ impl WorkspaceBuilder {
         self
     }
 
+    /// Declares that this process turns SIGINT into a clean cancellation of
+    /// its operations (cancel tokens, as the `lift` CLI does). Then
+    /// [`crate::Stack::cancel`] from another process interrupts this process
+    /// rather than its pulumi, so that the cancellation is seen, audited and
+    /// reported here. Off by default: SIGINT ends most processes.
+    pub fn interruptible_owner(mut self, yes: bool) -> Self {
+        self.interruptible_owner = yes;
+        self
+    }
+
     /// Finds and checks the CLI, and checks that the directory exists.
     pub async fn build(self) -> Result<Workspace> {
         let cwd = self.cwd;
@@ -182,6 +193,11 @@ impl WorkspaceBuilder {
             secret_env: Arc::new(self.secret_env),
             grace: self.grace,
             exit_code_contract: cli.version() >= &exit::CONTRACT_SINCE,
+            owner: if self.interruptible_owner {
+                format!("{}:interruptible", std::process::id())
+            } else {
+                std::process::id().to_string()
+            },
         };
         Ok(Workspace {
             inner: Arc::new(Inner {
@@ -246,6 +262,7 @@ impl Workspace {
             command_timeout: Some(DEFAULT_COMMAND_TIMEOUT),
             audit: Arc::new(NoopAuditSink),
             actor: None,
+            interruptible_owner: false,
         }
     }
 

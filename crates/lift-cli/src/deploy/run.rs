@@ -47,6 +47,7 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
     }
     let mut builder = Workspace::builder(&args.cwd)
         .grace_period(Duration::from_secs(args.grace))
+        .interruptible_owner(true)
         .audit_sink(ctx.audit.clone());
     if let Some(path) = &args.pulumi {
         builder = builder.pulumi(path);

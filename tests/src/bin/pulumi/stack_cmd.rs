@@ -563,7 +563,12 @@ fn history(ctx: &Ctx) -> Result<(), CliError> {
                 })
                 .collect();
             UpdateInfoJson {
-                version: u.version,
+                // DIY backends do not number their updates: the real CLI prints 0.
+                version: if backend.kind == store::BackendKind::Diy {
+                    0
+                } else {
+                    u.version
+                },
                 kind: u.kind.clone(),
                 start_time: clock::format_millis(u.start_millis),
                 message: u.message.clone(),
