@@ -26,10 +26,12 @@ pub(crate) struct CgroupFiles {
     max: Option<ProcFile>,
     /// v2 `memory.events`, v1 `memory.oom_control`.
     events: Option<ProcFile>,
-    /// `memory.stat`: `inactive_file` (v1 `total_inactive_file`), and on v1
-    /// `hierarchical_memory_limit`, the tightest limit of the cgroup and its ancestors.
+    /// `memory.stat`, for `inactive_file` (v1 `total_inactive_file`). The kernel formats
+    /// some forty counters for it, so it is read only when there is a limit to judge
+    /// the working set against.
     stat: Option<ProcFile>,
-    /// v2 `memory.max` of the ancestors up to the mount's root: a parent's limit binds too.
+    /// The limits of the ancestors up to the mount's root (v2 `memory.max`, v1
+    /// `memory.limit_in_bytes`): a parent's limit binds too.
     ancestors: Vec<ProcFile>,
 }
 
@@ -53,7 +55,8 @@ impl CgroupFiles {
         {
             return Some(files);
         }
-        Self::open_v1_dir(&cgroup_v1_memory_dir(&cgroup, &mountinfo)?)
+        let (dir, mount_point) = cgroup_v1_memory_dir_and_mount(&cgroup, &mountinfo)?;
+        Self::open_v1_dir_under(&dir, &mount_point)
     }
 
     /// Opens the v2 memory files in `dir`, or `None` when it has none of them.
@@ -81,14 +84,26 @@ impl CgroupFiles {
     }
 
     /// Opens the v1 memory controller's files in `dir`, or `None` when it has none of them.
+    #[cfg(test)]
     pub(crate) fn open_v1_dir(dir: &Path) -> Option<Self> {
+        Self::open_v1_dir_under(dir, dir)
+    }
+
+    /// Opens the v1 memory controller's files in `dir` and the limits of its ancestors
+    /// up to `root`.
+    fn open_v1_dir_under(dir: &Path, root: &Path) -> Option<Self> {
         CgroupFiles {
             version: 1,
             current: ProcFile::open(&dir.join("memory.usage_in_bytes")),
             max: ProcFile::open(&dir.join("memory.limit_in_bytes")),
             events: ProcFile::open(&dir.join("memory.oom_control")),
             stat: ProcFile::open(&dir.join("memory.stat")),
-            ancestors: Vec::new(),
+            ancestors: dir
+                .ancestors()
+                .skip(1)
+                .take_while(|a| a.starts_with(root))
+                .filter_map(|a| ProcFile::open(&a.join("memory.limit_in_bytes")))
+                .collect(),
         }
         .if_any()
     }
@@ -97,8 +112,8 @@ impl CgroupFiles {
         (self.current.is_some() || self.max.is_some() || self.events.is_some()).then_some(self)
     }
 
-    /// Reads the files with `buf` as scratch space (4 KiB holds any `memory.stat`'s
-    /// first keys; the keys read come early in it).
+    /// Reads the files with `buf` as scratch space (4 KiB holds the `memory.stat` keys
+    /// read).
     pub(crate) fn read(&self, buf: &mut [u8]) -> CgroupMemory {
         let v1 = self.version == 1;
         let current = self
@@ -117,23 +132,19 @@ impl CgroupFiles {
             Some(text) => (keyed_value(text, b"oom"), keyed_value(text, b"oom_kill")),
             None => (None, None),
         };
-        let (inactive_file, hierarchical) = match self.stat.as_ref().and_then(|f| f.read(buf)) {
-            Some(text) if v1 => (
-                keyed_value(text, b"total_inactive_file"),
-                keyed_value(text, b"hierarchical_memory_limit").filter(|l| *l < V1_UNLIMITED),
-            ),
-            Some(text) => (keyed_value(text, b"inactive_file"), None),
-            None => (None, None),
-        };
-        let ancestors = self
+        let max = self
             .ancestors
             .iter()
-            .filter_map(|f| f.read(buf).and_then(parse_limit).flatten());
-        let max = own_max
-            .into_iter()
-            .chain(hierarchical)
-            .chain(ancestors)
+            .filter_map(|f| f.read(buf).and_then(parse_limit).flatten())
+            .filter(|max| !v1 || *max < V1_UNLIMITED)
+            .chain(own_max)
             .min();
+        // The working set only matters against a limit.
+        let inactive_file = match max.and(self.stat.as_ref()).and_then(|f| f.read(buf)) {
+            Some(text) if v1 => keyed_value(text, b"total_inactive_file"),
+            Some(text) => keyed_value(text, b"inactive_file"),
+            None => None,
+        };
         CgroupMemory {
             version: self.version,
             current_bytes: current,
@@ -191,7 +202,13 @@ fn cgroups(cgroup: &str) -> Vec<procfs::ProcessCGroup> {
 /// The directory of v1's memory hierarchy for this process, from the
 /// `N:...memory...:/path` line of `/proc/self/cgroup` and the `cgroup` mount
 /// whose options name `memory` in `/proc/self/mountinfo`.
+#[cfg(test)]
 pub(crate) fn cgroup_v1_memory_dir(cgroup: &str, mountinfo: &str) -> Option<PathBuf> {
+    cgroup_v1_memory_dir_and_mount(cgroup, mountinfo).map(|(dir, _)| dir)
+}
+
+/// The directory of v1's memory hierarchy for this process and its mount point.
+fn cgroup_v1_memory_dir_and_mount(cgroup: &str, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
     let path = cgroups(cgroup)
         .into_iter()
         .find(|c| c.controllers.iter().any(|c| c == "memory"))?
@@ -199,11 +216,9 @@ pub(crate) fn cgroup_v1_memory_dir(cgroup: &str, mountinfo: &str) -> Option<Path
     let mount = mounts(mountinfo)
         .into_iter()
         .find(|m| m.fs_type == "cgroup" && m.super_options.contains_key("memory"))?;
-    Some(join_under_mount(
-        &unescape_octal(&mount.mount_point.to_string_lossy()),
-        &unescape_octal(&mount.root),
-        &path,
-    ))
+    let mount_point = unescape_octal(&mount.mount_point.to_string_lossy());
+    let dir = join_under_mount(&mount_point, &unescape_octal(&mount.root), &path);
+    Some((dir, PathBuf::from(mount_point)))
 }
 
 /// `path` (a cgroup path) under `mount_point`, whose root in the hierarchy is `root`.

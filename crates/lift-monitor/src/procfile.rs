@@ -24,8 +24,16 @@ impl ProcFile {
     pub(crate) fn read<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         let mut filled = 0;
         while filled < buf.len() {
+            let wanted = buf.len() - filled;
             match self.file.read_at(&mut buf[filled..], filled as u64) {
                 Ok(0) => break,
+                // A /proc or cgroup file (a seq_file) fills the whole buffer unless it
+                // reached its end, so a short read is the end: reading again would have
+                // the kernel format the file a second time only to return 0.
+                Ok(n) if n < wanted => {
+                    filled += n;
+                    break;
+                }
                 Ok(n) => filled += n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return None,

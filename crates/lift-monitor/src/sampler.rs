@@ -267,37 +267,37 @@ impl Sampler {
                 handle.runtime_flavor(),
                 tokio::runtime::RuntimeFlavor::MultiThread
             );
-            let current: Vec<(u64, Duration)> = (0..workers)
-                .map(|w| {
-                    (
-                        metrics.worker_park_unpark_count(w),
-                        metrics.worker_total_busy_duration(w),
-                    )
-                })
-                .collect();
+            let comparable = self.workers_at.is_some() && self.workers.len() == workers;
+            if !comparable {
+                // First sample, or the runtime changed: start over (allocates once).
+                self.workers.clear();
+                self.workers.resize(workers, (0, Duration::ZERO));
+            }
+            let mut blocked = 0;
+            let mut busy = Duration::ZERO;
+            // Compared and updated in place: no allocation per sample.
+            for (w, (park_before, busy_before)) in self.workers.iter_mut().enumerate() {
+                let park_now = metrics.worker_park_unpark_count(w);
+                let busy_now = metrics.worker_total_busy_duration(w);
+                busy += busy_now.saturating_sub(*busy_before);
+                let active = park_now % 2 == 0;
+                if active && park_now == *park_before && busy_now == *busy_before {
+                    blocked += 1;
+                }
+                *park_before = park_now;
+                *busy_before = busy_now;
+            }
             if let Some(then) = self.workers_at
-                && self.workers.len() == current.len()
+                && comparable
                 && multi_thread
             {
                 let wall = now.duration_since(then);
-                let mut blocked = 0;
-                let mut busy = Duration::ZERO;
-                for ((park_before, busy_before), (park_now, busy_now)) in
-                    self.workers.iter().zip(&current)
-                {
-                    busy += busy_now.saturating_sub(*busy_before);
-                    let active = park_now % 2 == 0;
-                    if active && park_now == park_before && busy_now == busy_before {
-                        blocked += 1;
-                    }
-                }
                 stats.blocked_workers = Some(blocked);
                 if !wall.is_zero() && workers > 0 {
                     stats.busy_percent =
                         Some(busy.as_secs_f64() * 100.0 / (wall.as_secs_f64() * workers as f64));
                 }
             }
-            self.workers = current;
             self.workers_at = Some(now);
         }
         stats

@@ -206,7 +206,7 @@ pub struct CgroupMemory {
     /// v2 `memory.current`, v1 `memory.usage_in_bytes`.
     pub current_bytes: Option<u64>,
     /// The limit that binds: the tightest of this cgroup's and its ancestors' (v2
-    /// `memory.max` up the tree, v1 `hierarchical_memory_limit`); `None` when there is
+    /// `memory.max` up the tree, v1 `memory.limit_in_bytes` up the tree); `None` when there is
     /// no limit (`max`, or v1's huge default) or it is unreadable.
     pub max_bytes: Option<u64>,
     /// This cgroup's own limit (v2 `memory.max`, v1 `memory.limit_in_bytes`).
