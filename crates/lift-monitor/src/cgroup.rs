@@ -381,6 +381,32 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[test]
+    fn a_v1_parent_limit_binds() {
+        let root = tempfile_dir();
+        let dir = root.join("docker").join("app");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(root.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        std::fs::write(
+            root.join("docker").join("memory.limit_in_bytes"),
+            "268435456\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        std::fs::write(dir.join("memory.usage_in_bytes"), "104857600\n").unwrap();
+        std::fs::write(
+            dir.join("memory.stat"),
+            "cache 0\nrss 0\ntotal_active_file 10\ntotal_inactive_file 4857600\n",
+        )
+        .unwrap();
+        let files = CgroupFiles::open_v1_dir_under(&dir, &root).unwrap();
+        let mem = files.read(&mut [0u8; 4096]);
+        assert_eq!(mem.own_max_bytes, None);
+        assert_eq!(mem.max_bytes, Some(256 << 20));
+        assert_eq!(mem.working_set_bytes(), Some(100_000_000));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     /// On a machine whose memory controller is v1, the real files are found and read.
     #[test]
     fn this_process_memory_cgroup_is_read_when_there_is_one() {

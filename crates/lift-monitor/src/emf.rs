@@ -262,6 +262,9 @@ impl EmfEmitter {
 
     /// Renders what `registry` has not emitted yet (counter increments since the last
     /// flush, changed gauges, new histogram values) and marks it emitted.
+    ///
+    /// Values a histogram could not keep because its pending limit was reached are not
+    /// in the documents; the registry counts them ([`MetricsRegistry::dropped_values`]).
     pub fn flush(
         &self,
         registry: &MetricsRegistry,
