@@ -8,7 +8,8 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+#[cfg(test)]
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::metrics::{MetricsRegistry, Unit};
@@ -209,55 +210,70 @@ impl EmfEmitter {
         Ok(documents)
     }
 
+    /// Writes one document straight into a buffer: strings and numbers through
+    /// serde_json's own writers (escaping, shortest round-trip floats), with no
+    /// intermediate `Value` tree to allocate and free on every invocation.
     fn document(
         &self,
         metrics: &[(&str, Unit, &[f64])],
         timestamp: DateTime<Utc>,
         properties: &[(&str, &str)],
     ) -> Result<String> {
-        let mut root = Map::new();
-        let definitions: Vec<Value> = metrics
-            .iter()
-            .map(|(name, unit, _)| {
-                if self.high_resolution.iter().any(|m| m == name) {
-                    json!({ "Name": name, "Unit": unit.as_cloudwatch(), "StorageResolution": 1 })
-                } else {
-                    json!({ "Name": name, "Unit": unit.as_cloudwatch() })
-                }
-            })
-            .collect();
-        let keys: Vec<&str> = self.dimensions.iter().map(|(k, _)| k.as_str()).collect();
-        root.insert(
-            "_aws".to_owned(),
-            json!({
-                "Timestamp": timestamp.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [keys],
-                    "Metrics": definitions,
-                }],
-            }),
-        );
+        let mut out: Vec<u8> = Vec::with_capacity(384 + metrics.len() * 64);
+        let render = |err: serde_json::Error| Error::Render(err.to_string());
+        let string = |out: &mut Vec<u8>, text: &str| serde_json::to_writer(out, text);
+        out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
+        serde_json::to_writer(&mut out, &timestamp.timestamp_millis()).map_err(render)?;
+        out.extend_from_slice(b",\"CloudWatchMetrics\":[{\"Namespace\":");
+        string(&mut out, &self.namespace).map_err(render)?;
+        out.extend_from_slice(b",\"Dimensions\":[[");
+        for (i, (key, _)) in self.dimensions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(&mut out, key).map_err(render)?;
+        }
+        out.extend_from_slice(b"]],\"Metrics\":[");
+        for (i, (name, unit, _)) in metrics.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"Name\":");
+            string(&mut out, name).map_err(render)?;
+            out.extend_from_slice(b",\"Unit\":");
+            string(&mut out, unit.as_cloudwatch()).map_err(render)?;
+            if self.high_resolution.iter().any(|m| m == name) {
+                out.extend_from_slice(b",\"StorageResolution\":1");
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}]}");
         for (key, value) in &self.dimensions {
-            root.insert(key.clone(), Value::String(value.clone()));
+            out.push(b',');
+            string(&mut out, key).map_err(render)?;
+            out.push(b':');
+            string(&mut out, value).map_err(render)?;
         }
         for (key, value) in properties {
-            if *key != "_aws" && !root.contains_key(*key) {
-                root.insert((*key).to_owned(), Value::String((*value).to_owned()));
+            if *key == "_aws" || self.dimensions.iter().any(|(k, _)| k == key) {
+                continue;
             }
+            out.push(b',');
+            string(&mut out, key).map_err(render)?;
+            out.push(b':');
+            string(&mut out, value).map_err(render)?;
         }
         for (name, _, values) in metrics {
-            let numbers: Vec<Value> = values
-                .iter()
-                .filter_map(|v| serde_json::Number::from_f64(*v).map(Value::Number))
-                .collect();
-            let value = match numbers.as_slice() {
-                [single] => single.clone(),
-                _ => Value::Array(numbers),
-            };
-            root.insert((*name).to_owned(), value);
+            out.push(b',');
+            string(&mut out, name).map_err(render)?;
+            out.push(b':');
+            match values {
+                [single] => serde_json::to_writer(&mut out, single).map_err(render)?,
+                _ => serde_json::to_writer(&mut out, values).map_err(render)?,
+            }
         }
-        serde_json::to_string(&Value::Object(root)).map_err(|err| Error::Render(err.to_string()))
+        out.push(b'}');
+        String::from_utf8(out).map_err(|err| Error::Render(err.to_string()))
     }
 
     /// Renders what `registry` has not emitted yet (counter increments since the last

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::metrics::{MetricsRegistry, Unit};
-use crate::snapshot::{LambdaEnv, Snapshot};
+use crate::snapshot::{LambdaEnv, MemoryStats, Snapshot};
 
 /// One invocation in progress, from [`InvocationMetrics::begin`].
 #[derive(Debug)]
@@ -136,9 +136,15 @@ impl InvocationMetrics {
 
     /// Records memory used against the limit, and uptime, from a monitor snapshot.
     pub fn record_process(&self, snapshot: &Snapshot) {
+        self.record_process_memory(snapshot, &snapshot.memory);
+    }
+
+    /// Like [`InvocationMetrics::record_process`], with `memory` read more recently than
+    /// the snapshot (see [`crate::Monitor::memory_now`]).
+    pub fn record_process_memory(&self, snapshot: &Snapshot, memory: &MemoryStats) {
         let r = &self.registry;
         const MB: f64 = 1024.0 * 1024.0;
-        if let Some(peak) = snapshot.memory.peak_rss_bytes {
+        if let Some(peak) = memory.peak_rss_bytes {
             r.set_gauge(
                 "MaxMemoryUsed",
                 "Peak resident memory since the environment started (Lambda's Max Memory Used).",
@@ -146,7 +152,7 @@ impl InvocationMetrics {
                 peak as f64 / MB,
             );
         }
-        if let Some(rss) = snapshot.memory.rss_bytes {
+        if let Some(rss) = memory.rss_bytes {
             r.set_gauge(
                 "MemoryUsed",
                 "Resident memory.",

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::invocation::InvocationMetrics;
 use crate::metrics::MetricsRegistry;
 use crate::monitor::Monitor;
-use crate::snapshot::{LambdaEnv, Snapshot};
+use crate::snapshot::LambdaEnv;
 use crate::stall::InvocationBracket;
 
 type HookFuture = Pin<Box<dyn Future<Output = std::result::Result<(), lift_core::Error>> + Send>>;
@@ -166,9 +166,9 @@ impl Shared {
         if let Some(monitor) = &self.monitor {
             // Memory now, not at the last background sample: Lambda may freeze the
             // environment right after this, and the sample before the freeze is stale.
-            let mut snapshot = Snapshot::clone(&monitor.snapshot());
-            snapshot.memory = monitor.memory_now();
-            self.metrics.record_process(&snapshot);
+            let memory = monitor.memory_now();
+            self.metrics
+                .record_process_memory(&monitor.snapshot(), &memory);
         }
         let mut pending = self.metrics.registry().take_pending();
         let cold: Vec<_> = match pending.iter().position(|(name, _, _)| name == "ColdStart") {
