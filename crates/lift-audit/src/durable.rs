@@ -41,8 +41,6 @@ pub(crate) struct Head {
     pub(crate) file: String,
     /// The last record's byte offset in that file.
     pub(crate) offset: u64,
-    /// The public content digest after the last record.
-    pub(crate) digest: [u8; 32],
 }
 
 /// A caller waiting to hear that its records are durable.
@@ -130,13 +128,30 @@ pub(crate) struct Durable {
     pub(crate) failure: Failure,
     /// `<log>.lock`, held while the checkpoint is read and replaced.
     pub(crate) lock_path: PathBuf,
+    /// The public content digest after `head`'s record. Computed here, from
+    /// the written lines the writer hands over, rather than on the writer's
+    /// thread, which is the sink's bottleneck.
+    pub(crate) digest: [u8; 32],
 }
 
 impl Durable {
-    /// Notes that records up to `head` were written to the file.
-    pub(crate) fn written(&mut self, head: Head) {
+    /// Notes that records up to `head` were written to the file; `lines` are
+    /// the record lines (each ending in `\n`) that came after the previous head.
+    pub(crate) fn written(&mut self, head: Head, lines: &[u8]) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', lines) {
+            self.digest = crate::record::next_digest(&self.digest, &lines[start..end]);
+            start = end + 1;
+        }
         self.head = head;
         self.unsynced = true;
+    }
+
+    /// Switches to the new live file after a rotation. The writer fsynced the
+    /// old file before sealing it, so what it held is durable.
+    pub(crate) fn reopened(&mut self, file: File, head: Head, lines: &[u8]) {
+        self.written(head, lines);
+        self.file = file;
     }
 
     /// Fsyncs the live file if anything was written since the last fsync.
@@ -210,7 +225,7 @@ impl Durable {
             &self.origin,
             self.head.seq,
             &self.head.hash,
-            &self.head.digest,
+            &self.digest,
             self.clock.now(),
             self.key_id.as_deref(),
         );
@@ -237,12 +252,14 @@ impl Durable {
 
 /// What the writer hands to the syncer thread, in write order.
 pub(crate) enum SyncJob {
-    /// Records up to `Head` were written; the waiters are answered once they are durable.
-    Written(Head, Vec<Waiter>),
+    /// Records up to `Head` were written (these lines since the last job); the
+    /// waiters are answered once they are durable.
+    Written(Head, Vec<Waiter>, Vec<u8>),
     /// Make everything so far durable (and checkpoint it, if asked), then call back.
     Barrier(BarrierReply, Then),
     /// The writer rotated: later records go to this file, and the chain ends at this head.
-    Reopened(File, Head),
+    /// The lines are those read or written since the last job, all in the old file.
+    Reopened(File, Head, Vec<u8>),
 }
 
 /// What a barrier does once everything before it is on disk.
@@ -303,10 +320,11 @@ impl Syncing {
         &mut self,
         head: Head,
         waiters: Vec<Waiter>,
+        lines: Vec<u8>,
     ) -> std::result::Result<(), Vec<Waiter>> {
         match self {
             Syncing::Inline(durable) => {
-                durable.written(head);
+                durable.written(head, &lines);
                 if durable.sync().is_err() {
                     return Err(waiters);
                 }
@@ -315,11 +333,11 @@ impl Syncing {
                 Ok(())
             }
             Syncing::Thread { jobs, failure, .. } => jobs
-                .send(SyncJob::Written(head, waiters))
+                .send(SyncJob::Written(head, waiters, lines))
                 .map_err(|refused| {
                     set_failure(failure, SYNCER_GONE);
                     match refused.0 {
-                        SyncJob::Written(_, waiters) => waiters,
+                        SyncJob::Written(_, waiters, _) => waiters,
                         _ => Vec::new(),
                     }
                 }),
@@ -327,15 +345,13 @@ impl Syncing {
         }
     }
 
-    /// The writer rotated: records now go to `file`, and the chain ends at `head`.
-    pub(crate) fn reopened(&mut self, file: File, head: Head) {
+    /// The writer rotated: records now go to `file`, and the chain ends at
+    /// `head`, after `lines` (the lines since the last hand-over).
+    pub(crate) fn reopened(&mut self, file: File, head: Head, lines: Vec<u8>) {
         match self {
-            Syncing::Inline(durable) => {
-                durable.file = file;
-                durable.head = head;
-            }
+            Syncing::Inline(durable) => durable.reopened(file, head, &lines),
             Syncing::Thread { jobs, failure, .. } => {
-                if jobs.send(SyncJob::Reopened(file, head)).is_err() {
+                if jobs.send(SyncJob::Reopened(file, head, lines)).is_err() {
                     set_failure(failure, SYNCER_GONE);
                 }
             }
@@ -420,15 +436,12 @@ fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability
             .chain(std::iter::from_fn(|| jobs.try_recv().ok()))
         {
             match job {
-                SyncJob::Written(head, waiters) => {
-                    durable.written(head);
+                SyncJob::Written(head, waiters, lines) => {
+                    durable.written(head, &lines);
                     waiting.extend(waiters);
                 }
                 SyncJob::Barrier(reply, then) => barriers.push((reply, then)),
-                SyncJob::Reopened(file, head) => {
-                    durable.file = file;
-                    durable.head = head;
-                }
+                SyncJob::Reopened(file, head, lines) => durable.reopened(file, head, &lines),
             }
         }
         let due = match interval {
@@ -449,7 +462,7 @@ fn run_syncer(mut durable: Durable, jobs: &Receiver<SyncJob>, policy: Durability
             );
             while let Ok(job) = jobs.recv() {
                 match job {
-                    SyncJob::Written(_, waiters) => refuse_all(&durable, waiters, []),
+                    SyncJob::Written(_, waiters, _) => refuse_all(&durable, waiters, []),
                     SyncJob::Barrier(reply, _) => refuse_all(&durable, [], [reply]),
                     SyncJob::Reopened(..) => {}
                 }
@@ -507,7 +520,6 @@ mod tests {
                 hash: [0; 32],
                 file: "audit.jsonl".into(),
                 offset: 0,
-                digest: [0; 32],
             },
             checkpoint_path: dir.join("audit.jsonl.checkpoint"),
             checkpoint_every: 1,
@@ -518,6 +530,7 @@ mod tests {
             key_id: Some(key.id().to_owned()),
             failure: Failure::default(),
             lock_path: dir.join("audit.jsonl.lock"),
+            digest: [0; 32],
         };
         (durable, reader)
     }
@@ -535,7 +548,6 @@ mod tests {
             hash: [1; 32],
             file: "audit.jsonl".into(),
             offset: 0,
-            digest: [0; 32],
         }
     }
 
@@ -547,7 +559,7 @@ mod tests {
         let mut syncing =
             Syncing::start_thread(Box::new(durable), Durability::GroupCommit).unwrap();
         let (waiter, answer) = waiting_for(1);
-        syncing.written(head(1), vec![waiter]).ok();
+        syncing.written(head(1), vec![waiter], Vec::new()).ok();
         let err = answer.await.unwrap().unwrap_err();
         let message = err.to_string();
         assert!(message.contains("cannot fsync"), "{message}");
@@ -562,7 +574,7 @@ mod tests {
         // Later work is refused rather than left waiting.
         assert!(syncing.barrier_and_wait(Then::Checkpoint).is_err());
         let (waiter, answer) = waiting_for(2);
-        syncing.written(head(2), vec![waiter]).ok();
+        syncing.written(head(2), vec![waiter], Vec::new()).ok();
         assert!(answer.await.unwrap().is_err());
         syncing.finish();
         assert!(
@@ -577,7 +589,7 @@ mod tests {
         let (durable, _reader) = failing_durable(dir.path());
         let mut syncing = Syncing::Inline(Box::new(durable));
         let (waiter, _answer) = waiting_for(1);
-        let refused = syncing.written(head(1), vec![waiter]);
+        let refused = syncing.written(head(1), vec![waiter], Vec::new());
         assert_eq!(
             refused.err().map(|w| w.len()),
             Some(1),

@@ -193,7 +193,11 @@ impl CheckpointSigner {
     /// Reads a 32-byte Ed25519 seed from `path` (raw bytes, or 64 hex digits
     /// and an optional newline), under lift's one key-file policy.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = lift_core::fs::read_key_file(path, &KeyFileOptions::new().max_len(130))?;
+        // Not trimmed: a raw seed may end in a newline byte.
+        let bytes = lift_core::fs::read_key_file(
+            path,
+            &KeyFileOptions::new().max_len(130).trim_newline(false),
+        )?;
         let mut seed = Zeroizing::new([0u8; 32]);
         if bytes.len() == 32 {
             seed.copy_from_slice(&bytes);
@@ -284,6 +288,21 @@ mod tests {
         let again = CheckpointSigner::load_or_create(&path).unwrap();
         assert_eq!(first.public_key_hex(), again.public_key_hex());
         assert!(!format!("{first:?}").contains("seed"));
+    }
+
+    #[test]
+    fn a_raw_seed_ending_in_a_newline_byte_is_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seed");
+        let mut seed = [9u8; 32];
+        seed[31] = b'\n';
+        lift_core::fs::write_atomic(&path, &seed, 0o600).unwrap();
+        let raw = CheckpointSigner::load(&path).unwrap();
+        let hex_path = dir.path().join("seed.hex");
+        let text = format!("{}\n", hex::encode(seed));
+        lift_core::fs::write_atomic(&hex_path, text.as_bytes(), 0o600).unwrap();
+        let from_hex = CheckpointSigner::load(&hex_path).unwrap();
+        assert_eq!(raw.public_key_hex(), from_hex.public_key_hex());
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub(crate) struct Absorbed {
 /// before the chain moves on, so a writer never links to garbage. Memory
 /// stays at one chunk plus one record of at most [`MAX_RECORD_LEN`] bytes;
 /// time is linear in `end - start`.
+///
+/// With `lines`, each record line read (with its newline) is appended to it
+/// and `tail.digest` is left alone, for the caller to digest elsewhere;
+/// without, `tail.digest` advances too.
 pub(crate) fn absorb(
     file: &File,
     path: &Path,
@@ -118,6 +122,7 @@ pub(crate) fn absorb(
     end: u64,
     hasher: &Hasher,
     tail: &mut ChainTail,
+    mut lines: Option<&mut Vec<u8>>,
 ) -> Result<Absorbed> {
     let name = file_name(path);
     let mut buf = vec![0u8; CHUNK];
@@ -153,7 +158,19 @@ pub(crate) fn absorb(
                 line.extend_from_slice(&chunk[..nl]);
                 &line
             };
-            continue_chain(hasher, path, &name, whole, line_start, tail)?;
+            continue_chain(
+                hasher,
+                path,
+                &name,
+                whole,
+                line_start,
+                tail,
+                lines.is_none(),
+            )?;
+            if let Some(out) = lines.as_deref_mut() {
+                out.extend_from_slice(whole);
+                out.push(b'\n');
+            }
             line.clear();
             line_start = consumed;
             chunk = &chunk[nl + 1..];
@@ -190,6 +207,7 @@ fn continue_chain(
     line: &[u8],
     offset: u64,
     tail: &mut ChainTail,
+    digest: bool,
 ) -> Result<()> {
     let raw = parse_line(line).map_err(|why| not_a_continuation(path, offset, tail, why))?;
     if raw.kid != hasher.kid() {
@@ -218,7 +236,9 @@ fn continue_chain(
     }
     tail.seq = raw.seq;
     tail.head = raw.hash;
-    tail.digest = next_digest(&tail.digest, line);
+    if digest {
+        tail.digest = next_digest(&tail.digest, line);
+    }
     tail.head_offset = offset;
     if tail.head_file != name {
         name.clone_into(&mut tail.head_file);
@@ -430,7 +450,7 @@ fn digest_to_tail(
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?
             .len();
-        let absorbed = absorb(&file, path, offset, len, hasher, &mut walk)?;
+        let absorbed = absorb(&file, path, offset, len, hasher, &mut walk, None)?;
         if absorbed.torn > 0 {
             return Err(Error::Integrity(format!(
                 "audit file {} ends in a partial record; run `lift audit verify` on the log to find the first bad record",

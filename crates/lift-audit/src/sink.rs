@@ -18,10 +18,10 @@ use crate::durable::{Durable, Failure, Head, Syncing, Then, Waiter, closed_error
 use crate::error::{Error, Result};
 use crate::key::{AuditKey, CheckpointSigner};
 use crate::manifest::Manifest;
-use crate::record::{Hasher, MAX_EVENT_LEN, encode_line, format_time, next_digest, to_hex};
+use crate::record::{Hasher, MAX_EVENT_LEN, encode_line, format_time, to_hex};
 use crate::recovery::{ChainTail, absorb, recover, segment_path};
 use crate::staging::{Entry, Reply, Staging};
-use lift_core::fs::FileLock;
+use lift_core::fs::{FileLock, LockFile, LockMode};
 
 /// When the sink makes records durable with fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -468,11 +468,14 @@ struct Writer {
     buf: Vec<u8>,
     failure: Failure,
     syncing: Syncing,
-    /// `<log>.lock`: held while catching up with other writers and appending.
-    lock_path: PathBuf,
+    /// `<log>.lock`, kept open: held while catching up with other writers and appending.
+    lock: LockFile,
     /// Serialized system events (repairs, a missing checkpoint) that go into
     /// the chain before the next batch, acknowledged by no caller.
     pending: Vec<Vec<u8>>,
+    /// Record lines written or read since the last hand-over to the syncer,
+    /// which computes the content digest from them.
+    digest_lines: Vec<u8>,
 }
 
 impl Writer {
@@ -549,6 +552,7 @@ impl Writer {
             key_id: hasher.kid().map(str::to_owned),
             failure: Arc::clone(&failure),
             lock_path: lock_path.clone(),
+            digest: tail.digest,
         };
         let mut writer = Writer {
             log,
@@ -563,8 +567,9 @@ impl Writer {
             buf: Vec::with_capacity(1 << 16),
             failure,
             syncing: Syncing::Inline(Box::new(durable)),
-            lock_path,
+            lock: LockFile::open(&lock_path)?,
             pending: Vec::new(),
+            digest_lines: Vec::new(),
         };
         if writer.tail.cut_bytes > 0 {
             tracing::warn!(
@@ -633,6 +638,11 @@ impl Writer {
                 "cannot record the repair of {} in its chain: {message}",
                 self.log.display()
             )));
+        }
+        let head = self.head();
+        let lines = std::mem::take(&mut self.digest_lines);
+        if self.syncing.written(head, Vec::new(), lines).is_err() {
+            return Err(self.closed_error());
         }
         self.syncing.barrier_and_wait(Then::Done)
     }
@@ -824,7 +834,8 @@ impl Writer {
             match self.write_events(&[&bytes[range]]) {
                 Ok(mut one) => {
                     let head = self.head();
-                    if self.syncing.written(head, Vec::new()).is_err() {
+                    let lines = std::mem::take(&mut self.digest_lines);
+                    if self.syncing.written(head, Vec::new(), lines).is_err() {
                         // The fsync failed: the sink has stopped, and says why.
                         failure = Some(self.closed_error());
                         break;
@@ -874,7 +885,8 @@ impl Writer {
             }
             _ => waiters,
         };
-        if let Err(waiters) = self.syncing.written(head, waiting) {
+        let lines = std::mem::take(&mut self.digest_lines);
+        if let Err(waiters) = self.syncing.written(head, waiting, lines) {
             for waiter in waiters {
                 waiter.fail(self.closed_error());
             }
@@ -899,7 +911,19 @@ impl Writer {
         if events.is_empty() && self.pending.is_empty() {
             return Ok(Vec::new());
         }
-        let lock = FileLock::exclusive(&self.lock_path).map_err(|e| e.to_string())?;
+        self.lock
+            .lock(LockMode::Exclusive)
+            .map_err(|e| e.to_string())?;
+        let result = self.write_locked(events);
+        if let Err(err) = self.lock.unlock() {
+            // Not fatal: the next lock or the file's close releases it.
+            tracing::warn!(path = %self.log.display(), error = %err, "cannot unlock the audit log");
+        }
+        result
+    }
+
+    /// [`Writer::write_events`] with the lock held.
+    fn write_locked(&mut self, events: &[&[u8]]) -> std::result::Result<Vec<Receipt>, String> {
         if let Err(err) = self.catch_up() {
             // Garbage or a fork from another writer, or a file that cannot be
             // read: never append after it.
@@ -913,7 +937,6 @@ impl Writer {
             self.tail.head,
             self.tail.head_offset,
             self.tail.head_file.clone(),
-            self.tail.digest,
         );
         let mut receipts = Vec::with_capacity(events.len());
         // One clock reading per batch: the records of a batch are written together.
@@ -932,9 +955,6 @@ impl Writer {
                 &self.tail.head,
                 event,
             );
-            // The line without its newline.
-            let line = &self.buf[line_start..self.buf.len() - 1];
-            self.tail.digest = next_digest(&self.tail.digest, line);
             self.tail.seq = seq;
             self.tail.head = hash;
             self.tail.head_offset = offset;
@@ -949,9 +969,10 @@ impl Writer {
         );
         let written =
             span.in_scope(|| lift_core::fs::append(&mut self.file, &self.log, self.len, &self.buf));
-        let result = match written {
+        match written {
             Ok(()) => {
                 self.len += self.buf.len() as u64;
+                self.digest_lines.extend_from_slice(&self.buf);
                 let name = file_name(&self.log);
                 if self.tail.head_file != name {
                     self.tail.head_file = name;
@@ -968,7 +989,6 @@ impl Writer {
                     self.tail.head,
                     self.tail.head_offset,
                     self.tail.head_file,
-                    self.tail.digest,
                 ) = start;
                 self.pending = pending;
                 let message = err.to_string();
@@ -979,9 +999,7 @@ impl Writer {
                 }
                 Err(message)
             }
-        };
-        drop(lock);
-        result
+        }
     }
 
     /// Catches up, under the lock, with what other processes did since this
@@ -1016,6 +1034,7 @@ impl Writer {
             end,
             &self.hasher,
             &mut self.tail,
+            Some(&mut self.digest_lines),
         )?;
         self.len = absorbed.end;
         if absorbed.torn > 0 {
@@ -1077,7 +1096,8 @@ impl Writer {
             .map_err(|e| Error::io("open a second handle on", &self.log, e))?;
         self.file = file;
         self.len = 0;
-        self.syncing.reopened(handle, self.head());
+        let lines = std::mem::take(&mut self.digest_lines);
+        self.syncing.reopened(handle, self.head(), lines);
         let end = self
             .file
             .metadata()
@@ -1104,7 +1124,15 @@ impl Writer {
     /// checkpointed first, the manifest naming the new segment is written
     /// before the rename, and recovery completes a missing rename.
     fn rotate(&mut self) -> Result<()> {
-        let _lock = FileLock::exclusive(&self.lock_path)?;
+        self.lock.lock(LockMode::Exclusive)?;
+        let result = self.rotate_locked();
+        if let Err(err) = self.lock.unlock() {
+            tracing::warn!(path = %self.log.display(), error = %err, "cannot unlock the audit log");
+        }
+        result
+    }
+
+    fn rotate_locked(&mut self) -> Result<()> {
         self.catch_up()?;
         if self.max_file_bytes.is_none_or(|max| self.len < max) {
             // Another writer rotated first.
@@ -1142,7 +1170,8 @@ impl Writer {
         if self.tail.head_file == file_name(&self.log) {
             self.tail.head_file = sealed_name;
         }
-        self.syncing.reopened(handle, self.head());
+        let lines = std::mem::take(&mut self.digest_lines);
+        self.syncing.reopened(handle, self.head(), lines);
         tracing::info!(path = %self.log.display(), segment = n, "rotated the audit log");
         Ok(())
     }
@@ -1164,7 +1193,6 @@ fn head_of(tail: &ChainTail) -> Head {
         hash: tail.head,
         file: tail.head_file.clone(),
         offset: tail.head_offset,
-        digest: tail.digest,
     }
 }
 

@@ -25,7 +25,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use lift_audit::{FileAuditSink, Filter, SinkOptions, query, verify};
+use lift_audit::{
+    AuditKey, CheckpointSigner, FileAuditSink, Filter, SinkOptions, VerifyOptions, query,
+    verify_with,
+};
+
+/// The chain key all writers share.
+fn key() -> AuditKey {
+    AuditKey::from_bytes(b"the multiwriter test's chain key!!").unwrap()
+}
 use lift_core::{AuditEvent, Resource};
 
 const CHILD_ENV: &str = "LIFT_AUDIT_MULTI_CHILD";
@@ -74,7 +82,7 @@ fn child(log: &Path) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut options = SinkOptions::new(log).checkpoint_every(64);
+        let mut options = SinkOptions::new(log).key(Some(key())).checkpoint_every(64);
         if let Some(bytes) = rotate {
             options = options.max_file_bytes(bytes);
         }
@@ -231,15 +239,37 @@ fn scenario(rng: &mut XorShift, rotate: Option<u64>) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut options = SinkOptions::new(&log);
+        let mut options = SinkOptions::new(&log).key(Some(key()));
         if let Some(bytes) = rotate {
             options = options.max_file_bytes(bytes);
         }
         let sink = FileAuditSink::open(options).await.unwrap();
         sink.close().await.unwrap();
     });
-    let report = verify(std::slice::from_ref(&log), None, None).unwrap();
+    let report = verify_with(
+        std::slice::from_ref(&log),
+        &VerifyOptions {
+            key: Some(key()),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
     assert!(report.intact, "chain broken: {:?}", report.failure);
+    // The content digest the writers kept between them, across kills and
+    // rotations, matches the records: an auditor with only the public key agrees.
+    let public = CheckpointSigner::load(&lift_audit::default_signing_key_path(&log))
+        .unwrap()
+        .verifying_key();
+    let audit = verify_with(
+        std::slice::from_ref(&log),
+        &VerifyOptions {
+            trusted_public_key: Some(public),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(audit.intact, "public-key verification: {:?}", audit.failure);
+    assert_eq!(audit.unsigned_records, 0);
     let stored: BTreeMap<u64, (String, u64, u64)> =
         query(std::slice::from_ref(&log), Filter::default())
             .unwrap()

@@ -734,6 +734,114 @@ impl FileLock {
     }
 }
 
+/// A lock file kept open and locked and unlocked many times: each
+/// [`LockFile::lock`] and [`LockFile::unlock`] is one `flock` call, where a
+/// [`FileLock`] also opens and closes the file. For a writer that takes the
+/// same lock for every batch it appends.
+///
+/// Dropping it releases the lock if held. Like [`FileLock`], the file is
+/// opened with `O_NOFOLLOW` and created with mode 0600 when missing.
+pub struct LockFile {
+    path: PathBuf,
+    state: LockState,
+}
+
+enum LockState {
+    Open(File),
+    Locked(Flock<File>),
+    /// The file was lost after a failed unlock (closing it released the lock); reopened on demand.
+    Closed,
+}
+
+impl fmt::Debug for LockFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockFile")
+            .field("path", &self.path)
+            .field("locked", &self.is_locked())
+            .finish()
+    }
+}
+
+impl LockFile {
+    /// Opens (creating if needed) the lock file at `path`, unlocked.
+    pub fn open(path: impl Into<PathBuf>) -> Result<LockFile> {
+        let path = path.into();
+        let file = open_lock_file(&path)?;
+        Ok(LockFile {
+            path,
+            state: LockState::Open(file),
+        })
+    }
+
+    /// Waits for the lock in `mode`. Locking a held lock again is a no-op.
+    pub fn lock(&mut self, mode: LockMode) -> Result<()> {
+        let arg = match mode {
+            LockMode::Exclusive => FlockArg::LockExclusive,
+            LockMode::Shared => FlockArg::LockShared,
+        };
+        let mut file = match std::mem::replace(&mut self.state, LockState::Closed) {
+            LockState::Open(file) => file,
+            LockState::Closed => open_lock_file(&self.path)?,
+            held @ LockState::Locked(_) => {
+                self.state = held;
+                return Ok(());
+            }
+        };
+        loop {
+            match Flock::lock(file, arg) {
+                Ok(lock) => {
+                    self.state = LockState::Locked(lock);
+                    return Ok(());
+                }
+                Err((again, nix::errno::Errno::EINTR)) => file = again,
+                Err((again, errno)) => {
+                    self.state = LockState::Open(again);
+                    return Err(FsError::io(
+                        "lock",
+                        self.path.clone(),
+                        std::io::Error::from(errno),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Releases the lock, if held.
+    pub fn unlock(&mut self) -> Result<()> {
+        match std::mem::replace(&mut self.state, LockState::Closed) {
+            LockState::Locked(lock) => match lock.unlock() {
+                Ok(file) => {
+                    self.state = LockState::Open(file);
+                    Ok(())
+                }
+                Err((lock, errno)) => {
+                    // Closing the file releases the lock for certain.
+                    drop(lock);
+                    Err(FsError::io(
+                        "unlock",
+                        self.path.clone(),
+                        std::io::Error::from(errno),
+                    ))
+                }
+            },
+            other => {
+                self.state = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether this handle holds the lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self.state, LockState::Locked(_))
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Key files and randomness
 // ---------------------------------------------------------------------------
@@ -1032,6 +1140,30 @@ mod tests {
         symlink(dir.path().join("elsewhere"), &link).unwrap();
         assert!(FileLock::exclusive(&link).is_err());
         assert!(!dir.path().join("elsewhere").exists());
+    }
+
+    #[test]
+    fn a_kept_lock_file_locks_and_unlocks_many_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.lock");
+        let mut lock = LockFile::open(&path).unwrap();
+        for _ in 0..3 {
+            lock.lock(LockMode::Exclusive).unwrap();
+            assert!(lock.is_locked());
+            lock.lock(LockMode::Exclusive).unwrap();
+            assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+            lock.unlock().unwrap();
+            assert!(!lock.is_locked());
+            assert!(FileLock::try_exclusive(&path).unwrap().is_some());
+        }
+        lock.lock(LockMode::Shared).unwrap();
+        assert!(FileLock::try_shared(&path).unwrap().is_some());
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+        drop(lock);
+        assert!(FileLock::try_exclusive(&path).unwrap().is_some());
+        let link = dir.path().join("link.lock");
+        symlink(&path, &link).unwrap();
+        assert!(LockFile::open(&link).is_err());
     }
 
     #[test]
