@@ -186,3 +186,23 @@ async fn a_mistyped_checkpoint_path_is_bad_input_not_a_tamper_alarm() {
     assert_eq!(lift_core::Classify::kind(&err), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("no such file"), "{err}");
 }
+
+#[tokio::test]
+async fn symlinks_planted_at_the_old_temporary_names_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    for name in [
+        "audit.jsonl.checkpoint.tmp",
+        "audit.jsonl.manifest.tmp",
+        ".audit.jsonl.checkpoint.tmp",
+    ] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+    }
+    // Checkpoints on every flush, and a rotation (so a manifest) every few records.
+    write(SinkOptions::new(&log).max_file_bytes(1024), 20).await;
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(dir.path().join("audit.jsonl.manifest").exists());
+    assert!(verify(&log, None, false).intact);
+}
