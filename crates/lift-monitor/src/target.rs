@@ -70,7 +70,7 @@ impl ProcessSnapshot {
 /// Samples process `pid`: threads, memory and peak RSS, open descriptors against its own
 /// `RLIMIT_NOFILE`, CPU use over [`ProcessOptions::cpu_window`], its memory cgroup.
 ///
-/// Fails with [`Error::NoSuchProcess`] when there is no such process. Figures the caller
+/// Fails with [`crate::Error::NoSuchProcess`] when there is no such process. Figures the caller
 /// may not read (another user's descriptors) are `None`.
 pub async fn sample_process(pid: u32, options: &ProcessOptions) -> Result<ProcessSnapshot> {
     crate::backend::sample_process(pid, options.cpu_window).await
