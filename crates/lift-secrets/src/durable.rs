@@ -144,8 +144,13 @@ pub(crate) fn check_dir_chain(root: &Path, dir: &Path) -> Result<()> {
                     path.display()
                 )))
             }
-            Ok(_) => {
-                let meta = std::fs::metadata(path).map_err(|e| Error::io("inspect", path, e))?;
+            Ok(meta) => {
+                // Only the root may be a link (the user chose it): follow it once.
+                let meta = if meta.file_type().is_symlink() {
+                    std::fs::metadata(path).map_err(|e| Error::io("inspect", path, e))?
+                } else {
+                    meta
+                };
                 if !meta.is_dir() {
                     return Err(Error::InvalidInput(format!(
                         "{} is in the way of the secret store: it should be a directory",

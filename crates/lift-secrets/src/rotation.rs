@@ -43,7 +43,7 @@ pub struct StepContext {
 }
 
 impl StepContext {
-    /// The value of AWSPREVIOUS, if a version holds it.
+    /// The value of AWSPREVIOUS, if a version holds it (in setSecret; `None` in testSecret).
     ///
     /// AWS's rotation templates fall back to it in setSecret when the current
     /// credential no longer logs in (a rotation that changed the target system and
@@ -972,21 +972,28 @@ impl RotationEngine {
                     .provider
                     .get(name, &VersionSelector::Version(token.clone()))
                     .await?;
-                let current = self
-                    .read_labelled(name, &description, StageLabel::CURRENT)
-                    .await?;
-                let previous = self
-                    .read_labelled(name, &description, StageLabel::PREVIOUS)
-                    .await?;
-                let context = StepContext {
+                let version_of = |label: &str| {
+                    description
+                        .version_with(label)
+                        .map(|v| v.version_id.clone())
+                };
+                let mut context = StepContext {
                     name: name.clone(),
                     rotation_id: checkpoint.rotation_id.clone(),
                     pending_version: token.clone(),
-                    current_version: current.as_ref().map(|c| c.version_id.clone()),
-                    previous_version: previous.as_ref().map(|p| p.version_id.clone()),
-                    previous: previous.map(|p| p.value),
+                    current_version: version_of(StageLabel::CURRENT),
+                    previous_version: version_of(StageLabel::PREVIOUS),
+                    previous: None,
                 };
                 let result = if step == RotationStep::SetSecret {
+                    // Only setSecret is handed the current and previous values.
+                    let current = self
+                        .read_labelled(name, &description, StageLabel::CURRENT)
+                        .await?;
+                    context.previous = self
+                        .read_labelled(name, &description, StageLabel::PREVIOUS)
+                        .await?
+                        .map(|p| p.value);
                     rotator
                         .set_secret(&context, &pending.value, current.as_ref().map(|c| &c.value))
                         .await
@@ -1132,7 +1139,7 @@ impl RotationEngine {
                 Err(e) => return Err(e.into()),
             }
         };
-        let description = self.provider.describe(name).await?;
+        // Moving AWSCURRENT leaves AWSPENDING where it was: the description read above still tells.
         if description
             .version_with(StageLabel::PENDING)
             .is_some_and(|v| &v.version_id == token)
