@@ -479,17 +479,64 @@ async fn every_crash_state_of_a_put_and_a_rotation_keeps_the_invariants() {
         std::fs::remove_dir_all(&into).unwrap();
         checked += 1;
     }
+    let rotation_states = checked - put_states;
+    let rotation_ops = ops.len();
+
+    // The first put of a new secret: a new file in a new directory, and a new manifest entry.
+    let fresh: SecretName = "team/new/api-key".parse().unwrap();
+    let (before, ops) = record(&root, async {
+        store
+            .put(
+                &fresh,
+                &SecretValue::from("brand-new"),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+    })
+    .await;
+    for (i, (acknowledged, state)) in explore(&before, &ops).iter().enumerate() {
+        let into = scratch.path().join(format!("create-{i}"));
+        materialize(state, &root, &into);
+        let crashed = open(&into);
+        match crashed.get(&fresh, &VersionSelector::default()).await {
+            Ok(v) => assert_eq!(v.value.expose(), b"brand-new", "create state {i}"),
+            Err(e) => {
+                assert_eq!(
+                    e.kind(),
+                    lift_core::ErrorKind::NotFound,
+                    "create state {i}: {e}"
+                );
+                assert!(
+                    !acknowledged,
+                    "create state {i}: an acknowledged put was lost"
+                );
+            }
+        }
+        // The other secret is untouched by the crash.
+        assert!(
+            crashed
+                .get(&name, &VersionSelector::default())
+                .await
+                .is_ok(),
+            "create state {i}"
+        );
+        std::fs::remove_dir_all(&into).unwrap();
+        checked += 1;
+    }
+    let create_states = checked - put_states - rotation_states;
     println!(
-        "crash states checked: {checked} ({put_states} of a put, {} of a rotation of {} operations)",
-        checked - put_states,
-        ops.len()
+        "crash states checked: {checked} ({put_states} of a put, {rotation_states} of a rotation of {rotation_ops} operations, {create_states} of a new secret's first put)"
+    );
+    assert!(
+        create_states >= 9,
+        "only {create_states} crash states of a first put"
     );
     // Two atomic replacements (the file, then the manifest) leave 9 distinct states at least.
     assert!(put_states >= 9, "only {put_states} crash states of a put");
     assert!(
-        checked - put_states >= 40,
-        "only {} crash states of a rotation",
-        checked - put_states
+        rotation_states >= 40,
+        "only {rotation_states} crash states of a rotation"
     );
     assert!(
         store
