@@ -48,8 +48,9 @@ impl SecretValueDocument {
     /// sized up front, so that it never reallocates (a reallocation would leave a copy
     /// of the value in freed memory), and is wiped afterwards.
     pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        // JSON escapes a byte to at most six; the other fields are short.
-        let capacity = self.value.len() * 6 + 4096;
+        // JSON escapes a byte to at most six; the rest is the names, labels and layout.
+        let labels: usize = self.stages.iter().map(|s| s.as_str().len() + 16).sum();
+        let capacity = (self.value.len() + self.name.as_str().len()) * 6 + labels + 1024;
         let mut buffer = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
         serde_json::to_writer_pretty(&mut *buffer, self).map_err(std::io::Error::other)?;
         buffer.push(b'\n');
