@@ -178,3 +178,27 @@ async fn a_checkpoint_signed_by_a_key_the_chain_never_named_is_refused() {
     // The genuine checkpoint still verifies.
     assert!(verify(&log, Some(key()), None).intact);
 }
+
+#[tokio::test]
+async fn the_health_checks_cheap_path_stays_cheap_with_an_independent_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    append(&log, 0, 50, true).await;
+    append(&log, 50, 2, false).await;
+    let report = lift_audit::verify_since_checkpoint(
+        &log,
+        &VerifyOptions {
+            key: Some(key()),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(report.intact, "{:?}", report.failure);
+    // Only the records after the checkpoint were read, not the whole chain.
+    assert_eq!(report.records_checked, 2);
+    assert_eq!(report.unsigned_records, 2);
+    assert_eq!(
+        report.checkpoint.unwrap().trust,
+        SignatureTrust::EmbeddedKey
+    );
+}
