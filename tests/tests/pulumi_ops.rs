@@ -169,7 +169,7 @@ async fn program_failures_are_classified_and_keep_the_partial_ledger() {
         ("compile", "compile"),
         ("runtime", "run time"),
         ("engine-bug", "internal error"),
-        ("exit:7", "exit code 7"),
+        ("exit:42", "exit code 42"),
     ];
     for (mode, text) in cases {
         let ws = project

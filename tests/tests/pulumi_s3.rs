@@ -32,7 +32,9 @@ const BUCKET: &str = "lift-pulumi-state";
 fn http(endpoint: &str, method: &str, path: &str) -> String {
     let address = endpoint.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -71,7 +73,12 @@ impl Machine {
         self.dir.path().join("project")
     }
 
-    async fn workspace(&self, pulumi: &Path, endpoint: &str, path: std::ffi::OsString) -> Workspace {
+    async fn workspace(
+        &self,
+        pulumi: &Path,
+        endpoint: &str,
+        path: std::ffi::OsString,
+    ) -> Workspace {
         Workspace::builder(self.project())
             .pulumi(pulumi)
             .backend_url(format!(
@@ -142,10 +149,17 @@ async fn two_machines_share_one_stack_in_s3() {
         .workspace(&pulumi, &endpoint, std::env::join_paths(dirs).unwrap())
         .await;
     let first = slow.stack("dev".parse().unwrap());
-    let running = tokio::spawn(async move { first.up(OpOptions::default().message("from the laptop")).await });
+    let running = tokio::spawn(async move {
+        first
+            .up(OpOptions::default().message("from the laptop"))
+            .await
+    });
     let deadline = Instant::now() + Duration::from_secs(120);
     while !locked(&endpoint) {
-        assert!(Instant::now() < deadline, "the laptop's update never took the lock");
+        assert!(
+            Instant::now() < deadline,
+            "the laptop's update never took the lock"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let refused = b_dev.up(OpOptions::default()).await.unwrap_err();
@@ -155,11 +169,17 @@ async fn two_machines_share_one_stack_in_s3() {
 
     // Afterwards each sees the other's outputs and history.
     let outputs = b_dev.outputs().await.unwrap();
-    assert_eq!(outputs["greeting"], OutputValue::Plain("hello <world> & more".into()));
+    assert_eq!(
+        outputs["greeting"],
+        OutputValue::Plain("hello <world> & more".into())
+    );
     assert!(matches!(&outputs["token"], OutputValue::Secret(s) if s.expose() == b"shared-secret"));
     let history = b_dev.history(5).await.unwrap();
     assert_eq!(history[0].message, "from the laptop");
-    b_dev.up(OpOptions::default().message("from the runner")).await.unwrap();
+    b_dev
+        .up(OpOptions::default().message("from the runner"))
+        .await
+        .unwrap();
     let seen = dev.history(5).await.unwrap();
     assert_eq!(seen[0].message, "from the runner");
     assert_eq!(seen[1].message, "from the laptop");

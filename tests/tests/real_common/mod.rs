@@ -195,4 +195,3 @@ impl Project {
         std::env::join_paths(dirs).unwrap()
     }
 }
-

@@ -62,6 +62,7 @@ const BOOL_FLAGS: &[&str] = &[
     "path",
     "secret",
     "plaintext",
+    "raw",
     "force",
     "preview-only",
     "suppress-outputs",

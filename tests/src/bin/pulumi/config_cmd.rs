@@ -339,10 +339,11 @@ fn read_value(ctx: &Ctx) -> Result<String, CliError> {
         .lock()
         .read_to_string(&mut buf)
         .map_err(|e| CliError::new(format!("reading the config value from stdin: {e}")))?;
-    let trimmed = buf
-        .strip_suffix("\r\n")
-        .or_else(|| buf.strip_suffix('\n'))
-        .unwrap_or(&buf);
+    if ctx.args.bool("raw") {
+        return Ok(buf);
+    }
+    // Like pulumi on Linux: one trailing "\n" goes, unless --raw.
+    let trimmed = buf.strip_suffix('\n').unwrap_or(&buf);
     Ok(trimmed.to_owned())
 }
 

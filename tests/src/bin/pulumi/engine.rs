@@ -234,6 +234,11 @@ impl Selection {
 
 /// Runs an engine operation.
 pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
+    if !ctx.args.values("target").is_empty() && !ctx.args.values("exclude").is_empty() {
+        return Err(CliError::new(
+            "if any flags in the group [target exclude] are set none of the others can be; [exclude target] were all set",
+        ));
+    }
     let slow = ctx.faults.slow(&ctx.command);
     // Signal handling must be set up before any thread exists.
     let interrupts = match slow {
@@ -523,12 +528,19 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
     }
     drop(lock);
     if failed {
-        return Err(CliError::bail(255));
+        return Err(CliError::bail(1));
     }
     if ctx.args.bool("expect-no-changes") && changes.keys().any(|k| k != "same") {
-        return Err(CliError::new(
-            "no changes were expected but changes were proposed",
-        ));
+        let operation = if ctx.command == "preview" {
+            "preview"
+        } else {
+            "update"
+        };
+        return Err(CliError {
+            message: format!("no changes were expected for {operation} but changes were proposed"),
+            code: 7,
+            kind: crate::ErrorKind::Cli,
+        });
     }
     Ok(())
 }

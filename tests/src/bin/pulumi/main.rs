@@ -30,7 +30,7 @@ use project::Project;
 use store::Backend;
 
 /// The version printed by `pulumi version` unless `FAKE_PULUMI_VERSION` overrides it.
-pub(crate) const DEFAULT_VERSION: &str = "v3.190.0";
+pub(crate) const DEFAULT_VERSION: &str = "v3.274.1";
 
 /// How an error ends the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +55,21 @@ pub(crate) struct CliError {
 }
 
 impl CliError {
-    /// A CLI error with Pulumi's usual exit code 255.
+    /// A CLI error with the generic exit code 1 (pulumi 3.227 and newer;
+    /// older CLIs exited 255).
     pub(crate) fn new(message: impl Into<String>) -> CliError {
         CliError {
             message: message.into(),
-            code: 255,
+            code: 1,
+            kind: ErrorKind::Cli,
+        }
+    }
+
+    /// The stack does not exist: exit code 6.
+    pub(crate) fn stack_not_found(name: &str) -> CliError {
+        CliError {
+            message: format!("no stack named '{name}' found"),
+            code: 6,
             kind: ErrorKind::Cli,
         }
     }
@@ -73,7 +83,7 @@ impl CliError {
     pub(crate) fn program(message: String) -> CliError {
         CliError {
             message,
-            code: 255,
+            code: 1,
             kind: ErrorKind::Program,
         }
     }

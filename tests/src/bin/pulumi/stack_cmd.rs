@@ -119,12 +119,9 @@ pub(crate) fn cancel(ctx: &Ctx) -> Result<(), CliError> {
             "--yes must be passed in to proceed when running in non-interactive mode",
         ));
     }
-    let removed = backend.break_locks(&project.name, &name)?;
-    if removed == 0 {
-        return Err(CliError::new(format!(
-            "stack '{name}' has no update in progress to cancel"
-        )));
-    }
+    // Like the real DIY backend: delete the lock files, whether or not
+    // anything runs, stop nothing, and say it was cancelled.
+    backend.break_locks(&project.name, &name)?;
     println!("The currently running update for '{name}' has been canceled!");
     Ok(())
 }
@@ -150,6 +147,9 @@ fn init(ctx: &Ctx) -> Result<(), CliError> {
         state.secrets_provider = p.to_owned();
     }
     state.passphrase_check = ctx.check_passphrase(&backend, &state)?;
+    // The real DIY backend writes an empty checkpoint at init, so `stack ls`
+    // shows a last update and a resource count of 0 from the start.
+    state.last_update_millis = Some(crate::clock::now_millis());
     if let Some(from) = ctx.args.value("copy-config-from") {
         let source = backend.load(&project.name, &normalize_stack_name(from)?)?;
         state.config = source.config;
@@ -179,7 +179,7 @@ fn select(ctx: &Ctx) -> Result<(), CliError> {
         if ctx.args.bool("create") {
             backend.save(&StackState::new(&project.name, &name))?;
         } else {
-            return Err(CliError::new(format!("no stack named '{name}' found")));
+            return Err(CliError::stack_not_found(&name));
         }
     }
     backend.set_current(&project.name, Some(&name))
@@ -598,9 +598,13 @@ fn history(ctx: &Ctx) -> Result<(), CliError> {
 fn tag(ctx: &Ctx) -> Result<(), CliError> {
     let (_, backend, mut state) = load(ctx)?;
     let builtin = |state: &StackState| -> BTreeMap<String, String> {
+        // The DIY backend keeps only the tags a user set; the Pulumi Cloud
+        // adds `pulumi:project`, `pulumi:runtime` and more.
         let mut t = BTreeMap::new();
-        t.insert("pulumi:project".to_owned(), state.project.clone());
-        t.insert("pulumi:runtime".to_owned(), "yaml".to_owned());
+        if matches!(backend.kind, BackendKind::Cloud { .. }) {
+            t.insert("pulumi:project".to_owned(), state.project.clone());
+            t.insert("pulumi:runtime".to_owned(), "yaml".to_owned());
+        }
         t
     };
     match ctx.command.as_str() {

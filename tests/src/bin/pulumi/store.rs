@@ -149,7 +149,7 @@ impl Backend {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CliError::new(format!("no stack named '{stack}' found")));
+                return Err(CliError::stack_not_found(stack));
             }
             Err(e) => return Err(CliError::io("reading stack", &path, &e)),
         };
