@@ -342,7 +342,10 @@ mod tests {
         let cpu = snapshot.cpu.percent.unwrap();
         // A busy loop uses a core when it gets one; on a loaded test machine it may get
         // far less, but never none, and an idle process would show about zero.
-        assert!(cpu > 5.0 && cpu <= 100.0 * 64.0, "a busy loop's CPU use: {cpu}");
+        assert!(
+            cpu > 5.0 && cpu <= 100.0 * 64.0,
+            "a busy loop's CPU use: {cpu}"
+        );
         assert!(snapshot.cpu.window_seconds.unwrap() >= 0.5);
         assert!(snapshot.fds.open.unwrap() >= 3);
         assert!(snapshot.uptime_seconds.unwrap() < 60.0);
