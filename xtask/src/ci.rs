@@ -52,6 +52,49 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             ("LIFT_REAL_PULUMI", &pulumi),
         ],
     )?;
+    // lift-monitor's portable backend (the workspace run above uses /proc), and
+    // the /proc hot path with the optional features, which `--all-features`
+    // cannot cover since it selects sysinfo.
+    step(
+        root,
+        "lift-monitor on the sysinfo backend",
+        &[
+            "test",
+            "-p",
+            "lift-monitor",
+            "--features",
+            "sysinfo",
+            "--locked",
+        ],
+    )?;
+    step(
+        root,
+        "lint (lift-monitor, sysinfo)",
+        &[
+            "clippy",
+            "-p",
+            "lift-monitor",
+            "--all-targets",
+            "--features",
+            "sysinfo",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    step(
+        root,
+        "lift-monitor on /proc with http, lambda and jemalloc",
+        &[
+            "test",
+            "-p",
+            "lift-monitor",
+            "--features",
+            "http,lambda,jemalloc",
+            "--locked",
+        ],
+    )?;
     if std::env::var("LIFT_TEST_MOTO").as_deref() == Ok("1") {
         // The AWS SDK is heavy, so the `aws` feature is built only for the suite that needs it.
         step(

@@ -34,7 +34,12 @@ pub struct GlobalArgs {
 
     /// Where the audit log's signed checkpoints go; keep them where the log's
     /// writers cannot rewrite history (default: <audit-log>.checkpoint).
-    #[arg(long, global = true, value_name = "FILE", env = "LIFT_AUDIT_CHECKPOINT")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "LIFT_AUDIT_CHECKPOINT"
+    )]
     pub audit_checkpoint: Option<std::path::PathBuf>,
 
     /// The Ed25519 key file that signs audit checkpoints, independent of the

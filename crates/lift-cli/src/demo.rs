@@ -28,9 +28,8 @@ use lift::audit::{AuditHealthCheck, AuditKey, FileAuditSink, SinkOptions, Verify
 use lift::monitor::{Endpoint, Group, Monitor, MonitorConfig, StandardChecks};
 use lift::pulumi::{CliHealthCheck, OpOptions, PulumiCli, Workspace};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, PasswordPolicy, Protection,
-    RotateOptions, RotationEngine, Rotator, StepContext, StoreHealthCheck, StoreKey,
-    generate_password,
+    AuditedProvider, FileSecretsProvider, PasswordPolicy, Protection, RotateOptions,
+    RotationEngine, Rotator, StepContext, StoreHealthCheck, StoreKey, generate_password,
 };
 use lift::{
     AuditSink, Error, ErrorKind, HealthStatus, OutputValue, PutOptions, SecretName, SecretValue,
@@ -198,11 +197,8 @@ pub(crate) async fn run(args: DemoArgs, ctx: &Context) -> lift::Result<u8> {
             )
             .await;
         if provisioned.is_some() {
-            let engine = RotationEngine::new(
-                provider.clone(),
-                Arc::new(FileRotationStore::new(&layout.store)),
-            )
-            .with_audit(audit.clone());
+            let engine = RotationEngine::new(provider.clone(), Arc::new(store.rotation_store()))
+                .with_audit(audit.clone());
             walk.step(
                 "rotate it: createSecret, setSecret, testSecret, finishSecret",
                 rotate(&engine, &service, provider.as_ref(), &name),

@@ -154,6 +154,7 @@ async fn register_components(manager: &HealthManager, ctx: &Context) -> lift::Re
         };
         let options = lift::audit::VerifyOptions {
             key,
+            checkpoint: crate::context::audit_checkpoint().map(std::path::Path::to_path_buf),
             ..lift::audit::VerifyOptions::default()
         };
         manager.register(lift::audit::AuditHealthCheck::new(log, options))?;
