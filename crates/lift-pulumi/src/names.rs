@@ -8,7 +8,10 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// A stack name: `stack`, `project/stack` or `org/project/stack`.
+/// A stack name: `stack`, `org/stack` or `org/project/stack`, as pulumi reads
+/// them (a two-part name is organization and stack, not project and stack;
+/// on DIY backends the organization is always `organization`). pulumi
+/// resolves the name; lift only checks that it cannot be read as a flag.
 ///
 /// Each `/`-separated part is 1 to 100 characters of `A-Za-z0-9-_.` and does
 /// not start with `-` or `.`, so a name can never be mistaken for a flag.
@@ -40,7 +43,7 @@ impl StackName {
         match why {
             None => Ok(StackName(name)),
             Some(why) => Err(Error::InvalidInput(format!(
-                "invalid stack name {}: {why}; use stack, project/stack or org/project/stack with parts of A-Za-z0-9-_. not starting with '-' or '.'",
+                "invalid stack name {}: {why}; use stack, org/stack or org/project/stack with parts of A-Za-z0-9-_. not starting with '-' or '.'",
                 quoted(&name)
             ))),
         }
