@@ -630,6 +630,9 @@ fn the_lift_binary_deploys_with_the_real_cli() {
     assert_eq!(init["action"], "created");
     let init = json(&run(&["init", "--stack", "dev", "--json"], None, None));
     assert_eq!(init["action"], "selected");
+    // `ls` needs no stack; pulumi names the current project's stacks short.
+    let ls = json(&run(&["ls", "--json"], None, None));
+    assert_eq!(ls["stacks"][0]["name"], "dev", "{ls}");
     let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     json(&run(
         &[

@@ -26,12 +26,7 @@ use crate::schemas::ErrorBody;
 const CONFIG_VALUE_LIMIT: usize = 1024 * 1024;
 
 pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
-    let Some(stack) = args.stack.as_deref() else {
-        return Err(Error::invalid_input(
-            "name the stack with --stack NAME (or LIFT_STACK); lift never uses the globally selected stack",
-        ));
-    };
-    let name: StackName = stack.parse()?;
+    let name: Option<StackName> = args.stack.as_deref().map(str::parse).transpose()?;
     if let Ok(meta) = std::fs::metadata(&args.cwd) {
         if !meta.is_dir() {
             return Err(Error::invalid_input(format!(
@@ -53,6 +48,14 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
         builder = builder.pulumi(path);
     }
     let workspace = builder.build().await?;
+    if matches!(args.op, DeployOp::Ls) {
+        return list(ctx, &workspace).await;
+    }
+    let Some(name) = name else {
+        return Err(Error::invalid_input(
+            "name the stack with --stack NAME (or LIFT_STACK); lift never uses the globally selected stack",
+        ));
+    };
     let hints = Hints::new(&args);
     let stack = workspace.stack(name.clone());
     match args.op {
@@ -72,40 +75,7 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
             ctx.say(format!("stack {name} {action}"));
             emit_action(ctx, &name, action, None, None)
         }
-        DeployOp::Ls => {
-            let stacks = workspace.list_stacks().await?;
-            if ctx.json {
-                ctx.emit_json(&StacksDocument {
-                    stacks: stacks
-                        .into_iter()
-                        .map(|s| StackDocument {
-                            name: s.name,
-                            last_update: s.last_update,
-                            update_in_progress: s.update_in_progress,
-                            resource_count: s.resource_count,
-                        })
-                        .collect(),
-                })?;
-            } else if stacks.is_empty() {
-                ctx.say("no stacks; create one with `lift deploy --stack NAME init`");
-            } else {
-                ctx.say(format!(
-                    "{:<32} {:<26} {:>9}  {}",
-                    "NAME", "LAST UPDATE", "RESOURCES", "UPDATING"
-                ));
-                for s in stacks {
-                    ctx.say(format!(
-                        "{:<32} {:<26} {:>9}  {}",
-                        s.name,
-                        s.last_update.as_deref().unwrap_or("never"),
-                        s.resource_count
-                            .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-                        if s.update_in_progress { "yes" } else { "no" }
-                    ));
-                }
-            }
-            Ok(0)
-        }
+        DeployOp::Ls => list(ctx, &workspace).await,
         DeployOp::Rm { force, yes } => {
             if !yes {
                 return Err(Error::invalid_input(format!(
@@ -245,6 +215,42 @@ impl Hints {
             _ => err.into(),
         }
     }
+}
+
+/// `lift deploy ls`: the project's stacks (it needs no `--stack`).
+async fn list(ctx: &Context, workspace: &Workspace) -> lift::Result<u8> {
+    let stacks = workspace.list_stacks().await?;
+    if ctx.json {
+        ctx.emit_json(&StacksDocument {
+            stacks: stacks
+                .into_iter()
+                .map(|s| StackDocument {
+                    name: s.name,
+                    last_update: s.last_update,
+                    update_in_progress: s.update_in_progress,
+                    resource_count: s.resource_count,
+                })
+                .collect(),
+        })?;
+    } else if stacks.is_empty() {
+        ctx.say("no stacks; create one with `lift deploy --stack NAME init`");
+    } else {
+        ctx.say(format!(
+            "{:<32} {:<26} {:>9}  {}",
+            "NAME", "LAST UPDATE", "RESOURCES", "UPDATING"
+        ));
+        for s in stacks {
+            ctx.say(format!(
+                "{:<32} {:<26} {:>9}  {}",
+                s.name,
+                s.last_update.as_deref().unwrap_or("never"),
+                s.resource_count
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                if s.update_in_progress { "yes" } else { "no" }
+            ));
+        }
+    }
+    Ok(0)
 }
 
 async fn history(ctx: &Context, stack: &Stack, limit: u32) -> lift::Result<u8> {
