@@ -22,7 +22,7 @@ use lift::pulumi::{ConfigOptions, ConfigValue, OpOptions, Workspace};
 use lift_core::{Classify, ErrorKind, OutputValue, SecretValue};
 use lift_tests::moto::{self, MotoServer};
 use lift_tests::scenario::{self, PASSPHRASE};
-use real_common::{language_dir, path_with, real_pulumi};
+use real_common::{language_dir, path_with, real_pulumi, slow_host_path};
 
 mod real_common;
 
@@ -130,23 +130,12 @@ async fn two_machines_share_one_stack_in_s3() {
     let b_dev = b.select_stack("dev".parse().unwrap()).await.unwrap();
 
     // While the laptop's update runs, the runner's is refused as a conflict.
-    let slow_dir = laptop.dir.path().join("slow-host");
-    std::fs::create_dir_all(&slow_dir).unwrap();
-    let host = slow_dir.join("pulumi-language-yaml");
-    std::fs::write(
-        &host,
-        format!(
-            "#!/bin/sh\nsleep 6\nexec \"{}\" \"$@\"\n",
-            language_dir(&pulumi).join("pulumi-language-yaml").display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut dirs = vec![slow_dir];
-    dirs.extend(std::env::split_paths(&fast));
     let slow = laptop
-        .workspace(&pulumi, &endpoint, std::env::join_paths(dirs).unwrap())
+        .workspace(
+            &pulumi,
+            &endpoint,
+            slow_host_path(laptop.dir.path(), &pulumi, 6),
+        )
         .await;
     let first = slow.stack("dev".parse().unwrap());
     let running = tokio::spawn(async move {

@@ -170,7 +170,8 @@ impl CancelOutcome {
         }
     }
 
-    fn as_str(&self) -> &'static str {
+    /// `interrupted`, `signalled`, `cancelled_by_backend` or `lock_broken`.
+    pub fn as_str(&self) -> &'static str {
         match self {
             CancelOutcome::Interrupted { .. } => "interrupted",
             CancelOutcome::Signalled { .. } => "signalled",

@@ -177,21 +177,27 @@ impl Project {
     /// A `PATH` whose YAML language host sleeps before it starts, so that an
     /// update holds the stack's lock long enough to be raced or cancelled.
     pub(crate) fn slow_path(&self, seconds: u32) -> std::ffi::OsString {
-        let slow = self.dir.path().join("slow-host");
-        std::fs::create_dir_all(&slow).unwrap();
-        let host = slow.join("pulumi-language-yaml");
-        std::fs::write(
-            &host,
-            format!(
-                "#!/bin/sh\nsleep {seconds}\nexec \"{}\" \"$@\"\n",
-                self.tools_dir().join("pulumi-language-yaml").display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut dirs = vec![slow];
-        dirs.extend(std::env::split_paths(&path_with(&self.tools_dir())));
-        std::env::join_paths(dirs).unwrap()
+        slow_host_path(self.dir.path(), &self.pulumi, seconds)
     }
+}
+
+/// A `PATH` under `base` whose YAML language host sleeps `seconds` before it
+/// starts the real one, then the real host's folder.
+pub(crate) fn slow_host_path(base: &Path, pulumi: &Path, seconds: u32) -> std::ffi::OsString {
+    let slow = base.join("slow-host");
+    std::fs::create_dir_all(&slow).unwrap();
+    let host = slow.join("pulumi-language-yaml");
+    std::fs::write(
+        &host,
+        format!(
+            "#!/bin/sh\nsleep {seconds}\nexec \"{}\" \"$@\"\n",
+            language_dir(pulumi).join("pulumi-language-yaml").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut dirs = vec![slow];
+    dirs.extend(std::env::split_paths(&path_with(&language_dir(pulumi))));
+    std::env::join_paths(dirs).unwrap()
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use lift::pulumi::{
-    CancelOptions, CancelOutcome, ConfigOptions, ConfigValue, OpResult, Operation, Stack,
-    StackInitOptions, StackName, Workspace,
+    CancelOptions, ConfigOptions, ConfigValue, OpResult, Operation, Stack, StackInitOptions,
+    StackName, Workspace,
 };
 use lift::{DeployResult, Error, SecretValue};
 
@@ -27,6 +27,10 @@ const CONFIG_VALUE_LIMIT: usize = 1024 * 1024;
 
 pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
     let name: Option<StackName> = args.stack.as_deref().map(str::parse).transpose()?;
+    // Bad input is reported before lift looks for pulumi.
+    if name.is_none() && !matches!(args.op, DeployOp::Ls) {
+        return Err(missing_stack());
+    }
     if let Ok(meta) = std::fs::metadata(&args.cwd) {
         if !meta.is_dir() {
             return Err(Error::invalid_input(format!(
@@ -52,9 +56,7 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
         return list(ctx, &workspace).await;
     }
     let Some(name) = name else {
-        return Err(Error::invalid_input(
-            "name the stack with --stack NAME (or LIFT_STACK); lift never uses the globally selected stack",
-        ));
+        return Err(missing_stack());
     };
     let hints = Hints::new(&args);
     let stack = workspace.stack(name.clone());
@@ -119,13 +121,7 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
                 .map_err(|err| hints.apply(err))?;
             let detail = outcome.describe(name.as_str());
             ctx.say(&detail);
-            let action = match outcome {
-                CancelOutcome::Interrupted { .. } => "interrupted",
-                CancelOutcome::Signalled { .. } => "signalled",
-                CancelOutcome::CancelledByBackend => "cancelled_by_backend",
-                _ => "lock_broken",
-            };
-            emit_action(ctx, &name, action, None, Some(detail))
+            emit_action(ctx, &name, outcome.as_str(), None, Some(detail))
         }
         DeployOp::Export { file } => {
             let state = stack.export().await?;
@@ -215,6 +211,12 @@ impl Hints {
             _ => err.into(),
         }
     }
+}
+
+fn missing_stack() -> Error {
+    Error::invalid_input(
+        "name the stack with --stack NAME (or LIFT_STACK); lift never uses the globally selected stack",
+    )
 }
 
 /// `lift deploy ls`: the project's stacks (it needs no `--stack`).
@@ -509,6 +511,7 @@ async fn confirm(
     stack: &Stack,
     op: Operation,
     args: &OpArgs,
+    grace: u64,
     hints: &Hints,
 ) -> lift::Result<bool> {
     if op == Operation::Preview || args.yes {
@@ -530,7 +533,7 @@ async fn confirm(
                 Operation::Preview,
                 args.preview_options(),
                 false,
-                30,
+                grace,
                 hints,
             )
             .await?;
@@ -575,7 +578,7 @@ async fn operate(
     grace: u64,
     hints: &Hints,
 ) -> lift::Result<u8> {
-    if !confirm(ctx, &stack, op, &args, hints).await? {
+    if !confirm(ctx, &stack, op, &args, grace, hints).await? {
         return Ok(crate::EXIT_FAILURE);
     }
     run_operation(
