@@ -111,7 +111,25 @@ async fn read_version(path: &Path) -> Result<semver::Version> {
         .env("PULUMI_SKIP_UPDATE_CHECK", "true")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+    let run = async {
+        // A binary that was just written (an install, an upgrade) can be
+        // "busy" for a moment: a process forked elsewhere may still hold it
+        // open for writing until its exec. That passes; retry briefly.
+        let mut attempts = 0;
+        loop {
+            match command.output().await {
+                Err(err)
+                    if err.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32)
+                        && attempts < 20 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => return other,
+            }
+        }
+    };
+    let output = tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .map_err(|_| Error::Timeout {
             command: format!("{} version", path.display()),

@@ -140,10 +140,26 @@ impl Runner {
         for (key, value) in self.secret_env.iter() {
             command.env(key, OsStr::from_bytes(value.expose()));
         }
-        let mut child = command.spawn().map_err(|source| Error::Spawn {
-            program: self.program.display().to_string(),
-            source,
-        })?;
+        let mut attempts = 0;
+        let mut child = loop {
+            match command.spawn() {
+                // A just-written binary can be busy until a process forked
+                // elsewhere execs; that passes (see `cli::read_version`).
+                Err(err)
+                    if err.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32)
+                        && attempts < 20 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => {
+                    break other.map_err(|source| Error::Spawn {
+                        program: self.program.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        };
         let pgid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
