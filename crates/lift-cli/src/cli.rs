@@ -52,9 +52,33 @@ pub struct GlobalArgs {
     )]
     pub audit_signing_key: Option<std::path::PathBuf>,
 
+    /// The project config file (default: the nearest lift.toml in the working
+    /// directory or one of its parents).
+    #[arg(long, global = true, value_name = "FILE", env = "LIFT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// The environment of the project config to use (an `[environments.NAME]` table).
+    #[arg(long = "env", global = true, value_name = "NAME", env = "LIFT_ENV")]
+    pub environment: Option<String>,
+
+    /// When to colour output: auto (a terminal without NO_COLOR), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless `NO_COLOR` is set to a non-empty value.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
 }
 
 /// The lift commands.

@@ -6,7 +6,7 @@ use lift::{AuditSink, Error, ErrorKind, NoopAuditSink};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::{EXIT_FAILURE, EXIT_USAGE};
+use crate::output::write_line;
 
 /// The state shared by every command.
 pub(crate) struct Context {
@@ -18,6 +18,13 @@ pub(crate) struct Context {
     pub(crate) audit_log: Option<std::path::PathBuf>,
     /// The `--audit-key-file`, if any.
     pub(crate) audit_key_file: Option<std::path::PathBuf>,
+    // Read by the environment policy and colour work landing next.
+    #[allow(dead_code)]
+    /// The selected environment's name (`--env`, `LIFT_ENV`), if any.
+    pub(crate) environment: Option<String>,
+    #[allow(dead_code)]
+    /// `--color`, as given; see `crate::output` for how it resolves.
+    pub(crate) color: crate::cli::ColorChoice,
 }
 
 /// The global `--audit-checkpoint` (or `LIFT_AUDIT_CHECKPOINT`), which
@@ -62,6 +69,8 @@ impl Context {
             audit,
             audit_log: global.audit_log.clone(),
             audit_key_file: global.audit_key_file.clone(),
+            environment: global.environment.clone(),
+            color: global.color,
         })
     }
 
@@ -90,54 +99,4 @@ impl Context {
         write_line(&mut std::io::stdout().lock(), &text);
         Ok(())
     }
-}
-
-/// Writes one line. A closed pipe (`lift ... | head`) is not an error worth a
-/// panic or a message: the reader has what it wanted.
-fn write_line(out: &mut impl std::io::Write, text: &impl std::fmt::Display) {
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
-}
-
-/// The exit code for an error: 2 for bad input, 1 for everything else.
-pub(crate) fn exit_code_for(err: &Error) -> u8 {
-    match err.kind() {
-        ErrorKind::InvalidInput => EXIT_USAGE,
-        _ => EXIT_FAILURE,
-    }
-}
-
-/// Prints an error (as `{"error": {...}}` under `--json`) and returns its exit code.
-pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
-    if json {
-        let document = serde_json::json!({
-            "error": { "kind": err.kind().as_str(), "message": err.message() }
-        });
-        write_line(&mut std::io::stdout().lock(), &format!("{document:#}"));
-    }
-    let mut text = format!("error: {err}");
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!("\n  caused by: {cause_text}"));
-        }
-        source = cause.source();
-    }
-    write_line(&mut std::io::stderr().lock(), &text);
-    exit_code_for(err)
-}
-
-/// Logs to stderr, at warn by default. `RUST_LOG` overrides `-v`.
-pub(crate) fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

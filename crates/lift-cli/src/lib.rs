@@ -14,6 +14,7 @@ mod context;
 mod demo;
 mod deploy;
 mod health;
+mod output;
 mod schemas;
 mod secrets;
 
@@ -39,7 +40,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    context::init_tracing(cli.global.verbose);
+    output::init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,13 +55,13 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         let ctx = match context::Context::new(&cli.global).await {
             Ok(ctx) => ctx,
-            Err(err) => return context::report_error(json, &err),
+            Err(err) => return output::report_error(json, &err),
         };
         let result = cli::run(cli.command, &ctx).await;
         let closed = ctx.close().await;
         match (result, closed) {
             (Ok(code), Ok(())) => code,
-            (Err(err), _) | (Ok(_), Err(err)) => context::report_error(json, &err),
+            (Err(err), _) | (Ok(_), Err(err)) => output::report_error(json, &err),
         }
     });
     ExitCode::from(code)
