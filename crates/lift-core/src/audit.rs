@@ -104,6 +104,10 @@ pub struct Origin {
     pub process: String,
     /// The process id.
     pub pid: u32,
+    /// The lift environment (`--env`, `LIFT_ENV`) the process ran in, when
+    /// one was selected. Absent from records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl Origin {
@@ -119,6 +123,7 @@ impl Origin {
             host: host.clone(),
             process: process.clone(),
             pid: std::process::id(),
+            environment: None,
         }
     }
 }

@@ -46,6 +46,10 @@ impl AuditEvent {
         write_str(out, &self.origin.process);
         out.extend_from_slice(b",\"pid\":");
         serde_json::to_writer(&mut *out, &self.origin.pid)?;
+        if let Some(environment) = &self.origin.environment {
+            out.extend_from_slice(b",\"environment\":");
+            write_str(out, environment);
+        }
         out.extend_from_slice(b"},\"outcome\":");
         serde_json::to_writer(&mut *out, &self.outcome)?;
         out.extend_from_slice(b",\"resource\":{\"kind\":");
@@ -197,12 +201,14 @@ mod tests {
             id in any::<String>(),
             detail in any::<String>(),
             correlation in proptest::option::of(any::<String>()),
+            environment in proptest::option::of(any::<String>()),
             failed in any::<bool>(),
         ) {
             let mut event = AuditEvent::new(event_type, action, Resource::new(id.clone(), id))
                 .actor(Actor::user(actor))
                 .detail(detail.clone(), detail.clone());
             event.correlation_id = correlation;
+            event.origin.environment = environment;
             if failed {
                 event = event.outcome(Outcome::Failure { detail, kind: None });
             }
