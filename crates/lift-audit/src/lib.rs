@@ -40,6 +40,7 @@ mod manifest;
 mod query;
 mod record;
 mod recovery;
+mod settings;
 mod sink;
 mod staging;
 mod verify;
@@ -54,6 +55,7 @@ pub use key::{AuditKey, CheckpointSigner, KEY_FILE_ENV, MIN_KEY_LEN};
 pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secret};
 pub use manifest::{Manifest, chain_files, manifest_path};
 pub use query::{Filter, Query, QueryDocument, parse_time, query};
+pub use settings::AuditSettings;
 pub use record::{GENESIS, MAX_EVENT_LEN, MAX_RECORD_LEN, Record};
 pub use sink::{
     Durability, FileAuditSink, Receipt, SinkOptions, default_signing_key_path, lock_path,

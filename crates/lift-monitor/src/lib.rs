@@ -59,6 +59,7 @@ mod procfile;
 mod prometheus;
 mod report;
 mod sampler;
+mod settings;
 mod snapshot;
 mod stall;
 mod standard;
@@ -79,6 +80,7 @@ pub use emf::{
 };
 pub use error::{Error, Result};
 pub use histogram::Histogram;
+pub use settings::HealthSettings;
 #[cfg(feature = "http")]
 pub use http::HealthServer;
 pub use invocation::{Invocation, InvocationMetrics};

@@ -68,12 +68,14 @@ mod names;
 mod operation;
 mod process;
 mod reader;
+mod settings;
 mod stack;
 mod tempdir;
 mod workspace;
 
 pub use cancel::{CancelOptions, CancelOutcome, LockHolder, OWNER_ENV};
 pub use cli::{MINIMUM_VERSION, PULUMI_ENV, PulumiCli};
+pub use settings::DeploySettings;
 pub use error::{Error, Result};
 pub use events::{
     CancelEvent, DiagnosticEvent, DiffKind, EngineEvent, ErrorEvent, EventPayload, OpType,

@@ -58,6 +58,7 @@ mod memory;
 mod model;
 mod rotation;
 mod rotation_state;
+mod settings;
 
 pub use audited::AuditedProvider;
 #[cfg(feature = "aws")]
@@ -73,6 +74,7 @@ pub use health::StoreHealthCheck;
 pub use input::{harden_process, read_value};
 pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
 pub use memory::MemorySecretsProvider;
+pub use settings::{AwsStoreSettings, StoreSettings};
 pub use model::StoreLimits;
 pub use rotation::{
     DEFAULT_JSON_FIELD, NativeRotation, OnFailure, RotateOptions, RotationEngine, RotationPolicy,
