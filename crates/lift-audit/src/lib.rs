@@ -29,23 +29,29 @@
 //! ```
 
 mod checkpoint;
-mod durable;
+mod durability;
 mod error;
+mod event_json;
 mod follow;
 mod health;
 mod key;
 mod layer;
 mod lines;
 mod manifest;
+mod options;
+mod paths;
 mod query;
 mod record;
 mod recovery;
 mod settings;
 mod sink;
 mod staging;
+mod syncer;
 mod verify;
+mod writer;
 
 pub use checkpoint::{Checkpoint, default_checkpoint_path};
+pub use durability::{Durability, Receipt};
 /// The Ed25519 public key type of checkpoints (from `ed25519-dalek`).
 pub use ed25519_dalek::VerifyingKey;
 pub use error::{Error, Result};
@@ -54,12 +60,12 @@ pub use health::{AuditHealthCheck, FULL_VERIFY_LIMIT};
 pub use key::{AuditKey, CheckpointSigner, KEY_FILE_ENV, MIN_KEY_LEN};
 pub use layer::{AUDIT_TARGET, AuditForwarder, AuditLayer, LayerStats, looks_secret};
 pub use manifest::{Manifest, chain_files, manifest_path};
+pub use options::SinkOptions;
+pub use paths::{default_signing_key_path, lock_path};
 pub use query::{Filter, Query, QueryDocument, parse_time, query};
-pub use settings::AuditSettings;
 pub use record::{GENESIS, MAX_EVENT_LEN, MAX_RECORD_LEN, Record};
-pub use sink::{
-    Durability, FileAuditSink, Receipt, SinkOptions, default_signing_key_path, lock_path,
-};
+pub use settings::AuditSettings;
+pub use sink::FileAuditSink;
 pub use verify::{
     CHECKPOINT_KEY_ACTION, CHECKPOINT_MISSING_ACTION, CheckpointReport, Failure, Finding,
     SignatureTrust, VerifyOptions, VerifyReport, verify, verify_since_checkpoint, verify_with,

@@ -16,8 +16,8 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::durability::Receipt;
 use crate::error::Result;
-use crate::sink::Receipt;
 
 /// Where the answer to a caller goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;

@@ -1,4 +1,5 @@
-//! Making written records durable: fsync, acknowledgements and checkpoints.
+//! The syncer: makes written records durable (fsync), answers the callers
+//! waiting for them and signs checkpoints.
 //!
 //! The writer thread encodes, hashes and writes records; what happens next
 //! depends on the [`Durability`] policy:
@@ -26,9 +27,9 @@ use lift_core::Clock;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::Checkpoint;
+use crate::durability::{Durability, Receipt};
 use crate::error::{Error, Result};
 use crate::key::CheckpointSigner;
-use crate::sink::{Durability, Receipt};
 
 /// Where the chain ends after a write: what a checkpoint covers.
 #[derive(Debug, Clone)]
