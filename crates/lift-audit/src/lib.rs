@@ -43,6 +43,7 @@ mod paths;
 mod query;
 mod record;
 mod recovery;
+mod settings;
 mod sink;
 mod staging;
 mod syncer;
@@ -63,6 +64,7 @@ pub use options::SinkOptions;
 pub use paths::{default_signing_key_path, lock_path};
 pub use query::{Filter, Query, QueryDocument, parse_time, query};
 pub use record::{GENESIS, MAX_EVENT_LEN, MAX_RECORD_LEN, Record};
+pub use settings::AuditSettings;
 pub use sink::FileAuditSink;
 pub use verify::{
     CHECKPOINT_KEY_ACTION, CHECKPOINT_MISSING_ACTION, CheckpointReport, Failure, Finding,

@@ -484,7 +484,12 @@ mod tests {
     }
 
     fn ctx(sink: &MemoryAuditSink) -> Context {
-        Context::for_tests(false, Arc::new(sink.clone()))
+        Context {
+            json: false,
+            audit: Arc::new(sink.clone()),
+            audit_log: None,
+            audit_key_file: None,
+        }
     }
 
     fn verify_args(log: &Path, key_file: Option<PathBuf>) -> AuditArgs {

@@ -302,7 +302,12 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context::for_tests(true, std::sync::Arc::new(lift::NoopAuditSink))
+        Context {
+            json: true,
+            audit: std::sync::Arc::new(lift::NoopAuditSink),
+            audit_log: None,
+            audit_key_file: None,
+        }
     }
 
     fn args() -> HealthArgs {
