@@ -51,6 +51,35 @@ pub enum AwsError {
         /// The classification derived from the code.
         kind: ErrorKind,
     },
+    /// The caller's IAM policy does not allow the call.
+    #[error(
+        "aws secrets manager refused {operation} on {secret}: the caller is not allowed the IAM action {action} ({code}: {message}); grant {action} on the secret (docs/operations.md lists the actions each lift operation needs)"
+    )]
+    AccessDenied {
+        /// The API operation, for example `UpdateSecretVersionStage`.
+        operation: &'static str,
+        /// The IAM action that was refused, for example `secretsmanager:UpdateSecretVersionStage`.
+        action: String,
+        /// The secret's full name (prefix included).
+        secret: String,
+        /// The error code, for example `AccessDeniedException`.
+        code: String,
+        /// The service's message.
+        message: String,
+    },
+    /// The check made before a rotation's first write found actions the caller's IAM
+    /// policy does not allow; nothing was changed.
+    #[error(
+        "rotating {secret} needs IAM actions that the policy of {principal} does not allow: {actions} (checked with iam:SimulatePrincipalPolicy before anything was changed; the secret is as it was); grant them on the secret (docs/operations.md lists the actions each lift operation needs)"
+    )]
+    PreflightDenied {
+        /// The secret's full name (prefix included).
+        secret: String,
+        /// The principal whose policy was simulated.
+        principal: String,
+        /// The refused actions, comma-separated.
+        actions: String,
+    },
     /// The request did not reach the service, or its answer could not be read.
     #[error(
         "aws secrets manager {operation} on {secret} could not complete: {detail}; check the region, endpoint URL and network"
@@ -81,6 +110,9 @@ impl Classify for AwsError {
     fn kind(&self) -> ErrorKind {
         match self {
             AwsError::Service { kind, .. } | AwsError::Transport { kind, .. } => *kind,
+            AwsError::AccessDenied { .. } | AwsError::PreflightDenied { .. } => {
+                ErrorKind::PermissionDenied
+            }
             AwsError::Malformed { .. } => ErrorKind::External,
         }
     }
@@ -154,6 +186,20 @@ where
             let code = inner.code().unwrap_or("Unknown").to_owned();
             let status = http_status(&err);
             let message = inner.message().unwrap_or("no message").to_owned();
+            // An IAM refusal names the action (every Secrets Manager operation is the
+            // action of the same name), so that the operator knows what to grant.
+            // moto answers with a body the SDK cannot parse, so a bare 403 counts too.
+            if matches!(code.as_str(), "AccessDeniedException" | "AccessDenied")
+                || (code == "Unknown" && status == Some(403))
+            {
+                return AwsError::AccessDenied {
+                    operation,
+                    action: format!("secretsmanager:{operation}"),
+                    secret: secret.to_owned(),
+                    code,
+                    message,
+                };
+            }
             AwsError::Service {
                 operation,
                 secret: secret.to_owned(),
@@ -273,6 +319,10 @@ impl AwsSecretsManagerProviderBuilder {
         AwsSecretsManagerProvider {
             client: Client::new(&config),
             prefix: self.prefix,
+            identity: Some(Identity {
+                sts: aws_sdk_sts::Client::new(&config),
+                iam: aws_sdk_iam::Client::new(&config),
+            }),
         }
     }
 }
@@ -285,6 +335,53 @@ impl AwsSecretsManagerProviderBuilder {
 pub struct AwsSecretsManagerProvider {
     client: Client,
     prefix: String,
+    /// For the rotation pre-check; absent on a provider made [`from_client`](Self::from_client).
+    identity: Option<Identity>,
+}
+
+/// The clients that learn who the caller is and what its IAM policy allows.
+#[derive(Debug, Clone)]
+struct Identity {
+    sts: aws_sdk_sts::Client,
+    iam: aws_sdk_iam::Client,
+}
+
+/// The Secrets Manager actions a rotation calls, in the order it first calls them.
+pub const ROTATION_ACTIONS: [&str; 5] = [
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+];
+
+/// The IAM principal whose policies `SimulatePrincipalPolicy` evaluates for the caller
+/// `arn` (from `GetCallerIdentity`): a user as it is, an assumed role's session as its role.
+///
+/// A role with a path cannot be told from its session ARN; simulating it then fails
+/// with `NoSuchEntity`, and the pre-check is skipped.
+fn policy_source_arn(caller: &str) -> Option<String> {
+    let mut parts = caller.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(_region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    match service {
+        "iam" if resource.starts_with("user/") || resource.starts_with("role/") => {
+            Some(caller.to_owned())
+        }
+        "sts" => {
+            let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
+            Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+        }
+        _ => None,
+    }
 }
 
 impl AwsSecretsManagerProvider {
@@ -298,6 +395,7 @@ impl AwsSecretsManagerProvider {
         AwsSecretsManagerProvider {
             client,
             prefix: prefix.into(),
+            identity: None,
         }
     }
 
@@ -459,6 +557,92 @@ impl crate::NativeRotation for AwsSecretsManagerProvider {
         }
         Ok(Some(who))
     }
+}
+
+/// The rotation pre-check: `GetCallerIdentity`, then `SimulatePrincipalPolicy` of the
+/// rotation's actions on the secret's ARN, before anything is written.
+#[async_trait::async_trait]
+impl crate::RotationPreflight for AwsSecretsManagerProvider {
+    #[instrument(skip(self), fields(secret = %name))]
+    async fn check_rotation(&self, name: &SecretName) -> lift_core::Result<()> {
+        let secret_id = self.full_name(name);
+        let Some(identity) = &self.identity else {
+            tracing::debug!(secret = %secret_id, "IAM pre-check skipped: the provider was made from a client");
+            return Ok(());
+        };
+        // A read, which the rotation makes first anyway: a refusal here changes nothing.
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .map_err(|err| sdk_error("DescribeSecret", &secret_id, err))?;
+        let Some(secret_arn) = described.arn() else {
+            tracing::debug!(secret = %secret_id, "IAM pre-check skipped: DescribeSecret returned no ARN");
+            return Ok(());
+        };
+        let caller = match identity.sts.get_caller_identity().send().await {
+            Ok(output) => output.arn().map(str::to_owned),
+            Err(err) => {
+                tracing::debug!(secret = %secret_id, error = %err.into_service_error(), "IAM pre-check skipped: sts:GetCallerIdentity failed");
+                return Ok(());
+            }
+        };
+        let Some(principal) = caller.as_deref().and_then(policy_source_arn) else {
+            tracing::debug!(secret = %secret_id, caller = ?caller, "IAM pre-check skipped: the caller is not an IAM user or role");
+            return Ok(());
+        };
+        let simulated = identity
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(&principal)
+            .set_action_names(Some(
+                ROTATION_ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
+            ))
+            .resource_arns(secret_arn)
+            .send()
+            .await;
+        let output = match simulated {
+            Ok(output) => output,
+            Err(err) => {
+                // Denied (the caller may not simulate its own policy), not implemented by
+                // an emulator, or an endpoint that serves Secrets Manager only.
+                tracing::debug!(secret = %secret_id, principal = %principal, error = %err.into_service_error(), "IAM pre-check skipped: iam:SimulatePrincipalPolicy failed");
+                return Ok(());
+            }
+        };
+        let refused = refused_actions(output.evaluation_results().iter().map(|result| {
+            (
+                result.eval_action_name(),
+                result.eval_decision()
+                    == &aws_sdk_iam::types::PolicyEvaluationDecisionType::Allowed,
+            )
+        }));
+        if refused.is_empty() {
+            tracing::debug!(secret = %secret_id, principal = %principal, "IAM pre-check passed");
+            return Ok(());
+        }
+        Err(AwsError::PreflightDenied {
+            secret: secret_id,
+            principal,
+            actions: refused.join(", "),
+        }
+        .into())
+    }
+}
+
+/// The actions of a simulation whose decision is not `allowed`, in [`ROTATION_ACTIONS`] order.
+fn refused_actions<'a>(results: impl Iterator<Item = (&'a str, bool)>) -> Vec<String> {
+    let denied: Vec<&str> = results
+        .filter(|(_, allowed)| !allowed)
+        .map(|(action, _)| action)
+        .collect();
+    ROTATION_ACTIONS
+        .iter()
+        .filter(|action| denied.iter().any(|d| d.eq_ignore_ascii_case(action)))
+        .map(|action| (*action).to_owned())
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -676,6 +860,49 @@ impl SecretsProvider for AwsSecretsManagerProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_simulated_principal_is_the_user_or_the_role() {
+        assert_eq!(
+            policy_source_arn("arn:aws:iam::123456789012:user/ci").as_deref(),
+            Some("arn:aws:iam::123456789012:user/ci")
+        );
+        assert_eq!(
+            policy_source_arn("arn:aws:sts::123456789012:assumed-role/deployer/session-1")
+                .as_deref(),
+            Some("arn:aws:iam::123456789012:role/deployer")
+        );
+        assert_eq!(
+            policy_source_arn("arn:aws-cn:sts::123456789012:assumed-role/r/s").as_deref(),
+            Some("arn:aws-cn:iam::123456789012:role/r")
+        );
+        assert_eq!(policy_source_arn("arn:aws:iam::123456789012:root"), None);
+        assert_eq!(policy_source_arn("not an arn"), None);
+    }
+
+    #[test]
+    fn refused_actions_are_named_in_rotation_order() {
+        let results = [
+            ("secretsmanager:UpdateSecretVersionStage", false),
+            ("secretsmanager:GetSecretValue", true),
+            ("secretsmanager:PutSecretValue", false),
+        ];
+        assert_eq!(
+            refused_actions(results.into_iter()),
+            [
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage"
+            ]
+        );
+        assert!(refused_actions([("secretsmanager:PutSecretValue", true)].into_iter()).is_empty());
+        let err = AwsError::PreflightDenied {
+            secret: "db".into(),
+            principal: "arn:aws:iam::1:user/ci".into(),
+            actions: "secretsmanager:PutSecretValue".into(),
+        };
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("secretsmanager:PutSecretValue"));
+    }
 
     #[test]
     fn codes_map_to_the_shared_kinds() {

@@ -167,6 +167,18 @@ pub enum Error {
         /// The mode to set.
         fix: u32,
     },
+    /// The store was created for another environment than the one it is opened for.
+    #[error(
+        "secret store {root} belongs to environment {recorded}, but it was opened for environment {expected}; open it for environment {recorded}, or give environment {expected} its own store"
+    )]
+    EnvironmentMismatch {
+        /// The store's root directory.
+        root: PathBuf,
+        /// The environment the store records.
+        recorded: String,
+        /// The environment it was opened for.
+        expected: String,
+    },
     /// The store has no key and plaintext was not chosen.
     #[error(
         "secret store {root} has no encryption key: pass --key-file FILE or set LIFT_SECRETS_KEY_FILE, or choose --plaintext for development"
@@ -274,7 +286,7 @@ impl Classify for Error {
             Error::MarkedForDeletion { .. }
             | Error::CurrentMoved { .. }
             | Error::OtherRotator { .. } => ErrorKind::FailedPrecondition,
-            Error::WrongKey { .. } => ErrorKind::InvalidInput,
+            Error::WrongKey { .. } | Error::EnvironmentMismatch { .. } => ErrorKind::InvalidInput,
             Error::RolledBack { .. } | Error::ForeignCheckpoint { .. } => ErrorKind::Integrity,
             Error::ValueTooLarge { .. }
             | Error::InvalidInput(_)

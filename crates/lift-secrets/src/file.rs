@@ -74,12 +74,65 @@ enum Mutation {
     Remove,
 }
 
+/// Options of [`FileSecretsProvider::open_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileStoreOptions {
+    environment: Option<String>,
+}
+
+impl FileStoreOptions {
+    /// The environment the store belongs to (`dev`, `prod`, ...).
+    ///
+    /// A new store records it in its manifest, under the store key's MAC. A store that
+    /// records another environment is refused ([`Error::EnvironmentMismatch`], kind
+    /// [`lift_core::ErrorKind::InvalidInput`]), so a development key and command line
+    /// cannot be pointed at a production store by mistake. A store that records none
+    /// (created before stores recorded their environment) gets this one recorded.
+    /// Without an environment, the store opens whatever it records.
+    #[must_use]
+    pub fn environment(mut self, name: impl Into<String>) -> Self {
+        self.environment = Some(name.into());
+        self
+    }
+}
+
+/// An environment name: 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+fn check_environment(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "environment name {name:?} is not valid: use 1 to 64 ASCII letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
 impl FileSecretsProvider {
     /// Opens (creating when absent) the store at `root`.
     ///
     /// Fails when the directory is accessible to group or others.
     /// [`Protection::Plaintext`] is logged at warn level, once per process.
     pub fn open(root: impl Into<PathBuf>, protection: Protection) -> Result<Self> {
+        Self::open_with(root, protection, &FileStoreOptions::default())
+    }
+
+    /// Opens (creating when absent) the store at `root` with `options`: as
+    /// [`open`](Self::open), and refused when the store belongs to another
+    /// environment than [`FileStoreOptions::environment`].
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        protection: Protection,
+        options: &FileStoreOptions,
+    ) -> Result<Self> {
+        if let Some(environment) = &options.environment {
+            check_environment(environment)?;
+        }
         let root = root.into();
         // An absolute root keeps error messages unambiguous and every parent directory non-empty.
         let root = std::path::absolute(&root).map_err(|e| Error::io("resolve", &root, e))?;
@@ -105,6 +158,9 @@ impl FileSecretsProvider {
                 ));
             }
             manifest.create_empty(&protection)?;
+        }
+        if let Some(environment) = &options.environment {
+            manifest.bind_environment(environment, &protection)?;
         }
         if matches!(protection, Protection::Plaintext) {
             PLAINTEXT_WARNING.call_once(|| {
@@ -156,6 +212,16 @@ impl FileSecretsProvider {
     /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// The environment the store records, if any (see [`FileStoreOptions::environment`]).
+    pub fn environment(&self) -> Result<Option<String>> {
+        if matches!(self.inner.protection, Protection::Unconfigured)
+            && !self.inner.manifest.exists()?
+        {
+            return Ok(None);
+        }
+        self.inner.manifest.environment(&self.inner.protection)
     }
 
     /// How values are protected.
@@ -643,7 +709,7 @@ impl SecretsProvider for FileSecretsProvider {
 mod tests {
     use super::*;
     use crate::key::StoreKey;
-    use lift_core::ErrorKind;
+    use lift_core::{Classify, ErrorKind};
     use std::os::unix::fs::PermissionsExt;
 
     fn store() -> (tempfile::TempDir, FileSecretsProvider) {
@@ -654,6 +720,86 @@ mod tests {
         )
         .unwrap();
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_store_belongs_to_the_environment_it_was_created_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let key = StoreKey::generate();
+        let open = |env: Option<&str>| {
+            let mut options = FileStoreOptions::default();
+            if let Some(env) = env {
+                options = options.environment(env);
+            }
+            FileSecretsProvider::open_with(&root, Protection::Encrypted(key.clone()), &options)
+        };
+        let dev = open(Some("dev")).unwrap();
+        assert_eq!(dev.environment().unwrap().as_deref(), Some("dev"));
+        let name: SecretName = "db".parse().unwrap();
+        dev.put(&name, &SecretValue::from("x"), &PutOptions::default())
+            .await
+            .unwrap();
+        let err = open(Some("prod")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let message = err.to_string();
+        assert!(
+            message.contains("environment dev") && message.contains("environment prod"),
+            "{message}"
+        );
+        assert!(open(Some("dev")).is_ok());
+        // No expected environment: opens as before, whatever the store records.
+        assert_eq!(
+            open(None).unwrap().environment().unwrap().as_deref(),
+            Some("dev")
+        );
+        assert!(open(Some("")).is_err(), "empty names are refused");
+        assert!(open(Some("a b")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_store_without_an_environment_gets_the_first_one_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let key = StoreKey::generate();
+        let old = FileSecretsProvider::open(&root, Protection::Encrypted(key.clone())).unwrap();
+        assert_eq!(old.environment().unwrap(), None);
+        let name: SecretName = "db".parse().unwrap();
+        old.put(&name, &SecretValue::from("x"), &PutOptions::default())
+            .await
+            .unwrap();
+        let prod = FileSecretsProvider::open_with(
+            &root,
+            Protection::Encrypted(key.clone()),
+            &FileStoreOptions::default().environment("prod"),
+        )
+        .unwrap();
+        assert_eq!(prod.environment().unwrap().as_deref(), Some("prod"));
+        assert_eq!(
+            prod.get(&name, &VersionSelector::default())
+                .await
+                .unwrap()
+                .value
+                .expose(),
+            b"x",
+            "recording the environment keeps every generation"
+        );
+        let dev = FileSecretsProvider::open_with(
+            &root,
+            Protection::Encrypted(key.clone()),
+            &FileStoreOptions::default().environment("dev"),
+        );
+        assert!(dev.is_err());
+        // The record is under the manifest's MAC: editing it is an integrity error.
+        let manifest = root.join("manifest");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("\"prod\"", "\"dev_\"")).unwrap();
+        let edited = FileSecretsProvider::open_with(
+            &root,
+            Protection::Encrypted(key),
+            &FileStoreOptions::default().environment("dev_"),
+        );
+        assert_eq!(edited.unwrap_err().kind(), ErrorKind::Integrity);
     }
 
     #[tokio::test]

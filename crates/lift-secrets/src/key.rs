@@ -1,7 +1,7 @@
 //! The store key and how values are protected at rest.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -185,23 +185,20 @@ pub enum Protection {
 }
 
 impl Protection {
-    /// The protection from the CLI's options: `--key-file`, then `LIFT_SECRETS_KEY_FILE`, then `--plaintext`.
+    /// The protection chosen by a caller: a key file (read with the key-file policy),
+    /// or plaintext, or neither ([`Protection::Unconfigured`]: plaintext files can be
+    /// read, nothing can be written).
+    ///
+    /// It takes values only: where they come from (flags, [`KEY_FILE_ENV`], a config
+    /// file) is the caller's business.
     pub fn from_options(key_file: Option<&Path>, plaintext: bool) -> Result<Self> {
-        if key_file.is_some() && plaintext {
-            return Err(Error::InvalidInput(
-                "--key-file and --plaintext exclude each other; choose one".into(),
-            ));
-        }
-        let from_env = std::env::var_os(KEY_FILE_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
-        match key_file
-            .map(Path::to_path_buf)
-            .or(if plaintext { None } else { from_env })
-        {
-            Some(path) => Ok(Protection::Encrypted(StoreKey::from_file(&path)?)),
-            None if plaintext => Ok(Protection::Plaintext),
-            None => Ok(Protection::Unconfigured),
+        match (key_file, plaintext) {
+            (Some(_), true) => Err(Error::InvalidInput(
+                "a key file and plaintext exclude each other; choose one".into(),
+            )),
+            (Some(path), false) => Ok(Protection::Encrypted(StoreKey::from_file(path)?)),
+            (None, true) => Ok(Protection::Plaintext),
+            (None, false) => Ok(Protection::Unconfigured),
         }
     }
 

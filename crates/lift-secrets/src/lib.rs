@@ -62,25 +62,27 @@ mod settings;
 
 pub use audited::AuditedProvider;
 #[cfg(feature = "aws")]
-pub use aws::{AwsError, AwsSecretsManagerProvider, AwsSecretsManagerProviderBuilder};
+pub use aws::{
+    AwsError, AwsSecretsManagerProvider, AwsSecretsManagerProviderBuilder, ROTATION_ACTIONS,
+};
 pub use cache::{CacheMetrics, CachingProvider};
 pub use documents::SecretValueDocument;
 pub use durable::{SyncCounters, sync_counters};
 pub use error::{Error, Result};
 pub use faults::{FaultInjector, FaultPlan, FaultTrigger};
-pub use file::FileSecretsProvider;
+pub use file::{FileSecretsProvider, FileStoreOptions};
 pub use generate::{Encoding, PUNCTUATION, PasswordPolicy, ValueKind, generate_password};
 pub use health::StoreHealthCheck;
 pub use input::{harden_process, read_value};
 pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
 pub use memory::MemorySecretsProvider;
-pub use settings::{AwsStoreSettings, StoreSettings};
 pub use model::StoreLimits;
 pub use rotation::{
     DEFAULT_JSON_FIELD, NativeRotation, OnFailure, RotateOptions, RotationEngine, RotationPolicy,
-    RotationReport, Rotator, StepContext, StoreOnlyRotator,
+    RotationPreflight, RotationReport, Rotator, StepContext, StoreOnlyRotator,
 };
 pub use rotation_state::{
     FileRotationStore, MemoryRotationStore, RotationCheckpoint, RotationGuard, RotationOutcome,
     RotationRecord, RotationSchedule, RotationState, RotationStep, RotationStore,
 };
+pub use settings::{AwsStoreSettings, StoreSettings};

@@ -32,6 +32,11 @@ const LOCK_NAME: &str = "manifest.lock";
 struct Body {
     /// Secret name to the generation last written (or the tombstone of a force delete).
     generations: BTreeMap<SecretName, u64>,
+    /// The environment the store was created for (or first opened for, when it was
+    /// created before stores recorded one). Under the manifest's MAC, so it cannot be
+    /// changed without the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
 }
 
 /// The manifest of the store at a root.
@@ -96,6 +101,50 @@ impl Manifest {
         }
         *entry = generation;
         self.write(&body, protection)
+    }
+
+    /// Checks that the store belongs to `expected`, recording it when the store records
+    /// no environment yet (a store created before stores recorded one, or just now).
+    ///
+    /// A store opened without a key ([`Protection::Unconfigured`]) cannot write, so
+    /// it only checks, and a store without a manifest has nothing to check.
+    pub(crate) fn bind_environment(&self, expected: &str, protection: &Protection) -> Result<()> {
+        if matches!(protection, Protection::Unconfigured) {
+            if !self.exists()? {
+                return Ok(());
+            }
+            return match self.read(protection)?.environment {
+                Some(recorded) if recorded != expected => Err(self.mismatch(recorded, expected)),
+                _ => Ok(()),
+            };
+        }
+        let _lock = durable::lock_exclusive(&self.lock)?;
+        let mut body = self.read(protection)?;
+        match body.environment.take() {
+            Some(recorded) if recorded == expected => Ok(()),
+            Some(recorded) => Err(self.mismatch(recorded, expected)),
+            None => {
+                tracing::info!(manifest = %self.path.display(), environment = expected, "secret store records its environment");
+                body.environment = Some(expected.to_owned());
+                self.write(&body, protection)
+            }
+        }
+    }
+
+    /// The environment the store records, if any.
+    pub(crate) fn environment(&self, protection: &Protection) -> Result<Option<String>> {
+        Ok(self.read(protection)?.environment)
+    }
+
+    fn mismatch(&self, recorded: String, expected: &str) -> Error {
+        Error::EnvironmentMismatch {
+            root: self
+                .path
+                .parent()
+                .map_or_else(|| self.path.clone(), Path::to_path_buf),
+            recorded,
+            expected: expected.to_owned(),
+        }
     }
 
     fn read(&self, protection: &Protection) -> Result<Body> {

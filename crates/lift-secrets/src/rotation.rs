@@ -158,6 +158,17 @@ pub trait NativeRotation: Send + Sync {
     async fn other_rotator(&self, name: &SecretName) -> lift_core::Result<Option<String>>;
 }
 
+/// A check, made before a rotation writes anything, that the caller is allowed every
+/// call the rotation will make. A refusal found here changes nothing; one found later
+/// (a check that could not be made up front) is handled by the engine as any failed step.
+#[async_trait::async_trait]
+pub trait RotationPreflight: Send + Sync {
+    /// Returns a [`ErrorKind::PermissionDenied`] error naming what is refused when the
+    /// caller may not rotate `name`, and `Ok` when it may or when that cannot be told
+    /// without changing anything.
+    async fn check_rotation(&self, name: &SecretName) -> lift_core::Result<()>;
+}
+
 /// Options of [`RotationEngine::rotate`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RotateOptions {
@@ -242,6 +253,7 @@ pub struct RotationEngine {
     faults: FaultInjector,
     enabled: AtomicBool,
     native: Option<Arc<dyn NativeRotation>>,
+    preflight: Option<Arc<dyn RotationPreflight>>,
 }
 
 impl std::fmt::Debug for RotationEngine {
@@ -273,7 +285,16 @@ impl RotationEngine {
             faults: FaultInjector::default(),
             enabled: AtomicBool::new(true),
             native: None,
+            preflight: None,
         }
+    }
+
+    /// Runs `preflight` before `rotate` and `resume` write anything. The AWS provider
+    /// implements it with IAM's `SimulatePrincipalPolicy`.
+    #[must_use]
+    pub fn with_preflight(mut self, preflight: Arc<dyn RotationPreflight>) -> Self {
+        self.preflight = Some(preflight);
+        self
     }
 
     /// Refuses to rotate secrets that `native` says another rotator rotates, unless
@@ -319,6 +340,13 @@ impl RotationEngine {
     /// Whether rotation is enabled for this engine.
     pub fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
+    }
+
+    async fn preflight(&self, name: &SecretName) -> Result<()> {
+        if let Some(preflight) = &self.preflight {
+            preflight.check_rotation(name).await?;
+        }
+        Ok(())
     }
 
     async fn lock(&self, name: &SecretName) -> Result<RotationGuard> {
@@ -538,6 +566,7 @@ impl RotationEngine {
                 });
             }
         }
+        self.preflight(name).await?;
         let (description, guard) = self.describe_and_lock(name).await?;
         let mut state = self.load_for(name, &description).await?;
         if !state.enabled {
@@ -605,6 +634,7 @@ impl RotationEngine {
     /// rotation stops with [`ErrorKind::FailedPrecondition`] instead of overriding it.
     #[tracing::instrument(level = "info", skip(self, rotator), fields(secret = %name, rotator = rotator.name()))]
     pub async fn resume(&self, name: &SecretName, rotator: &dyn Rotator) -> Result<RotationReport> {
+        self.preflight(name).await?;
         let (description, guard) = self.describe_and_lock(name).await?;
         let mut state = self.load_for(name, &description).await?;
         let (checkpoint, adopted) = match state.checkpoint.clone() {
@@ -857,8 +887,13 @@ impl RotationEngine {
                 source: other.into(),
             },
         };
-        let clean_up =
-            self.policy.on_failure == OnFailure::CleanUp && step != RotationStep::FinishSecret;
+        // A refused createSecret changed nothing outside the store (no rotator ran), so
+        // whatever the policy, AWSPENDING (if the put got through) is taken off and the
+        // rotation forgotten: the secret is left as it was.
+        let refused_create =
+            step == RotationStep::CreateSecret && err.kind() == ErrorKind::PermissionDenied;
+        let clean_up = (self.policy.on_failure == OnFailure::CleanUp || refused_create)
+            && step != RotationStep::FinishSecret;
         let mut cleanup_error = None;
         if clean_up {
             if let Err(e) = self.remove_pending(name, &checkpoint.token).await {
