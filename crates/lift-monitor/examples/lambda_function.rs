@@ -8,7 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use lift_monitor::{LambdaDeployment, Monitor, MonitorConfig};
+use lift_monitor::{LambdaDeployment, Monitor, MonitorOptions};
 use serde_json::{Value, json};
 
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
@@ -20,7 +20,7 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Err
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let monitor = Monitor::start(MonitorConfig::default())?;
+    let monitor = Monitor::start(MonitorOptions::default())?;
     LambdaDeployment::from_env()?
         .monitor(monitor)
         .pre_warm("greeting", || async {

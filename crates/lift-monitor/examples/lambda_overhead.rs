@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::tower::{Layer as _, Service, ServiceExt as _};
 use lambda_runtime::{Context, LambdaEvent, service_fn};
-use lift_monitor::{LambdaConfig, LambdaDeployment, Monitor, MonitorConfig};
+use lift_monitor::{LambdaDeployment, LambdaOptions, Monitor, MonitorOptions};
 use serde_json::{Value, json};
 
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
@@ -57,14 +57,14 @@ where
     start.elapsed().as_nanos() as f64 / calls as f64
 }
 
-fn config() -> LambdaConfig {
+fn config() -> LambdaOptions {
     let vars = |name: &str| match name {
         "AWS_LAMBDA_FUNCTION_NAME" => Some("bench".to_owned()),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some("512".to_owned()),
         "AWS_LAMBDA_INITIALIZATION_TYPE" => Some("on-demand".to_owned()),
         _ => None,
     };
-    match LambdaConfig::from_vars(vars) {
+    match LambdaOptions::from_vars(vars) {
         Ok(config) => config,
         Err(err) => panic!("config: {err}"),
     }
@@ -73,7 +73,7 @@ fn config() -> LambdaConfig {
 /// One cold start with the layer: deployment, monitor, layer, first invocation.
 async fn layered_cold_start(sink: &Arc<Mutex<std::fs::File>>) -> (Duration, f64) {
     let start = Instant::now();
-    let monitor = match Monitor::start(MonitorConfig::default()) {
+    let monitor = match Monitor::start(MonitorOptions::default()) {
         Ok(monitor) => monitor,
         Err(err) => panic!("monitor: {err}"),
     };

@@ -16,7 +16,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::time::Instant;
 
-use lift_monitor::{CountingAlloc, Monitor, MonitorConfig, Sampler, SamplerConfig, Snapshot};
+use lift_monitor::{CountingAlloc, Monitor, MonitorOptions, Sampler, SamplerOptions, Snapshot};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc<System> = CountingAlloc::new(System);
@@ -125,7 +125,7 @@ fn main() {
     );
 
     // A cached read of the latest snapshot.
-    let monitor = match Monitor::start(MonitorConfig::default()) {
+    let monitor = match Monitor::start(MonitorOptions::default()) {
         Ok(monitor) => monitor,
         Err(err) => {
             eprintln!("cannot start the monitor: {err}");
@@ -144,10 +144,7 @@ fn main() {
 
     // A full snapshot: threads, RSS, CPU, fds, rlimit, disk for one path, cgroup, tokio, allocator stats.
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let mut sampler = match Sampler::new(&SamplerConfig {
-        disk_paths: vec![cwd],
-        ..Default::default()
-    }) {
+    let mut sampler = match Sampler::new(&SamplerOptions::default().disk_paths(vec![cwd])) {
         Ok(sampler) => sampler,
         Err(err) => {
             eprintln!("cannot open the sampler: {err}");

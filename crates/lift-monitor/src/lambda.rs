@@ -25,48 +25,77 @@ type Hook = Arc<dyn Fn() -> HookFuture + Send + Sync>;
 pub type EmfSink = Arc<Mutex<dyn Write + Send>>;
 
 /// The settings of a Lambda deployment, read from the environment.
+///
+/// Fields are private and set through setters named after them, so that a setting can
+/// be added without breaking callers; [`LambdaOptions::from_env`] reads them all.
+///
+/// ```
+/// use lift_monitor::LambdaOptions;
+///
+/// let options = LambdaOptions::default().environment("staging").service("orders");
+/// assert_eq!(options.level(), tracing::Level::INFO);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LambdaConfig {
-    /// `LIFT_ENVIRONMENT`, the `Environment` dimension of the metrics. Default: `production`.
-    pub environment: String,
-    /// `LIFT_LOG_LEVEL`: `trace`, `debug`, `info`, `warn` or `error`. Default: `info`.
-    /// [`LambdaDeployment::run`] installs a JSON log subscriber at this level unless the
-    /// program installed one already.
-    pub log_level: String,
-    /// `LIFT_METRICS_ENABLED`: `true`/`false`/`1`/`0`. Default: true.
-    pub metrics_enabled: bool,
-    /// `LIFT_METRICS_NAMESPACE`, else `POWERTOOLS_METRICS_NAMESPACE`, the EMF namespace.
-    /// Default: `lift`.
-    pub metrics_namespace: String,
-    /// `POWERTOOLS_SERVICE_NAME`, the `service` dimension. Default: `service_undefined`,
-    /// as in Lambda Powertools.
-    pub service: String,
-    /// `AWS_LAMBDA_FUNCTION_NAME`, the `FunctionName` dimension.
-    pub function_name: Option<String>,
-    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in megabytes.
-    pub memory_size_mb: Option<u64>,
-    /// `AWS_LAMBDA_INITIALIZATION_TYPE`.
-    pub initialization_type: Option<String>,
+pub struct LambdaOptions {
+    environment: Option<String>,
+    log_level: tracing::Level,
+    metrics_enabled: bool,
+    metrics_namespace: String,
+    service: String,
+    function_name: Option<String>,
+    memory_size_mb: Option<u64>,
+    initialization_type: Option<String>,
 }
 
-impl LambdaConfig {
-    /// Reads the configuration from the process environment.
+/// The name [`LambdaOptions`] had before lift's options structs were named alike.
+#[deprecated(note = "renamed to LambdaOptions")]
+pub type LambdaConfig = LambdaOptions;
+
+impl Default for LambdaOptions {
+    /// No environment, level `info`, metrics on, namespace `lift`, service
+    /// `service_undefined`, and no Lambda figures: what [`LambdaOptions::from_env`]
+    /// reads from an empty environment.
+    fn default() -> Self {
+        LambdaOptions {
+            environment: None,
+            log_level: tracing::Level::INFO,
+            metrics_enabled: true,
+            metrics_namespace: "lift".to_owned(),
+            service: "service_undefined".to_owned(),
+            function_name: None,
+            memory_size_mb: None,
+            initialization_type: None,
+        }
+    }
+}
+
+/// The variable that selects lift's environment, as the lift CLI and `lift.toml` use it.
+const ENVIRONMENT_ENV: &str = "LIFT_ENV";
+
+/// The older name of [`ENVIRONMENT_ENV`], still accepted when `LIFT_ENV` is not set.
+const LEGACY_ENVIRONMENT_ENV: &str = "LIFT_ENVIRONMENT";
+
+impl LambdaOptions {
+    /// Reads the options from the process environment.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration through `var`. Fails on a value that cannot be parsed.
+    /// Reads the options through `var`. Fails on a value that cannot be parsed.
+    ///
+    /// The `Environment` dimension is the selected environment: `LIFT_ENV`, else the older
+    /// `LIFT_ENVIRONMENT`. With neither set (or both empty) the metrics carry no
+    /// `Environment` dimension: no environment is assumed.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let log_level = var("LIFT_LOG_LEVEL")
-            .unwrap_or_else(|| "info".to_owned())
-            .to_ascii_lowercase();
-        if !["trace", "debug", "info", "warn", "error"].contains(&log_level.as_str()) {
-            return Err(Error::InvalidEnv {
+        let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let log_level = match non_empty("LIFT_LOG_LEVEL") {
+            None => tracing::Level::INFO,
+            Some(value) => parse_level(&value).ok_or(Error::InvalidEnv {
                 name: "LIFT_LOG_LEVEL",
-                value: log_level,
+                value,
                 expected: "one of trace, debug, info, warn, error",
-            });
-        }
+            })?,
+        };
         let metrics_enabled =
             match var("LIFT_METRICS_ENABLED").map(|v| v.trim().to_ascii_lowercase()) {
                 None => true,
@@ -81,19 +110,15 @@ impl LambdaConfig {
                 }
             };
         let lambda = LambdaEnv::from_vars(&var)?;
-        Ok(LambdaConfig {
-            environment: var("LIFT_ENVIRONMENT")
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "production".to_owned()),
+        let defaults = LambdaOptions::default();
+        Ok(LambdaOptions {
+            environment: non_empty(ENVIRONMENT_ENV).or_else(|| non_empty(LEGACY_ENVIRONMENT_ENV)),
             log_level,
             metrics_enabled,
-            metrics_namespace: var("LIFT_METRICS_NAMESPACE")
-                .or_else(|| var("POWERTOOLS_METRICS_NAMESPACE"))
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "lift".to_owned()),
-            service: var("POWERTOOLS_SERVICE_NAME")
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "service_undefined".to_owned()),
+            metrics_namespace: non_empty("LIFT_METRICS_NAMESPACE")
+                .or_else(|| non_empty("POWERTOOLS_METRICS_NAMESPACE"))
+                .unwrap_or(defaults.metrics_namespace),
+            service: non_empty("POWERTOOLS_SERVICE_NAME").unwrap_or(defaults.service),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
             memory_size_mb: lambda
                 .as_ref()
@@ -103,15 +128,70 @@ impl LambdaConfig {
         })
     }
 
-    /// The level of `log_level`.
+    /// The `Environment` dimension of the metrics (`LIFT_ENV`, else `LIFT_ENVIRONMENT`).
+    /// Default: none, and then the metrics have no `Environment` dimension.
+    #[must_use]
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// `LIFT_LOG_LEVEL`. [`LambdaDeployment::run`] installs a JSON log subscriber at this
+    /// level unless the program installed one already. Default: `info`.
+    #[must_use]
+    pub fn log_level(mut self, log_level: tracing::Level) -> Self {
+        self.log_level = log_level;
+        self
+    }
+
+    /// `LIFT_METRICS_ENABLED` (`true`/`false`/`1`/`0`/`yes`/`no`): whether EMF is written.
+    /// Default: true.
+    #[must_use]
+    pub fn metrics_enabled(mut self, metrics_enabled: bool) -> Self {
+        self.metrics_enabled = metrics_enabled;
+        self
+    }
+
+    /// `LIFT_METRICS_NAMESPACE`, else `POWERTOOLS_METRICS_NAMESPACE`: the EMF namespace.
+    /// Default: `lift`.
+    #[must_use]
+    pub fn metrics_namespace(mut self, metrics_namespace: impl Into<String>) -> Self {
+        self.metrics_namespace = metrics_namespace.into();
+        self
+    }
+
+    /// `POWERTOOLS_SERVICE_NAME`, the `service` dimension. Default: `service_undefined`,
+    /// as in Lambda Powertools.
+    #[must_use]
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// `AWS_LAMBDA_FUNCTION_NAME`, the `FunctionName` dimension.
+    #[must_use]
+    pub fn function_name(mut self, function_name: impl Into<String>) -> Self {
+        self.function_name = Some(function_name.into());
+        self
+    }
+
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in megabytes.
+    #[must_use]
+    pub fn memory_size_mb(mut self, memory_size_mb: u64) -> Self {
+        self.memory_size_mb = Some(memory_size_mb);
+        self
+    }
+
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE` (`on-demand`, `provisioned-concurrency`, ...).
+    #[must_use]
+    pub fn initialization_type(mut self, initialization_type: impl Into<String>) -> Self {
+        self.initialization_type = Some(initialization_type.into());
+        self
+    }
+
+    /// The log level (`LIFT_LOG_LEVEL`).
     pub fn level(&self) -> tracing::Level {
-        match self.log_level.as_str() {
-            "trace" => tracing::Level::TRACE,
-            "debug" => tracing::Level::DEBUG,
-            "warn" => tracing::Level::WARN,
-            "error" => tracing::Level::ERROR,
-            _ => tracing::Level::INFO,
-        }
+        self.log_level
     }
 
     fn lambda_env(&self) -> LambdaEnv {
@@ -120,6 +200,17 @@ impl LambdaConfig {
             initialization_type: self.initialization_type.as_deref().map(Arc::from),
             function_name: self.function_name.as_deref().map(Arc::from),
         }
+    }
+}
+
+fn parse_level(value: &str) -> Option<tracing::Level> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "trace" => Some(tracing::Level::TRACE),
+        "debug" => Some(tracing::Level::DEBUG),
+        "info" => Some(tracing::Level::INFO),
+        "warn" => Some(tracing::Level::WARN),
+        "error" => Some(tracing::Level::ERROR),
+        _ => None,
     }
 }
 
@@ -301,7 +392,7 @@ where
 /// }
 /// ```
 pub struct LambdaDeployment {
-    config: LambdaConfig,
+    options: LambdaOptions,
     registry: MetricsRegistry,
     sink: EmfSink,
     pre_warm: Vec<(String, Hook)>,
@@ -314,7 +405,7 @@ pub struct LambdaDeployment {
 impl std::fmt::Debug for LambdaDeployment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LambdaDeployment")
-            .field("config", &self.config)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -330,13 +421,13 @@ where
 impl LambdaDeployment {
     /// A deployment configured from the environment, writing EMF to stdout.
     pub fn from_env() -> Result<Self> {
-        Ok(Self::new(LambdaConfig::from_env()?))
+        Ok(Self::new(LambdaOptions::from_env()?))
     }
 
-    /// A deployment with `config`, writing EMF to stdout.
-    pub fn new(config: LambdaConfig) -> Self {
+    /// A deployment with `options`, writing EMF to stdout.
+    pub fn new(options: LambdaOptions) -> Self {
         LambdaDeployment {
-            config,
+            options,
             registry: MetricsRegistry::default(),
             sink: Arc::new(Mutex::new(std::io::stdout())),
             pre_warm: Vec::new(),
@@ -347,9 +438,15 @@ impl LambdaDeployment {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &LambdaConfig {
-        &self.config
+    /// The options.
+    pub fn options(&self) -> &LambdaOptions {
+        &self.options
+    }
+
+    /// The options, under the name they had before.
+    #[deprecated(note = "renamed to options")]
+    pub fn config(&self) -> &LambdaOptions {
+        &self.options
     }
 
     /// Writes EMF lines to `sink` instead of stdout.
@@ -405,26 +502,29 @@ impl LambdaDeployment {
         if let Some(shared) = &self.shared {
             return Ok(shared.clone());
         }
-        let mut emf = EmfEmitter::new(&self.config.metrics_namespace)?
-            .dimension("service", &self.config.service)?;
-        let mut cold_start_emf = EmfEmitter::new(&self.config.metrics_namespace)?;
-        if let Some(name) = &self.config.function_name {
+        let mut emf = EmfEmitter::new(&self.options.metrics_namespace)?
+            .dimension("service", &self.options.service)?;
+        let mut cold_start_emf = EmfEmitter::new(&self.options.metrics_namespace)?;
+        if let Some(name) = &self.options.function_name {
             emf = emf.dimension("FunctionName", name)?;
             cold_start_emf = cold_start_emf.dimension("function_name", name)?;
         }
-        cold_start_emf = cold_start_emf.dimension("service", &self.config.service)?;
-        emf = emf.dimension("Environment", &self.config.environment)?;
+        cold_start_emf = cold_start_emf.dimension("service", &self.options.service)?;
+        // No environment selected: no `Environment` dimension, rather than a guess.
+        if let Some(environment) = &self.options.environment {
+            emf = emf.dimension("Environment", environment)?;
+        }
         for (key, value) in &self.default_dimensions {
             emf = emf.dimension(key, value)?;
         }
-        let env = self.config.lambda_env();
+        let env = self.options.lambda_env();
         let shared = Arc::new(Shared {
             metrics: InvocationMetrics::new(self.registry.clone(), Some(&env)),
             emf,
             cold_start_emf,
             bracket: self.monitor.as_ref().and_then(Monitor::invocation_bracket),
             sink: self.sink.clone(),
-            metrics_enabled: self.config.metrics_enabled,
+            metrics_enabled: self.options.metrics_enabled,
             monitor: self.monitor.clone(),
             pre_warm: std::mem::take(&mut self.pre_warm),
             pre_warmed: tokio::sync::OnceCell::new(),
@@ -480,7 +580,7 @@ impl LambdaDeployment {
             )
             .into());
         }
-        install_logging(self.config.level());
+        install_logging(self.options.level());
         let layer = self.layer()?;
         let shared = layer.shared.clone();
         let hooks = std::mem::take(&mut self.shutdown);
@@ -531,57 +631,123 @@ mod tests {
     }
 
     #[test]
-    fn config_from_env_with_defaults_and_errors() {
-        let config = LambdaConfig::from_vars(vars(&[])).unwrap();
-        assert_eq!(config.environment, "production");
-        assert_eq!(config.log_level, "info");
-        assert!(config.metrics_enabled);
-        let config = LambdaConfig::from_vars(vars(&[
-            ("LIFT_ENVIRONMENT", "staging"),
+    fn options_from_env_with_defaults_and_errors() {
+        let options = LambdaOptions::from_vars(vars(&[])).unwrap();
+        assert_eq!(options, LambdaOptions::default());
+        assert_eq!(options.environment, None, "no environment is assumed");
+        assert_eq!(options.log_level, tracing::Level::INFO);
+        assert!(options.metrics_enabled);
+        let options = LambdaOptions::from_vars(vars(&[
+            ("LIFT_ENV", "staging"),
             ("LIFT_LOG_LEVEL", "DEBUG"),
             ("LIFT_METRICS_ENABLED", "0"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
             ("AWS_LAMBDA_FUNCTION_NAME", "orders"),
         ]))
         .unwrap();
-        assert_eq!(
-            (config.environment.as_str(), config.log_level.as_str()),
-            ("staging", "debug")
-        );
-        assert!(!config.metrics_enabled);
-        assert_eq!(config.memory_size_mb, Some(256));
-        let err = LambdaConfig::from_vars(vars(&[("LIFT_METRICS_ENABLED", "maybe")])).unwrap_err();
+        assert_eq!(options.environment.as_deref(), Some("staging"));
+        assert_eq!(options.level(), tracing::Level::DEBUG);
+        assert!(!options.metrics_enabled);
+        assert_eq!(options.memory_size_mb, Some(256));
+        let err = LambdaOptions::from_vars(vars(&[("LIFT_METRICS_ENABLED", "maybe")])).unwrap_err();
         assert!(err.to_string().contains("LIFT_METRICS_ENABLED"));
-        assert!(LambdaConfig::from_vars(vars(&[("LIFT_LOG_LEVEL", "loud")])).is_err());
-        assert_eq!(config.level(), tracing::Level::DEBUG);
+        let err = LambdaOptions::from_vars(vars(&[("LIFT_LOG_LEVEL", "loud")])).unwrap_err();
+        assert!(err.to_string().contains("LIFT_LOG_LEVEL"), "{err}");
+        // The setters give the same options as the variables.
+        let built = LambdaOptions::default()
+            .environment("staging")
+            .log_level(tracing::Level::DEBUG)
+            .metrics_enabled(false)
+            .memory_size_mb(256)
+            .function_name("orders");
+        assert_eq!(built, options);
+    }
+
+    /// `LIFT_ENV` selects the environment, as for the lift CLI; `LIFT_ENVIRONMENT` is its
+    /// older name, used only when `LIFT_ENV` is unset or empty.
+    #[test]
+    fn the_environment_is_the_selected_one_or_none() {
+        let env = |pairs| LambdaOptions::from_vars(vars(pairs)).unwrap().environment;
+        assert_eq!(env(&[("LIFT_ENV", "dev")]).as_deref(), Some("dev"));
+        assert_eq!(env(&[("LIFT_ENVIRONMENT", "qa")]).as_deref(), Some("qa"));
+        assert_eq!(
+            env(&[("LIFT_ENV", "prod"), ("LIFT_ENVIRONMENT", "qa")]).as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            env(&[("LIFT_ENV", " "), ("LIFT_ENVIRONMENT", "qa")]).as_deref(),
+            Some("qa")
+        );
+        assert_eq!(env(&[("LIFT_ENV", ""), ("LIFT_ENVIRONMENT", "")]), None);
+        assert_eq!(env(&[]), None);
     }
 
     #[test]
     fn powertools_variables_are_honoured() {
-        let config = LambdaConfig::from_vars(vars(&[
+        let options = LambdaOptions::from_vars(vars(&[
             ("POWERTOOLS_SERVICE_NAME", "payments"),
             ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
         ]))
         .unwrap();
-        assert_eq!(config.service, "payments");
-        assert_eq!(config.metrics_namespace, "Shop");
+        assert_eq!(options.service, "payments");
+        assert_eq!(options.metrics_namespace, "Shop");
         // lift's own variable wins.
-        let config = LambdaConfig::from_vars(vars(&[
+        let options = LambdaOptions::from_vars(vars(&[
             ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
             ("LIFT_METRICS_NAMESPACE", "Lift"),
         ]))
         .unwrap();
-        assert_eq!(config.metrics_namespace, "Lift");
-        assert_eq!(config.service, "service_undefined");
+        assert_eq!(options.metrics_namespace, "Lift");
+        assert_eq!(options.service, "service_undefined");
     }
 
     /// A non-ASCII environment used to make CloudWatch drop every document silently; now
     /// the deployment refuses it when the layer is built.
     #[test]
     fn a_dimension_cloudwatch_rejects_fails_the_layer() {
-        let config = LambdaConfig::from_vars(vars(&[("LIFT_ENVIRONMENT", "Prüfung")])).unwrap();
-        let err = LambdaDeployment::new(config).layer().unwrap_err();
+        let options = LambdaOptions::from_vars(vars(&[("LIFT_ENV", "Prüfung")])).unwrap();
+        let err = LambdaDeployment::new(options).layer().unwrap_err();
         assert!(err.to_string().contains("printable ASCII"), "{err}");
+    }
+
+    /// The selected environment is a dimension of every document but the cold-start one.
+    #[tokio::test]
+    async fn the_selected_environment_is_a_dimension() {
+        let buffer = Buffer::default();
+        let options = LambdaOptions::from_vars(vars(&[
+            ("LIFT_ENV", "staging"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "orders"),
+        ]))
+        .unwrap();
+        let mut deployment =
+            LambdaDeployment::new(options).emf_sink(Arc::new(Mutex::new(buffer.clone())));
+        let handler =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
+                Ok::<_, String>(event.payload)
+            });
+        let mut service = deployment.layer().unwrap().layer(handler);
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(event(1, "req-1"))
+            .await
+            .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let docs: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(docs.len(), 2, "{text}");
+        assert!(
+            docs[0].get("Environment").is_none(),
+            "cold start: function and service only"
+        );
+        assert_eq!(docs[1]["Environment"], "staging");
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["service", "FunctionName", "Environment"]])
+        );
     }
 
     fn event(n: u32, request_id: &str) -> lambda_runtime::LambdaEvent<u32> {
@@ -604,7 +770,7 @@ mod tests {
     #[tokio::test]
     async fn layer_records_invocations_runs_pre_warm_once_and_flushes_on_shutdown() {
         let buffer = Buffer::default();
-        let config = LambdaConfig::from_vars(vars(&[
+        let options = LambdaOptions::from_vars(vars(&[
             ("AWS_LAMBDA_FUNCTION_NAME", "orders"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
@@ -613,7 +779,7 @@ mod tests {
         let warmed = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicUsize::new(0));
         let (w, c) = (warmed.clone(), closed.clone());
-        let deployment = LambdaDeployment::new(config)
+        let deployment = LambdaDeployment::new(options)
             .emf_sink(Arc::new(Mutex::new(buffer.clone())))
             .pre_warm("cache", move || {
                 let w = w.clone();
@@ -632,7 +798,7 @@ mod tests {
                     Ok(())
                 }
             });
-        let monitor = Monitor::start(crate::MonitorConfig::default()).unwrap();
+        let monitor = Monitor::start(crate::MonitorOptions::default()).unwrap();
         let mut deployment = deployment
             .monitor(monitor)
             .default_dimension("Team", "checkout");
@@ -690,7 +856,12 @@ mod tests {
         let first = &docs[1];
         assert!(first.get("ColdStart").is_none());
         assert_eq!(first["FunctionName"], "orders");
-        assert_eq!(first["Environment"], "production");
+        // No environment selected: no `Environment` dimension, rather than `production`.
+        assert!(first.get("Environment").is_none());
+        assert_eq!(
+            first["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["service", "FunctionName", "Team"]])
+        );
         assert_eq!(first["service"], "service_undefined");
         assert_eq!(first["Team"], "checkout");
         assert_eq!(first["function_request_id"], "req-2");

@@ -19,11 +19,11 @@
 //!   layer and a deployment wrapper for `lambda_runtime`.
 //!
 //! ```
-//! use lift_monitor::{Group, Monitor, MonitorConfig, StandardChecks};
+//! use lift_monitor::{Group, Monitor, MonitorOptions, StandardChecks};
 //! use lift_core::HealthStatus;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> lift_monitor::Result<()> {
-//! let monitor = Monitor::start(MonitorConfig::default())?;
+//! let monitor = Monitor::start(MonitorOptions::default())?;
 //! let snapshot = monitor.snapshot();
 //! assert!(snapshot.memory.rss_bytes.is_some());
 //!
@@ -80,31 +80,43 @@ pub use emf::{
 };
 pub use error::{Error, Result};
 pub use histogram::Histogram;
-pub use settings::HealthSettings;
 #[cfg(feature = "http")]
 pub use http::HealthServer;
 pub use invocation::{Invocation, InvocationMetrics};
 #[cfg(feature = "jemalloc")]
 pub use jemalloc::jemalloc_stats;
 #[cfg(feature = "lambda")]
-pub use lambda::{EmfSink, LambdaConfig, LambdaDeployment, MetricsLayer, MetricsService};
+pub use lambda::{EmfSink, LambdaDeployment, LambdaOptions, MetricsLayer, MetricsService};
 pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
 pub use metrics::{DEFAULT_PENDING_LIMIT, MetricsOptions, MetricsRegistry, Unit};
-pub use monitor::{Monitor, MonitorConfig};
+pub use monitor::{Monitor, MonitorOptions};
 pub use prometheus::{PROMETHEUS_CONTENT_TYPE, render_process_metrics, render_prometheus};
 pub use report::{
     CheckDetails, CheckResult, HEALTH_JSON_CONTENT_TYPE, HealthJson, HealthJsonCheck, HealthReport,
     ServiceInfo, Verdict,
 };
-pub use sampler::{Sampler, SamplerConfig};
+pub use sampler::{Sampler, SamplerOptions};
+pub use settings::HealthSettings;
 pub use snapshot::{
     CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, JemallocStats, LambdaEnv, LimitSource,
     MemoryStats, Snapshot, StallStats, TokioStats,
 };
-pub use stall::{InFlight, InvocationBracket, StallConfig};
+pub use stall::{InFlight, InvocationBracket, StallOptions};
 pub use standard::{ENDPOINTS_ENV, StandardChecks};
 pub use target::{
     HostOptions, HostSnapshot, HostThresholds, ProcessOptions, ProcessSnapshot, host_checks,
     process_checks, sample_host, sample_process,
 };
 pub use threshold::Threshold;
+
+// The names the options structs had before they were named alike, kept so that callers
+// keep compiling (with a deprecation warning that names the new one).
+#[cfg(feature = "lambda")]
+#[allow(deprecated)]
+pub use lambda::LambdaConfig;
+#[allow(deprecated)]
+pub use monitor::MonitorConfig;
+#[allow(deprecated)]
+pub use sampler::SamplerConfig;
+#[allow(deprecated)]
+pub use stall::StallConfig;

@@ -37,16 +37,14 @@ pub enum Group {
 }
 
 /// How one check is run.
+///
+/// Fields are private and set through setters named after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckOptions {
-    /// In the liveness group. Default: no.
-    pub liveness: bool,
-    /// In the readiness group. Default: yes.
-    pub readiness: bool,
-    /// Overrides the manager's per-check timeout.
-    pub timeout: Option<Duration>,
-    /// Overrides the manager's cache TTL.
-    pub ttl: Option<Duration>,
+    liveness: bool,
+    readiness: bool,
+    timeout: Option<Duration>,
+    ttl: Option<Duration>,
 }
 
 impl Default for CheckOptions {
@@ -67,6 +65,34 @@ impl CheckOptions {
             liveness: true,
             ..Default::default()
         }
+    }
+
+    /// In the liveness group. Default: no.
+    #[must_use]
+    pub fn liveness(mut self, liveness: bool) -> Self {
+        self.liveness = liveness;
+        self
+    }
+
+    /// In the readiness group. Default: yes.
+    #[must_use]
+    pub fn readiness(mut self, readiness: bool) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
+    /// Overrides the manager's per-check timeout ([`HealthManagerBuilder::timeout`]).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Overrides the manager's cache TTL ([`HealthManagerBuilder::ttl`]).
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
     }
 
     fn in_group(&self, group: Group) -> bool {
@@ -507,10 +533,7 @@ mod tests {
                 }))
                 .unwrap();
         }
-        let hang = CheckOptions {
-            timeout: Some(Duration::from_millis(200)),
-            ..Default::default()
-        };
+        let hang = CheckOptions::default().timeout(Duration::from_millis(200));
         manager
             .register_with(
                 AsyncFnCheck::new("hang", || async {

@@ -6,27 +6,65 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::error::{Error, Result};
-use crate::sampler::{Sampler, SamplerConfig};
+use crate::sampler::{Sampler, SamplerOptions};
 use crate::snapshot::Snapshot;
-use crate::stall::{InvocationBracket, StallConfig, StallState, heartbeat};
+use crate::stall::{InvocationBracket, StallOptions, StallState, heartbeat};
 
 /// How the [`Monitor`] samples.
+///
+/// Fields are private and set through setters named after them, so that an option can be
+/// added without breaking callers.
+///
+/// ```
+/// use std::time::Duration;
+/// use lift_monitor::{MonitorOptions, SamplerOptions};
+///
+/// let options = MonitorOptions::default()
+///     .interval(Duration::from_secs(5))
+///     .sampler(SamplerOptions::default().disk_paths(vec!["/data".into()]))
+///     .stall(None);
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct MonitorConfig {
-    /// What to sample.
-    pub sampler: SamplerConfig,
-    /// Time between samples. Default: 1 s.
-    pub interval: Duration,
-    /// The runtime-stall heartbeat; `None` runs none. Default: [`StallConfig::default`].
-    pub stall: Option<StallConfig>,
+pub struct MonitorOptions {
+    pub(crate) sampler: SamplerOptions,
+    pub(crate) interval: Duration,
+    pub(crate) stall: Option<StallOptions>,
 }
 
-impl Default for MonitorConfig {
+/// The name [`MonitorOptions`] had before lift's options structs were named alike.
+#[deprecated(note = "renamed to MonitorOptions")]
+pub type MonitorConfig = MonitorOptions;
+
+impl MonitorOptions {
+    /// What to sample. Default: [`SamplerOptions::default`].
+    #[must_use]
+    pub fn sampler(mut self, sampler: SamplerOptions) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// Time between samples; must not be zero. Default: 1 s.
+    #[must_use]
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// The runtime-stall heartbeat; `None` runs none. Default: [`StallOptions::default`].
+    #[must_use]
+    pub fn stall(mut self, stall: Option<StallOptions>) -> Self {
+        self.stall = stall;
+        self
+    }
+}
+
+impl Default for MonitorOptions {
     fn default() -> Self {
-        MonitorConfig {
-            sampler: SamplerConfig::default(),
+        MonitorOptions {
+            sampler: SamplerOptions::default(),
             interval: Duration::from_secs(1),
-            stall: Some(StallConfig::default()),
+            stall: Some(StallOptions::default()),
         }
     }
 }
@@ -65,7 +103,7 @@ impl Drop for Shared {
 impl Monitor {
     /// Takes a first sample, then starts the sampler and heartbeat tasks on the current
     /// tokio runtime.
-    pub fn start(config: MonitorConfig) -> Result<Monitor> {
+    pub fn start(config: MonitorOptions) -> Result<Monitor> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         if config.interval.is_zero() {
             return Err(Error::InvalidConfig(
@@ -182,14 +220,14 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn publishes_new_snapshots_in_the_background() {
-        let config = MonitorConfig {
+        let config = MonitorOptions {
             interval: Duration::from_millis(10),
-            sampler: SamplerConfig {
+            sampler: SamplerOptions {
                 disk_paths: vec![],
                 cpu_window: Duration::from_millis(20),
                 ..Default::default()
             },
-            stall: Some(StallConfig {
+            stall: Some(StallOptions {
                 period: Duration::from_millis(5),
                 window: 20,
                 freeze_gap: None,
@@ -211,7 +249,7 @@ mod tests {
     #[test]
     fn needs_a_runtime() {
         assert!(matches!(
-            Monitor::start(MonitorConfig::default()),
+            Monitor::start(MonitorOptions::default()),
             Err(Error::NoRuntime)
         ));
     }

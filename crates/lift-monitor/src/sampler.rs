@@ -14,21 +14,54 @@ use crate::snapshot::{
 use crate::stall::StallState;
 
 /// What the sampler measures beyond the process itself.
+///
+/// Fields are private and set through setters named after them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SamplerConfig {
-    /// Paths whose file systems' space is reported. Default: the working directory and `/tmp`.
-    pub disk_paths: Vec<PathBuf>,
+pub struct SamplerOptions {
+    pub(crate) disk_paths: Vec<PathBuf>,
+    pub(crate) trend_window: Duration,
+    pub(crate) trend_points: usize,
+    pub(crate) cpu_window: Duration,
+}
+
+/// The name [`SamplerOptions`] had before lift's options structs were named alike.
+#[deprecated(note = "renamed to SamplerOptions")]
+pub type SamplerConfig = SamplerOptions;
+
+impl SamplerOptions {
+    /// Paths whose file systems' space is reported. Default: the working directory and
+    /// `/tmp` (in Lambda only `/tmp`).
+    #[must_use]
+    pub fn disk_paths(mut self, disk_paths: Vec<PathBuf>) -> Self {
+        self.disk_paths = disk_paths;
+        self
+    }
+
     /// The window over which the live-heap growth trend is fitted. Default: 10 minutes.
-    pub trend_window: Duration,
+    #[must_use]
+    pub fn trend_window(mut self, trend_window: Duration) -> Self {
+        self.trend_window = trend_window;
+        self
+    }
+
     /// Points kept in the trend window. Default: 60 (one every 10 s with the default window).
-    pub trend_points: usize,
+    #[must_use]
+    pub fn trend_points(mut self, trend_points: usize) -> Self {
+        self.trend_points = trend_points;
+        self
+    }
+
     /// The shortest window CPU use is measured over. Between samples closer than this,
     /// `cpu.percent` keeps the last full window's figure: a 10 ms window says more about
     /// the scheduler than about the process. Default: 1 s.
-    pub cpu_window: Duration,
+    #[must_use]
+    pub fn cpu_window(mut self, cpu_window: Duration) -> Self {
+        self.cpu_window = cpu_window;
+        self
+    }
 }
 
-impl Default for SamplerConfig {
+impl Default for SamplerOptions {
     /// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) only `/tmp`: the working directory is
     /// the read-only `/var/task`, which never fills up.
     fn default() -> Self {
@@ -39,7 +72,7 @@ impl Default for SamplerConfig {
             disk_paths.push(cwd);
         }
         disk_paths.push(PathBuf::from("/tmp"));
-        SamplerConfig {
+        SamplerOptions {
             disk_paths,
             trend_window: Duration::from_secs(600),
             trend_points: 60,
@@ -84,7 +117,7 @@ impl Sampler {
     /// Opens what the sampler reads. Files this system lacks leave their figures `None`.
     ///
     /// Fails when an `AWS_LAMBDA_*` variable holds a value that cannot be parsed.
-    pub fn new(config: &SamplerConfig) -> Result<Self> {
+    pub fn new(config: &SamplerOptions) -> Result<Self> {
         let lambda = LambdaEnv::from_env()?;
         let source = SelfSource::open();
         let started_at = source.uptime().and_then(|uptime| {
@@ -408,9 +441,9 @@ mod tests {
 
     #[test]
     fn samples_this_process() {
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             cpu_window: Duration::from_millis(100),
-            ..SamplerConfig::default()
+            ..SamplerOptions::default()
         })
         .unwrap();
         let first = sampler.sample();
@@ -449,10 +482,10 @@ mod tests {
     /// a jumpy 10 ms measurement.
     #[test]
     fn cpu_percent_needs_a_full_window() {
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             disk_paths: vec![],
             cpu_window: Duration::from_millis(300),
-            ..SamplerConfig::default()
+            ..SamplerOptions::default()
         })
         .unwrap();
         assert_eq!(sampler.sample().cpu.percent, None);
@@ -469,9 +502,9 @@ mod tests {
 
     #[test]
     fn peak_rss_follows_a_large_touched_allocation() {
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             disk_paths: vec![],
-            ..SamplerConfig::default()
+            ..SamplerOptions::default()
         })
         .unwrap();
         let before = sampler.sample().memory.peak_rss_bytes.unwrap();
@@ -488,7 +521,7 @@ mod tests {
 
     #[test]
     fn open_fds_follow_opened_files() {
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             disk_paths: vec![],
             ..Default::default()
         })
@@ -506,7 +539,7 @@ mod tests {
     #[test]
     fn rlimit_agrees_with_getrlimit() {
         use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             disk_paths: vec![],
             ..Default::default()
         })
@@ -523,7 +556,7 @@ mod tests {
     #[test]
     fn disk_figures_agree_with_df() {
         for path in ["/tmp", "."] {
-            let mut sampler = Sampler::new(&SamplerConfig {
+            let mut sampler = Sampler::new(&SamplerOptions {
                 disk_paths: vec![PathBuf::from(path)],
                 ..Default::default()
             })
@@ -598,7 +631,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reports_tokio_metrics_inside_a_runtime() {
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             disk_paths: vec![],
             ..Default::default()
         })
@@ -616,7 +649,7 @@ mod tests {
     /// A task that blocks its worker in one poll shows up in the worker metrics.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_blocked_worker_is_counted() {
-        let mut sampler = Sampler::new(&SamplerConfig {
+        let mut sampler = Sampler::new(&SamplerOptions {
             disk_paths: vec![],
             ..Default::default()
         })

@@ -8,24 +8,51 @@ use std::time::Duration;
 use crate::snapshot::StallStats;
 
 /// How the heartbeat runs.
+///
+/// Fields are private and set through setters named after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StallConfig {
-    /// Time between heartbeats.
-    pub period: Duration,
-    /// Heartbeats kept for the max and p99.
-    pub window: usize,
-    /// A lag at least this long is a suspension (a frozen Lambda environment between
-    /// invocations), counted apart and kept out of the stall figures. `None` counts every lag.
-    pub freeze_gap: Option<Duration>,
+pub struct StallOptions {
+    pub(crate) period: Duration,
+    pub(crate) window: usize,
+    pub(crate) freeze_gap: Option<Duration>,
 }
 
-impl Default for StallConfig {
+/// The name [`StallOptions`] had before lift's options structs were named alike.
+#[deprecated(note = "renamed to StallOptions")]
+pub type StallConfig = StallOptions;
+
+impl StallOptions {
+    /// Time between heartbeats. Default: 100 ms.
+    #[must_use]
+    pub fn period(mut self, period: Duration) -> Self {
+        self.period = period;
+        self
+    }
+
+    /// Heartbeats kept for the max and p99. Default: 600 (one minute).
+    #[must_use]
+    pub fn window(mut self, window: usize) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// A lag at least this long is a suspension (a frozen Lambda environment between
+    /// invocations), counted apart and kept out of the stall figures. `None` counts every
+    /// lag. Default: 2 s in Lambda, else `None`.
+    #[must_use]
+    pub fn freeze_gap(mut self, freeze_gap: Option<Duration>) -> Self {
+        self.freeze_gap = freeze_gap;
+        self
+    }
+}
+
+impl Default for StallOptions {
     /// A 100 ms heartbeat, a 600-beat (one minute) window; in Lambda (when
     /// `AWS_LAMBDA_FUNCTION_NAME` is set) lags of 2 s or more are suspensions, since
     /// Lambda freezes the environment between invocations.
     fn default() -> Self {
         let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        StallConfig {
+        StallOptions {
             period: Duration::from_millis(100),
             window: 600,
             freeze_gap: in_lambda.then_some(Duration::from_secs(2)),
@@ -163,7 +190,7 @@ impl LagWindow {
 }
 
 /// Runs the heartbeat until `state` is the only owner left (the monitor was dropped).
-pub(crate) async fn heartbeat(state: Arc<StallState>, config: StallConfig) {
+pub(crate) async fn heartbeat(state: Arc<StallState>, config: StallOptions) {
     let mut window = LagWindow::new(config.window);
     let period = config.period.max(Duration::from_millis(1));
     loop {
@@ -218,7 +245,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_blocked_runtime_shows_up_as_a_stall() {
         let state = Arc::new(StallState::default());
-        let config = StallConfig {
+        let config = StallOptions {
             period: Duration::from_millis(5),
             window: 50,
             freeze_gap: None,
@@ -241,7 +268,7 @@ mod tests {
     async fn gaps_between_bracketed_invocations_are_not_stalls() {
         let state = Arc::new(StallState::default());
         let bracket = InvocationBracket::new(&state);
-        let config = StallConfig {
+        let config = StallOptions {
             period: Duration::from_millis(10),
             window: 100,
             freeze_gap: Some(Duration::from_secs(2)),
@@ -272,7 +299,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn unbracketed_gaps_under_the_freeze_gap_read_as_stalls() {
         let state = Arc::new(StallState::default());
-        let config = StallConfig {
+        let config = StallOptions {
             period: Duration::from_millis(10),
             window: 100,
             freeze_gap: Some(Duration::from_secs(2)),
@@ -288,7 +315,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn long_gaps_count_as_suspensions() {
         let state = Arc::new(StallState::default());
-        let config = StallConfig {
+        let config = StallOptions {
             period: Duration::from_millis(5),
             window: 50,
             freeze_gap: Some(Duration::from_millis(200)),

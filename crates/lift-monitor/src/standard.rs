@@ -21,10 +21,10 @@ pub const ENDPOINTS_ENV: &str = "LIFT_HEALTH_ENDPOINTS";
 /// `runtime` and `memory` are in the liveness and readiness groups; the others in readiness only.
 ///
 /// ```
-/// use lift_monitor::{Group, Monitor, MonitorConfig, StandardChecks};
+/// use lift_monitor::{Group, Monitor, MonitorOptions, StandardChecks};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> lift_monitor::Result<()> {
-/// let monitor = Monitor::start(MonitorConfig::default())?;
+/// let monitor = Monitor::start(MonitorOptions::default())?;
 /// let manager = StandardChecks::default().build(&monitor)?;
 /// let report = manager.check(Group::All).await;
 /// assert_eq!(report.checks.len(), 7);
@@ -127,7 +127,7 @@ fn parse_endpoints(list: &str) -> Result<Vec<Endpoint>> {
 mod tests {
     use super::*;
     use crate::manager::Group;
-    use crate::monitor::MonitorConfig;
+    use crate::monitor::MonitorOptions;
     use lift_core::HealthStatus;
 
     #[test]
@@ -141,9 +141,9 @@ mod tests {
 
     #[tokio::test]
     async fn runs_the_standard_checks_on_this_machine() {
-        let monitor = Monitor::start(MonitorConfig {
+        let monitor = Monitor::start(MonitorOptions {
             interval: Duration::from_millis(20),
-            sampler: crate::SamplerConfig {
+            sampler: crate::SamplerOptions {
                 cpu_window: Duration::from_millis(100),
                 ..Default::default()
             },

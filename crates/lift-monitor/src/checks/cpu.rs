@@ -39,7 +39,7 @@ impl CpuCheck {
         let Some(percent) = snapshot.cpu.percent_of_capacity() else {
             f.add(
                 HealthStatus::Unknown,
-                "cpu use needs a full CPU window (SamplerConfig::cpu_window, 1 s by default); none measured yet",
+                "cpu use needs a full CPU window (SamplerOptions::cpu_window, 1 s by default); none measured yet",
             );
             return f.finish("");
         };
