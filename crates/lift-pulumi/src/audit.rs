@@ -11,12 +11,12 @@ use lift_core::{AuditEvent, Classify, ErrorKind, Outcome, Resource};
 
 use crate::error::{Error, Result};
 use crate::names::StackName;
-use crate::workspace::Workspace;
+use crate::session::Session;
 
 /// Writes one command's audit events: `ACTION.started`, then
 /// `ACTION.succeeded`, `ACTION.failed` or `ACTION.cancelled`.
 pub(crate) struct Auditor<'a> {
-    workspace: &'a Workspace,
+    session: &'a Session,
     stack: &'a StackName,
     action: &'static str,
     correlation: String,
@@ -25,13 +25,9 @@ pub(crate) struct Auditor<'a> {
 
 impl<'a> Auditor<'a> {
     /// An auditor of `action` (`up`, `config.set`, `stack.rm`, ...) on `stack`.
-    pub(crate) fn new(
-        workspace: &'a Workspace,
-        stack: &'a StackName,
-        action: &'static str,
-    ) -> Self {
+    pub(crate) fn new(session: &'a Session, stack: &'a StackName, action: &'static str) -> Self {
         Auditor {
-            workspace,
+            session,
             stack,
             action,
             correlation: uuid::Uuid::new_v4().to_string(),
@@ -46,16 +42,15 @@ impl<'a> Auditor<'a> {
     }
 
     fn event(&self, phase: &str) -> AuditEvent {
-        let inner = &self.workspace.inner;
         let mut event = AuditEvent::new(
             "deploy",
             format!("{}.{phase}", self.action),
             Resource::new("pulumi_stack", self.stack.as_str()),
         )
-        .actor(inner.actor.clone())
+        .actor(self.session.actor().clone())
         .correlation_id(&self.correlation)
         .detail("stack", self.stack.as_str())
-        .detail("cwd", self.workspace.cwd().display().to_string());
+        .detail("cwd", self.session.cwd().display().to_string());
         for (key, value) in &self.details {
             event = event.detail(*key, value.clone());
         }
@@ -66,10 +61,9 @@ impl<'a> Auditor<'a> {
     pub(crate) async fn started(&self) -> Result<()> {
         let event = self
             .event("started")
-            .detail("pulumi_version", self.workspace.cli().version().to_string());
-        self.workspace
-            .inner
-            .audit
+            .detail("pulumi_version", self.session.cli().version().to_string());
+        self.session
+            .audit_sink()
             .record(event)
             .await
             .map_err(|source| Error::Audit {
@@ -116,7 +110,7 @@ impl<'a> Auditor<'a> {
     /// Outcome records are logged when refused, not returned: the change already happened.
     async fn record(&self, event: AuditEvent) {
         let action = event.action.clone();
-        if let Err(err) = self.workspace.inner.audit.record(event).await {
+        if let Err(err) = self.session.audit_sink().record(event).await {
             tracing::error!(%action, %err, "the audit sink refused a command's outcome event");
         }
     }

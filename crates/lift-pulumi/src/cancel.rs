@@ -7,7 +7,7 @@
 //!   it only deletes the stack's lock files. An update that is running goes
 //!   on, and a second update started then can corrupt the state.
 //!
-//! So [`Stack::cancel`] does this, in order:
+//! So [`crate::Stack::cancel`] does this, in order:
 //!
 //! 1. An operation this [`crate::Workspace`] runs on the stack is interrupted
 //!    (SIGINT to its pulumi, which stops after the steps in flight and
@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Auditor;
 use crate::error::{Error, Result};
-use crate::stack::Stack;
+use crate::names::StackName;
+use crate::workspace::Workspace;
 
 /// The variable lift sets in the environment of every pulumi it starts, so
 /// that `cancel` can tell lift's updates from others: the owning process id,
@@ -36,7 +37,7 @@ use crate::stack::Stack;
 /// `lift` CLI does).
 pub const OWNER_ENV: &str = "LIFT_PULUMI_OWNER";
 
-/// Options of [`Stack::cancel`].
+/// Options of [`crate::Stack::cancel`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -100,7 +101,7 @@ pub struct LockHolder {
     pub interruptible_owner: Option<u32>,
 }
 
-/// What [`Stack::cancel`] did.
+/// What [`crate::Stack::cancel`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -181,11 +182,15 @@ impl CancelOutcome {
     }
 }
 
-pub(crate) async fn cancel(stack: &Stack, options: CancelOptions) -> Result<CancelOutcome> {
-    let audit =
-        Auditor::new(stack.workspace(), stack.name(), "cancel").detail("force", options.force);
+/// Cancels the update running on `stack` of `workspace`, audited.
+pub(crate) async fn cancel(
+    workspace: &Workspace,
+    stack: &StackName,
+    options: CancelOptions,
+) -> Result<CancelOutcome> {
+    let audit = Auditor::new(workspace.session(), stack, "cancel").detail("force", options.force);
     audit.started().await?;
-    let result = cancel_unaudited(stack, options).await;
+    let result = cancel_unaudited(workspace, stack, options).await;
     match &result {
         Ok(outcome) => {
             audit
@@ -197,21 +202,27 @@ pub(crate) async fn cancel(stack: &Stack, options: CancelOptions) -> Result<Canc
     result
 }
 
-async fn cancel_unaudited(stack: &Stack, options: CancelOptions) -> Result<CancelOutcome> {
-    let workspace = stack.workspace();
-    let operations = workspace.cancel_running(stack.name());
+async fn cancel_unaudited(
+    workspace: &Workspace,
+    stack: &StackName,
+    options: CancelOptions,
+) -> Result<CancelOutcome> {
+    let session = workspace.session();
+    let operations = session.cancel_running(stack);
     if operations > 0 {
         return Ok(CancelOutcome::Interrupted { operations });
     }
     let url = workspace.whoami().await?.url;
     let Some(diy) = DiyBackend::from_url(&url, workspace.cwd()) else {
-        stack.run_ok(&["cancel", "--yes"], None).await?;
+        session
+            .run_ok(&["cancel", "--yes"], Some(stack), None)
+            .await?;
         return Ok(CancelOutcome::CancelledByBackend);
     };
     let holders = match &diy.local_root {
         Some(root) => {
             let project = project_of(stack, workspace.cwd());
-            read_lock_holders(root, project.as_deref(), stack.name().stack())?
+            read_lock_holders(root, project.as_deref(), stack.stack())?
         }
         None => Vec::new(),
     };
@@ -229,13 +240,15 @@ async fn cancel_unaudited(stack: &Stack, options: CancelOptions) -> Result<Cance
         }
         if let Some(live) = holders.iter().find(|h| h.alive == Some(true)) {
             return Err(Error::UpdateRunning {
-                stack: stack.name().to_string(),
+                stack: stack.to_string(),
                 pid: live.pid,
                 hostname: live.hostname.clone(),
             });
         }
     }
-    stack.run_ok(&["cancel", "--yes"], None).await?;
+    session
+        .run_ok(&["cancel", "--yes"], Some(stack), None)
+        .await?;
     Ok(CancelOutcome::LockBroken {
         holders,
         locks_readable: diy.local_root.is_some(),
@@ -276,8 +289,8 @@ impl DiyBackend {
 
 /// The project of a stack: from a fully qualified name, or from the
 /// `name:` line of the project's `Pulumi.yaml`.
-fn project_of(stack: &Stack, cwd: &Path) -> Option<String> {
-    let parts: Vec<&str> = stack.name().as_str().split('/').collect();
+fn project_of(stack: &StackName, cwd: &Path) -> Option<String> {
+    let parts: Vec<&str> = stack.as_str().split('/').collect();
     if let [_, project, _] = parts[..] {
         return Some(project.to_owned());
     }

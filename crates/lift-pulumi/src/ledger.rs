@@ -259,7 +259,7 @@ fn merge_op(entry: &mut ResourceEntry, op: &OpType) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::parse_events;
+    use crate::decoder::parse_events;
 
     fn step(kind: &str, op: &str, urn: &str) -> String {
         format!(

@@ -57,25 +57,35 @@
 //! # Ok(()) }
 //! ```
 
+// Modules depend on each other in one direction, from the bottom up:
+// `process` (one pulumi process) <- `session` (what a workspace's commands
+// share) <- `audit`, `outputs`, `tail` (the event log), `workspace` <-
+// `operation`, `cancel` <- `stack` <- `lifecycle` (creating, selecting and
+// removing stacks). The event types (`events`, `decoder`, `ledger`) depend
+// on none of them.
 mod audit;
 mod cancel;
 mod cli;
+mod decoder;
 mod error;
 mod events;
 mod health;
 mod ledger;
+mod lifecycle;
 mod names;
 mod operation;
+mod outputs;
 mod process;
-mod reader;
+mod session;
 mod settings;
 mod stack;
+mod tail;
 mod tempdir;
 mod workspace;
 
 pub use cancel::{CancelOptions, CancelOutcome, LockHolder, OWNER_ENV};
 pub use cli::{MINIMUM_VERSION, PULUMI_ENV, PulumiCli};
-pub use settings::DeploySettings;
+pub use decoder::{DecodeIssue, EventDecoder, ParsedEvents, parse_events};
 pub use error::{Error, Result};
 pub use events::{
     CancelEvent, DiagnosticEvent, DiffKind, EngineEvent, ErrorEvent, EventPayload, OpType,
@@ -86,13 +96,14 @@ pub use events::{
 };
 pub use health::CliHealthCheck;
 pub use ledger::{Diagnostic, Ledger, ResourceEntry, ResourceStatus};
+pub use lifecycle::StackInitOptions;
 pub use names::StackName;
 pub use operation::{EventStream, OpOptions, OpResult, Operation};
-pub use reader::{DecodeIssue, EventDecoder, ParsedEvents, parse_events};
+pub use settings::DeploySettings;
 pub use stack::{ConfigOptions, ConfigValue, Stack, UpdateSummary};
 pub use workspace::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_GRACE_PERIOD, StackInitOptions, StackSummary, WhoAmI,
-    Workspace, WorkspaceBuilder,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_GRACE_PERIOD, StackSummary, WhoAmI, Workspace,
+    WorkspaceBuilder,
 };
 
 /// Re-exported so that callers can cancel operations without naming `tokio-util` themselves.

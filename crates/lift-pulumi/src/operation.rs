@@ -1,5 +1,9 @@
-//! preview, up, refresh and destroy: the options, the live event tail, the
-//! ledger, the audit events and the result.
+//! preview, up, refresh and destroy: the options, running one with its
+//! event log tailed into the ledger and the subscribers, the audit events and
+//! the result.
+//!
+//! The public entry points are [`crate::Stack::up`] and friends; this module
+//! takes a [`Session`] and a stack name, so that it needs nothing of `Stack`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -10,18 +14,20 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use lift_core::{DeployResult, DeploySummary, Deployer, OutputValue};
-use tokio::io::AsyncReadExt;
+use lift_core::{DeployResult, DeploySummary, OutputValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Auditor;
+use crate::decoder::DecodeIssue;
 use crate::error::{Error, Result};
 use crate::events::{EngineEvent, SummaryEvent};
 use crate::ledger::{Ledger, ResourceStatus};
+use crate::names::StackName;
+use crate::outputs;
 use crate::process::Invocation;
-use crate::reader::{DecodeIssue, EventDecoder};
-use crate::stack::Stack;
+use crate::session::{Session, command_args};
+use crate::tail::{EventLogTail, LogWatch};
 use crate::tempdir::private_temp_dir;
 
 /// `--exclude` and `--exclude-dependents` appeared in pulumi 3.158.
@@ -31,10 +37,15 @@ const CONTINUE_ON_ERROR_UP_SINCE: semver::Version = semver::Version::new(3, 114,
 /// `destroy --continue-on-error` appeared in pulumi 3.112.
 const CONTINUE_ON_ERROR_DESTROY_SINCE: semver::Version = semver::Version::new(3, 112, 0);
 
-/// How often the event log is read while the process runs. A read that
-/// finds nothing new costs one syscall (about 1 µs), so 2 ms keeps event
-/// delivery within a few milliseconds for about 0.1 % of a core.
+/// How often the event log is read while the process runs when no inotify
+/// watch could be set up. A read that finds nothing new costs one syscall
+/// (about 1 µs), so 1 ms keeps event delivery within a few milliseconds for
+/// about 0.1 % of a core.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How often the event log is read anyway while an inotify watch wakes the
+/// reader on each write: a safety net, not the delivery path.
+const WATCHED_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// One of the four operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -98,7 +109,8 @@ impl std::fmt::Display for Operation {
 ///     .timeout(Duration::from_secs(900));
 /// let _events = options.subscribe(); // a Stream of engine events while it runs
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
+#[non_exhaustive]
 #[must_use]
 pub struct OpOptions {
     message: Option<String>,
@@ -114,10 +126,34 @@ pub struct OpOptions {
     continue_on_error: bool,
     config_file: Option<PathBuf>,
     timeout: Option<Duration>,
-    cancel: Option<CancellationToken>,
-    kill: Option<CancellationToken>,
-    skip_outputs: bool,
+    cancel_token: Option<CancellationToken>,
+    kill_token: Option<CancellationToken>,
+    read_outputs: bool,
     subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
+}
+
+impl Default for OpOptions {
+    fn default() -> Self {
+        OpOptions {
+            message: None,
+            targets: Vec::new(),
+            target_dependents: false,
+            excludes: Vec::new(),
+            exclude_dependents: false,
+            replaces: Vec::new(),
+            parallel: None,
+            expect_no_changes: false,
+            refresh: false,
+            diff: false,
+            continue_on_error: false,
+            config_file: None,
+            timeout: None,
+            cancel_token: None,
+            kill_token: None,
+            read_outputs: true,
+            subscribers: Vec::new(),
+        }
+    }
 }
 
 impl OpOptions {
@@ -202,16 +238,22 @@ impl OpOptions {
     /// Interrupts the operation when `token` is cancelled. Dropping the
     /// operation's future interrupts it too.
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
+        self.cancel_token = Some(token);
         self
     }
 
-    /// Whether `up` and `refresh` read the stack's outputs afterwards (on by
-    /// default). Reading them runs `pulumi stack output` twice (masked, to
-    /// learn which are secret, and revealed), in parallel, after the update:
-    /// about half a second. Turn it off when the outputs are not needed.
+    /// Whether `up` and `refresh` return the stack's outputs (on by default).
+    ///
+    /// They come from the engine's report of the root stack resource in the
+    /// event log when it holds only plain values, at no cost. When an output
+    /// is secret (the event log blinds secrets), holds an asset, an archive or
+    /// a resource reference, when the report is missing, or when the
+    /// operation was limited with `--target` or `--exclude`, lift runs
+    /// `pulumi stack output` twice (masked, to learn which outputs are
+    /// secret, and revealed), in parallel, after the update: about half a
+    /// second. Turn it off when the outputs are not needed.
     pub fn read_outputs(mut self, yes: bool) -> Self {
-        self.skip_outputs = !yes;
+        self.read_outputs = yes;
         self
     }
 
@@ -219,7 +261,7 @@ impl OpOptions {
     /// period after an interrupt short (a second Ctrl-C). The stack may then
     /// stay locked, as with `kill -9`.
     pub fn kill_token(mut self, token: CancellationToken) -> Self {
-        self.kill = Some(token);
+        self.kill_token = Some(token);
         self
     }
 
@@ -395,203 +437,191 @@ pub struct OpResult {
     pub warnings: Vec<String>,
 }
 
-impl Stack {
-    /// Computes the changes an update would make.
-    pub async fn preview(&self, options: OpOptions) -> Result<OpResult> {
-        self.operate(Operation::Preview, options).await
-    }
+/// Runs one operation on `stack`. Dropping the future interrupts pulumi and
+/// removes the event log. See [`crate::Stack::operate`].
+#[tracing::instrument(level = "info", skip_all, fields(stack = %stack, op = %op))]
+pub(crate) async fn run(
+    session: &Session,
+    stack: &StackName,
+    op: Operation,
+    mut options: OpOptions,
+) -> Result<OpResult> {
+    let started = Instant::now();
+    let version = session.cli().version().clone();
+    let audit = Auditor::new(session, stack, op.as_str()).detail("operation", op.as_str());
+    // Bad options are refused before anything is recorded or spawned.
+    options.check(op, &version)?;
+    audit.started().await?;
 
-    /// Creates or updates the stack's resources.
-    pub async fn up(&self, options: OpOptions) -> Result<OpResult> {
-        self.operate(Operation::Up, options).await
-    }
+    let dir = match private_temp_dir() {
+        Ok(dir) => dir,
+        Err(err) => return Err(failed(&audit, err, Ledger::default()).await),
+    };
+    let log_path = dir.path().join("events.jsonl");
+    let mut args = match options.args(op, &log_path, &version) {
+        Ok(args) => args,
+        Err(err) => return Err(failed(&audit, err, Ledger::default()).await),
+    };
+    args.extend(command_args(&[], Some(stack)));
+    let runner = session.runner();
+    let command = runner.describe(&args[..1]);
+    let token = options.cancel_token.take().unwrap_or_default();
+    let _running = session.register_running(stack, token.clone());
+    let invocation = Invocation {
+        args,
+        stdin: None,
+        timeout: options.timeout,
+        cancel: Some(token),
+        kill: options.kill_token.take(),
+    };
 
-    /// Reconciles the state with what exists in the cloud.
-    pub async fn refresh(&self, options: OpOptions) -> Result<OpResult> {
-        self.operate(Operation::Refresh, options).await
-    }
-
-    /// Deletes every resource of the stack.
-    pub async fn destroy(&self, options: OpOptions) -> Result<OpResult> {
-        self.operate(Operation::Destroy, options).await
-    }
-
-    /// Runs one operation. Dropping the future interrupts pulumi and removes the event log.
-    ///
-    /// A completed update stays completed: when reading its outputs or the
-    /// history afterwards fails, the result carries a warning instead of an
-    /// error. [`Stack::cancel`] on the same workspace interrupts it.
-    #[tracing::instrument(level = "info", skip_all, fields(stack = %self.name(), op = %op))]
-    pub async fn operate(&self, op: Operation, mut options: OpOptions) -> Result<OpResult> {
-        let started = Instant::now();
-        let workspace = self.workspace();
-        let version = workspace.cli().version().clone();
-        let audit =
-            Auditor::new(workspace, self.name(), op.as_str()).detail("operation", op.as_str());
-        // Bad options are refused before anything is recorded or spawned.
-        options.check(op, &version)?;
-        audit.started().await?;
-
-        let dir = match private_temp_dir() {
-            Ok(dir) => dir,
-            Err(err) => return Err(failed(&audit, err, Ledger::default()).await),
-        };
-        let log_path = dir.path().join("events.jsonl");
-        let mut args = match options.args(op, &log_path, &version) {
-            Ok(args) => args,
-            Err(err) => return Err(failed(&audit, err, Ledger::default()).await),
-        };
-        args.extend(self.args(&[]));
-        let runner = &workspace.inner.runner;
-        let command = runner.describe(&args[..1]);
-        let token = options.cancel.take().unwrap_or_default();
-        let _running = workspace.register_running(self.name(), token.clone());
-        let invocation = Invocation {
-            args,
-            stdin: None,
-            timeout: options.timeout,
-            cancel: Some(token),
-            kill: options.kill.take(),
-        };
-
-        let mut tail = Tail {
-            path: log_path,
-            file: None,
-            decoder: EventDecoder::new(),
-            ledger: Ledger::default(),
-            summary: None,
-            subscribers: std::mem::take(&mut options.subscribers),
-            ended: false,
-        };
-        let run = runner.run(invocation);
-        tokio::pin!(run);
-        let mut ticker = tokio::time::interval(POLL_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let finished = loop {
-            tokio::select! {
-                finished = &mut run => break finished,
-                _ = ticker.tick() => tail.poll().await,
-            }
-        };
-        // The process is gone: read what it wrote last, then stop.
-        tail.poll().await;
-        let issues = tail.decoder.finish();
-        let mut ledger = tail.ledger;
-        drop(tail.subscribers);
-        drop(dir);
-
-        let checked = finished.and_then(|f| runner.check(&command, self.name().as_str(), f));
-        let engine_summary = tail.summary;
-        let engine_result = engine_summary.as_ref().and_then(|s| s.result.as_deref());
-        let result = match engine_result {
-            Some("failed") => DeployResult::Failed,
-            Some("canceled" | "cancelled") => DeployResult::Cancelled,
-            _ => DeployResult::Succeeded,
-        };
-        ledger.close(
-            Instant::now(),
-            checked.is_ok() && result == DeployResult::Succeeded,
-        );
-        let finished = match checked {
-            Ok(finished) => finished,
-            Err(err) => return Err(failed(&audit, err, ledger).await),
-        };
-        if engine_summary.is_none() && !issues.is_empty() {
-            let detail = issues
-                .iter()
-                .take(3)
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            let err = Error::MalformedOutput {
-                command: format!("{command} event log"),
-                detail,
-            };
-            return Err(failed(&audit, err, ledger).await);
+    let mut tail = EventLogTail::new(log_path, std::mem::take(&mut options.subscribers));
+    // inotify wakes the reader on every write to the log; without it (no
+    // inotify, or out of watches) the log is polled every millisecond.
+    let watch = LogWatch::start(dir.path());
+    let interval = if watch.is_some() {
+        WATCHED_POLL_INTERVAL
+    } else {
+        POLL_INTERVAL
+    };
+    let woken = watch.as_ref().map(LogWatch::wakeups);
+    let run = runner.run(invocation);
+    tokio::pin!(run);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let finished = loop {
+        tokio::select! {
+            finished = &mut run => break finished,
+            () = wait_for(woken.as_deref()) => tail.poll(),
+            _ = ticker.tick() => tail.poll(),
         }
-        if op == Operation::Preview && engine_summary.is_none() {
-            let err = Error::MalformedOutput {
-                command: format!("{command} event log"),
-                detail: "the preview wrote no summaryEvent".to_owned(),
-            };
-            return Err(failed(&audit, err, ledger).await);
-        }
+    };
+    // The process is gone: read what it wrote last, then stop.
+    tail.poll();
+    drop(watch);
+    let read = tail.finish();
+    let issues = read.issues;
+    let mut ledger = read.ledger;
+    drop(dir);
 
-        // The operation is done; what follows only reads, and cannot undo it.
-        let mut warnings = Vec::new();
-        let outputs = if matches!(op, Operation::Up | Operation::Refresh) && !options.skip_outputs {
-            self.outputs().await.unwrap_or_else(|err| {
-                warnings.push(format!(
-                    "the update completed, but reading the stack outputs failed: {err}"
-                ));
-                BTreeMap::new()
-            })
-        } else {
+    let checked = finished.and_then(|f| runner.check(&command, stack.as_str(), f));
+    let engine_summary = read.summary;
+    let engine_result = engine_summary.as_ref().and_then(|s| s.result.as_deref());
+    let result = match engine_result {
+        Some("failed") => DeployResult::Failed,
+        Some("canceled" | "cancelled") => DeployResult::Cancelled,
+        _ => DeployResult::Succeeded,
+    };
+    ledger.close(
+        Instant::now(),
+        checked.is_ok() && result == DeployResult::Succeeded,
+    );
+    let finished = match checked {
+        Ok(finished) => finished,
+        Err(err) => return Err(failed(&audit, err, ledger).await),
+    };
+    if engine_summary.is_none() && !issues.is_empty() {
+        let detail = issues
+            .iter()
+            .take(3)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let err = Error::MalformedOutput {
+            command: format!("{command} event log"),
+            detail,
+        };
+        return Err(failed(&audit, err, ledger).await);
+    }
+    if op == Operation::Preview && engine_summary.is_none() {
+        let err = Error::MalformedOutput {
+            command: format!("{command} event log"),
+            detail: "the preview wrote no summaryEvent".to_owned(),
+        };
+        return Err(failed(&audit, err, ledger).await);
+    }
+
+    // The operation is done; what follows only reads, and cannot undo it.
+    let mut warnings = Vec::new();
+    let from_engine = read
+        .root_state
+        .as_ref()
+        .filter(|_| options.targets.is_empty() && options.excludes.is_empty())
+        .and_then(outputs::from_root_state);
+    let outputs = if !matches!(op, Operation::Up | Operation::Refresh) || !options.read_outputs {
+        BTreeMap::new()
+    } else if let Some(outputs) = from_engine {
+        outputs
+    } else {
+        outputs::read(session, stack).await.unwrap_or_else(|err| {
+            warnings.push(format!(
+                "the update completed, but reading the stack outputs failed: {err}"
+            ));
             BTreeMap::new()
-        };
-        // The console link names the update's version (`.../updates/N`);
-        // DIY backends print none and number no update, so no history
-        // command is needed either way.
-        let permalink = find_permalink(&finished.stdout);
-        let version = match op {
-            Operation::Preview => None,
-            _ => permalink.as_deref().and_then(version_of_permalink),
-        };
-        let summary = DeploySummary {
-            operation: op.as_str().to_owned(),
-            result,
-            resource_changes: engine_summary
-                .as_ref()
-                .and_then(|s| s.resource_changes.as_ref())
-                .map(|changes| {
-                    changes
-                        .iter()
-                        .map(|(k, v)| (k.clone(), u64::try_from(*v).unwrap_or(0)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            duration: started.elapsed(),
-        };
-        let result = OpResult {
-            stack: self.name().to_string(),
-            summary,
-            engine_summary,
-            ledger,
-            outputs,
-            version,
-            permalink,
-            decode_issues: issues,
-            warnings,
-        };
-        let changes = serde_json::to_value(&result.summary.resource_changes).unwrap_or_default();
-        audit
-            .succeeded(vec![
-                (
-                    "result",
-                    serde_json::to_value(result.summary.result).unwrap_or_default(),
-                ),
-                ("resource_changes", changes),
-                (
-                    "duration_seconds",
-                    result.summary.duration.as_secs_f64().into(),
-                ),
-                ("resources", result.ledger.resources().count().into()),
-                (
-                    "failed_resources",
-                    result.ledger.count(ResourceStatus::Failed).into(),
-                ),
-                (
-                    "version",
-                    result
-                        .version
-                        .map(serde_json::Value::from)
-                        .unwrap_or_default(),
-                ),
-                ("warnings", result.warnings.len().into()),
-            ])
-            .await;
-        Ok(result)
-    }
+        })
+    };
+    // The console link names the update's version (`.../updates/N`);
+    // DIY backends print none and number no update, so no history
+    // command is needed either way.
+    let permalink = find_permalink(&finished.stdout);
+    let version = match op {
+        Operation::Preview => None,
+        _ => permalink.as_deref().and_then(version_of_permalink),
+    };
+    let summary = DeploySummary {
+        operation: op.as_str().to_owned(),
+        result,
+        resource_changes: engine_summary
+            .as_ref()
+            .and_then(|s| s.resource_changes.as_ref())
+            .map(|changes| {
+                changes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), u64::try_from(*v).unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        duration: started.elapsed(),
+    };
+    let result = OpResult {
+        stack: stack.to_string(),
+        summary,
+        engine_summary,
+        ledger,
+        outputs,
+        version,
+        permalink,
+        decode_issues: issues,
+        warnings,
+    };
+    let changes = serde_json::to_value(&result.summary.resource_changes).unwrap_or_default();
+    audit
+        .succeeded(vec![
+            (
+                "result",
+                serde_json::to_value(result.summary.result).unwrap_or_default(),
+            ),
+            ("resource_changes", changes),
+            (
+                "duration_seconds",
+                result.summary.duration.as_secs_f64().into(),
+            ),
+            ("resources", result.ledger.resources().count().into()),
+            (
+                "failed_resources",
+                result.ledger.count(ResourceStatus::Failed).into(),
+            ),
+            (
+                "version",
+                result
+                    .version
+                    .map(serde_json::Value::from)
+                    .unwrap_or_default(),
+            ),
+            ("warnings", result.warnings.len().into()),
+        ])
+        .await;
+    Ok(result)
 }
 
 /// Records the failure (or cancellation) and wraps the error with the partial ledger.
@@ -618,66 +648,11 @@ async fn failed(audit: &Auditor<'_>, err: Error, ledger: Ledger) -> Error {
     }
 }
 
-/// Reads the event log as pulumi appends to it.
-struct Tail {
-    path: PathBuf,
-    file: Option<tokio::fs::File>,
-    decoder: EventDecoder,
-    ledger: Ledger,
-    summary: Option<SummaryEvent>,
-    subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
-    /// Set after the `cancelEvent`, which ends the stream.
-    ended: bool,
-}
-
-impl Tail {
-    async fn poll(&mut self) {
-        if self.ended {
-            return;
-        }
-        if self.file.is_none() {
-            // Pulumi creates the file once the engine starts.
-            match tokio::fs::File::open(&self.path).await {
-                Ok(file) => self.file = Some(file),
-                Err(_) => return,
-            }
-        }
-        let Some(file) = self.file.as_mut() else {
-            return;
-        };
-        let mut chunk = Vec::new();
-        if let Err(err) = file.read_to_end(&mut chunk).await {
-            tracing::warn!(%err, "reading the pulumi event log failed");
-            return;
-        }
-        if chunk.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let Tail {
-            decoder,
-            ledger,
-            summary,
-            subscribers,
-            ended,
-            ..
-        } = self;
-        decoder.push(&chunk, &mut |event| {
-            if *ended {
-                return;
-            }
-            ledger.apply_at(&event, now);
-            if let Some(s) = event.summary() {
-                *summary = Some(s.clone());
-            }
-            let is_cancel = event.is_cancel();
-            let event = Arc::new(event);
-            subscribers.retain(|tx| tx.send(Arc::clone(&event)).is_ok());
-            if is_cancel {
-                *ended = true;
-                subscribers.clear();
-            }
-        });
+/// Waits for the next wake-up of an inotify watch, or forever without one.
+async fn wait_for(woken: Option<&tokio::sync::Notify>) {
+    match woken {
+        Some(notify) => notify.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -702,25 +677,6 @@ fn find_permalink(stdout: &str) -> Option<String> {
                 .filter(|link| !link.is_empty())
         })
     })
-}
-
-#[async_trait::async_trait]
-impl Deployer for Stack {
-    async fn preview(&self) -> lift_core::Result<DeploySummary> {
-        Ok(Stack::preview(self, OpOptions::default()).await?.summary)
-    }
-
-    async fn up(&self) -> lift_core::Result<DeploySummary> {
-        Ok(Stack::up(self, OpOptions::default()).await?.summary)
-    }
-
-    async fn destroy(&self) -> lift_core::Result<DeploySummary> {
-        Ok(Stack::destroy(self, OpOptions::default()).await?.summary)
-    }
-
-    async fn outputs(&self) -> lift_core::Result<BTreeMap<String, OutputValue>> {
-        Ok(Stack::outputs(self).await?)
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
-//! A stack: configuration, tags, state export and import, outputs and history.
+//! A stack and every command on it: configuration, tags, state export and
+//! import, outputs, history, cancel, and the four operations.
 //!
-//! The four operations (preview, up, refresh, destroy) live in `operation.rs`.
+//! The commands that need more than a few lines live in their own modules,
+//! which take the workspace's session and the stack's name:
+//! `operation.rs` (preview, up, refresh, destroy), `outputs.rs` and
+//! `cancel.rs`.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 
-use lift_core::{OutputValue, SecretValue};
+use lift_core::{DeploySummary, Deployer, OutputValue, SecretValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
@@ -14,15 +17,15 @@ use crate::audit::Auditor;
 use crate::cancel::{CancelOptions, CancelOutcome};
 use crate::error::{Error, Result};
 use crate::names::{StackName, check_key};
-use crate::process::{Finished, Invocation, parse_json, parse_secret_json};
+use crate::operation::{OpOptions, OpResult, Operation};
+use crate::process::{Finished, parse_json, parse_secret_json};
+use crate::session::Session;
 use crate::tempdir::private_temp_dir;
 use crate::workspace::Workspace;
+use crate::{cancel, operation, outputs};
 
 /// The first CLI whose `config set` takes `--raw` (keep stdin's trailing newlines).
 const CONFIG_RAW_SINCE: semver::Version = semver::Version::new(3, 247, 0);
-
-/// The text `pulumi stack output --json` prints in place of a secret value.
-const SECRET_SENTINEL: &str = "[secret]";
 
 /// A stack of a [`Workspace`]. Every command names it with `--stack`, so
 /// several stacks can be driven at once from one process.
@@ -176,28 +179,46 @@ impl Stack {
         &self.workspace
     }
 
-    /// Builds the argument list: the words, then `--stack NAME --non-interactive`.
-    pub(crate) fn args(&self, words: &[&str]) -> Vec<OsString> {
-        let mut args: Vec<OsString> = words.iter().map(OsString::from).collect();
-        args.push("--stack".into());
-        args.push(self.name.as_str().into());
-        args.push("--non-interactive".into());
-        args
+    fn session(&self) -> &Session {
+        self.workspace.session()
     }
 
-    /// Runs a stack command and fails on a non-zero exit.
+    /// Runs a stack command (`WORDS --stack NAME --non-interactive`) and fails on a non-zero exit.
     pub(crate) async fn run_ok(
         &self,
         words: &[&str],
         stdin: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Finished> {
-        let invocation = Invocation {
-            args: self.args(words),
-            stdin,
-            timeout: self.workspace.inner.command_timeout,
-            ..Invocation::default()
-        };
-        self.workspace.execute(invocation, Some(&self.name)).await
+        self.session().run_ok(words, Some(&self.name), stdin).await
+    }
+
+    /// Computes the changes an update would make.
+    pub async fn preview(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Preview, options).await
+    }
+
+    /// Creates or updates the stack's resources.
+    pub async fn up(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Up, options).await
+    }
+
+    /// Reconciles the state with what exists in the cloud.
+    pub async fn refresh(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Refresh, options).await
+    }
+
+    /// Deletes every resource of the stack.
+    pub async fn destroy(&self, options: OpOptions) -> Result<OpResult> {
+        self.operate(Operation::Destroy, options).await
+    }
+
+    /// Runs one operation. Dropping the future interrupts pulumi and removes the event log.
+    ///
+    /// A completed update stays completed: when reading its outputs or the
+    /// history afterwards fails, the result carries a warning instead of an
+    /// error. [`Stack::cancel`] on the same workspace interrupts it.
+    pub async fn operate(&self, op: Operation, options: OpOptions) -> Result<OpResult> {
+        operation::run(self.session(), &self.name, op, options).await
     }
 
     /// Reads one config value (`pulumi config get KEY --json`). Secret values come back wrapped.
@@ -257,7 +278,7 @@ impl Stack {
             // Older CLIs strip one trailing newline from stdin: give them one to strip.
             stdin.push(b'\n');
         }
-        let audit = Auditor::new(&self.workspace, &self.name, "config.set")
+        let audit = Auditor::new(self.session(), &self.name, "config.set")
             .detail("key", key)
             .detail("secret", value.is_secret())
             .detail("path", options.path);
@@ -274,7 +295,7 @@ impl Stack {
         if options.path {
             words.push("--path");
         }
-        let audit = Auditor::new(&self.workspace, &self.name, "config.rm")
+        let audit = Auditor::new(self.session(), &self.name, "config.rm")
             .detail("key", key)
             .detail("path", options.path);
         audit.run(self.run_ok(&words, None)).await.map(|_| ())
@@ -313,7 +334,7 @@ impl Stack {
                 "tag values must not start with '-': pulumi would read them as a flag".to_owned(),
             ));
         }
-        let audit = Auditor::new(&self.workspace, &self.name, "tag.set")
+        let audit = Auditor::new(self.session(), &self.name, "tag.set")
             .detail("tag", name)
             .detail("value", value);
         audit
@@ -325,7 +346,7 @@ impl Stack {
     /// Removes a tag.
     pub async fn tag_remove(&self, name: &str) -> Result<()> {
         check_key("tag name", name)?;
-        let audit = Auditor::new(&self.workspace, &self.name, "tag.rm").detail("tag", name);
+        let audit = Auditor::new(self.session(), &self.name, "tag.rm").detail("tag", name);
         audit
             .run(self.run_ok(&["stack", "tag", "rm", name], None))
             .await
@@ -342,7 +363,7 @@ impl Stack {
     /// encrypted in it. The export is audited: a state file names every
     /// resource and is worth knowing who took.
     pub async fn export(&self) -> Result<Value> {
-        let audit = Auditor::new(&self.workspace, &self.name, "stack.export");
+        let audit = Auditor::new(self.session(), &self.name, "stack.export");
         audit
             .run(async {
                 let finished = self.run_ok(&["stack", "export"], None).await?;
@@ -362,7 +383,7 @@ impl Stack {
         write_private(&path, &bytes).await?;
         let file = path.to_string_lossy().into_owned();
         let audit =
-            Auditor::new(&self.workspace, &self.name, "stack.import").detail("bytes", bytes.len());
+            Auditor::new(self.session(), &self.name, "stack.import").detail("bytes", bytes.len());
         let result = audit
             .run(self.run_ok(&["stack", "import", "--file", &file], None))
             .await;
@@ -377,18 +398,7 @@ impl Stack {
     /// which prints `[secret]` for them; the values come from a second run
     /// with `--show-secrets`. Both run at once.
     pub async fn outputs(&self) -> Result<BTreeMap<String, OutputValue>> {
-        let masked = self.run_ok(&["stack", "output", "--json"], None);
-        let revealed = self.run_ok(&["stack", "output", "--json", "--show-secrets"], None);
-        let (masked, revealed) = tokio::join!(masked, revealed);
-        let masked: BTreeMap<String, Value> =
-            parse_json(&masked?.stdout, "pulumi stack output --json")?;
-        let mut revealed = revealed?;
-        let parsed: Result<BTreeMap<String, Value>> = parse_secret_json(
-            &revealed.stdout,
-            "pulumi stack output --json --show-secrets",
-        );
-        revealed.stdout.zeroize();
-        Ok(merge_outputs(&masked, parsed?))
+        outputs::read(self.session(), &self.name).await
     }
 
     /// The latest `page_size` updates, newest first.
@@ -414,40 +424,26 @@ impl Stack {
     /// Cancels the update running on this stack. See [`crate::cancel`] for
     /// what that means on each backend.
     pub async fn cancel(&self, options: CancelOptions) -> Result<CancelOutcome> {
-        crate::cancel::cancel(self, options).await
+        cancel::cancel(&self.workspace, &self.name, options).await
     }
 }
 
-/// Pairs the masked and revealed outputs: an output whose masked form
-/// contains `[secret]` anywhere is secret as a whole (as in Pulumi's Go SDK).
-fn merge_outputs(
-    masked: &BTreeMap<String, Value>,
-    revealed: BTreeMap<String, Value>,
-) -> BTreeMap<String, OutputValue> {
-    revealed
-        .into_iter()
-        .map(|(name, value)| {
-            let secret = masked.get(&name).is_some_and(contains_secret_sentinel);
-            let output = if secret {
-                let bytes = match value {
-                    Value::String(text) => text.into_bytes(),
-                    other => other.to_string().into_bytes(),
-                };
-                OutputValue::Secret(SecretValue::new(bytes))
-            } else {
-                OutputValue::Plain(value)
-            };
-            (name, output)
-        })
-        .collect()
-}
+#[async_trait::async_trait]
+impl Deployer for Stack {
+    async fn preview(&self) -> lift_core::Result<DeploySummary> {
+        Ok(Stack::preview(self, OpOptions::default()).await?.summary)
+    }
 
-fn contains_secret_sentinel(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text == SECRET_SENTINEL,
-        Value::Array(items) => items.iter().any(contains_secret_sentinel),
-        Value::Object(fields) => fields.values().any(contains_secret_sentinel),
-        _ => false,
+    async fn up(&self) -> lift_core::Result<DeploySummary> {
+        Ok(Stack::up(self, OpOptions::default()).await?.summary)
+    }
+
+    async fn destroy(&self) -> lift_core::Result<DeploySummary> {
+        Ok(Stack::destroy(self, OpOptions::default()).await?.summary)
+    }
+
+    async fn outputs(&self) -> lift_core::Result<BTreeMap<String, OutputValue>> {
+        Ok(Stack::outputs(self).await?)
     }
 }
 
@@ -471,27 +467,6 @@ async fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn secret_outputs_are_wrapped_and_flagged() {
-        let masked: BTreeMap<String, Value> = serde_json::from_value(json!({
-            "url": "https://x", "key": "[secret]", "nested": {"a": 1, "b": "[secret]"}
-        }))
-        .unwrap();
-        let revealed: BTreeMap<String, Value> = serde_json::from_value(json!({
-            "url": "https://x", "key": "hunter2", "nested": {"a": 1, "b": "pw"}
-        }))
-        .unwrap();
-        let outputs = merge_outputs(&masked, revealed);
-        assert!(!outputs["url"].is_secret());
-        let OutputValue::Secret(key) = &outputs["key"] else {
-            panic!("key should be secret")
-        };
-        assert_eq!(key.expose(), b"hunter2");
-        assert!(outputs["nested"].is_secret());
-        assert!(!format!("{outputs:?}").contains("hunter2"));
-    }
 
     #[test]
     fn config_values_keep_secrets_wrapped() {
