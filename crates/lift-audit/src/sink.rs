@@ -85,7 +85,7 @@ impl FileAuditSink {
         let path = options.path.clone();
         let span = tracing::info_span!("audit_sink_open", path = %path.display());
         let _entered = span.enter();
-        let staging = Arc::new(Staging::new(options.channel_capacity));
+        let staging = Arc::new(Staging::new(options.staging_capacity));
         let writer = tokio::task::spawn_blocking(move || Writer::open(options))
             .await
             .map_err(|e| Error::Closed {

@@ -129,13 +129,9 @@ async fn many_concurrent_writers_make_one_gapless_chain() {
     let key = AuditKey::from_bytes(&[6u8; 48]).unwrap();
     let options = SinkOptions::new(&log)
         .key(Some(key.clone()))
-        .checkpoint_every(500);
-    let sink = FileAuditSink::open(SinkOptions {
-        channel_capacity: 64,
-        ..options
-    })
-    .await
-    .unwrap();
+        .checkpoint_every(500)
+        .staging_capacity(64);
+    let sink = FileAuditSink::open(options).await.unwrap();
     let tasks = 32u64;
     let per_task = 200u64;
     let mut handles = Vec::new();
@@ -350,13 +346,9 @@ async fn verify_reports_render_as_stable_json() {
     let key = AuditKey::from_bytes(&[1u8; 32]).unwrap();
     let options = SinkOptions::new(&log)
         .key(Some(key.clone()))
-        .clock(clock.clone());
-    let sink = FileAuditSink::open(SinkOptions {
-        origin: Some("snapshot".into()),
-        ..options
-    })
-    .await
-    .unwrap();
+        .clock(clock.clone())
+        .origin("snapshot");
+    let sink = FileAuditSink::open(options).await.unwrap();
     for i in 0..3 {
         clock.advance(chrono::Duration::seconds(1));
         sink.record(event(i)).await.unwrap();
