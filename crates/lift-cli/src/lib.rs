@@ -1,53 +1,67 @@
 //! The `lift` command line.
 //!
-//! Exit codes: 0 on success, 1 when the operation failed (a failed deploy, a
-//! broken audit chain, an unhealthy report), 2 on bad usage or bad input.
+//! Exit codes (the table in docs/cli.md): 0 on success, 1 when the operation
+//! failed (a failed deploy, a broken audit chain, an unhealthy report), 2 on
+//! bad usage or bad input, 75 on a conflict worth retrying (a locked stack, a
+//! rotation in progress).
 //! With `--json`, the result is one JSON document on stdout and human text
 //! goes to stderr.
 
-// A command-line program prints by design.
+// A command-line program prints by design; it does so through `output`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod audit;
 mod cli;
+mod completions;
 mod context;
 mod demo;
 mod deploy;
 mod health;
+mod man;
 mod output;
 mod schemas;
 mod secrets;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 pub use cli::Cli;
+pub use man::man_pages;
+pub use output::{EXIT_CONFLICT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 pub use schemas::json_schemas;
 
-/// Exit code: the operation failed.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code: bad usage or bad input.
-pub const EXIT_USAGE: u8 = 2;
+/// The whole `lift` command line: [`Cli`] plus the commands about the command
+/// line itself (`completions`, `man`), which need the finished definition.
+pub fn command() -> clap::Command {
+    Cli::command()
+        .subcommand(completions::command())
+        .subcommand(man::command())
+}
 
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            // Help and version go to stdout with code 0; usage errors exit 2.
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { 0 });
-        }
+    let matches = match command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => return ExitCode::from(usage_error(&err)),
     };
-    output::init_tracing(cli.global.verbose);
+    match matches.subcommand() {
+        Some(("completions", sub)) => return ExitCode::from(completions::run(sub)),
+        Some(("man", _)) => return ExitCode::from(man::run()),
+        _ => {}
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => return ExitCode::from(usage_error(&err)),
+    };
+    output::init_tracing(cli.global.verbose, cli.global.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            output::stderr_line(&format!("error: cannot start the async runtime: {err}"));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -65,4 +79,16 @@ pub fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
+}
+
+/// Prints a parse error, or help and version, and returns the exit code:
+/// help and version go to stdout with 0, usage errors exit 2.
+fn usage_error(err: &clap::Error) -> u8 {
+    // `print` fails only on a closed stream, and then there is no one to tell.
+    let _ = err.print();
+    if err.use_stderr() {
+        EXIT_USAGE
+    } else {
+        EXIT_OK
+    }
 }

@@ -77,7 +77,7 @@ pub fn json_schemas() -> Vec<(&'static str, Schema)> {
         ),
         ("audit-query", schema_for!(lift::audit::QueryDocument)),
         // lift demo.
-        ("demo", schema_for!(crate::demo::DemoReport)),
+        ("demo", schema_for!(crate::demo::report::DemoReport)),
         // Health check outcomes, as every component reports them.
         ("check-outcome", schema_for!(lift::CheckOutcome)),
     ]
