@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::snapshot::{CpuStats, DiskStats, FdStats, MemoryStats, Snapshot};
-use crate::target::{HostSnapshot, ProcessSnapshot};
+use crate::snapshot::{
+    CpuStats, DiskStats, FdStats, HostSnapshot, MemoryStats, ProcessSnapshot, Snapshot,
+};
 
 /// What the backend reads of this process on each sample.
 #[derive(Debug, Clone, Copy, Default)]

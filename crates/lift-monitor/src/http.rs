@@ -7,7 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{Error, Result};
-use crate::manager::{Group, HealthManager};
+use crate::group::Group;
+use crate::manager::HealthManager;
 use crate::report::{HEALTH_JSON_CONTENT_TYPE, ServiceInfo};
 
 /// Requests larger than this are rejected: a health probe is a bare GET.

@@ -43,6 +43,7 @@ mod checks;
 mod client;
 mod emf;
 mod error;
+mod group;
 mod histogram;
 #[cfg(feature = "http")]
 mod http;
@@ -70,7 +71,7 @@ mod units;
 pub use alloc::{AllocStats, CountingAlloc, PEAK_GRANULARITY, allocator_stats};
 pub use checks::{
     AsyncFnCheck, CpuCheck, DiskCheck, Endpoint, FnCheck, HeapCheck, HeapThresholds, MemoryCheck,
-    MemoryThresholds, NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck, in_lambda,
+    MemoryThresholds, NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck,
     physical_memory_bytes,
 };
 pub use client::{FetchedHealth, HealthUrl, fetch_health};
@@ -79,6 +80,7 @@ pub use emf::{
     MAX_NAME_LENGTH, MAX_VALUES_PER_METRIC,
 };
 pub use error::{Error, Result};
+pub use group::Group;
 pub use histogram::Histogram;
 #[cfg(feature = "http")]
 pub use http::HealthServer;
@@ -87,7 +89,7 @@ pub use invocation::{Invocation, InvocationMetrics};
 pub use jemalloc::jemalloc_stats;
 #[cfg(feature = "lambda")]
 pub use lambda::{EmfSink, LambdaDeployment, LambdaOptions, MetricsLayer, MetricsService};
-pub use manager::{CheckOptions, Group, HealthManager, HealthManagerBuilder};
+pub use manager::{CheckOptions, HealthManager, HealthManagerBuilder};
 pub use metrics::{DEFAULT_PENDING_LIMIT, MetricsOptions, MetricsRegistry, Unit};
 pub use monitor::{Monitor, MonitorOptions};
 pub use prometheus::{PROMETHEUS_CONTENT_TYPE, render_process_metrics, render_prometheus};
@@ -98,14 +100,14 @@ pub use report::{
 pub use sampler::{Sampler, SamplerOptions};
 pub use settings::HealthSettings;
 pub use snapshot::{
-    CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, JemallocStats, LambdaEnv, LimitSource,
-    MemoryStats, Snapshot, StallStats, TokioStats,
+    CgroupMemory, CpuStats, DiskStats, FdStats, HeapStats, HostSnapshot, JemallocStats, LambdaEnv,
+    LimitSource, MemoryStats, ProcessSnapshot, Snapshot, StallStats, TokioStats, in_lambda,
 };
 pub use stall::{InFlight, InvocationBracket, StallOptions};
 pub use standard::{ENDPOINTS_ENV, StandardChecks};
 pub use target::{
-    HostOptions, HostSnapshot, HostThresholds, ProcessOptions, ProcessSnapshot, host_checks,
-    process_checks, sample_host, sample_process,
+    HostOptions, HostThresholds, ProcessOptions, host_checks, process_checks, sample_host,
+    sample_process,
 };
 pub use threshold::Threshold;
 

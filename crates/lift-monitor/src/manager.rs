@@ -11,30 +11,9 @@ use tracing::Instrument;
 
 use crate::checks::details;
 use crate::error::{Error, Result};
+use crate::group::Group;
 use crate::report::{CheckDetails, CheckResult, HealthReport};
 use crate::units::format_seconds;
-
-/// Which checks a run covers.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    /// Every registered check.
-    All,
-    /// Checks that tell whether the process should be restarted (`/health/live`).
-    Liveness,
-    /// Checks that tell whether the process should receive traffic (`/health/ready`).
-    Readiness,
-}
 
 /// How one check is run.
 ///

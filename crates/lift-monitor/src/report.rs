@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lift_core::{CheckOutcome, HealthStatus};
 
-use crate::manager::Group;
+use crate::group::Group;
 use crate::units::{format_seconds, format_value};
 
 /// The media type of [`HealthJson`] documents.

@@ -10,6 +10,7 @@ use crate::backend::SelfSource;
 use crate::error::{Error, Result};
 use crate::snapshot::{
     CpuStats, DiskStats, FdStats, HeapStats, LambdaEnv, MemoryStats, Snapshot, TokioStats,
+    in_lambda,
 };
 use crate::stall::StallState;
 
@@ -66,7 +67,7 @@ impl Default for SamplerOptions {
     /// the read-only `/var/task`, which never fills up.
     fn default() -> Self {
         let mut disk_paths = Vec::new();
-        if !crate::checks::in_lambda()
+        if !in_lambda()
             && let Ok(cwd) = std::env::current_dir()
         {
             disk_paths.push(cwd);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::alloc::AllocStats;
+use crate::units::format_bytes;
 
 /// One sample of the process and its environment.
 ///
@@ -231,6 +232,12 @@ impl CgroupMemory {
     }
 }
 
+/// Whether this process runs in AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set), which
+/// selects the Lambda defaults of the sampler, the heartbeat and the thresholds.
+pub fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+}
+
 /// What the Lambda environment says about this function.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LambdaEnv {
@@ -337,5 +344,65 @@ mod tests {
         };
         let pct = disk.used_percent().unwrap();
         assert!((pct - 700.0 * 100.0 / 950.0).abs() < 1e-9);
+    }
+}
+
+/// A sample of another process.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct ProcessSnapshot {
+    /// The process id.
+    pub pid: u32,
+    /// The command name, when readable.
+    pub name: Option<String>,
+    /// Its figures, in the shape of a monitor's snapshot.
+    pub snapshot: Snapshot,
+}
+
+impl ProcessSnapshot {
+    /// A short description for a report's target line.
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(name) => format!("process {} ({name})", self.pid),
+            None => format!("process {}", self.pid),
+        }
+    }
+}
+
+/// What the host looks like: memory, load, disks and the memory cgroup of the caller
+/// (the container's, when run inside one).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct HostSnapshot {
+    /// When the figures were read.
+    pub taken_at: DateTime<Utc>,
+    /// The host name, when known.
+    pub hostname: Option<String>,
+    /// Logical CPUs.
+    pub cores: Option<u32>,
+    /// Physical memory.
+    pub memory_total_bytes: Option<u64>,
+    /// Memory available for new work without swapping (`MemAvailable`).
+    pub memory_available_bytes: Option<u64>,
+    /// Load averages over 1, 5 and 15 minutes.
+    pub load: Option<[f64; 3]>,
+    /// Space on the configured paths.
+    pub disks: Vec<DiskStats>,
+    /// The caller's memory cgroup.
+    pub cgroup: Option<CgroupMemory>,
+}
+
+impl HostSnapshot {
+    /// A short description for a report's target line.
+    pub fn describe(&self) -> String {
+        let mut text = match &self.hostname {
+            Some(name) => format!("host {name}"),
+            None => "this host".to_owned(),
+        };
+        if let Some(cores) = self.cores {
+            text.push_str(&format!(", {cores} cores"));
+        }
+        if let Some(total) = self.memory_total_bytes {
+            text.push_str(&format!(", {} memory", format_bytes(total as f64)));
+        }
+        text
     }
 }

@@ -51,11 +51,10 @@ impl Default for StallOptions {
     /// `AWS_LAMBDA_FUNCTION_NAME` is set) lags of 2 s or more are suspensions, since
     /// Lambda freezes the environment between invocations.
     fn default() -> Self {
-        let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
         StallOptions {
             period: Duration::from_millis(100),
             window: 600,
-            freeze_gap: in_lambda.then_some(Duration::from_secs(2)),
+            freeze_gap: crate::snapshot::in_lambda().then_some(Duration::from_secs(2)),
         }
     }
 }

@@ -126,7 +126,7 @@ fn parse_endpoints(list: &str) -> Result<Vec<Endpoint>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manager::Group;
+    use crate::group::Group;
     use crate::monitor::MonitorOptions;
     use lift_core::HealthStatus;
 

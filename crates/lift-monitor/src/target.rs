@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use lift_core::{CheckOutcome, HealthStatus};
 
 use crate::checks::{
@@ -18,7 +17,7 @@ use crate::checks::{
 use crate::error::Result;
 use crate::manager::{CheckOptions, HealthManager};
 use crate::monitor::Monitor;
-use crate::snapshot::{CgroupMemory, DiskStats, Snapshot};
+use crate::snapshot::{HostSnapshot, ProcessSnapshot, Snapshot};
 use crate::threshold::Threshold;
 use crate::units::format_bytes;
 
@@ -43,27 +42,6 @@ impl ProcessOptions {
     pub fn cpu_window(mut self, cpu_window: Duration) -> Self {
         self.cpu_window = cpu_window;
         self
-    }
-}
-
-/// A sample of another process.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
-pub struct ProcessSnapshot {
-    /// The process id.
-    pub pid: u32,
-    /// The command name, when readable.
-    pub name: Option<String>,
-    /// Its figures, in the shape of a monitor's snapshot.
-    pub snapshot: Snapshot,
-}
-
-impl ProcessSnapshot {
-    /// A short description for a report's target line.
-    pub fn describe(&self) -> String {
-        match &self.name {
-            Some(name) => format!("process {} ({name})", self.pid),
-            None => format!("process {}", self.pid),
-        }
     }
 }
 
@@ -96,28 +74,6 @@ pub fn process_checks(snapshot: Snapshot) -> Result<HealthManager> {
     ))?;
     manager.register(CpuCheck::new(monitor, CpuCheck::DEFAULT))?;
     Ok(manager)
-}
-
-/// What the host looks like: memory, load, disks and the memory cgroup of the caller
-/// (the container's, when run inside one).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
-pub struct HostSnapshot {
-    /// When the figures were read.
-    pub taken_at: DateTime<Utc>,
-    /// The host name, when known.
-    pub hostname: Option<String>,
-    /// Logical CPUs.
-    pub cores: Option<u32>,
-    /// Physical memory.
-    pub memory_total_bytes: Option<u64>,
-    /// Memory available for new work without swapping (`MemAvailable`).
-    pub memory_available_bytes: Option<u64>,
-    /// Load averages over 1, 5 and 15 minutes.
-    pub load: Option<[f64; 3]>,
-    /// Space on the configured paths.
-    pub disks: Vec<DiskStats>,
-    /// The caller's memory cgroup.
-    pub cgroup: Option<CgroupMemory>,
 }
 
 /// How the host is sampled.
@@ -287,27 +243,12 @@ fn host_cgroup(host: &HostSnapshot, threshold: &Threshold) -> CheckOutcome {
     f.finish("")
 }
 
-impl HostSnapshot {
-    /// A short description for a report's target line.
-    pub fn describe(&self) -> String {
-        let mut text = match &self.hostname {
-            Some(name) => format!("host {name}"),
-            None => "this host".to_owned(),
-        };
-        if let Some(cores) = self.cores {
-            text.push_str(&format!(", {cores} cores"));
-        }
-        if let Some(total) = self.memory_total_bytes {
-            text.push_str(&format!(", {} memory", format_bytes(total as f64)));
-        }
-        text
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manager::Group;
+    use crate::group::Group;
+    use crate::snapshot::CgroupMemory;
+    use chrono::Utc;
 
     /// A real child process that allocates, opens files and burns CPU: the figures are
     /// its own, not the test's.

@@ -62,7 +62,7 @@ impl MemoryThresholds {
 
 impl Default for MemoryThresholds {
     fn default() -> Self {
-        Self::for_environment(super::in_lambda())
+        Self::for_environment(crate::snapshot::in_lambda())
     }
 }
 

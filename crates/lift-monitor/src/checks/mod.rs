@@ -23,12 +23,6 @@ use lift_core::{CheckOutcome, HealthStatus, Observation};
 use crate::report::{CheckDetails, Verdict};
 use crate::threshold::Threshold;
 
-/// Whether this process runs in AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set), which
-/// selects the Lambda defaults of the thresholds.
-pub fn in_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
-}
-
 /// The parts of one check: each measured part has a status and a sentence; the outcome
 /// takes the worst status and the sentences of the parts that have it.
 ///

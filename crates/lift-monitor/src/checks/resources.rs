@@ -38,7 +38,7 @@ impl ResourceThresholds {
 
 impl Default for ResourceThresholds {
     fn default() -> Self {
-        Self::for_environment(super::in_lambda())
+        Self::for_environment(crate::snapshot::in_lambda())
     }
 }
 
