@@ -33,7 +33,6 @@
 //! ```
 
 mod audit;
-mod audit_json;
 mod clock;
 mod deploy;
 mod error;
