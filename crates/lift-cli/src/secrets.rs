@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, MemoryRotationStore, NativeRotation,
-    Protection, RotateOptions, RotationEngine, RotationOutcome, RotationStore, SecretValueDocument,
-    StoreLimits, StoreOnlyRotator, ValueKind,
+    AuditedProvider, FileRotationStore, FileSecretsProvider, FileStoreOptions, MemoryRotationStore,
+    NativeRotation, Protection, RotateOptions, RotationEngine, RotationOutcome, RotationPreflight,
+    RotationStore, SecretValueDocument, StoreLimits, StoreOnlyRotator, ValueKind,
 };
 use lift::{
     DeleteMode, Error, PutOptions, SecretName, SecretsProvider, StageLabel, VersionId,
@@ -154,7 +154,7 @@ fn uses_rotation_state(op: &SecretsOp) -> bool {
 }
 
 async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
-    let mut native_rotation: Option<Arc<dyn NativeRotation>> = None;
+    let mut aws_checks: Option<AwsChecks> = None;
     let (inner, rotation): (Arc<dyn SecretsProvider>, Arc<dyn RotationStore>) = if args.aws {
         // Rotation checkpoints, history and the rotation lock live in --store, where every
         // lift sees them: kept in memory, two lifts could rotate one secret at once and
@@ -169,8 +169,8 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
             // The other commands only look for state to show or forget, and there is none here.
             None => Arc::new(MemoryRotationStore::default()),
         };
-        let (provider, native) = aws_provider(args).await?;
-        native_rotation = Some(native);
+        let (provider, checks) = aws_provider(args).await?;
+        aws_checks = Some(checks);
         (provider, rotation)
     } else {
         let root = args.store.clone().ok_or_else(|| {
@@ -178,25 +178,62 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
                 "no secret store given: pass --store DIR, set LIFT_SECRETS_STORE, or use --aws",
             )
         })?;
-        let protection = Protection::from_options(args.key_file.as_deref(), args.plaintext)?;
-        let store = FileSecretsProvider::open(&root, protection)?;
+        let protection = protection(args)?;
+        // A store records the environment it was created for; opening it for another
+        // (`--env prod` on a dev store) is refused before anything is read or written.
+        let mut options = FileStoreOptions::default();
+        if let Some(environment) = &ctx.environment {
+            options = options.environment(environment);
+        }
+        let store = FileSecretsProvider::open_with(&root, protection, &options)?;
         let rotation = Arc::new(store.rotation_store());
         (Arc::new(store), rotation)
     };
     // An operator reading a value is an access worth an audit record.
     let provider = Arc::new(AuditedProvider::new(inner, ctx.audit.clone()).audit_reads(true));
     let mut engine = RotationEngine::new(provider.clone(), rotation).with_audit(ctx.audit.clone());
-    if let Some(native) = native_rotation {
-        // AWS's own rotation (a rotation Lambda) and lift must not both rotate a secret.
-        engine = engine.with_native_rotation(native);
+    if let Some(checks) = aws_checks {
+        // AWS's own rotation (a rotation Lambda) and lift must not both rotate a secret,
+        // and a rotation the caller's IAM policy would refuse halfway is refused up front.
+        engine = engine
+            .with_native_rotation(checks.native)
+            .with_preflight(checks.preflight);
     }
     Ok((provider, engine))
 }
 
+/// The store's protection from `--key-file`, then `LIFT_SECRETS_KEY_FILE` (unless
+/// `--plaintext`), then `--plaintext`.
+fn protection(args: &SecretsArgs) -> lift::Result<Protection> {
+    if args.key_file.is_some() && args.plaintext {
+        return Err(Error::invalid_input(
+            "--key-file and --plaintext exclude each other; choose one",
+        ));
+    }
+    let from_env = || {
+        std::env::var_os(lift::secrets::KEY_FILE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let key_file = match &args.key_file {
+        Some(path) => Some(path.clone()),
+        None if args.plaintext => None,
+        None => from_env(),
+    };
+    Ok(Protection::from_options(
+        key_file.as_deref(),
+        key_file.is_none() && args.plaintext,
+    )?)
+}
+
+/// What the rotation engine asks AWS before it rotates.
+struct AwsChecks {
+    native: Arc<dyn NativeRotation>,
+    preflight: Arc<dyn RotationPreflight>,
+}
+
 #[cfg(feature = "aws")]
-async fn aws_provider(
-    args: &SecretsArgs,
-) -> lift::Result<(Arc<dyn SecretsProvider>, Arc<dyn NativeRotation>)> {
+async fn aws_provider(args: &SecretsArgs) -> lift::Result<(Arc<dyn SecretsProvider>, AwsChecks)> {
     let mut builder = lift::secrets::AwsSecretsManagerProvider::builder();
     if let Some(region) = &args.region {
         builder = builder.region(region);
@@ -208,13 +245,15 @@ async fn aws_provider(
         builder = builder.prefix(prefix);
     }
     let provider = Arc::new(builder.build().await);
-    Ok((provider.clone(), provider))
+    let checks = AwsChecks {
+        native: provider.clone(),
+        preflight: provider.clone(),
+    };
+    Ok((provider, checks))
 }
 
 #[cfg(not(feature = "aws"))]
-async fn aws_provider(
-    _args: &SecretsArgs,
-) -> lift::Result<(Arc<dyn SecretsProvider>, Arc<dyn NativeRotation>)> {
+async fn aws_provider(_args: &SecretsArgs) -> lift::Result<(Arc<dyn SecretsProvider>, AwsChecks)> {
     Err(Error::invalid_input(
         "this lift was built without AWS support; reinstall it with `cargo install lift-cli --features aws`",
     ))
