@@ -73,6 +73,8 @@ pub struct Outcome {
     pub stderr: String,
     /// The event log, when the step wrote one.
     pub events: Option<Vec<u8>>,
+    /// The stacks' settings files (`Pulumi.<stack>.yaml`) in the project after the step, by name.
+    pub settings: BTreeMap<String, String>,
     /// What did not match the step's expectations; empty when it all did.
     pub mismatches: Vec<String>,
 }
@@ -198,6 +200,7 @@ pub fn replay(
         }
         outcomes.push(Outcome {
             events: std::fs::read(&log).ok(),
+            settings: settings_files(&project)?,
             args,
             exit,
             stdout,
@@ -206,6 +209,25 @@ pub fn replay(
         });
     }
     Ok(outcomes)
+}
+
+/// The `Pulumi.<stack>.yaml` files of a project, by name.
+fn settings_files(project: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut files = BTreeMap::new();
+    let entries = std::fs::read_dir(project).map_err(|e| format!("{}: {e}", project.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("Pulumi.") && name.ends_with(".yaml") && name != "Pulumi.yaml" {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            files.insert(name, text);
+        }
+    }
+    Ok(files)
 }
 
 /// Copies a program's files into the project directory.

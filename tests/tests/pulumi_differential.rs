@@ -25,26 +25,7 @@ mod real_common;
 /// Differences not yet removed, as `scenario step what`; each is listed in
 /// the fake's README ("Where it still differs from the real CLI"). A new
 /// difference fails the test; a fixed one should leave this list.
-const KNOWN: &[&str] = &[
-    // Event streams: the fake writes no default-provider steps, numbers from 1 and writes other fields.
-    "failures 2 events",
-    "failures 4 events",
-    "failures 8 events",
-    "lifecycle 5 events",
-    "lifecycle 6 events",
-    "lifecycle 10 events",
-    "lifecycle 11 events",
-    "lifecycle 12 events",
-    // The fake checks the passphrase only when it has a secret to decrypt.
-    "failures 3 exit",
-    "failures 3 stderr errors",
-    // whoami: the fake names $USER or "fake-user", the real CLI the OS account.
-    "failures 10 json values",
-    // "already exists" names the stack as given by the fake, fully qualified by the real CLI.
-    "lifecycle 2 stderr errors",
-    // stack history: the real environment block has more keys.
-    "lifecycle 9 json shape",
-];
+const KNOWN: &[&str] = &[];
 
 fn fake() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pulumi"))
@@ -76,6 +57,33 @@ fn normalise(value: &Value, dir: &str) -> Value {
     }
 }
 
+/// The stacks' settings files as their file names and YAML documents, with what differs from run to
+/// run (the passphrase's salt, ciphertexts) replaced.
+fn settings(files: &std::collections::BTreeMap<String, String>) -> Vec<(String, Value)> {
+    fn blind(v: Value) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| match k.as_str() {
+                        "encryptionsalt" | "secure" => (k, Value::from("<varies>")),
+                        _ => (k, blind(v)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(blind).collect()),
+            other => other,
+        }
+    }
+    files
+        .iter()
+        .map(|(name, text)| {
+            let doc = yaml_serde::from_str::<Value>(text)
+                .unwrap_or_else(|e| Value::from(format!("not YAML: {e}")));
+            (name.clone(), blind(doc))
+        })
+        .collect()
+}
+
 /// The shape of a JSON value: its keys, recursively (values dropped).
 fn shape(value: &Value) -> Value {
     match value {
@@ -87,33 +95,112 @@ fn shape(value: &Value) -> Value {
     }
 }
 
-/// One line per event: sequence, kind, op, URN and the step's fields.
-fn event_lines(bytes: &[u8]) -> Vec<String> {
-    serde_json::Deserializer::from_slice(bytes)
+/// What is compared of an event stream.
+///
+/// The events the engine writes about the operation and its steps come in a fixed order, so they
+/// are compared in order: kind, op, URN, the payload's and the metadata's fields, and a summary's
+/// counts and result. Diagnostics are written by the language host as the program runs ("Registering
+/// resource [x]", a program's errors) and race with the engine's events, so their place varies from
+/// run to run: they are compared as a list of their own, in order, by severity, colour, prefix and
+/// (for debug ones) message. The engine also runs the steps of resources that do not depend on each
+/// other in parallel, so a run of such resources' events (the stack's aside) is compared as a set.
+/// Sequence numbers must count 0, 1, 2… with no gap.
+fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
+    let events: Vec<Value> = serde_json::Deserializer::from_slice(bytes)
         .into_iter::<Value>()
         .filter_map(Result::ok)
-        .map(|event| {
-            let kind = event
+        .collect();
+    let sequences: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e["sequence"].as_i64())
+        .collect();
+    let counted = sequences
+        .iter()
+        .enumerate()
+        .all(|(i, s)| usize::try_from(*s).ok() == Some(i));
+    let mut lines = vec![format!(
+        "{} events, sequences {}",
+        events.len(),
+        if counted {
+            "0, 1, 2…".to_owned()
+        } else {
+            format!("{sequences:?}")
+        }
+    )];
+    let mut diagnostics = Vec::new();
+    for event in &events {
+        let kind = event
+            .as_object()
+            .and_then(|o| {
+                o.keys()
+                    .find(|k| *k != "sequence" && *k != "timestamp")
+                    .cloned()
+            })
+            .unwrap_or_default();
+        let body = &event[&kind];
+        if kind == "diagnosticEvent" {
+            let message = if body["severity"] == "debug" {
+                body["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(dir, "<dir>")
+            } else {
+                String::new()
+            };
+            diagnostics.push(format!(
+                "diagnostic {} {} {} {:?}",
+                body["severity"], body["color"], body["prefix"], message
+            ));
+            continue;
+        }
+        let keys = |v: &Value| -> Vec<String> {
+            let mut k: Vec<String> = v
                 .as_object()
-                .and_then(|o| {
-                    o.keys()
-                        .find(|k| *k != "sequence" && *k != "timestamp")
-                        .cloned()
-                })
+                .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default();
-            let body = &event[&kind];
-            let metadata = &body["metadata"];
-            let mut fields: Vec<&String> = body
-                .as_object()
-                .map(|o| o.keys().collect())
-                .unwrap_or_default();
-            fields.sort();
-            format!(
-                "{} {kind} {} {} {:?}",
-                event["sequence"], metadata["op"], metadata["urn"], fields
-            )
-        })
-        .collect()
+            k.sort();
+            k
+        };
+        let metadata = &body["metadata"];
+        let mut line = format!(
+            "{kind} {} {} {:?}",
+            metadata["op"],
+            metadata["urn"],
+            keys(body)
+        );
+        if metadata.is_object() {
+            line.push_str(&format!(" metadata {:?}", keys(metadata)));
+        }
+        if kind == "summaryEvent" {
+            line.push_str(&format!(
+                " {} {} {}",
+                body["resourceChanges"], body["result"], body["isPreview"]
+            ));
+        }
+        lines.push(line);
+    }
+    sort_parallel_runs(&mut lines[1..]);
+    lines.extend(diagnostics);
+    lines
+}
+
+/// Sorts each run of consecutive step events of resources other than the stack.
+fn sort_parallel_runs(lines: &mut [String]) {
+    let parallel = |l: &String| {
+        ["resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"]
+            .iter()
+            .any(|k| l.starts_with(k))
+            && !l.contains("pulumi:pulumi:Stack")
+    };
+    let mut start = 0;
+    while start < lines.len() {
+        let mut end = start;
+        while end < lines.len() && parallel(&lines[end]) {
+            end += 1;
+        }
+        lines[start..end].sort();
+        start = end.max(start + 1);
+    }
 }
 
 fn compare(
@@ -159,9 +246,13 @@ fn compare(
             classified(&fake.stderr)
         ));
     }
+    let (r, f) = (settings(&real.settings), settings(&fake.settings));
+    if r != f {
+        found.push(format!("{name} {i} settings files: real {r:?} fake {f:?}"));
+    }
     match (&real.events, &fake.events) {
         (Some(r), Some(f)) => {
-            let (r, f) = (event_lines(r), event_lines(f));
+            let (r, f) = (event_lines(r, dirs.0), event_lines(f, dirs.1));
             if r != f {
                 found.push(format!("{name} {i} events: real {r:#?} fake {f:#?}"));
             }
@@ -174,6 +265,22 @@ fn compare(
         )),
     }
     found
+}
+
+/// Writes each step's stdout, stderr and event log under `dir`, to look at a difference closely
+/// (`LIFT_DIFFERENTIAL_DUMP=dir`).
+fn dump_outcomes(dir: &Path, name: &str, runs: &[(&str, &Vec<Outcome>)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (cli, outcomes) in runs {
+        for (i, o) in outcomes.iter().enumerate() {
+            let base = dir.join(format!("{name}-{i}-{cli}"));
+            std::fs::write(base.with_extension("stdout"), &o.stdout).unwrap();
+            std::fs::write(base.with_extension("stderr"), &o.stderr).unwrap();
+            if let Some(events) = &o.events {
+                std::fs::write(base.with_extension("events"), events).unwrap();
+            }
+        }
+    }
 }
 
 #[test]
@@ -192,11 +299,21 @@ fn the_fake_follows_the_real_cli_on_every_scenario() {
             real_dir.path(),
         )
         .unwrap();
-        let fake = scenario::replay(&fake(), None::<&Path>, &scenario, fake_dir.path()).unwrap();
+        // The same PATH for both: each warns that it uses the YAML language host found there.
+        let fake = scenario::replay(
+            &fake(),
+            Some(&language_dir(&pulumi)),
+            &scenario,
+            fake_dir.path(),
+        )
+        .unwrap();
         let dirs = (
             real_dir.path().to_str().unwrap(),
             fake_dir.path().to_str().unwrap(),
         );
+        if let Some(dump) = std::env::var_os("LIFT_DIFFERENTIAL_DUMP") {
+            dump_outcomes(Path::new(&dump), &name, &[("real", &real), ("fake", &fake)]);
+        }
         for (i, (r, f)) in real.iter().zip(&fake).enumerate() {
             differences.extend(compare(&name, i, r, f, dirs));
         }

@@ -127,6 +127,15 @@ pub(crate) struct Args {
 impl Args {
     /// Parses `argv` (without the program name).
     pub(crate) fn parse(argv: &[String]) -> Result<Args, CliError> {
+        Args::parse_with(argv, &[])
+    }
+
+    /// Parses with some one-letter flags meaning something else, as a command may declare them
+    /// (in `stack ls`, `-p` is `--project` and `-t` is `--tag`).
+    pub(crate) fn parse_with(
+        argv: &[String],
+        shorts: &[(char, &'static str)],
+    ) -> Result<Args, CliError> {
         let mut out = Args::default();
         let mut i = 0;
         let mut only_positional = false;
@@ -151,7 +160,8 @@ impl Args {
                 let mut chars = body.chars();
                 let first = chars.next().unwrap_or('-');
                 let rest: String = chars.collect();
-                let Some(long) = short_flag(first) else {
+                let own = shorts.iter().find(|(c, _)| *c == first).map(|(_, l)| *l);
+                let Some(long) = own.or_else(|| short_flag(first)) else {
                     return Err(CliError::usage(format!(
                         "unknown shorthand flag: '{first}' in {arg}"
                     )));
@@ -216,6 +226,19 @@ impl Args {
     }
 
     /// Whether the flag appeared at all.
+    /// Every flag given, by its long name, with its value for `stack history`'s environment: a
+    /// boolean's value, else `set`.
+    pub(crate) fn given(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.flags.iter().map(|(name, values)| {
+            let shown = if BOOL_FLAGS.contains(&name.as_str()) {
+                values.last().map_or("true", String::as_str)
+            } else {
+                "set"
+            };
+            (name.as_str(), shown)
+        })
+    }
+
     pub(crate) fn has(&self, name: &str) -> bool {
         self.flags.contains_key(name)
     }

@@ -1,8 +1,8 @@
 //! Engine events in the exact framing of `sdk/go/common/apitype/events.go`, and the event-log writer.
 //!
-//! Each line is `{"sequence":N,"timestamp":T,"<kind>Event":{...}}`. Payload structs declare their fields in
-//! the Go structs' order, and maps are sorted like Go's `encoding/json` does. Like Go, `<`, `>` and `&` are
-//! written as `\u003c`, `\u003e` and `\u0026`.
+//! Each line is `{"sequence":N,"timestamp":T,"<kind>Event":{...}}`, numbered from 0. Payload structs declare
+//! their fields in the Go structs' order, and maps are sorted like Go's `encoding/json` does. As in the
+//! engine's log writer, which turns `SetEscapeHTML` off, `<`, `>` and `&` are written as they are.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -130,10 +130,32 @@ pub(crate) enum Damage {
     GarbageLine,
 }
 
+/// Whether diagnostics keep Pulumi's colour markup (`--color raw` or `always`) or lose it (`never`,
+/// and `auto` when the output is not a terminal, as in every test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Color {
+    /// Markup such as `<{%fg 1%}>` kept, `"color":"raw"`.
+    Raw,
+    /// Plain text, `"color":"never"`.
+    Never,
+}
+
+impl Color {
+    /// The colour of `--color VALUE` (absent means `auto`).
+    pub(crate) fn from_flag(value: Option<&str>) -> Color {
+        match value {
+            Some("raw" | "always") => Color::Raw,
+            _ => Color::Never,
+        }
+    }
+}
+
 /// Writes engine events, one JSON object per line, to the `--event-log` file and/or stdout.
 pub(crate) struct EventLog {
     file: Option<File>,
     to_stdout: bool,
+    color: Color,
+    /// The sequence number of the next event.
     sequence: i64,
     delay: Duration,
     damage: Damage,
@@ -146,6 +168,7 @@ impl EventLog {
     pub(crate) fn open(
         path: Option<&Path>,
         to_stdout: bool,
+        color: Color,
         delay: Duration,
         damage: Damage,
     ) -> Result<EventLog, CliError> {
@@ -158,6 +181,7 @@ impl EventLog {
         Ok(EventLog {
             file,
             to_stdout,
+            color,
             sequence: 0,
             delay,
             damage,
@@ -166,7 +190,6 @@ impl EventLog {
     }
 
     fn emit<T: Serialize>(&mut self, kind: &str, payload: &T) {
-        self.sequence += 1;
         let body = serde_json::to_string(payload).unwrap_or_else(|_| "{}".to_owned());
         let line = format!(
             "{{\"sequence\":{},\"timestamp\":{},\"{kind}\":{}}}",
@@ -174,6 +197,7 @@ impl EventLog {
             clock::now_secs(),
             go_escape(&body)
         );
+        self.sequence += 1;
         let last = kind == "cancelEvent";
         self.write_line(&line, last);
         if self.damage == Damage::GarbageLine && kind == "preludeEvent" {
@@ -235,21 +259,30 @@ impl EventLog {
         );
     }
 
-    /// `diagnosticEvent` with Pulumi's raw color markup.
+    /// `diagnosticEvent`: with `--color raw` in Pulumi's colour markup, else plain.
     pub(crate) fn diagnostic(&mut self, urn: &str, severity: &str, message: &str) {
-        let prefix = match severity {
-            "error" => "<{%fg 1%}>error: <{%reset%}>",
-            "warning" => "<{%fg 3%}>warning: <{%reset%}>",
-            _ => "",
+        let (prefix, message, color) = match self.color {
+            Color::Raw => {
+                let prefix = match severity {
+                    "error" => "<{%fg 1%}>error: <{%reset%}>".to_owned(),
+                    "warning" => "<{%fg 3%}>warning: <{%reset%}>".to_owned(),
+                    other => format!("<{{%reset%}}>{other}: <{{%reset%}}>"),
+                };
+                (
+                    prefix,
+                    format!("<{{%reset%}}>{message}<{{%reset%}}>\n"),
+                    "raw",
+                )
+            }
+            Color::Never => (format!("{severity}: "), format!("{message}\n"), "never"),
         };
-        let message = format!("<{{%reset%}}>{message}<{{%reset%}}>\n");
         self.emit(
             "diagnosticEvent",
             &DiagnosticPayload {
                 urn,
-                prefix,
+                prefix: &prefix,
                 message: &message,
-                color: "raw",
+                color,
                 severity,
             },
         );
@@ -282,12 +315,10 @@ impl EventLog {
     }
 }
 
-/// Escapes `<`, `>` and `&` like Go's `encoding/json` (they only occur inside JSON strings).
+/// Escapes U+2028 and U+2029 like Go's `encoding/json`, which does so even with `SetEscapeHTML(false)`
+/// (they only occur inside JSON strings).
 fn go_escape(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
+    json.replace('\u{2028}', "\\u2028")
         .replace('\u{2029}', "\\u2029")
 }
 
@@ -300,20 +331,36 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fake-pulumi-events-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("log.json");
-        let mut log = EventLog::open(Some(&path), false, Duration::ZERO, Damage::None).unwrap();
-        log.prelude(&BTreeMap::new());
-        log.diagnostic("", "error", "a < b & c");
-        log.cancel();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("{\"sequence\":1,\"timestamp\":"));
-        assert!(lines[0].ends_with(",\"preludeEvent\":{\"config\":{}}}"));
-        assert!(lines[1].contains("\\u003c{%fg 1%}\\u003eerror: "));
-        assert!(lines[1].contains("a \\u003c b \\u0026 c"));
-        let v: Value = serde_json::from_str(lines[1]).unwrap();
-        assert_eq!(v["diagnosticEvent"]["severity"], "error");
-        assert!(lines[2].ends_with("\"cancelEvent\":{}}"));
+        for color in [Color::Raw, Color::Never] {
+            let mut log =
+                EventLog::open(Some(&path), false, color, Duration::ZERO, Damage::None).unwrap();
+            log.prelude(&BTreeMap::new());
+            log.diagnostic("", "error", "a < b & c");
+            log.cancel();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 3);
+            assert!(lines[0].starts_with("{\"sequence\":0,\"timestamp\":"));
+            assert!(lines[0].ends_with(",\"preludeEvent\":{\"config\":{}}}"));
+            assert!(
+                lines[1].contains("a < b & c"),
+                "no HTML escaping: {}",
+                lines[1]
+            );
+            let v: Value = serde_json::from_str(lines[1]).unwrap();
+            let d = &v["diagnosticEvent"];
+            assert_eq!(d["severity"], "error");
+            if color == Color::Raw {
+                assert_eq!(d["prefix"], "<{%fg 1%}>error: <{%reset%}>");
+                assert_eq!(d["color"], "raw");
+            } else {
+                assert_eq!(d["prefix"], "error: ");
+                assert_eq!(d["message"], "a < b & c\n");
+                assert_eq!(d["color"], "never");
+            }
+            assert!(lines[2].starts_with("{\"sequence\":2,"));
+            assert!(lines[2].ends_with("\"cancelEvent\":{}}"));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

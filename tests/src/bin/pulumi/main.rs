@@ -17,6 +17,7 @@ mod events;
 mod faults;
 mod interrupt;
 mod project;
+mod settings;
 mod stack_cmd;
 mod store;
 mod yaml;
@@ -122,8 +123,9 @@ impl Ctx {
     }
 
     /// The backend.
+    /// The backend, keeping stack config in the project's `Pulumi.<stack>.yaml` when there is a project.
     pub(crate) fn backend(&self) -> Result<Backend, CliError> {
-        Backend::from_env()
+        Ok(Backend::from_env()?.with_project_dir(self.project().ok().map(|p| p.dir)))
     }
 
     /// The stack named by `--stack`, else the selected stack.
@@ -133,7 +135,10 @@ impl Ctx {
         backend: &Backend,
     ) -> Result<String, CliError> {
         match self.args.value("stack") {
-            Some(s) => normalize_stack_name(s),
+            Some(s) => {
+                check_qualified(s, project, backend)?;
+                normalize_stack_name(s)
+            }
             None => backend.current(&project.name).ok_or_else(|| {
                 CliError::new(
                     "no stack selected; please use `pulumi stack select` or `pulumi stack init` to choose one",
@@ -142,44 +147,49 @@ impl Ctx {
         }
     }
 
-    /// Emulates the diy backend's passphrase secrets manager when `FAKE_PULUMI_REQUIRE_PASSPHRASE=1`:
-    /// the passphrase must come from `PULUMI_CONFIG_PASSPHRASE` or `PULUMI_CONFIG_PASSPHRASE_FILE`
-    /// and match the one the stack was created with. Returns the fingerprint to store at `stack init`.
+    /// Emulates the diy backend's passphrase secrets manager. A stack created while a passphrase was
+    /// set (`PULUMI_CONFIG_PASSPHRASE` or `PULUMI_CONFIG_PASSPHRASE_FILE`) records its fingerprint as
+    /// the `encryptionsalt` of `Pulumi.<stack>.yaml`; from then on the passphrase must be given and
+    /// match, as in pulumi. `FAKE_PULUMI_REQUIRE_PASSPHRASE=1` also requires one at `stack init`.
+    /// Returns the fingerprint to record at `stack init`.
+    ///
+    /// The error says `incorrect passphrase` or `passphrase must be set …`; each caller adds what
+    /// pulumi says around it.
     pub(crate) fn check_passphrase(
         &self,
         backend: &Backend,
         state: &store::StackState,
     ) -> Result<Option<String>, CliError> {
-        let required =
-            std::env::var("FAKE_PULUMI_REQUIRE_PASSPHRASE").is_ok_and(|v| v == "1" || v == "true");
-        if !required
-            || backend.kind != store::BackendKind::Diy
-            || state.secrets_provider != "passphrase"
-        {
+        if backend.kind != store::BackendKind::Diy || state.secrets_provider != "passphrase" {
             return Ok(None);
         }
+        let required = state.passphrase_check.is_some()
+            || std::env::var("FAKE_PULUMI_REQUIRE_PASSPHRASE")
+                .is_ok_and(|v| v == "1" || v == "true");
         let passphrase = match std::env::var("PULUMI_CONFIG_PASSPHRASE") {
-            Ok(p) => p,
+            Ok(p) => Some(p),
             Err(_) => match std::env::var_os("PULUMI_CONFIG_PASSPHRASE_FILE") {
-                Some(f) => std::fs::read_to_string(&f).map_err(|e| {
+                Some(f) => Some(std::fs::read_to_string(&f).map_err(|e| {
                     CliError::io(
                         "unable to read PULUMI_CONFIG_PASSPHRASE_FILE",
                         Path::new(&f),
                         &e,
                     )
-                })?,
-                None => {
-                    return Err(CliError::new(
-                        "passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables",
-                    ));
-                }
+                })?),
+                None => None,
             },
         };
-        let print = store::fingerprint(&passphrase);
+        let Some(passphrase) = passphrase else {
+            if required {
+                return Err(CliError::new(
+                    "passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables",
+                ));
+            }
+            return Ok(None);
+        };
+        let print = format!("fakev1:{}", store::fingerprint(&passphrase));
         match &state.passphrase_check {
-            Some(expected) if *expected != print => Err(CliError::new(
-                "incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE to the correct passphrase or set PULUMI_CONFIG_PASSPHRASE_FILE to a file containing the passphrase",
-            )),
+            Some(expected) if *expected != print => Err(CliError::new("incorrect passphrase")),
             _ => Ok(Some(print)),
         }
     }
@@ -195,6 +205,26 @@ impl Ctx {
         let skip = self.command.split(' ').count();
         self.args.positional.len().saturating_sub(skip)
     }
+}
+
+/// Refuses a qualified stack name pulumi would refuse: on a diy backend the organization must be
+/// `organization`, and a project part must name this project.
+pub(crate) fn check_qualified(
+    raw: &str,
+    project: &Project,
+    backend: &Backend,
+) -> Result<(), CliError> {
+    let parts: Vec<&str> = raw.split('/').collect();
+    if parts.len() > 1 && backend.kind == store::BackendKind::Diy && parts[0] != "organization" {
+        return Err(CliError::new("organization name must be 'organization'"));
+    }
+    if parts.len() == 3 && parts[1] != project.name {
+        return Err(CliError::new(format!(
+            "could not create stack: provided project name \"{}\" doesn't match Pulumi.yaml",
+            parts[1]
+        )));
+    }
+    Ok(())
 }
 
 /// Accepts `dev`, `org/dev` and `org/project/dev`, and validates the name like Pulumi.
@@ -289,7 +319,10 @@ fn command_of(positional: &[String]) -> Option<String> {
 }
 
 fn run(argv: Vec<String>) -> Result<(), CliError> {
-    let args = Args::parse(&argv)?;
+    let mut args = Args::parse(&argv)?;
+    if command_of(&args.positional).as_deref() == Some("stack ls") {
+        args = Args::parse_with(&argv, &[('p', "project"), ('t', "tag")])?;
+    }
     let faults = Faults::from_env();
     let mut cwd =
         std::env::current_dir().map_err(|e| CliError::new(format!("getting cwd: {e}")))?;

@@ -83,6 +83,14 @@ impl Project {
     }
 
     /// Project-level config defaults (`config: {key: {default: v}}` or `config: {key: v}`).
+    /// The keys of the project's `config:` block, as written.
+    pub(crate) fn declared_config_keys(&self) -> Vec<String> {
+        match self.doc.get("config") {
+            Some(Yaml::Map(entries)) => entries.iter().map(|(k, _)| k.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn config_defaults(&self) -> BTreeMap<String, ConfigEntry> {
         let mut out = BTreeMap::new();
         if let Some(Yaml::Map(entries)) = self.doc.get("config") {
@@ -156,6 +164,9 @@ pub(crate) struct Program {
     pub(crate) resources: Vec<DeclaredResource>,
     /// Stack outputs; secret values are sealed.
     pub(crate) outputs: serde_json::Map<String, Value>,
+    /// The outputs that could not be evaluated, with the error: as in Pulumi YAML, the resources are
+    /// still registered and the update then fails.
+    pub(crate) output_errors: Vec<(String, String)>,
 }
 
 /// Builds a URN the way Pulumi does: the parent's type chain, excluding the stack, joined with `$`.
@@ -324,17 +335,23 @@ pub(crate) fn evaluate(
         });
     }
 
-    let outputs = match project.doc.get("outputs") {
-        Some(y @ Yaml::Map(_)) => match scope.eval(&y.to_json())? {
-            Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        },
-        _ => serde_json::Map::new(),
-    };
+    let mut outputs = serde_json::Map::new();
+    let mut output_errors = Vec::new();
+    if let Some(Yaml::Map(entries)) = project.doc.get("outputs") {
+        for (name, value) in entries {
+            match scope.eval(&value.to_json()) {
+                Ok(v) => {
+                    outputs.insert(name.clone(), v);
+                }
+                Err(e) => output_errors.push((name.clone(), e.message)),
+            }
+        }
+    }
     Ok(Program {
         stack_urn,
         resources,
         outputs,
+        output_errors,
     })
 }
 
@@ -522,7 +539,7 @@ impl Scope<'_> {
             }
         } else {
             return Err(program_error(&format!(
-                "the reference to \"{head}\" in \"${{{expr}}}\" could not be resolved: no resource, variable or configuration key is named \"{head}\""
+                "resource or variable named \"{head}\" could not be found (in \"${{{expr}}}\")"
             )));
         };
         for part in parts {
@@ -623,8 +640,17 @@ outputs:
 
     #[test]
     fn unresolved_references_and_cycles_are_program_errors() {
-        let p = project("name: demo\nruntime: yaml\noutputs:\n  x: ${nothing}\n");
-        assert!(evaluate(&p, "dev", &BTreeMap::new(), &BTreeMap::new(), &[]).is_err());
+        // An output that cannot be evaluated leaves the resources registered, as in Pulumi YAML.
+        let p = project("name: demo\nruntime: yaml\noutputs:\n  x: ${nothing}\n  y: ok\n");
+        let prog = evaluate(&p, "dev", &BTreeMap::new(), &BTreeMap::new(), &[]).unwrap();
+        assert_eq!(prog.output_errors.len(), 1);
+        assert_eq!(prog.output_errors[0].0, "x");
+        assert!(
+            prog.output_errors[0]
+                .1
+                .contains("\"nothing\" could not be found")
+        );
+        assert_eq!(prog.outputs["y"], "ok");
         let p = project(
             "name: demo\nruntime: yaml\nresources:\n  a:\n    type: t:m:A\n    properties:\n      x: ${b.id}\n  b:\n    type: t:m:B\n    properties:\n      x: ${a.id}\n",
         );

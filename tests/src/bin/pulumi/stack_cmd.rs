@@ -82,6 +82,9 @@ fn load(ctx: &Ctx) -> Result<(crate::project::Project, Backend, StackState), Cli
 
 /// `pulumi whoami [--json]`.
 pub(crate) fn whoami(ctx: &Ctx) -> Result<(), CliError> {
+    if ctx.args.has("stack") {
+        return Err(CliError::usage("unknown flag: --stack"));
+    }
     let backend = ctx.backend()?;
     let user = store::username();
     if ctx.args.bool("json") {
@@ -139,8 +142,17 @@ fn init(ctx: &Ctx) -> Result<(), CliError> {
         }
     };
     let name = normalize_stack_name(&raw)?;
+    crate::check_qualified(&raw, &project, &backend)?;
     if backend.exists(&project.name, &name) {
-        return Err(CliError::new(format!("stack '{name}' already exists")));
+        // Pulumi names the stack fully qualified here.
+        let org = match backend.kind {
+            BackendKind::Diy => "organization".to_owned(),
+            BackendKind::Cloud { .. } => store::organization(),
+        };
+        return Err(CliError::new(format!(
+            "stack '{org}/{}/{name}' already exists",
+            project.name
+        )));
     }
     let mut state = StackState::new(&project.name, &name);
     if let Some(p) = ctx.args.value("secrets-provider") {
@@ -158,7 +170,7 @@ fn init(ctx: &Ctx) -> Result<(), CliError> {
     if !ctx.args.bool("no-select") {
         backend.set_current(&project.name, Some(&name))?;
     }
-    println!("Created stack '{name}'");
+    eprintln!("Created stack '{name}'");
     Ok(())
 }
 
@@ -190,8 +202,9 @@ fn ls(ctx: &Ctx) -> Result<(), CliError> {
     let backend = ctx.backend()?;
     let current = backend.current(&project.name);
     let mut rows = Vec::new();
-    for name in backend.list_stacks(&project.name)? {
-        let state = backend.load(&project.name, &name)?;
+    let listed = ctx.args.value("project").unwrap_or(&project.name);
+    for name in backend.list_stacks(listed)? {
+        let state = backend.load(listed, &name)?;
         if let Some(tag) = ctx.args.value("tag") {
             let (k, v) = match tag.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
@@ -272,10 +285,9 @@ fn rm(ctx: &Ctx) -> Result<(), CliError> {
             .err()
             .unwrap_or_else(|| CliError::new("the stack is currently locked")));
     }
-    backend.remove(&project.name, &name)?;
-    if backend.current(&project.name).as_deref() == Some(name.as_str()) {
-        backend.set_current(&project.name, None)?;
-    }
+    backend.remove(&project.name, &name, ctx.args.bool("preserve-config"))?;
+    // Like pulumi, which forgets the selection whichever stack was removed.
+    backend.set_current(&project.name, None)?;
     println!("Stack '{name}' has been removed!");
     Ok(())
 }
@@ -339,8 +351,9 @@ pub(crate) fn deployment(state: &StackState, mode: Secrets, version: &str) -> Va
 
 fn export(ctx: &Ctx) -> Result<(), CliError> {
     let (_, backend, state) = load(ctx)?;
-    if ctx.args.bool("show-secrets") {
-        ctx.check_passphrase(&backend, &state)?;
+    if ctx.args.bool("show-secrets") && has_secrets(&state) {
+        ctx.check_passphrase(&backend, &state)
+            .map_err(|e| decrypt_error("could not deserialize deployment: ", &e))?;
     }
     let mode = if ctx.args.bool("show-secrets") {
         Secrets::ExportPlain
@@ -475,8 +488,9 @@ pub(crate) fn stack_outputs(state: &StackState) -> serde_json::Map<String, Value
 
 fn output(ctx: &Ctx) -> Result<(), CliError> {
     let (_, backend, state) = load(ctx)?;
-    if ctx.args.bool("show-secrets") {
-        ctx.check_passphrase(&backend, &state)?;
+    if ctx.args.bool("show-secrets") && has_secrets(&state) {
+        ctx.check_passphrase(&backend, &state)
+            .map_err(|e| decrypt_error("", &e))?;
     }
     let mode = if ctx.args.bool("show-secrets") {
         Secrets::Reveal
@@ -525,7 +539,8 @@ fn output(ctx: &Ctx) -> Result<(), CliError> {
 fn history(ctx: &Ctx) -> Result<(), CliError> {
     let (_, backend, state) = load(ctx)?;
     if ctx.args.bool("show-secrets") {
-        ctx.check_passphrase(&backend, &state)?;
+        ctx.check_passphrase(&backend, &state)
+            .map_err(|e| CliError::new(format!("decrypting secrets: {}", e.message)))?;
     }
     let page_size = ctx.args.int("page-size")?.unwrap_or(10);
     let page = ctx.args.int("page")?.unwrap_or(1).max(1);
@@ -694,4 +709,25 @@ fn info(ctx: &Ctx) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Whether a stack's state holds a secret to decrypt.
+fn has_secrets(state: &StackState) -> bool {
+    state.resources.iter().any(|r| {
+        r.outputs
+            .values()
+            .chain(r.inputs.values())
+            .any(store::contains_secret)
+    })
+}
+
+/// Pulumi's wording when the state's secrets cannot be decrypted.
+fn decrypt_error(context: &str, e: &CliError) -> CliError {
+    if e.message == "incorrect passphrase" {
+        CliError::new(format!(
+            "{context}failed to decrypt: incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE to the correct passphrase or set PULUMI_CONFIG_PASSPHRASE_FILE to a file containing the passphrase"
+        ))
+    } else {
+        CliError::new(format!("{context}{}", e.message))
+    }
 }

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::CliError;
 use crate::clock;
+use crate::settings;
 
 /// The secret signature key Pulumi uses in checkpoints and exports.
 pub(crate) const SECRET_SIG_KEY: &str = "4dabf18193072939515e22adb298388d";
@@ -48,6 +49,8 @@ pub(crate) struct Backend {
     pub(crate) url: String,
     /// The emulated backend kind.
     pub(crate) kind: BackendKind,
+    /// The project's directory, where each stack's `Pulumi.<stack>.yaml` holds its config.
+    pub(crate) project_dir: Option<PathBuf>,
 }
 
 impl Backend {
@@ -87,6 +90,7 @@ impl Backend {
                 root: dir,
                 url,
                 kind: BackendKind::Diy,
+                project_dir: None,
             });
         }
         if !url.is_empty() && !url.starts_with("https://") && !url.starts_with("http://") {
@@ -104,7 +108,14 @@ impl Backend {
             root: pulumi_home.join("fake-cloud"),
             url: api,
             kind: BackendKind::Cloud { console },
+            project_dir: None,
         })
+    }
+
+    /// The same backend, reading and writing stack config in `dir`'s `Pulumi.<stack>.yaml` files.
+    pub(crate) fn with_project_dir(mut self, dir: Option<PathBuf>) -> Backend {
+        self.project_dir = dir;
+        self
     }
 
     fn dot(&self) -> PathBuf {
@@ -153,12 +164,18 @@ impl Backend {
             }
             Err(e) => return Err(CliError::io("reading stack", &path, &e)),
         };
-        serde_json::from_str(&text).map_err(|e| {
+        let mut state: StackState = serde_json::from_str(&text).map_err(|e| {
             CliError::new(format!(
                 "could not deserialize deployment: {}: {e}",
                 path.display()
             ))
-        })
+        })?;
+        if let Some(dir) = &self.project_dir {
+            let settings = settings::load(dir, stack)?;
+            state.config = settings.config;
+            state.passphrase_check = settings.encryption_salt;
+        }
+        Ok(state)
     }
 
     /// Whether a stack exists.
@@ -172,16 +189,40 @@ impl Backend {
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, &e))?;
         let tmp = dir.join(format!(".{}.{}.tmp", state.name, std::process::id()));
-        let text = serde_json::to_string_pretty(state)
+        let mut stored = state.clone();
+        if let Some(project_dir) = &self.project_dir {
+            // As in pulumi, config and the passphrase's salt live in the project's
+            // Pulumi.<stack>.yaml, not in the state.
+            settings::save(
+                project_dir,
+                &state.name,
+                &settings::Settings {
+                    encryption_salt: state.passphrase_check.clone(),
+                    config: state.config.clone(),
+                },
+            )?;
+            stored.config.clear();
+            stored.passphrase_check = None;
+        }
+        let text = serde_json::to_string_pretty(&stored)
             .map_err(|e| CliError::new(format!("serializing stack: {e}")))?;
         fs::write(&tmp, text).map_err(|e| CliError::io("writing", &tmp, &e))?;
         fs::rename(&tmp, &path).map_err(|e| CliError::io("renaming", &path, &e))
     }
 
-    /// Deletes a stack's state file.
-    pub(crate) fn remove(&self, project: &str, stack: &str) -> Result<(), CliError> {
+    /// Deletes a stack's state file, and its `Pulumi.<stack>.yaml` unless `keep_config`.
+    pub(crate) fn remove(
+        &self,
+        project: &str,
+        stack: &str,
+        keep_config: bool,
+    ) -> Result<(), CliError> {
         let path = self.stack_path(project, stack);
-        fs::remove_file(&path).map_err(|e| CliError::io("removing", &path, &e))
+        fs::remove_file(&path).map_err(|e| CliError::io("removing", &path, &e))?;
+        match &self.project_dir {
+            Some(dir) if !keep_config => settings::remove(dir, stack),
+            _ => Ok(()),
+        }
     }
 
     fn current_path(&self, project: &str) -> PathBuf {
@@ -351,12 +392,18 @@ pub(crate) fn fingerprint(passphrase: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The user name `whoami` reports.
+/// The user name `whoami` reports: `FAKE_PULUMI_USER`, else, as pulumi on a diy backend, the OS
+/// account running the process.
 pub(crate) fn username() -> String {
     std::env::var("FAKE_PULUMI_USER")
         .ok()
         .filter(|u| !u.is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
         .unwrap_or_else(|| "fake-user".to_owned())
 }
 
