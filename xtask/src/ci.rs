@@ -45,7 +45,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     step_with_env(
         root,
         "tests",
-        &["test", "--workspace", "--locked", "--no-fail-fast"],
+        &TEST_ARGS,
         &[
             ("LIFT_TEST_REQUIRE_LIFT_BIN", "1"),
             ("LIFT_TEST_REAL_PULUMI", real),
@@ -138,6 +138,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The test step: every workspace member, xtask's own tests included (codegen
+/// freshness, the layering rules), with the `lift` binary built.
+const TEST_ARGS: [&str; 4] = ["test", "--workspace", "--locked", "--no-fail-fast"];
+
 fn step(root: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
     step_with_env(root, name, args, &[])
 }
@@ -172,4 +176,62 @@ fn timed_value<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::
     let result = f().with_context(|| format!("ci step `{name}` failed"));
     println!("ci: {name} took {:.1?}", started.elapsed());
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cargo_stdout(args: &[&str]) -> String {
+        let output = Command::new(crate::cargo())
+            .args(args)
+            .current_dir(crate::project_root())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "cargo {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_test_step_runs_xtask_tests_too() {
+        assert!(TEST_ARGS.contains(&"--workspace"));
+        let metadata: serde_json::Value = serde_json::from_str(&cargo_stdout(&[
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ]))
+        .unwrap();
+        let xtask_is_a_member = metadata["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "xtask");
+        assert!(xtask_is_a_member, "`cargo test --workspace` must reach xtask");
+    }
+
+    #[test]
+    fn xtask_does_not_build_the_aws_sdk() {
+        // `cargo xtask codegen`, `tidy` and the rest need the CLI's definition,
+        // not the AWS SDK, which takes minutes to build.
+        let tree = cargo_stdout(&[
+            "tree",
+            "-p",
+            "xtask",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--offline",
+        ]);
+        let aws: Vec<&str> = tree.lines().filter(|l| l.starts_with("aws-")).collect();
+        assert!(aws.is_empty(), "xtask pulls in {aws:?}");
+        assert!(tree.lines().any(|l| l.starts_with("lift-cli ")), "{tree}");
+    }
 }

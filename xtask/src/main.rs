@@ -1,11 +1,14 @@
 //! lift's build tasks, run as `cargo xtask <task>` (matklad's cargo-xtask convention).
 //!
-//! - `codegen [--check]`: renders the JSON Schemas and the CLI reference into `docs/`.
-//! - `tidy`: checks the crate layering rule from `cargo metadata`.
+//! - `codegen [--check]`: renders the JSON Schemas, the CLI reference and the man pages into `docs/`.
+//! - `tidy`: checks the layering rules of docs/architecture.md from `cargo metadata` and the facade's source.
 //! - `release --version X.Y.Z [--dry-run]`: sets every version in lockstep and packages each crate.
 //! - `features`: checks the facade with each feature alone, with none and with all.
 //! - `pulumi [--bin-dir]`: builds the pinned Pulumi CLI and YAML language host from `tools/` into a cache.
-//! - `ci`: everything CI runs: fmt, clippy, codegen check, tidy, features and the tests.
+//! - `ci`: everything CI runs: fmt, clippy, codegen check, tidy, features and the tests (xtask's own included).
+//!
+//! xtask depends on lift-cli without its `aws` feature, so no task builds the AWS SDK
+//! for itself; only `ci`'s cargo steps build it, for the code that uses it.
 
 // A build tool reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -31,13 +34,13 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Render the checked-in generated files (JSON Schemas, CLI reference).
+    /// Render the checked-in generated files (JSON Schemas, CLI reference, man pages).
     Codegen {
         /// Fail instead of writing when a generated file is stale.
         #[arg(long)]
         check: bool,
     },
-    /// Check the dependency rule: feature crates depend on lift-core only, and internal dependencies carry a version.
+    /// Check the layering rules of docs/architecture.md (lift-core alone, feature crates on lift-core, the facade on lift-core and the feature crates without logic, lift-cli on the facade) and that internal dependencies carry a version.
     Tidy,
     /// Set every crate's version in lockstep and package each publishable crate in dependency order.
     Release {
