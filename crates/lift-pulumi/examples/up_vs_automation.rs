@@ -11,8 +11,10 @@
 //! - (a) the bare CLI: `pulumi up --yes --skip-preview`;
 //! - (b) Pulumi's Go Automation API: `lift-automation up-bench` (one
 //!   `UpsertStackLocalSource`, then `Up` with an event stream, timed inside Go);
-//! - (c) lift's `Stack::up` with a subscriber, which also reads the outputs
-//!   (two `pulumi stack output` runs, as the Go Automation API does);
+//! - (c) lift's `Stack::up` with a subscriber, which also returns the
+//!   outputs (the program's are plain, so lift takes them from the engine's
+//!   event log; a secret output would cost two `pulumi stack output` runs, as
+//!   the Go Automation API always does);
 //! - (d) the same with `OpOptions::read_outputs(false)`, which does only
 //!   what the bare CLI does.
 //!

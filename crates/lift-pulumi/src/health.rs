@@ -16,15 +16,15 @@ use crate::error::Error;
 /// monitors can graph upgrades.
 #[derive(Debug, Clone)]
 pub struct CliHealthCheck {
-    explicit: Option<PathBuf>,
-    minimum: semver::Version,
+    path: Option<PathBuf>,
+    minimum_version: semver::Version,
 }
 
 impl Default for CliHealthCheck {
     fn default() -> Self {
         CliHealthCheck {
-            explicit: None,
-            minimum: MINIMUM_VERSION,
+            path: None,
+            minimum_version: MINIMUM_VERSION,
         }
     }
 }
@@ -38,7 +38,7 @@ impl CliHealthCheck {
     /// A check of this binary.
     pub fn with_path(path: impl Into<PathBuf>) -> Self {
         CliHealthCheck {
-            explicit: Some(path.into()),
+            path: Some(path.into()),
             ..Self::default()
         }
     }
@@ -46,7 +46,7 @@ impl CliHealthCheck {
     /// Requires this minimum version instead of [`MINIMUM_VERSION`].
     #[must_use]
     pub fn minimum_version(mut self, minimum: semver::Version) -> Self {
-        self.minimum = minimum;
+        self.minimum_version = minimum;
         self
     }
 }
@@ -60,14 +60,16 @@ impl HealthCheck for CliHealthCheck {
     async fn check(&self) -> CheckOutcome {
         let started = Instant::now();
         let outcome =
-            match PulumiCli::discover_with_minimum(self.explicit.as_deref(), &self.minimum).await {
+            match PulumiCli::discover_with_minimum(self.path.as_deref(), &self.minimum_version)
+                .await
+            {
                 Ok(cli) => {
                     let v = cli.version();
                     CheckOutcome::healthy(format!(
                         "pulumi {} at {} (minimum {})",
                         v,
                         cli.path().display(),
-                        self.minimum
+                        self.minimum_version
                     ))
                     .observe("version", version_number(v), "version")
                 }

@@ -63,8 +63,8 @@ pub(crate) async fn read(
     Ok(merge(&masked, parsed?))
 }
 
-/// Whether `state` (the `new` state of a `resOutputsEvent`) is the stack's
-/// root resource.
+/// Whether a resource of this type is a stack's root resource, whose
+/// outputs are the stack's.
 pub(crate) fn is_root(resource_type: &str) -> bool {
     resource_type == ROOT_TYPE
 }
