@@ -484,12 +484,7 @@ mod tests {
     }
 
     fn ctx(sink: &MemoryAuditSink) -> Context {
-        Context {
-            json: false,
-            audit: Arc::new(sink.clone()),
-            audit_log: None,
-            audit_key_file: None,
-        }
+        Context::for_tests(false, Arc::new(sink.clone()))
     }
 
     fn verify_args(log: &Path, key_file: Option<PathBuf>) -> AuditArgs {

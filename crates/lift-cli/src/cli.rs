@@ -94,6 +94,8 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
     /// Walk through lift end to end on embedded defaults, in a temporary directory.
     Demo(crate::demo::DemoArgs),
+    /// Show the environments of the project config (lift.toml) and what they resolve to.
+    Env(crate::environments::EnvArgs),
 }
 
 /// Runs a parsed command and returns its exit code.
@@ -104,6 +106,7 @@ pub(crate) async fn run(command: Command, ctx: &Context) -> lift::Result<u8> {
         Command::Secrets(args) => crate::secrets::run(args, ctx).await,
         Command::Audit(args) => crate::audit::run(args, ctx).await,
         Command::Demo(args) => crate::demo::run(args, ctx).await,
+        Command::Env(args) => crate::environments::run(args, ctx),
     }
 }
 

@@ -18,10 +18,15 @@ pub(crate) struct Context {
     pub(crate) audit_log: Option<std::path::PathBuf>,
     /// The `--audit-key-file`, if any.
     pub(crate) audit_key_file: Option<std::path::PathBuf>,
-    // Read by the environment policy and colour work landing next.
-    #[allow(dead_code)]
-    /// The selected environment's name (`--env`, `LIFT_ENV`), if any.
+    /// The selected environment's name (`--env`, `LIFT_ENV` or the config
+    /// file's `default_environment`), if any.
     pub(crate) environment: Option<String>,
+    /// The selected environment's policy (nothing enforced without one).
+    pub(crate) policy: crate::project::Policy,
+    /// The project config file, when one was found or given.
+    pub(crate) project: Option<crate::project::LoadedConfig>,
+    /// The parsed command line, for where each value came from.
+    pub(crate) matches: clap::ArgMatches,
     #[allow(dead_code)]
     /// `--color`, as given; see `crate::output` for how it resolves.
     pub(crate) color: crate::cli::ColorChoice,
@@ -47,7 +52,14 @@ pub(crate) fn audit_signing_key() -> Option<&'static std::path::Path> {
 }
 
 impl Context {
-    pub(crate) async fn new(global: &GlobalArgs) -> lift::Result<Self> {
+    /// The context of a parsed command line: opens the audit sink, stamped
+    /// with the environment when one is selected.
+    pub(crate) async fn new(
+        global: &GlobalArgs,
+        environment: Option<crate::project::Environment>,
+        project: Option<crate::project::LoadedConfig>,
+        matches: clap::ArgMatches,
+    ) -> lift::Result<Self> {
         let _ = AUDIT_CHECKPOINT.set(global.audit_checkpoint.clone());
         let _ = AUDIT_SIGNING_KEY.set(global.audit_signing_key.clone());
         let audit: Arc<dyn AuditSink> = match &global.audit_log {
@@ -64,14 +76,44 @@ impl Context {
             }
             None => Arc::new(NoopAuditSink),
         };
+        let (environment, policy) = match environment {
+            Some(env) => (Some(env.name), env.policy),
+            None => (None, crate::project::Policy::default()),
+        };
+        let audit: Arc<dyn AuditSink> = match &environment {
+            Some(name) => Arc::new(crate::project::stamp::EnvironmentStamp::new(
+                audit,
+                name.clone(),
+            )),
+            None => audit,
+        };
         Ok(Context {
             json: global.json,
             audit,
             audit_log: global.audit_log.clone(),
             audit_key_file: global.audit_key_file.clone(),
-            environment: global.environment.clone(),
+            environment,
+            policy,
+            project,
+            matches,
             color: global.color,
         })
+    }
+
+    /// A context for unit tests: no environment, no config file, no audit log.
+    #[cfg(test)]
+    pub(crate) fn for_tests(json: bool, audit: Arc<dyn AuditSink>) -> Self {
+        Context {
+            json,
+            audit,
+            audit_log: None,
+            audit_key_file: None,
+            environment: None,
+            policy: crate::project::Policy::default(),
+            project: None,
+            matches: clap::ArgMatches::default(),
+            color: crate::cli::ColorChoice::Never,
+        }
     }
 
     /// Flushes the audit sink.

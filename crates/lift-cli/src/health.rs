@@ -302,12 +302,7 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context {
-            json: true,
-            audit: std::sync::Arc::new(lift::NoopAuditSink),
-            audit_log: None,
-            audit_key_file: None,
-        }
+        Context::for_tests(true, std::sync::Arc::new(lift::NoopAuditSink))
     }
 
     fn args() -> HealthArgs {

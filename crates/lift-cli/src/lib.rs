@@ -16,15 +16,17 @@ mod completions;
 mod context;
 mod demo;
 mod deploy;
+mod environments;
 mod health;
 mod man;
 mod output;
+mod project;
 mod schemas;
 mod secrets;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, FromArgMatches as _};
+use clap::CommandFactory as _;
 
 pub use cli::Cli;
 pub use man::man_pages;
@@ -50,11 +52,14 @@ pub fn main() -> ExitCode {
         Some(("man", _)) => return ExitCode::from(man::run()),
         _ => {}
     }
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => return ExitCode::from(usage_error(&err)),
+    let parsed = match project::with_environment(matches) {
+        Ok(parsed) => parsed,
+        Err(project::ParseFailure::Usage(err)) => return ExitCode::from(usage_error(&err)),
+        Err(project::ParseFailure::Config(err, json)) => {
+            return ExitCode::from(output::report_error(json, &err));
+        }
     };
-    output::init_tracing(cli.global.verbose, cli.global.color);
+    output::init_tracing(parsed.cli.global.verbose, parsed.cli.global.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,9 +70,23 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let json = cli.global.json;
+    let json = parsed.cli.global.json;
     let code = runtime.block_on(async move {
-        let ctx = match context::Context::new(&cli.global).await {
+        if let Some(env) = &parsed.environment {
+            if let Err(err) = env.policy.check(&env.name, &parsed.matches) {
+                return output::report_error(json, &err);
+            }
+        }
+        if let Err(err) = parsed.create_configured_parents() {
+            return output::report_error(json, &err);
+        }
+        let project::Parsed {
+            cli,
+            matches,
+            config,
+            environment,
+        } = parsed;
+        let ctx = match context::Context::new(&cli.global, environment, config, matches).await {
             Ok(ctx) => ctx,
             Err(err) => return output::report_error(json, &err),
         };

@@ -8,7 +8,7 @@ use lift::pulumi::OpOptions;
 
 /// Arguments of `lift deploy`.
 ///
-/// `--cwd`, `--stack`, `--pulumi` and `--grace` are accepted before or after
+/// `--cwd`, `--stack`, `--backend-url`, `--pulumi` and `--grace` are accepted before or after
 /// the subcommand: `lift deploy --cwd infra init --stack dev` works.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -23,6 +23,10 @@ pub struct DeployArgs {
     /// The pulumi binary (default: LIFT_PULUMI, then PATH).
     #[arg(long, value_name = "PATH", global = true)]
     pub pulumi: Option<PathBuf>,
+    /// The state backend, such as `s3://bucket/prefix` or `file://DIR`
+    /// (default: PULUMI_BACKEND_URL, then pulumi's own login).
+    #[arg(long, value_name = "URL", global = true)]
+    pub backend_url: Option<String>,
     /// Seconds an interrupted pulumi gets to stop (SIGINT) before it is killed.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub grace: u64,
@@ -224,6 +228,10 @@ pub struct OpArgs {
     /// Go ahead without asking: up, refresh and destroy need it when stdin is not a terminal.
     #[arg(long, short)]
     pub yes: bool,
+    /// The stack's name, typed out: destroy needs it with --yes in an
+    /// environment whose policy has confirm_destroy (production-class ones).
+    #[arg(long, value_name = "NAME")]
+    pub confirm_stack: Option<String>,
 }
 
 impl OpArgs {

@@ -52,6 +52,9 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
     if let Some(path) = &args.pulumi {
         builder = builder.pulumi(path);
     }
+    if let Some(url) = &args.backend_url {
+        builder = builder.backend_url(url);
+    }
     let workspace = builder.build().await?;
     if matches!(args.op, DeployOp::Ls) {
         return list(ctx, &workspace).await;
@@ -75,6 +78,12 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
                 }
                 Err(err) => return Err(err.into()),
             };
+            if let Some(environment) = &ctx.environment {
+                if action == "selected" {
+                    check_environment_tag(&stack, environment).await?;
+                }
+                stack.tag_set(ENVIRONMENT_TAG, environment).await?;
+            }
             ctx.say(format!("stack {name} {action}"));
             emit_action(ctx, &name, action, None, None)
         }
@@ -515,10 +524,13 @@ async fn confirm(
     grace: u64,
     hints: &Hints,
 ) -> lift::Result<bool> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if op == Operation::Destroy && ctx.policy.confirm_destroy.on {
+        return confirm_destroy_by_name(ctx, stack, args, interactive).await;
+    }
     if op == Operation::Preview || args.yes {
         return Ok(true);
     }
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !interactive || ctx.json {
         return Err(Error::invalid_input(format!(
             "`lift deploy {op}` changes stack {} and there is no terminal to ask on: add --yes to go ahead (pulumi's rule for non-interactive runs); nothing was changed",
@@ -548,7 +560,94 @@ async fn confirm(
     };
     eprint!("{question} (type yes to go ahead) ");
     let _ = std::io::stderr().flush();
-    let answer = tokio::task::spawn_blocking(|| {
+    let answer = read_answer().await?;
+    let yes = matches!(answer.trim(), "yes" | "y");
+    if !yes {
+        ctx.say(format!(
+            "{op} of stack {} declined; nothing was changed",
+            stack.name()
+        ));
+    }
+    Ok(yes)
+}
+
+/// The stack tag that binds a stack to a lift environment.
+pub(crate) const ENVIRONMENT_TAG: &str = "lift:environment";
+
+/// Refuses a stack tagged for another environment than `environment`.
+async fn check_environment_tag(stack: &Stack, environment: &str) -> lift::Result<()> {
+    let tags = stack.tag_list().await?;
+    match tags.get(ENVIRONMENT_TAG) {
+        Some(tagged) if tagged != environment => Err(Error::invalid_input(format!(
+            "stack {} belongs to environment {tagged:?} (its {ENVIRONMENT_TAG} tag), not to {environment:?}; select its environment with --env {tagged}, or, if the stack really moved, retag it with `lift deploy --env {tagged} --stack {} tag set {ENVIRONMENT_TAG} {environment}`; nothing was changed",
+            stack.name(),
+            stack.name(),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Destroy in an environment whose policy has `confirm_destroy`: the
+/// stack's name typed at the prompt on a terminal, or `--yes` with
+/// `--confirm-stack NAME` without one.
+async fn confirm_destroy_by_name(
+    ctx: &Context,
+    stack: &Stack,
+    args: &OpArgs,
+    interactive: bool,
+) -> lift::Result<bool> {
+    let name = stack.name().to_string();
+    let short = name.rsplit('/').next().unwrap_or(&name).to_owned();
+    let matches_name = |typed: &str| typed == name || typed == short;
+    let environment = ctx.environment.as_deref().unwrap_or("?");
+    let rule = &ctx.policy.confirm_destroy;
+    if args.yes {
+        return match &args.confirm_stack {
+            Some(typed) if matches_name(typed) => Ok(true),
+            Some(typed) => Err(crate::project::policy::refusal(
+                environment,
+                "confirm_destroy",
+                rule,
+                &format!(
+                    "destroying stack {name} with --confirm-stack {typed}, which names another stack"
+                ),
+                "give the stack's own name to --confirm-stack; nothing was changed",
+            )),
+            None => Err(crate::project::policy::refusal(
+                environment,
+                "confirm_destroy",
+                rule,
+                &format!("destroying stack {name} with --yes alone"),
+                &format!("add --confirm-stack {short} as well; nothing was changed"),
+            )),
+        };
+    }
+    if !interactive || ctx.json {
+        return Err(crate::project::policy::refusal(
+            environment,
+            "confirm_destroy",
+            rule,
+            &format!("destroying stack {name} without a terminal to ask on"),
+            &format!("add --yes --confirm-stack {short}; nothing was changed"),
+        ));
+    }
+    eprint!(
+        "Environment {environment:?} protects its stacks: type the stack name ({short}) to delete every resource of {name}: "
+    );
+    let _ = std::io::stderr().flush();
+    let answer = read_answer().await?;
+    if matches_name(answer.trim()) {
+        return Ok(true);
+    }
+    ctx.say(format!(
+        "destroy of stack {name} declined (the name did not match); nothing was changed"
+    ));
+    Ok(false)
+}
+
+/// Reads one line from stdin, off the async runtime.
+async fn read_answer() -> lift::Result<String> {
+    tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|_| line)
     })
@@ -559,15 +658,7 @@ async fn confirm(
             format!("cannot read the answer: {err}"),
         )
     })?
-    .map_err(|err| Error::invalid_input(format!("cannot read the answer: {err}")))?;
-    let yes = matches!(answer.trim(), "yes" | "y");
-    if !yes {
-        ctx.say(format!(
-            "{op} of stack {} declined; nothing was changed",
-            stack.name()
-        ));
-    }
-    Ok(yes)
+    .map_err(|err| Error::invalid_input(format!("cannot read the answer: {err}")))
 }
 
 /// Runs an operation with the live view, asking first where pulumi would.
@@ -579,6 +670,11 @@ async fn operate(
     grace: u64,
     hints: &Hints,
 ) -> lift::Result<u8> {
+    if op != Operation::Preview {
+        if let Some(environment) = &ctx.environment {
+            check_environment_tag(&stack, environment).await?;
+        }
+    }
     if !confirm(ctx, &stack, op, &args, grace, hints).await? {
         return Ok(crate::EXIT_FAILURE);
     }
