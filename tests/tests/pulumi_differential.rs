@@ -102,7 +102,8 @@ fn shape(value: &Value) -> Value {
 /// counts and result. Diagnostics are written by the language host as the program runs ("Registering
 /// resource [x]", a program's errors) and race with the engine's events, so their place varies from
 /// run to run: they are compared as a list of their own, in order, by severity, colour, prefix and
-/// (for debug ones) message. The engine also runs the steps of resources that do not depend on each
+/// (for debug ones) message; the debug ones as a set, since the YAML host registers config keys in
+/// the order of a Go map, which varies. The engine also runs the steps of resources that do not depend on each
 /// other in parallel, so a run of such resources' events (the stack's aside) is compared as a set.
 /// Sequence numbers must count 0, 1, 2… with no gap.
 fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
@@ -180,7 +181,12 @@ fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
         lines.push(line);
     }
     sort_parallel_runs(&mut lines[1..]);
-    lines.extend(diagnostics);
+    let (mut debug, others): (Vec<String>, Vec<String>) = diagnostics
+        .into_iter()
+        .partition(|d| d.starts_with("diagnostic \"debug\""));
+    debug.sort();
+    lines.extend(others);
+    lines.extend(debug);
     lines
 }
 

@@ -75,20 +75,24 @@ pub(crate) fn load(dir: &Path, stack: &str) -> Result<Settings, CliError> {
 
 /// Writes a stack's settings.
 pub(crate) fn save(dir: &Path, stack: &str, settings: &Settings) -> Result<(), CliError> {
-    let mut doc = serde_json::Map::new();
-    if let Some(salt) = &settings.encryption_salt {
-        doc.insert("encryptionsalt".to_owned(), json!(salt));
+    /// The file's layout: the salt first, as pulumi writes it.
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryptionsalt: Option<&'a str>,
+        #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+        config: serde_json::Map<String, Value>,
     }
-    if !settings.config.is_empty() {
-        let config: serde_json::Map<String, Value> = settings
+    let doc = File {
+        encryptionsalt: settings.encryption_salt.as_deref(),
+        config: settings
             .config
             .iter()
             .map(|(k, e)| (k.clone(), secured(&e.value)))
-            .collect();
-        doc.insert("config".to_owned(), Value::Object(config));
-    }
+            .collect(),
+    };
     let file = path(dir, stack);
-    let text = yaml::to_string(&Value::Object(doc))
+    let text = yaml::to_string(&doc)
         .map_err(|e| CliError::new(format!("writing {}: {e}", file.display())))?;
     let tmp = dir.join(format!(".Pulumi.{stack}.yaml.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text).map_err(|e| CliError::io("writing", &tmp, &e))?;
@@ -183,6 +187,7 @@ mod tests {
         };
         save(&dir, "dev", &settings).unwrap();
         let text = std::fs::read_to_string(dir.join("Pulumi.dev.yaml")).unwrap();
+        assert!(text.starts_with("encryptionsalt: fakev1:abc\n"), "{text}");
         assert!(text.contains("demo:region: eu-west-1"), "{text}");
         assert!(text.contains("secure: "), "{text}");
         assert!(!text.contains("hunter2"), "{text}");

@@ -129,8 +129,8 @@ pub(crate) fn parse(source: &str) -> Result<Yaml, String> {
     Yaml::from_value(value)
 }
 
-/// Writes a JSON document as YAML (maps sorted by key, as `serde_json` keeps them).
-pub(crate) fn to_string(value: &serde_json::Value) -> Result<String, String> {
+/// Writes a value as YAML (a struct's fields in their order, maps sorted by key).
+pub(crate) fn to_string<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, String> {
     yaml_serde::to_string(value).map_err(|e| e.to_string())
 }
 

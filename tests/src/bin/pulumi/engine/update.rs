@@ -195,10 +195,11 @@ impl Run<'_> {
                 .res_outputs(&meta(&original, "delete-replaced", true), self.preview);
         }
         let mut outputs = serde_json::Map::new();
-        if self.program_failed && !self.cancelled {
+        if self.failed && !self.cancelled {
+            // A failed update still finishes the stack resource, with the outputs it had.
             self.log
                 .res_outputs(&meta(&stack_step, stack_step.op, true), self.preview);
-        } else if !self.failed && !self.cancelled {
+        } else if !self.cancelled {
             outputs = program.outputs.clone();
             let mut final_stack = stack_step.clone();
             if let Some(n) = final_stack.new.as_mut() {
