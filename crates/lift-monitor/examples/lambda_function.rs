@@ -3,6 +3,8 @@
 //! `cargo lambda watch` or deploy it.
 //!
 //! The event `{"fail": true}` makes the handler return an error, to see the error metrics.
+//! With `LIFT_EXAMPLE_BARE=1` it runs the same handler with `lambda_runtime` alone, no
+//! monitor and no layer: the baseline of `examples/lambda_emulator.rs`.
 
 // An example reports what it does on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -20,6 +22,9 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Err
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    if std::env::var_os("LIFT_EXAMPLE_BARE").is_some() {
+        return lambda_runtime::run(service_fn(handler)).await;
+    }
     let monitor = Monitor::start(MonitorOptions::default())?;
     LambdaDeployment::from_env()?
         .monitor(monitor)

@@ -134,7 +134,7 @@ fn cold_start_and_invocations_under_cargo_lambda() {
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("LIFT_ENVIRONMENT", "e2e")
+        .env("LIFT_ENV", "e2e")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
