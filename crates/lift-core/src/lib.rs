@@ -39,8 +39,8 @@ mod error;
 pub mod fs;
 mod health;
 mod rfc3339;
-mod secret;
-mod secrets;
+mod secret_value;
+mod secrets_provider;
 
 pub use audit::{
     Actor, ActorKind, AuditEvent, AuditSink, MemoryAuditSink, NoopAuditSink, Origin, Outcome,
@@ -50,8 +50,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use deploy::{DeployResult, DeploySummary, Deployer, OutputValue};
 pub use error::{Classify, Error, ErrorKind, Result};
 pub use health::{CheckOutcome, HealthCheck, HealthStatus, Observation};
-pub use secret::{MAX_SECRET_NAME_LEN, REDACTED, SecretName, SecretValue};
-pub use secrets::{
+pub use secret_value::{MAX_SECRET_NAME_LEN, REDACTED, SecretName, SecretValue};
+pub use secrets_provider::{
     DeleteMode, PutOptions, PutOutcome, SecretDescription, SecretSummary, SecretVersion,
     SecretsProvider, StageLabel, StageMove, VersionId, VersionInfo, VersionSelector,
 };
@@ -63,4 +63,4 @@ pub use deploy::MockDeployer;
 #[cfg(any(test, feature = "mock"))]
 pub use health::MockHealthCheck;
 #[cfg(any(test, feature = "mock"))]
-pub use secrets::MockSecretsProvider;
+pub use secrets_provider::MockSecretsProvider;

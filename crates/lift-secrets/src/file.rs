@@ -9,11 +9,11 @@ use lift_core::{
     VersionSelector,
 };
 
-use crate::durable;
 use crate::format;
 use crate::key::Protection;
 use crate::manifest::Manifest;
-use crate::model::{self, Change, Deleted, SecretState, StoreLimits};
+use crate::private_files;
+use crate::secret_state::{self, Change, Deleted, SecretState, StoreLimits};
 use crate::{Error, Result};
 
 /// The suffix of secret files.
@@ -139,11 +139,11 @@ impl FileSecretsProvider {
         let secrets_dir = root.join("secrets");
         // The root's parent is the user's; only the store's own directories must be private.
         if !root.exists() {
-            durable::ensure_dir(&root, &root)?;
+            private_files::ensure_dir(&root, &root)?;
         }
-        durable::ensure_dir(&root, &secrets_dir)?;
+        private_files::ensure_dir(&root, &secrets_dir)?;
         let meta = std::fs::metadata(&root).map_err(|e| Error::io("inspect", &root, e))?;
-        durable::check_private(&root, &meta)?;
+        private_files::check_private(&root, &meta)?;
         let manifest = Manifest::new(&root);
         if !manifest.exists()? && !matches!(protection, Protection::Unconfigured) {
             // A store written by this version always has a manifest; a missing one next
@@ -331,13 +331,13 @@ impl FileSecretsProvider {
         self.check_layout(name)?;
         let path = self.secret_path(name);
         if let Some(dir) = path.parent() {
-            durable::check_dir_chain(&self.inner.root, dir)?;
+            private_files::check_dir_chain(&self.inner.root, dir)?;
         }
         // The manifest before the file: writers write the file before the manifest, so
         // a reader without the lock that sees generation n in the manifest then sees a
         // file of generation n or later, never a false rollback.
         let (expected, verified) = self.manifest_entry(name)?;
-        let Some(bytes) = durable::read_private(&path)? else {
+        let Some(bytes) = private_files::read_private(&path)? else {
             return Ok(None);
         };
         let decoded = format::decode(
@@ -393,7 +393,7 @@ impl FileSecretsProvider {
     pub(crate) fn verify(&self, name: &SecretName) -> Result<()> {
         if let Some(state) = self.load(name)? {
             for v in &state.versions {
-                if let crate::model::StoredValue::Sealed { nonce, bytes } = &v.value {
+                if let crate::secret_state::StoredValue::Sealed { nonce, bytes } = &v.value {
                     self.open_value(name, &v.id, nonce, bytes)?;
                 }
             }
@@ -458,11 +458,11 @@ impl FileSecretsProvider {
             self.check_case_collision(name)?;
         }
         if let Some(dir) = path.parent() {
-            durable::ensure_dir(&self.inner.root, dir)?;
-            durable::check_dir_chain(&self.inner.root, dir)?;
+            private_files::ensure_dir(&self.inner.root, dir)?;
+            private_files::check_dir_chain(&self.inner.root, dir)?;
         }
-        let _lock = durable::lock_exclusive(&self.lock_path(name))?;
-        durable::remove_stale_temporaries(&path);
+        let _lock = private_files::lock_exclusive(&self.lock_path(name))?;
+        private_files::remove_stale_temporaries(&path);
         let now = self.inner.clock.now();
         let current = self.load(name)?;
         // Generations only grow, across deletes too: the next write is above both the
@@ -483,7 +483,7 @@ impl FileSecretsProvider {
                 let bytes = format::encode(&state, protection)?;
                 // The file first, then the manifest: a crash between the two leaves the
                 // file one generation ahead, which reads fine; never the other way round.
-                durable::write_atomic(&path, &bytes)?;
+                private_files::write_atomic(&path, &bytes)?;
                 self.inner.manifest.record(name, next, protection)?;
             }
             Mutation::Remove => self.remove(name, &path, next)?,
@@ -497,11 +497,11 @@ impl FileSecretsProvider {
     /// that no old copy of the file can be put back; then its lock file, which the
     /// caller holds, so that a deleted name leaves nothing behind.
     fn remove(&self, name: &SecretName, path: &Path, tombstone: u64) -> Result<()> {
-        durable::remove_durably(path)?;
+        private_files::remove_durably(path)?;
         self.inner
             .manifest
             .record(name, tombstone, &self.inner.protection)?;
-        durable::remove_lock_file(&self.lock_path(name))
+        private_files::remove_lock_file(&self.lock_path(name))
     }
 
     fn lock_path(&self, name: &SecretName) -> PathBuf {
@@ -613,7 +613,7 @@ impl SecretsProvider for FileSecretsProvider {
                     this.open_value(&name, id, nonce, bytes)
                 };
                 let (state, outcome, change) =
-                    model::put(state, &name, &value, &options, now, &limits, &opener)?;
+                    secret_state::put(state, &name, &value, &options, now, &limits, &opener)?;
                 let mutation = match change {
                     Change::Changed => Mutation::Write(state),
                     Change::Unchanged => Mutation::Keep,
@@ -659,7 +659,7 @@ impl SecretsProvider for FileSecretsProvider {
             let now = this.inner.clock.now();
             this.mutate(&name, false, |state| {
                 let state = state.ok_or_else(|| not_found(&name))?;
-                match model::delete(state, mode, now)? {
+                match secret_state::delete(state, mode, now)? {
                     Deleted::Soft(state) => {
                         let description = state.describe();
                         Ok((Mutation::Write(state), description))
@@ -679,7 +679,7 @@ impl SecretsProvider for FileSecretsProvider {
             let limits = this.inner.limits;
             this.mutate(&name, false, |state| {
                 let mut state = state.ok_or_else(|| not_found(&name))?;
-                match model::move_stage(&mut state, &stage_move, now, &limits)? {
+                match secret_state::move_stage(&mut state, &stage_move, now, &limits)? {
                     Change::Changed => Ok((Mutation::Write(state), ())),
                     Change::Unchanged => Ok((Mutation::Keep, ())),
                 }
@@ -695,7 +695,7 @@ impl SecretsProvider for FileSecretsProvider {
             let now = this.inner.clock.now();
             this.mutate(&name, false, |state| {
                 let mut state = state.ok_or_else(|| not_found(&name))?;
-                match model::restore(&mut state, now) {
+                match secret_state::restore(&mut state, now) {
                     Change::Changed => Ok((Mutation::Write(state), ())),
                     Change::Unchanged => Ok((Mutation::Keep, ())),
                 }

@@ -24,7 +24,7 @@ use lift_core::{SecretName, SecretValue, StageLabel, VersionId};
 use zeroize::Zeroizing;
 
 use crate::key::{Protection, SCHEME_ENCRYPTED, SCHEME_PLAINTEXT};
-use crate::model::{SecretState, StoredValue, StoredVersion};
+use crate::secret_state::{SecretState, StoredValue, StoredVersion};
 use crate::{Error, Result};
 
 /// The magic of version 1 files, which are still read.
@@ -273,18 +273,18 @@ pub(crate) fn open_value(
 mod tests {
     use super::*;
     use crate::key::StoreKey;
-    use crate::model::{self, StoreLimits};
+    use crate::secret_state::{self, StoreLimits};
     use lift_core::PutOptions;
 
     fn state(name: &str, value: &str) -> SecretState {
-        let (s, _, _) = model::put(
+        let (s, _, _) = secret_state::put(
             None,
             &name.parse().unwrap(),
             &SecretValue::from(value),
             &PutOptions::default(),
             Utc::now(),
             &StoreLimits::default(),
-            &model::no_sealed_values,
+            &secret_state::no_sealed_values,
         )
         .unwrap();
         s
@@ -440,7 +440,7 @@ mod tests {
         ) {
             let p = Protection::Encrypted(StoreKey::generate());
             let name: SecretName = name.parse().unwrap();
-            let (s, _, _) = model::put(None, &name, &SecretValue::new(value.clone()), &PutOptions::default(), Utc::now(), &StoreLimits::default(), &model::no_sealed_values).unwrap();
+            let (s, _, _) = secret_state::put(None, &name, &SecretValue::new(value.clone()), &PutOptions::default(), Utc::now(), &StoreLimits::default(), &secret_state::no_sealed_values).unwrap();
             let bytes = encode(&s, &p).unwrap();
             let back = decode(Path::new("f"), Path::new("r"), &name, &bytes, &p).unwrap();
             let StoredValue::Sealed { nonce, bytes: sealed } = &back.versions[0].value else {

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use lift_core::{CheckOutcome, HealthCheck, HealthStatus};
 
-use crate::durable;
 use crate::file::FileSecretsProvider;
 use crate::key::Protection;
+use crate::private_files;
 
 /// Checks that a [`FileSecretsProvider`]'s directory can be read (every secret
 /// file opens and verifies), can be written (a probe file is written atomically
@@ -45,8 +45,8 @@ impl StoreHealthCheck {
             }
         }
         let probe = self.store.root().join(".health-probe");
-        let writable =
-            durable::write_atomic(&probe, b"probe").and_then(|()| durable::remove_durably(&probe));
+        let writable = private_files::write_atomic(&probe, b"probe")
+            .and_then(|()| private_files::remove_durably(&probe));
         let base = |status: HealthStatus, message: String| {
             CheckOutcome::new(status, message)
                 .observe("secrets", names.len() as f64, "count")

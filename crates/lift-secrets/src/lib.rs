@@ -43,7 +43,6 @@ mod audited;
 mod aws;
 mod cache;
 mod documents;
-mod durable;
 mod error;
 mod faults;
 mod file;
@@ -55,9 +54,11 @@ mod json_secret;
 mod key;
 mod manifest;
 mod memory;
-mod model;
+mod private_files;
 mod rotation;
 mod rotation_state;
+mod rotation_store;
+mod secret_state;
 mod settings;
 
 pub use audited::AuditedProvider;
@@ -67,7 +68,6 @@ pub use aws::{
 };
 pub use cache::{CacheMetrics, CachingProvider};
 pub use documents::SecretValueDocument;
-pub use durable::{SyncCounters, sync_counters};
 pub use error::{Error, Result};
 pub use faults::{FaultInjector, FaultPlan, FaultTrigger};
 pub use file::{FileSecretsProvider, FileStoreOptions};
@@ -76,13 +76,15 @@ pub use health::StoreHealthCheck;
 pub use input::{harden_process, read_value};
 pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
 pub use memory::MemorySecretsProvider;
-pub use model::StoreLimits;
+pub use private_files::{SyncCounters, sync_counters};
 pub use rotation::{
     DEFAULT_JSON_FIELD, NativeRotation, OnFailure, RotateOptions, RotationEngine, RotationPolicy,
     RotationPreflight, RotationReport, Rotator, StepContext, StoreOnlyRotator,
 };
 pub use rotation_state::{
-    FileRotationStore, MemoryRotationStore, RotationCheckpoint, RotationGuard, RotationOutcome,
-    RotationRecord, RotationSchedule, RotationState, RotationStep, RotationStore,
+    RotationCheckpoint, RotationOutcome, RotationRecord, RotationSchedule, RotationState,
+    RotationStep,
 };
+pub use rotation_store::{FileRotationStore, MemoryRotationStore, RotationGuard, RotationStore};
+pub use secret_state::StoreLimits;
 pub use settings::{AwsStoreSettings, StoreSettings};

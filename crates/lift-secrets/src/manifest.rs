@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use lift_core::SecretName;
 
-use crate::durable;
 use crate::key::{MacPurpose, Protection, ct_eq};
+use crate::private_files;
 use crate::{Error, Result};
 
 const MAGIC: &str = "lift-manifest/1";
@@ -69,7 +69,7 @@ impl Manifest {
 
     /// Writes an empty manifest, unless one exists.
     pub(crate) fn create_empty(&self, protection: &Protection) -> Result<()> {
-        let _lock = durable::lock_exclusive(&self.lock)?;
+        let _lock = private_files::lock_exclusive(&self.lock)?;
         if self.exists()? {
             return Ok(());
         }
@@ -93,7 +93,7 @@ impl Manifest {
         generation: u64,
         protection: &Protection,
     ) -> Result<()> {
-        let _lock = durable::lock_exclusive(&self.lock)?;
+        let _lock = private_files::lock_exclusive(&self.lock)?;
         let mut body = self.read(protection)?;
         let entry = body.generations.entry(name.clone()).or_insert(0);
         if *entry >= generation {
@@ -118,7 +118,7 @@ impl Manifest {
                 _ => Ok(()),
             };
         }
-        let _lock = durable::lock_exclusive(&self.lock)?;
+        let _lock = private_files::lock_exclusive(&self.lock)?;
         let mut body = self.read(protection)?;
         match body.environment.take() {
             Some(recorded) if recorded == expected => Ok(()),
@@ -148,7 +148,7 @@ impl Manifest {
     }
 
     fn read(&self, protection: &Protection) -> Result<Body> {
-        let Some(bytes) = durable::read_private(&self.path)? else {
+        let Some(bytes) = private_files::read_private(&self.path)? else {
             return Err(Error::integrity(
                 &self.path,
                 "the store manifest is missing, so rolled-back secret files could not be detected; restore it from the backup the store came from",
@@ -201,6 +201,6 @@ impl Manifest {
         let mac = protection.mac(MacPurpose::Manifest, &[prefix.as_bytes(), b"\n", &json]);
         let mut bytes = format!("{prefix} {}\n", hex::encode(mac)).into_bytes();
         bytes.extend_from_slice(&json);
-        durable::write_atomic(&self.path, &bytes)
+        private_files::write_atomic(&self.path, &bytes)
     }
 }

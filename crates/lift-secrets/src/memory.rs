@@ -8,7 +8,7 @@ use lift_core::{
     SecretValue, SecretVersion, SecretsProvider, StageMove, SystemClock, VersionSelector,
 };
 
-use crate::model::{self, Deleted, SecretState, StoreLimits};
+use crate::secret_state::{self, Deleted, SecretState, StoreLimits};
 use crate::{Error, Result};
 
 /// An in-memory [`SecretsProvider`] with the same semantics as the file store.
@@ -87,7 +87,7 @@ impl SecretsProvider for MemorySecretsProvider {
         self.with_state(|s| {
             s.get(name)
                 .ok_or_else(|| not_found(name))?
-                .get(selector, &model::no_sealed_values)
+                .get(selector, &secret_state::no_sealed_values)
         })
     }
 
@@ -101,14 +101,14 @@ impl SecretsProvider for MemorySecretsProvider {
         self.with_state(|secrets| {
             // The model gets a copy: a rejected put (a token reused with another
             // value, a value too large) must leave the stored secret as it was.
-            let (state, outcome, _) = model::put(
+            let (state, outcome, _) = secret_state::put(
                 secrets.get(name).cloned(),
                 name,
                 value,
                 options,
                 now,
                 &self.limits,
-                &model::no_sealed_values,
+                &secret_state::no_sealed_values,
             )?;
             secrets.insert(name.clone(), state);
             Ok(outcome)
@@ -131,7 +131,7 @@ impl SecretsProvider for MemorySecretsProvider {
         let now = self.clock.now();
         self.with_state(|secrets| {
             let state = secrets.get(name).ok_or_else(|| not_found(name))?.clone();
-            match model::delete(state, mode, now)? {
+            match secret_state::delete(state, mode, now)? {
                 Deleted::Soft(state) => {
                     let description = state.describe();
                     secrets.insert(name.clone(), state);
@@ -151,7 +151,7 @@ impl SecretsProvider for MemorySecretsProvider {
             let state = secrets.get_mut(name).ok_or_else(|| not_found(name))?;
             // Work on a copy so that a refused move leaves the secret as it was.
             let mut next = state.clone();
-            model::move_stage(&mut next, stage_move, now, &self.limits)?;
+            secret_state::move_stage(&mut next, stage_move, now, &self.limits)?;
             *state = next;
             Ok(())
         })
@@ -161,7 +161,7 @@ impl SecretsProvider for MemorySecretsProvider {
         let now = self.clock.now();
         self.with_state(|secrets| {
             let state = secrets.get_mut(name).ok_or_else(|| not_found(name))?;
-            model::restore(state, now);
+            secret_state::restore(state, now);
             Ok(())
         })
     }

@@ -20,9 +20,10 @@ use lift_core::{
 use crate::faults::FaultInjector;
 use crate::generate::ValueKind;
 use crate::rotation_state::{
-    RotationCheckpoint, RotationGuard, RotationOutcome, RotationRecord, RotationSchedule,
-    RotationState, RotationStep, RotationStore,
+    RotationCheckpoint, RotationOutcome, RotationRecord, RotationSchedule, RotationState,
+    RotationStep,
 };
+use crate::rotation_store::{RotationGuard, RotationStore};
 use crate::{Error, Result};
 
 /// What a [`Rotator`] is told about the step it runs.

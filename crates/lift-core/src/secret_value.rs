@@ -1,4 +1,4 @@
-//! Secret values and secret names.
+//! Secret values, and the names secrets are stored under.
 
 use std::fmt;
 use std::str::FromStr;

@@ -753,10 +753,13 @@ mod tests {
                     let now = at(i as i64);
                     match op {
                         Op::Put { value, token, stages } => {
-                            let options = PutOptions {
-                                token: token.map(|t| VersionId::new(format!("t{t}-0000000000000000000000000000000")).unwrap()),
-                                stages: stages.map(|s| s.iter().map(|l| StageLabel::new(LABELS[*l as usize]).unwrap()).collect()),
-                            };
+                            let mut options = PutOptions::default();
+                            if let Some(t) = token {
+                                options = options.token(VersionId::new(format!("t{t}-0000000000000000000000000000000")).unwrap());
+                            }
+                            if let Some(s) = stages {
+                                options = options.stages(s.iter().map(|l| StageLabel::new(LABELS[*l as usize]).unwrap()).collect());
+                            }
                             let before = state.as_ref().map(SecretState::describe);
                             match put(state.clone(), &name(), &SecretValue::from(format!("v{value}")), &options, now, &limits, &no_sealed_values) {
                                 Ok((next, outcome, _)) => {

@@ -1,4 +1,4 @@
-//! The secrets provider contract, modelled on AWS Secrets Manager.
+//! The secrets provider contract ([`SecretsProvider`]), modelled on AWS Secrets Manager: version ids, staging labels, put options and outcomes, descriptions.
 
 use std::fmt;
 use std::str::FromStr;
@@ -193,7 +193,12 @@ pub struct SecretVersion {
 }
 
 /// Options of [`SecretsProvider::put`].
+///
+/// Built with [`Default`] and the setters named after each field; the fields can be
+/// read, and the struct is `#[non_exhaustive]` so that options can be added without
+/// breaking callers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PutOptions {
     /// The idempotency token, which becomes the version id. A random UUID when `None`.
     pub token: Option<VersionId>,
