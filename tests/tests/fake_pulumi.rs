@@ -165,9 +165,16 @@ fn summary(evs: &[Value]) -> &Value {
     &evs.iter().find(|e| kind(e) == "summaryEvent").unwrap()["summaryEvent"]
 }
 
+/// Whether an event is a step of a default provider (`pulumi:providers:<pkg>::default`).
+fn is_default_provider(e: &Value, k: &str) -> bool {
+    let urn = e[k]["metadata"]["urn"].as_str().unwrap_or_default();
+    urn.contains("::pulumi:providers:") && urn.ends_with("::default")
+}
+
+/// The op and name of each event of kind `k`, default providers (the engine's internal steps) left out.
 fn ops(evs: &[Value], k: &str) -> Vec<(String, String)> {
     evs.iter()
-        .filter(|e| kind(e) == k)
+        .filter(|e| kind(e) == k && !is_default_provider(e, k))
         .map(|e| {
             let m = &e[k]["metadata"];
             (
@@ -219,6 +226,103 @@ fn version_prints_a_semver_and_can_be_overridden() {
     assert_eq!(f.ok(&["version"]), "v3.274.1\n");
     let out = f.run_env(&["version"], &[("FAKE_PULUMI_VERSION", "v2.0.0")]);
     assert_eq!(stdout(&out), "v2.0.0\n");
+}
+
+#[test]
+fn default_provider_steps_are_written_like_the_engine_when_asked() {
+    let f = Fake::new();
+    f.ok(&["stack", "init", "dev"]);
+    let on = [("FAKE_PULUMI_DEFAULT_PROVIDERS", "1")];
+    let provider = |evs: &[Value]| -> Vec<(String, String)> {
+        evs.iter()
+            .filter(|e| is_default_provider(e, kind(e)))
+            .map(|e| {
+                let k = kind(e);
+                (
+                    k.to_owned(),
+                    e[k]["metadata"]["op"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    let run = |args: &[&str], name: &str| {
+        let log = f.log(name);
+        let mut all = args.to_vec();
+        all.extend(["--yes", "--skip-preview", "--stack", "dev", "--event-log"]);
+        all.push(log.to_str().unwrap());
+        let o = f.run_env(&all, &on);
+        assert!(o.status.success(), "{}", stderr(&o));
+        events(&log)
+    };
+    // Created before the first aws resource, then the same on the next update; never counted.
+    let evs = run(&["up"], "dp-up.json");
+    let first = evs
+        .iter()
+        .position(|e| is_default_provider(e, "resourcePreEvent"))
+        .unwrap();
+    assert_eq!(
+        evs[first]["resourcePreEvent"]["metadata"]["urn"],
+        "urn:pulumi:dev::demo::pulumi:providers:aws::default"
+    );
+    assert_eq!(
+        provider(&evs),
+        [
+            pair("resourcePreEvent", "create"),
+            pair("resOutputsEvent", "create")
+        ]
+    );
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"create": 3})
+    );
+    let evs = run(&["up"], "dp-up2.json");
+    assert_eq!(
+        provider(&evs),
+        [
+            pair("resourcePreEvent", "same"),
+            pair("resOutputsEvent", "same")
+        ]
+    );
+    let evs = run(&["refresh"], "dp-refresh.json");
+    assert_eq!(
+        provider(&evs),
+        [
+            pair("resourcePreEvent", "refresh"),
+            pair("resOutputsEvent", "same")
+        ]
+    );
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"same": 3})
+    );
+    // Deleted after its last user, in the stack's wave.
+    let evs = run(&["destroy"], "dp-destroy.json");
+    assert_eq!(
+        provider(&evs),
+        [
+            pair("resourcePreEvent", "delete"),
+            pair("resOutputsEvent", "delete")
+        ]
+    );
+    assert_eq!(
+        summary(&evs)["resourceChanges"],
+        serde_json::json!({"delete": 3})
+    );
+    let names: Vec<String> = evs
+        .iter()
+        .filter(|e| kind(e) == "resourcePreEvent")
+        .map(|e| {
+            e["resourcePreEvent"]["metadata"]["urn"]
+                .as_str()
+                .unwrap()
+                .rsplit("::")
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names.last().map(String::as_str), Some("demo-dev"));
 }
 
 #[test]
@@ -465,6 +569,11 @@ fn up_writes_a_pulumi_event_log_and_records_outputs_and_history() {
         serde_json::json!({"demo:greeting": "hi"})
     );
     assert_eq!(kind(evs.last().unwrap()), "cancelEvent");
+    assert!(
+        !evs.iter()
+            .any(|e| is_default_provider(e, "resourcePreEvent")),
+        "default-provider steps only with FAKE_PULUMI_DEFAULT_PROVIDERS=1"
+    );
     assert_eq!(
         ops(&evs, "resourcePreEvent"),
         [

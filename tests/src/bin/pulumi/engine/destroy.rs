@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use super::STACK_TYPE;
 use super::run::{Outcome, Run};
 use super::selection::Selection;
-use super::step::Step;
+use super::step::{Step, default_provider_state, is_internal_urn};
 use crate::store::{ResourceState, StackState};
 
 impl Run<'_> {
@@ -27,19 +27,28 @@ impl Run<'_> {
         let chosen = selection.decide(&links);
         let continue_on_error = self.ctx.args.bool("continue-on-error");
         let mut kept: BTreeSet<String> = BTreeSet::new();
-        for wave in waves(&state.resources) {
+        // The default providers the resources use go too, after the last of their users.
+        let mut all = state.resources.clone();
+        for r in state.resources.iter().filter(|_| self.default_providers) {
+            if let Some(p) = default_provider_state(&r.provider) {
+                if !all.iter().any(|q| q.urn == p.urn) {
+                    all.push(p);
+                }
+            }
+        }
+        for wave in waves(&all) {
             let mut started: Vec<Step> = Vec::new();
             for r in wave {
                 let is_stack = r.ty == STACK_TYPE;
-                let selected = if is_stack {
+                let selected = if is_stack || is_internal_urn(&r.urn) {
                     !selection.restricted()
                 } else {
                     chosen.contains(&r.urn)
                 };
                 // A resource whose dependent was kept must stay too.
-                let needed = state.resources.iter().any(|d| {
-                    kept.contains(&d.urn) && (d.parent == r.urn || d.dependencies.contains(&r.urn))
-                });
+                let needed = all
+                    .iter()
+                    .any(|d| kept.contains(&d.urn) && depends_on(d, &r.urn));
                 if !selected
                     || needed
                     || self.cancelled
@@ -89,6 +98,14 @@ impl Run<'_> {
     }
 }
 
+/// Whether `d` must go before the resource `urn`: its child, its dependent, or its user when `urn`
+/// is a provider.
+fn depends_on(d: &ResourceState, urn: &str) -> bool {
+    d.parent == urn
+        || d.dependencies.iter().any(|x| x == urn)
+        || d.provider.rsplit_once("::").is_some_and(|(p, _)| p == urn)
+}
+
 /// The resources in deletion waves: a resource comes one wave after the last of its dependents
 /// (children and resources that depend on it); within a wave, in reverse state order.
 fn waves(resources: &[ResourceState]) -> Vec<Vec<&ResourceState>> {
@@ -100,7 +117,7 @@ fn waves(resources: &[ResourceState]) -> Vec<Vec<&ResourceState>> {
             .iter()
             .enumerate()
             .skip(i + 1)
-            .filter(|(_, d)| d.parent == *urn || d.dependencies.contains(urn))
+            .filter(|(_, d)| depends_on(d, urn))
             .map(|(j, _)| wave_of[j] + 1)
             .max()
             .unwrap_or(0);

@@ -235,6 +235,7 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
         diagnostics: Vec::new(),
         failed: false,
         program_failed: false,
+        default_providers: std::env::var("FAKE_PULUMI_DEFAULT_PROVIDERS").is_ok_and(|v| v == "1"),
         cancelled: false,
         interrupts,
         slow,

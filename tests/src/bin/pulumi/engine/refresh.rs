@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::run::{Outcome, Run};
 use super::selection::Selection;
-use super::step::Step;
+use super::step::{Step, default_provider_state, default_provider_step};
 use crate::clock;
 use crate::store::{ResourceState, StackState};
 
@@ -70,6 +70,18 @@ impl Run<'_> {
                 refreshed.push(r.clone());
             }
             continue;
+        }
+        // Then the default providers the resources use, which the engine refreshes too.
+        let mut providers: Vec<ResourceState> = Vec::new();
+        for r in state.resources.iter().filter(|_| self.default_providers) {
+            if let Some(p) = default_provider_state(&r.provider) {
+                if !self.cancelled && !providers.iter().any(|q| q.urn == p.urn) {
+                    providers.push(p);
+                }
+            }
+        }
+        for p in &providers {
+            self.internal_step(&default_provider_step(p, "refresh"));
         }
         let outputs = state
             .stack_resource()

@@ -7,7 +7,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::screen::{Screen, past, present, symbol};
-use super::step::{Step, blinded, meta, step_json};
+use super::step::{Step, blinded, is_internal_urn, meta, step_json};
 use crate::Ctx;
 use crate::events::EventLog;
 use crate::faults::Slow;
@@ -25,6 +25,8 @@ pub(super) struct Run<'a> {
     pub(super) changes: BTreeMap<String, i64>,
     pub(super) diagnostics: Vec<(String, String)>,
     pub(super) failed: bool,
+    /// Whether the engine's default-provider steps are written (`FAKE_PULUMI_DEFAULT_PROVIDERS=1`).
+    pub(super) default_providers: bool,
     /// The program reported its own failure (a YAML evaluation error): pulumi adds no `update failed`.
     pub(super) program_failed: bool,
     pub(super) cancelled: bool,
@@ -124,8 +126,10 @@ impl Run<'_> {
     /// Starts a single-operation step: its `resourcePreEvent`, or its failure when
     /// `FAKE_PULUMI_FAIL_RESOURCE` names it. Returns false if it failed.
     pub(super) fn start(&mut self, step: &Step) -> bool {
-        self.steps_json.push(step_json(step));
-        self.show(step.op, step, false);
+        if !is_internal_urn(&step.urn) {
+            self.steps_json.push(step_json(step));
+            self.show(step.op, step, false);
+        }
         self.log
             .resource_pre(&meta(step, step.op, false), self.preview);
         if self.fails(step) && !self.preview {
@@ -139,8 +143,24 @@ impl Run<'_> {
     pub(super) fn complete(&mut self, step: &Step) {
         self.log
             .res_outputs(&meta(step, step.op, true), self.preview);
-        self.count(step.op);
-        self.show(step.op, step, true);
+        if !is_internal_urn(&step.urn) {
+            self.count(step.op);
+            self.show(step.op, step, true);
+        }
+    }
+
+    /// The engine's own step for a default provider, before the first resource that uses it: written
+    /// to the event log, neither counted nor shown.
+    pub(super) fn internal_step(&mut self, step: &Step) {
+        let result = if step.op == "refresh" {
+            "same"
+        } else {
+            step.op
+        };
+        self.log
+            .resource_pre(&meta(step, step.op, false), self.preview);
+        self.log
+            .res_outputs(&meta(step, result, true), self.preview);
     }
 
     /// The injected provider failure of a step.

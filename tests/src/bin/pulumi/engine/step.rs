@@ -28,6 +28,53 @@ pub(super) fn default_provider(stack: &str, project: &str, ty: &str) -> String {
     )
 }
 
+/// A default provider's state, from the reference a resource holds (`<urn>::<id>`).
+pub(super) fn default_provider_state(reference: &str) -> Option<ResourceState> {
+    let (urn, id) = reference.rsplit_once("::")?;
+    let ty = urn.rsplit("::").nth(1)?;
+    if !is_internal_urn(urn) {
+        return None;
+    }
+    Some(ResourceState {
+        urn: urn.to_owned(),
+        ty: ty.to_owned(),
+        custom: true,
+        id: id.to_owned(),
+        parent: String::new(),
+        inputs: serde_json::Map::new(),
+        outputs: serde_json::Map::new(),
+        provider: String::new(),
+        protect: false,
+        dependencies: Vec::new(),
+        created: String::new(),
+        modified: String::new(),
+    })
+}
+
+/// Whether a URN names a default provider (`pulumi:providers:<pkg>::default`), one of the engine's
+/// internal steps: written to the event log, never counted or shown.
+pub(super) fn is_internal_urn(urn: &str) -> bool {
+    urn.rsplit("::")
+        .nth(1)
+        .is_some_and(|t| t.starts_with("pulumi:providers:"))
+        && urn.rsplit("::").next() == Some("default")
+}
+
+/// The step of a default provider: `create`, `same`, `refresh` or `delete`.
+pub(super) fn default_provider_step(provider: &ResourceState, op: &'static str) -> Step {
+    Step {
+        op,
+        name: "default".to_owned(),
+        urn: provider.urn.clone(),
+        ty: provider.ty.clone(),
+        old: (op != "create").then(|| provider.clone()),
+        new: (op != "delete").then(|| provider.clone()),
+        keys: Vec::new(),
+        diffs: Vec::new(),
+        detailed: None,
+    }
+}
+
 pub(super) fn blinded(m: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
     match store::render(&Value::Object(m.clone()), Secrets::Blind) {
         Value::Object(o) => o,

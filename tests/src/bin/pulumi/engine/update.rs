@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::STACK_TYPE;
 use super::run::{Outcome, Run};
 use super::selection::{Selection, glob_match};
-use super::step::{Step, meta};
+use super::step::{Step, default_provider_state, default_provider_step, meta};
 use crate::project::{self, Program};
 use crate::store::{ConfigEntry, ResourceState, StackState};
 use std::collections::BTreeMap;
@@ -93,6 +93,8 @@ impl Run<'_> {
         let mut result: Vec<ResourceState> = Vec::new();
         let mut replaced_old: Vec<Step> = Vec::new();
         let declared: BTreeSet<&str> = program.resources.iter().map(|d| d.urn.as_str()).collect();
+        // The default providers whose steps were written.
+        let mut providers: BTreeSet<String> = BTreeSet::new();
         // With --continue-on-error the engine goes on, but skips whatever depends on a failed resource.
         let mut broken: BTreeSet<String> = BTreeSet::new();
         for step in &steps {
@@ -124,6 +126,9 @@ impl Run<'_> {
                     result.push(old.clone());
                 }
                 continue;
+            }
+            if self.default_providers {
+                self.default_provider_for(step, state, &mut providers);
             }
             if self.apply(step) {
                 if let Some(new) = &step.new {
@@ -261,5 +266,27 @@ impl Run<'_> {
                 &format!("Registering resource [{}]", resource.name),
             );
         }
+    }
+
+    /// Writes the step of the default provider a resource uses, the first time one needs it: `create`
+    /// when no resource in the state used it yet, else `same`.
+    fn default_provider_for(
+        &mut self,
+        step: &Step,
+        state: &StackState,
+        done: &mut BTreeSet<String>,
+    ) {
+        let Some(reference) = step.new.as_ref().map(|n| n.provider.as_str()) else {
+            return;
+        };
+        let Some(provider) = default_provider_state(reference) else {
+            return;
+        };
+        if !done.insert(provider.urn.clone()) {
+            return;
+        }
+        let known = state.resources.iter().any(|r| r.provider == reference);
+        let op = if known { "same" } else { "create" };
+        self.internal_step(&default_provider_step(&provider, op));
     }
 }
