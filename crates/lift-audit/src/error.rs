@@ -73,6 +73,18 @@ pub enum Error {
     /// a rename, a lock, or a key file refused by the permission policy.
     #[error(transparent)]
     Fs(#[from] lift_core::fs::FsError),
+    /// A request to an object store (S3) failed.
+    #[error("cannot {operation} s3://{bucket}/{key}: {message}")]
+    Remote {
+        /// What was being done: `put`, `get`, `list`.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The object key or prefix.
+        key: String,
+        /// The service's or the client's message.
+        message: String,
+    },
     /// An event could not be serialized.
     #[error("cannot serialize audit event {action}: {message}")]
     Serialize {
@@ -107,7 +119,7 @@ impl Classify for Error {
             Error::Integrity(_) | Error::Checkpoint { .. } | Error::Parse { .. } => {
                 ErrorKind::Integrity
             }
-            Error::Closed { .. } => ErrorKind::Unavailable,
+            Error::Closed { .. } | Error::Remote { .. } => ErrorKind::Unavailable,
             Error::Fs(err) => err.kind(),
             Error::Serialize { .. } => ErrorKind::InvalidInput,
         }

@@ -43,6 +43,8 @@ mod paths;
 mod query;
 mod record;
 mod recovery;
+#[cfg(feature = "s3")]
+mod s3;
 mod settings;
 mod sink;
 mod staging;
@@ -50,6 +52,9 @@ mod syncer;
 mod verify;
 mod writer;
 
+/// The AWS SDK for S3 that [`S3AuditSink`] and [`verify_s3`] take clients of.
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3;
 pub use checkpoint::{Checkpoint, default_checkpoint_path};
 pub use durability::{Durability, Receipt};
 /// The Ed25519 public key type of checkpoints (from `ed25519-dalek`).
@@ -64,6 +69,11 @@ pub use options::SinkOptions;
 pub use paths::{default_signing_key_path, lock_path};
 pub use query::{Filter, Query, QueryDocument, parse_time, query};
 pub use record::{GENESIS, MAX_EVENT_LEN, MAX_RECORD_LEN, Record};
+#[cfg(feature = "s3")]
+pub use s3::{
+    RetentionMode, S3AuditSink, S3Digest, S3Finding, S3FindingKind, S3SinkOptions, S3VerifyOptions,
+    S3VerifyReport, S3WriterSummary, SegmentEntry, client_from_env, verify_s3,
+};
 pub use settings::AuditSettings;
 pub use sink::FileAuditSink;
 pub use verify::{
