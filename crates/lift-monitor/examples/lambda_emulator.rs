@@ -65,7 +65,10 @@ fn median(values: &mut [f64]) -> f64 {
 fn run(function: &str, port: u16, bare: bool) -> (f64, Vec<f64>) {
     let mut command = Command::new(function);
     command
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}/.rt"))
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")

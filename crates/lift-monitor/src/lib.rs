@@ -40,13 +40,13 @@ mod backend;
 #[cfg(target_os = "linux")]
 mod cgroup;
 mod checks;
-mod client;
 mod emf;
 mod error;
 mod group;
-mod histogram;
+mod health_client;
 #[cfg(feature = "http")]
-mod http;
+mod health_server;
+mod histogram;
 mod invocation;
 #[cfg(feature = "jemalloc")]
 mod jemalloc;
@@ -63,7 +63,7 @@ mod sampler;
 mod settings;
 mod snapshot;
 mod stall;
-mod standard;
+mod standard_checks;
 mod target;
 mod threshold;
 mod units;
@@ -74,16 +74,16 @@ pub use checks::{
     MemoryThresholds, NetworkCheck, ResourceCheck, ResourceThresholds, StallCheck,
     physical_memory_bytes,
 };
-pub use client::{FetchedHealth, HealthUrl, fetch_health};
 pub use emf::{
     EmfEmitter, MAX_DIMENSION_VALUE_LENGTH, MAX_DIMENSIONS, MAX_METRICS_PER_DOCUMENT,
     MAX_NAME_LENGTH, MAX_VALUES_PER_METRIC,
 };
 pub use error::{Error, Result};
 pub use group::Group;
-pub use histogram::Histogram;
+pub use health_client::{FetchedHealth, HealthUrl, fetch_health};
 #[cfg(feature = "http")]
-pub use http::HealthServer;
+pub use health_server::HealthServer;
+pub use histogram::Histogram;
 pub use invocation::{Invocation, InvocationMetrics};
 #[cfg(feature = "jemalloc")]
 pub use jemalloc::jemalloc_stats;
@@ -104,7 +104,7 @@ pub use snapshot::{
     LimitSource, MemoryStats, ProcessSnapshot, Snapshot, StallStats, TokioStats, in_lambda,
 };
 pub use stall::{InFlight, InvocationBracket, StallOptions};
-pub use standard::{ENDPOINTS_ENV, StandardChecks};
+pub use standard_checks::{ENDPOINTS_ENV, StandardChecks};
 pub use target::{
     HostOptions, HostThresholds, ProcessOptions, host_checks, process_checks, sample_host,
     sample_process,
