@@ -72,6 +72,17 @@ outputs:
       - fn::secret: nested-canary
 "#;
 
+const ASSET: &str = r#"name: lift-outputs
+runtime: yaml
+resources:
+  extra:
+    type: pulumi:providers:pulumi
+outputs:
+  greeting: hello
+  asset:
+    fn::stringAsset: asset-text
+"#;
+
 fn real_pulumi() -> Option<PathBuf> {
     if std::env::var("LIFT_TEST_REAL_PULUMI").as_deref() != Ok("1") {
         eprintln!(
@@ -249,6 +260,14 @@ async fn outputs_of_up_and_refresh_are_those_of_stack_output() {
     assert!(!result.outputs.contains_key("token"));
     assert_eq!(result.outputs, stack.outputs().await.unwrap());
 
+    // An asset is not plain JSON in the event log either: lift asks the CLI.
+    project.program(ASSET);
+    project.stack_output_runs();
+    let result = stack.up(OpOptions::default()).await.unwrap();
+    assert_eq!(project.stack_output_runs(), 2);
+    assert!(result.outputs.contains_key("asset"), "{result:?}");
+    assert_eq!(result.outputs, stack.outputs().await.unwrap());
+
     // Back to plain outputs: removed outputs are gone from both.
     project.program(PLAIN);
     project.stack_output_runs();
@@ -256,6 +275,7 @@ async fn outputs_of_up_and_refresh_are_those_of_stack_output() {
     assert_eq!(project.stack_output_runs(), 0);
     assert_eq!(result.outputs, stack.outputs().await.unwrap());
     assert!(!result.outputs.contains_key("mixed"));
+    assert!(!result.outputs.contains_key("asset"));
 
     // A targeted update asks the CLI (the root stack may keep its old outputs).
     project.stack_output_runs();
