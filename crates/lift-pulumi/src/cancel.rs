@@ -28,14 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Auditor;
 use crate::error::{Error, Result};
 use crate::names::StackName;
+use crate::process::OWNER_ENV;
 use crate::workspace::Workspace;
-
-/// The variable lift sets in the environment of every pulumi it starts, so
-/// that `cancel` can tell lift's updates from others: the owning process id,
-/// followed by `:interruptible` when that process turns SIGINT into a clean
-/// cancellation ([`crate::WorkspaceBuilder::interruptible_owner`]; the
-/// `lift` CLI does).
-pub const OWNER_ENV: &str = "LIFT_PULUMI_OWNER";
 
 /// Options of [`crate::Stack::cancel`].
 ///

@@ -83,7 +83,7 @@ mod tail;
 mod tempdir;
 mod workspace;
 
-pub use cancel::{CancelOptions, CancelOutcome, LockHolder, OWNER_ENV};
+pub use cancel::{CancelOptions, CancelOutcome, LockHolder};
 pub use cli::{MINIMUM_VERSION, PULUMI_ENV, PulumiCli};
 pub use decoder::{DecodeIssue, EventDecoder, ParsedEvents, parse_events};
 pub use error::{Error, Result};
@@ -99,6 +99,7 @@ pub use ledger::{Diagnostic, Ledger, ResourceEntry, ResourceStatus};
 pub use lifecycle::StackInitOptions;
 pub use names::StackName;
 pub use operation::{EventStream, OpOptions, OpResult, Operation};
+pub use process::OWNER_ENV;
 pub use settings::DeploySettings;
 pub use stack::{ConfigOptions, ConfigValue, Stack, UpdateSummary};
 pub use workspace::{

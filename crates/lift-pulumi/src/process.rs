@@ -20,6 +20,13 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Failure, Result, classify_failure, tail};
 use crate::events::plain_text;
 
+/// The variable lift sets in the environment of every pulumi it starts, so
+/// that `cancel` can tell lift's updates from others: the owning process id,
+/// followed by `:interruptible` when that process turns SIGINT into a clean
+/// cancellation ([`crate::WorkspaceBuilder::interruptible_owner`]; the
+/// `lift` CLI does).
+pub const OWNER_ENV: &str = "LIFT_PULUMI_OWNER";
+
 /// How to start pulumi processes: the binary, the directory and the environment.
 #[derive(Debug, Clone)]
 pub(crate) struct Runner {
@@ -33,7 +40,7 @@ pub(crate) struct Runner {
     pub(crate) grace: Duration,
     /// Whether the CLI's exit codes follow the contract of pulumi 3.227 and newer.
     pub(crate) exit_code_contract: bool,
-    /// The value of [`crate::OWNER_ENV`] for every child.
+    /// The value of [`OWNER_ENV`] for every child.
     pub(crate) owner: String,
 }
 
@@ -125,7 +132,7 @@ impl Runner {
             .env("PULUMI_SKIP_UPDATE_CHECK", "true")
             // `--event-log` exists only with debug commands on (as in Pulumi's Automation API).
             .env("PULUMI_DEBUG_COMMANDS", "true")
-            .env(crate::cancel::OWNER_ENV, &self.owner)
+            .env(OWNER_ENV, &self.owner)
             .stdin(if invocation.stdin.is_some() {
                 Stdio::piped()
             } else {
