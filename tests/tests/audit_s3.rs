@@ -1,0 +1,329 @@
+//! lift-audit's S3 sink and verifier against moto's S3, in a bucket created
+//! with Object Lock enabled (run with `LIFT_TEST_MOTO=1`).
+//!
+//! Shows that an honest trail verifies, that the lock holds against a plain
+//! delete of a locked version, and that a segment overwritten (with the
+//! governance bypass), deleted, or swapped, and a deleted digest, are caught.
+
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use lift_audit::aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use lift_audit::aws_sdk_s3::primitives::ByteStream;
+use lift_audit::aws_sdk_s3::{self, Client};
+use lift_audit::{
+    AuditKey, RetentionMode, S3AuditSink, S3FindingKind, S3SinkOptions, S3VerifyOptions,
+    S3VerifyReport, verify_s3,
+};
+use lift_core::{AuditEvent, Resource};
+use lift_tests::moto::{self, MotoServer};
+
+const BUCKET: &str = "audit-trail";
+const PREFIX: &str = "fleet/prod";
+
+fn client(server: &MotoServer) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(server.endpoint())
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+async fn locked_bucket(client: &Client) {
+    client
+        .create_bucket()
+        .bucket(BUCKET)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn signer() -> lift_audit::CheckpointSigner {
+    AuditKey::from_bytes(&[9u8; 32]).unwrap().signer()
+}
+
+/// Writes `n` records as writer `writer`: segments of 3, a digest every 6, then closes when asked.
+async fn write(client: &Client, writer: &str, n: u64, close: bool) -> S3AuditSink {
+    let options = S3SinkOptions::new(BUCKET, PREFIX, signer())
+        .writer(writer)
+        .key(Some(AuditKey::from_bytes(&[5u8; 32]).unwrap()))
+        .retention(RetentionMode::Governance, Duration::from_secs(86_400))
+        .segment_records(3)
+        .digest_every(6);
+    let sink = S3AuditSink::open(client.clone(), options).await.unwrap();
+    for i in 1..=n {
+        let receipt = sink
+            .append(AuditEvent::new(
+                "secrets",
+                "put",
+                Resource::new("secret", format!("prod/{i}")),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(receipt.seq, i);
+    }
+    if close {
+        sink.close().await.unwrap();
+    } else {
+        sink.flush().await.unwrap();
+    }
+    sink
+}
+
+async fn verify(client: &Client) -> S3VerifyReport {
+    let options = S3VerifyOptions::default()
+        .key(Some(AuditKey::from_bytes(&[5u8; 32]).unwrap()))
+        .trusted_public_key(Some(signer().verifying_key()));
+    verify_s3(client, BUCKET, PREFIX, &options).await.unwrap()
+}
+
+fn kinds(report: &S3VerifyReport) -> Vec<(S3FindingKind, String)> {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.kind,
+                f.key.rsplit('/').next().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn key(writer: &str, name: &str) -> String {
+    format!("{PREFIX}/{writer}/{name}")
+}
+
+async fn version_of(client: &Client, key: &str) -> String {
+    client
+        .head_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned()
+}
+
+/// Replaces a locked object for good: deletes its version with the governance bypass, then puts `bytes`.
+async fn overwrite(client: &Client, key: &str, bytes: Vec<u8>) {
+    let version = version_of(client, key).await;
+    client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(key)
+        .version_id(version)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn start() -> Option<(MotoServer, Client)> {
+    if !moto::enabled("audit_s3") {
+        return None;
+    }
+    let server = MotoServer::start().unwrap();
+    let client = client(&server);
+    locked_bucket(&client).await;
+    Some((server, client))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_fleet_verifies_and_each_tampering_is_caught() {
+    let Some((_server, client)) = start().await else {
+        return;
+    };
+    write(&client, "fn-a", 10, true).await;
+    write(&client, "fn-b", 4, true).await;
+
+    let report = verify(&client).await;
+    assert!(report.intact, "{:?}", report.findings);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.writers.len(), 2);
+    let a = &report.writers[0];
+    assert_eq!(
+        (a.writer.as_str(), a.records_checked, a.head_seq, a.closed),
+        ("fn-a", 10, 10, true)
+    );
+    // 10 records in segments of 3: four segments.
+    assert_eq!(a.segments_checked, 4);
+    assert_eq!(report.signature_trust, "trusted key");
+
+    // The objects really are under Object Lock: deleting a locked version
+    // without the governance bypass is refused.
+    let segment2 = key("fn-a", "segment-0000000002.jsonl");
+    let version = version_of(&client, &segment2).await;
+    let refused = client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&segment2)
+        .version_id(&version)
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a locked version cannot be deleted without the bypass"
+    );
+
+    // Overwritten for good with the governance bypass (the locked version
+    // deleted, new bytes put in its place): caught as altered.
+    overwrite(&client, &segment2, b"{\"seq\":4}\n".to_vec()).await;
+    let report = verify(&client).await;
+    assert!(!report.intact);
+    assert_eq!(
+        kinds(&report),
+        [(
+            S3FindingKind::Altered,
+            "segment-0000000002.jsonl".to_owned()
+        )]
+    );
+
+    // Deleted, version and all, with the bypass: caught as missing.
+    let segment3 = key("fn-a", "segment-0000000003.jsonl");
+    let version = version_of(&client, &segment3).await;
+    client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&segment3)
+        .version_id(&version)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap();
+    let report = verify(&client).await;
+    assert!(kinds(&report).contains(&(
+        S3FindingKind::Missing,
+        "segment-0000000003.jsonl".to_owned()
+    )));
+
+    // A plain delete (a delete marker hides the object): missing too.
+    client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(key("fn-b", "segment-0000000002.jsonl"))
+        .send()
+        .await
+        .unwrap();
+    let report = verify(&client).await;
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.writer == "fn-b" && f.kind == S3FindingKind::Missing),
+        "{:?}",
+        report.findings
+    );
+
+    // A segment swapped for another one's bytes: caught as reordered.
+    let first = client
+        .get_object()
+        .bucket(BUCKET)
+        .key(key("fn-a", "segment-0000000001.jsonl"))
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    overwrite(
+        &client,
+        &key("fn-a", "segment-0000000004.jsonl"),
+        first.to_vec(),
+    )
+    .await;
+    let report = verify(&client).await;
+    assert!(kinds(&report).contains(&(
+        S3FindingKind::Reordered,
+        "segment-0000000004.jsonl".to_owned()
+    )));
+
+    // A digest deleted: a gap in the digest chain.
+    client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(key("fn-a", "digest-0000000001.json"))
+        .send()
+        .await
+        .unwrap();
+    let report = verify(&client).await;
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == S3FindingKind::DigestGap),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_never_closed_is_reported_as_stopped_and_an_unsigned_tail_as_undigested() {
+    let Some((_server, client)) = start().await else {
+        return;
+    };
+    // Flushed (segment and digest) but never closed: a Lambda instance that was reclaimed.
+    let sink = write(&client, "fn-c", 5, false).await;
+    // Three more records fill a segment, written before any digest covers it.
+    for i in 0..3 {
+        sink.append(AuditEvent::new(
+            "deploy",
+            "up",
+            Resource::new("stack", format!("s{i}")),
+        ))
+        .await
+        .unwrap();
+    }
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let options = S3VerifyOptions::default().now(later);
+    let report = verify_s3(&client, BUCKET, PREFIX, &options).await.unwrap();
+    assert!(
+        report.intact,
+        "notices are not tampering: {:?}",
+        report.findings
+    );
+    let found: Vec<_> = report.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        found,
+        [S3FindingKind::Undigested, S3FindingKind::Stopped],
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(
+        report.signature_trust,
+        "key named in the first digest (integrity only)"
+    );
+
+    // A second writer with the same id is refused: chains never mix.
+    let again = S3AuditSink::open(
+        client.clone(),
+        S3SinkOptions::new(BUCKET, PREFIX, signer()).writer("fn-c"),
+    )
+    .await;
+    assert!(again.is_err());
+
+    // `since` skips reading older segments but still checks every digest.
+    let options = S3VerifyOptions::default().since(Some(later));
+    let report = verify_s3(&client, BUCKET, PREFIX, &options).await.unwrap();
+    assert_eq!(report.writers[0].segments_checked, 0);
+    assert_eq!(report.writers[0].digests, 1);
+    drop(sink);
+}
