@@ -55,7 +55,7 @@ impl Default for StandardChecks {
     fn default() -> Self {
         StandardChecks {
             resources: ResourceThresholds::default(),
-            memory: MemoryThresholds::default().with_limit(physical_memory_bytes()),
+            memory: MemoryThresholds::default().limit_bytes(physical_memory_bytes()),
             heap: HeapThresholds::default(),
             disk: DiskCheck::DEFAULT,
             cpu: CpuCheck::DEFAULT,

@@ -64,7 +64,7 @@ pub fn process_checks(snapshot: Snapshot) -> Result<HealthManager> {
     manager.register_with(
         MemoryCheck::new(
             monitor.clone(),
-            MemoryThresholds::for_environment(lambda).with_limit(physical_memory_bytes()),
+            MemoryThresholds::for_environment(lambda).limit_bytes(physical_memory_bytes()),
         ),
         CheckOptions::live_and_ready(),
     )?;

@@ -54,9 +54,17 @@ impl MemoryThresholds {
 
     /// Sets the limit used when neither Lambda nor the cgroup sets one.
     #[must_use]
-    pub fn with_limit(mut self, limit_bytes: Option<u64>) -> Self {
+    pub fn limit_bytes(mut self, limit_bytes: Option<u64>) -> Self {
         self.limit_bytes = limit_bytes;
         self
+    }
+
+    /// [`MemoryThresholds::limit_bytes`], under the name it had before setters were named
+    /// after their fields.
+    #[deprecated(note = "renamed to limit_bytes")]
+    #[must_use]
+    pub fn with_limit(self, limit_bytes: Option<u64>) -> Self {
+        self.limit_bytes(limit_bytes)
     }
 }
 
