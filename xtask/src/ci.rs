@@ -213,7 +213,10 @@ mod tests {
             .unwrap()
             .iter()
             .any(|p| p["name"] == "xtask");
-        assert!(xtask_is_a_member, "`cargo test --workspace` must reach xtask");
+        assert!(
+            xtask_is_a_member,
+            "`cargo test --workspace` must reach xtask"
+        );
     }
 
     #[test]

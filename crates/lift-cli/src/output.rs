@@ -98,6 +98,9 @@ pub(crate) fn stderr_line(text: &impl std::fmt::Display) {
 ///   concurrent), which a later retry may get past;
 /// - [`EXIT_FAILURE`] for everything else.
 pub(crate) fn exit_code_for(err: &Error) -> u8 {
+    if is_broken_pipe(err) {
+        return EXIT_OK;
+    }
     if is_input_file_error(err) {
         return EXIT_USAGE;
     }
@@ -118,6 +121,13 @@ pub(crate) fn exit_code_for(err: &Error) -> u8 {
     }
 }
 
+/// Whether `err` is a write to a pipe whose reader went away (`lift ... |
+/// head`): the reader has what it wanted, so the command ends quietly.
+fn is_broken_pipe(err: &Error) -> bool {
+    err.find_source::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// Whether `err` is about a file the user named: a key file refused by the
 /// key-file policy (group- or world-readable, not a regular file, too large),
 /// or a path that does not exist or cannot be read.
@@ -134,6 +144,13 @@ fn is_input_file_error(err: &Error) -> bool {
             Some(lift::secrets::Error::Fs(fs)) => Some(fs),
             _ => None,
         });
+    // lift-secrets checks the modes of its key file and store itself.
+    if matches!(
+        err.find_source::<lift::secrets::Error>(),
+        Some(lift::secrets::Error::Permissions { .. })
+    ) {
+        return true;
+    }
     match fs {
         Some(lift::fs::FsError::Io { action, source, .. }) => match source.kind() {
             std::io::ErrorKind::NotFound => true,
@@ -166,7 +183,12 @@ pub(crate) fn user_input(err: Error) -> Error {
 }
 
 /// Prints an error (as `{"error": {...}}` under `--json`) and returns its exit code.
+///
+/// A closed pipe is not reported: there is no one left to read the report.
 pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
+    if is_broken_pipe(err) {
+        return EXIT_OK;
+    }
     if json {
         let document = serde_json::json!({
             "error": { "kind": err.kind().as_str(), "message": err.message() }
@@ -272,6 +294,13 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::StorageFull),
         );
         assert_eq!(exit_code_for(&Error::from(full)), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_quietly_with_0() {
+        let closed = Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(exit_code_for(&closed), EXIT_OK);
+        assert_eq!(report_error(false, &closed), EXIT_OK);
     }
 
     #[test]

@@ -73,3 +73,50 @@ fn demo_removes_its_directory_when_asked() {
     assert!(status.status.success());
     assert!(!root.exists());
 }
+
+#[test]
+fn demo_refuses_a_directory_that_is_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("notes.txt");
+    std::fs::write(&mine, "my own file").unwrap();
+    for args in [&[][..], &["--remove"][..]] {
+        let output = run_demo(args, dir.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("is not empty"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // Nothing was written or removed.
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own file");
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+}
+
+#[test]
+fn demo_remove_keeps_an_empty_directory_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("given");
+    std::fs::create_dir(&root).unwrap();
+    let output = run_demo(&["--remove"], &root);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(root.is_dir(), "the directory was the user's: it stays");
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "the demo's files are gone: {left:?}");
+}
+
+#[test]
+fn demo_refuses_a_file_as_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let output = run_demo(&[], &file);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
