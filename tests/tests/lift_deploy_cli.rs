@@ -187,7 +187,7 @@ fn init_config_up_outputs_history_through_the_lift_binary() {
 }
 
 #[test]
-fn a_failed_update_exits_1_with_a_classified_error_document() {
+fn a_locked_stack_exits_75_with_a_classified_error_document() {
     let Some(lift) = lift_binary() else {
         return;
     };
@@ -201,7 +201,8 @@ fn a_failed_update_exits_1_with_a_classified_error_document() {
         .env("FAKE_PULUMI_FAIL", "conflict")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A conflict is worth retrying: EX_TEMPFAIL, as the exit-code table says.
+    assert_eq!(out.status.code(), Some(75));
     let failure: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(failure["operation"], "up");
     assert_eq!(failure["stack"], "dev");

@@ -57,6 +57,10 @@ pub(crate) struct ResourceDocument {
     pub(crate) status: String,
     /// Whether this is one of the engine's internal steps (a default provider) rather than a resource of the program.
     pub(crate) internal: bool,
+    /// The properties the step changes (pulumi's detailed diff when the
+    /// provider gave one); secret values show as `[secret]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) diff: Vec<super::diff::PropertyChange>,
 }
 
 /// One output of a [`DeployDocument`] or an [`OutputsDocument`].
@@ -180,6 +184,7 @@ pub(crate) fn deploy_document(
     result: &OpResult,
     op: Operation,
     show_secrets: bool,
+    changes: &super::diff::ChangesByUrn,
 ) -> DeployDocument {
     DeployDocument {
         stack: result.stack.clone(),
@@ -189,7 +194,7 @@ pub(crate) fn deploy_document(
             resource_changes: result.summary.resource_changes.clone(),
             duration_seconds: result.summary.duration.as_secs_f64(),
         },
-        resources: resource_documents(&result.ledger),
+        resources: resource_documents(&result.ledger, changes),
         outputs: output_documents(&result.outputs, show_secrets),
         version: result.version,
         permalink: result.permalink.clone(),
@@ -197,7 +202,10 @@ pub(crate) fn deploy_document(
     }
 }
 
-pub(crate) fn resource_documents(ledger: &Ledger) -> Vec<ResourceDocument> {
+pub(crate) fn resource_documents(
+    ledger: &Ledger,
+    changes: &super::diff::ChangesByUrn,
+) -> Vec<ResourceDocument> {
     ledger
         .entries()
         .iter()
@@ -207,6 +215,7 @@ pub(crate) fn resource_documents(ledger: &Ledger) -> Vec<ResourceDocument> {
             op: e.op.clone(),
             status: e.status.as_str().to_owned(),
             internal: e.internal,
+            diff: changes.get(&e.urn).cloned().unwrap_or_default(),
         })
         .collect()
 }
@@ -327,8 +336,13 @@ mod tests {
             decode_issues: Vec::new(),
             warnings: Vec::new(),
         };
-        let document =
-            serde_json::to_value(deploy_document(&result, Operation::Up, false)).unwrap();
+        let document = serde_json::to_value(deploy_document(
+            &result,
+            Operation::Up,
+            false,
+            &Default::default(),
+        ))
+        .unwrap();
         insta::assert_json_snapshot!(document);
     }
 }

@@ -119,10 +119,14 @@ pub(crate) struct View {
     replacing: HashMap<String, Instant>,
     depth: HashMap<String, usize>,
     printed_failure: bool,
+    /// Whether `--diff` asked for one line per changed property.
+    show_diff: bool,
+    /// The property changes of each step seen, for the lines and `--json`.
+    changes: super::diff::ChangesByUrn,
 }
 
 impl View {
-    pub(crate) fn new(ctx: &Context, op: Operation) -> Self {
+    pub(crate) fn new(ctx: &Context, op: Operation, show_diff: bool) -> Self {
         let live = (!ctx.json && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         View {
@@ -133,7 +137,14 @@ impl View {
             replacing: HashMap::new(),
             depth: HashMap::new(),
             printed_failure: false,
+            show_diff,
+            changes: super::diff::ChangesByUrn::new(),
         }
+    }
+
+    /// The property changes of every step seen, by URN.
+    pub(crate) fn take_changes(&mut self) -> super::diff::ChangesByUrn {
+        std::mem::take(&mut self.changes)
     }
 
     fn line(&self, ctx: &Context, text: String) {
@@ -187,6 +198,10 @@ impl View {
             EventPayload::ResourcePre(pre) => {
                 let metadata = &pre.metadata;
                 let indent = self.indent_of(metadata);
+                let changes = super::diff::changes_of(metadata);
+                if !changes.is_empty() {
+                    self.changes.insert(metadata.urn.clone(), changes);
+                }
                 if matches!(
                     metadata.op,
                     OpType::CreateReplacement | OpType::Replace | OpType::DeleteReplaced
@@ -252,8 +267,18 @@ impl View {
                 } else {
                     format!("{}{took}", past_tense(op))
                 };
-                let text = step_line(indent, op, metadata, &verb);
+                let changes = self.changes.get(&metadata.urn).cloned().unwrap_or_default();
+                let text = format!(
+                    "{}{}",
+                    step_line(indent, op, metadata, &verb),
+                    super::diff::summary(&changes)
+                );
                 self.line(ctx, text);
+                if self.show_diff {
+                    for line in super::diff::detail_lines(indent, &changes) {
+                        self.line(ctx, line);
+                    }
+                }
             }
             EventPayload::ResOpFailed(failed) => {
                 let metadata = &failed.metadata;

@@ -62,7 +62,7 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Context) -> lift::Result<u8> {
     let Some(name) = name else {
         return Err(missing_stack());
     };
-    let hints = Hints::new(&args);
+    let hints = Hints::new(&args, ctx);
     let stack = workspace.stack(name.clone());
     match args.op {
         DeployOp::Init { secrets_provider } => {
@@ -182,12 +182,23 @@ struct Hints {
 }
 
 impl Hints {
-    fn new(args: &DeployArgs) -> Self {
-        let mut prefix = "lift deploy".to_owned();
-        if args.cwd.as_os_str() != "." {
+    fn new(args: &DeployArgs, ctx: &Context) -> Self {
+        // In an environment, `--env` brings the file's directory and stack
+        // back; only what was typed (or given by a variable) is repeated.
+        let typed = |id: &str| {
+            ctx.environment.is_none()
+                || ctx.matches.subcommand_matches("deploy").is_some_and(|m| {
+                    m.value_source(id) != Some(clap::parser::ValueSource::DefaultValue)
+                })
+        };
+        let mut prefix = match &ctx.environment {
+            Some(env) => format!("lift --env {env} deploy"),
+            None => "lift deploy".to_owned(),
+        };
+        if args.cwd.as_os_str() != "." && typed("cwd") {
             prefix.push_str(&format!(" --cwd {}", args.cwd.display()));
         }
-        if let Some(stack) = &args.stack {
+        if let Some(stack) = args.stack.as_ref().filter(|_| typed("stack")) {
             prefix.push_str(&format!(" --stack {stack}"));
         }
         Hints { prefix }
@@ -546,6 +557,7 @@ async fn confirm(
                 Operation::Preview,
                 args.preview_options(),
                 false,
+                args.diff,
                 grace,
                 hints,
             )
@@ -684,22 +696,28 @@ async fn operate(
         op,
         args.options(),
         args.show_secrets,
+        args.diff,
         grace,
         hints,
     )
     .await
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per operation kind; a struct would only rename them"
+)]
 async fn run_operation(
     ctx: &Context,
     stack: &Stack,
     op: Operation,
     options: lift::pulumi::OpOptions,
     show_secrets: bool,
+    show_diff: bool,
     grace: u64,
     hints: &Hints,
 ) -> lift::Result<u8> {
-    let view = std::sync::Arc::new(std::sync::Mutex::new(View::new(ctx, op)));
+    let view = std::sync::Arc::new(std::sync::Mutex::new(View::new(ctx, op, show_diff)));
     let notice_view = view.clone();
     let json = ctx.json;
     let interrupts = Interrupts::watch(Duration::from_secs(grace), move |text| {
@@ -725,12 +743,16 @@ async fn run_operation(
     };
     let (result, ()) = tokio::join!(stack.operate(op, options), progress);
     drop(interrupts);
-    if let Ok(mut view) = view.lock() {
-        view.finish();
-    }
+    let changes = match view.lock() {
+        Ok(mut view) => {
+            view.finish();
+            view.take_changes()
+        }
+        Err(_) => Default::default(),
+    };
     match result {
         Ok(result) => {
-            report_success(ctx, &result, op, show_secrets)?;
+            report_success(ctx, &result, op, show_secrets, &changes)?;
             Ok(if result.summary.result == DeployResult::Succeeded {
                 0
             } else {
@@ -755,12 +777,13 @@ fn report_success(
     result: &OpResult,
     op: Operation,
     show_secrets: bool,
+    changes: &super::diff::ChangesByUrn,
 ) -> lift::Result<()> {
     for warning in &result.warnings {
         eprintln!("warning: {warning}");
     }
     if ctx.json {
-        return ctx.emit_json(&deploy_document(result, op, show_secrets));
+        return ctx.emit_json(&deploy_document(result, op, show_secrets, changes));
     }
     let outputs = output_documents(&result.outputs, show_secrets);
     if !outputs.is_empty() {
@@ -813,7 +836,7 @@ fn report_failure(
 ) -> lift::Result<u8> {
     let resources = err
         .partial_ledger()
-        .map(resource_documents)
+        .map(|ledger| resource_documents(ledger, &super::diff::ChangesByUrn::new()))
         .unwrap_or_default();
     let err: Error = hints.apply(err);
     if !ctx.json {
