@@ -7,6 +7,7 @@
 
 // A failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::print_stderr, reason = "a skipped test says why")]
 
 use std::time::Duration;
 
@@ -326,4 +327,118 @@ async fn a_writer_that_never_closed_is_reported_as_stopped_and_an_unsigned_tail_
     assert_eq!(report.writers[0].segments_checked, 0);
     assert_eq!(report.writers[0].digests, 1);
     drop(sink);
+}
+
+/// The `lift` binary beside the fake `pulumi`, or `None` (said) when it is not built.
+fn lift_binary() -> Option<std::path::PathBuf> {
+    let lift = std::path::PathBuf::from(env!("CARGO_BIN_EXE_pulumi")).with_file_name("lift");
+    if lift.is_file() {
+        return Some(lift);
+    }
+    assert!(
+        std::env::var_os("LIFT_TEST_REQUIRE_LIFT_BIN").is_none(),
+        "{} is missing; build it with `cargo build -p lift-cli`",
+        lift.display()
+    );
+    eprintln!("skipping: {} is not built", lift.display());
+    None
+}
+
+/// `lift audit verify s3://BUCKET/PREFIX` through the binary, with moto as the S3 endpoint.
+fn lift_verify(
+    lift: &std::path::Path,
+    server: &MotoServer,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = dir.join("audit.key");
+    std::fs::write(&key, [5u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let public: String = signer()
+        .verifying_key()
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::process::Command::new(lift)
+        .args(["--json", "audit", "verify"])
+        .arg(format!("s3://{BUCKET}/{PREFIX}"))
+        .arg("--key-file")
+        .arg(&key)
+        .args(["--public-key", &public])
+        .args(extra)
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("LIFT_AUDIT_LOG")
+        .env_remove("LIFT_ENV")
+        .env_remove("LIFT_CONFIG")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lift_audit_verify_reads_an_s3_trail_and_exits_1_on_tampering() {
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let Some((server, client)) = start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(&client, "fn-a", 7, true).await;
+    write(&client, "fn-b", 2, true).await;
+
+    let out = lift_verify(&lift, &server, dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["writers"].as_array().unwrap().len(), 2, "{report}");
+    assert!(
+        stderr.contains("intact") || stderr.contains("INTACT"),
+        "{stderr}"
+    );
+
+    // A bad --since is bad input, and log-file flags do not apply to a trail.
+    let out = lift_verify(&lift, &server, dir.path(), &["--since", "yesterday"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lift_verify(&lift, &server, dir.path(), &["--allow-unanchored"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One segment overwritten with the governance bypass: exit 1, and the report names it.
+    overwrite(
+        &client,
+        &key("fn-a", "segment-0000000002.jsonl"),
+        b"{\"seq\":4}\n".to_vec(),
+    )
+    .await;
+    let out = lift_verify(&lift, &server, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["intact"], false, "{report}");
+    assert!(
+        report.to_string().contains("segment-0000000002.jsonl"),
+        "{report}"
+    );
 }

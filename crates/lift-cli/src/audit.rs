@@ -25,8 +25,13 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditOp {
     /// Recompute the hash chain and check it against the checkpoint; exit 1 naming the first bad record.
+    ///
+    /// With `s3://BUCKET/PREFIX`, checks every writer's segments and signed
+    /// digests there instead (S3 audit sink); exit 1 on altered, missing or
+    /// reordered segments, digest gaps and breaks, or bad signatures.
     Verify {
-        /// The log files, in order (one file with a `<file>.manifest` stands for all its rotated files).
+        /// The log files, in order (one file with a `<file>.manifest` stands for all its rotated files),
+        /// or one `s3://BUCKET/PREFIX`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The audit key file (default: LIFT_AUDIT_KEY_FILE).
@@ -44,6 +49,10 @@ pub enum AuditOp {
         /// one a writer found missing) with a warning instead of failing.
         #[arg(long)]
         allow_unanchored: bool,
+        /// With s3://: read only the segments of digests signed at or after T
+        /// (RFC 3339 or YYYY-MM-DD); every digest is still checked.
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
     },
     /// Print the public key of a checkpoint signing key file, to give to auditors.
     PublicKey {
@@ -102,7 +111,23 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Context) -> lift::Result<u8> {
             checkpoint,
             public_key,
             allow_unanchored,
+            since,
         } => {
+            if let Some(url) = s3_url(&files) {
+                if checkpoint.is_some() || allow_unanchored {
+                    return Err(lift::Error::invalid_input(
+                        "--checkpoint and --allow-unanchored apply to log files; an s3:// trail is anchored by its signed digests",
+                    ));
+                }
+                let trusted = public_key.as_deref().map(parse_public_key).transpose()?;
+                let key = load_key(key_file.as_deref())?;
+                return verify_s3(&url, since.as_deref(), key, trusted, ctx).await;
+            }
+            if since.is_some() {
+                return Err(lift::Error::invalid_input(
+                    "--since applies to an s3://BUCKET/PREFIX trail; for log files use `lift audit query --since`",
+                ));
+            }
             // The global checkpoint belongs to the global --audit-log: it is
             // the default only when verifying that log (or when no log is given).
             let global_checkpoint = match (&ctx.audit_log, files.first()) {
@@ -232,17 +257,120 @@ async fn verify(files: Vec<PathBuf>, options: VerifyOptions, ctx: &Context) -> l
     if ctx.json {
         ctx.emit_json(&report)?;
     }
-    let text = render_verify(&report);
-    if ctx.json {
-        eprintln!("{text}");
-    } else {
-        println!("{text}");
-    }
+    ctx.say(render_verify(&report));
     Ok(if report.intact {
         0
     } else {
         crate::EXIT_FAILURE
     })
+}
+
+/// `s3://BUCKET/PREFIX` as (bucket, prefix), when that is what was given.
+fn s3_url(files: &[PathBuf]) -> Option<(String, String)> {
+    let [only] = files else { return None };
+    let rest = only.to_str()?.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((bucket.to_owned(), prefix.to_owned()))
+}
+
+#[cfg(feature = "aws")]
+async fn verify_s3(
+    (bucket, prefix): &(String, String),
+    since: Option<&str>,
+    key: Option<AuditKey>,
+    trusted: Option<lift::audit::VerifyingKey>,
+    ctx: &Context,
+) -> lift::Result<u8> {
+    if bucket.is_empty() {
+        return Err(lift::Error::invalid_input(
+            "s3:// names no bucket; give s3://BUCKET/PREFIX",
+        ));
+    }
+    let since = since.map(lift::audit::parse_time).transpose()?;
+    let client = lift::audit::client_from_env().await;
+    let options = lift::audit::S3VerifyOptions::default()
+        .since(since)
+        .key(key)
+        .trusted_public_key(trusted);
+    let report = lift::audit::verify_s3(&client, bucket, prefix, &options).await?;
+    let records: u64 = report.writers.iter().map(|w| w.records_checked).sum();
+    let mut event = AuditEvent::new(
+        "audit",
+        "verify",
+        Resource::new("audit_trail", format!("s3://{bucket}/{prefix}")),
+    )
+    .detail("records_checked", records)
+    .detail("writers", report.writers.len());
+    if !report.intact {
+        let tampered = report
+            .findings
+            .iter()
+            .filter(|f| f.kind.is_tamper())
+            .count();
+        event = event.outcome(Outcome::failure(format!("{tampered} findings")));
+    }
+    ctx.audit.record(event).await?;
+    if ctx.json {
+        ctx.emit_json(&report)?;
+    }
+    ctx.say(render_verify_s3(&report));
+    Ok(if report.intact {
+        0
+    } else {
+        crate::EXIT_FAILURE
+    })
+}
+
+#[cfg(not(feature = "aws"))]
+async fn verify_s3(
+    _url: &(String, String),
+    _since: Option<&str>,
+    _key: Option<AuditKey>,
+    _trusted: Option<lift::audit::VerifyingKey>,
+    _ctx: &Context,
+) -> lift::Result<u8> {
+    Err(lift::Error::invalid_input(
+        "this lift was built without the aws feature, so it cannot read s3:// audit trails",
+    ))
+}
+
+/// The human summary of an S3 trail's verification: one line, then one per finding.
+#[cfg(feature = "aws")]
+pub(crate) fn render_verify_s3(report: &lift::audit::S3VerifyReport) -> String {
+    use std::fmt::Write as _;
+    let records: u64 = report.writers.iter().map(|w| w.records_checked).sum();
+    let segments: u64 = report.writers.iter().map(|w| w.segments_checked).sum();
+    let digests: u64 = report.writers.iter().map(|w| w.digests).sum();
+    let closed = report.writers.iter().filter(|w| w.closed).count();
+    let mut text = format!(
+        "{}: s3://{}/{}: {} writers ({closed} closed), {records} records in {segments} segments, {digests} digests; signatures checked with the {}",
+        if report.intact {
+            "intact"
+        } else {
+            "NOT INTACT"
+        },
+        report.bucket,
+        report.prefix,
+        report.writers.len(),
+        report.signature_trust
+    );
+    for finding in &report.findings {
+        let label = if finding.kind.is_tamper() {
+            "finding"
+        } else {
+            "notice"
+        };
+        let kind = serde_json::to_value(finding.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = write!(
+            text,
+            "\n{label}: {}: {kind}: {}: {}",
+            finding.writer, finding.key, finding.detail
+        );
+    }
+    text
 }
 
 /// The human summary of a verification.
@@ -336,9 +464,14 @@ async fn query(files: Vec<PathBuf>, filter: Filter, ctx: &Context) -> lift::Resu
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         let io = |e: std::io::Error| lift::Error::from(e);
+        // A closed pipe (`lift audit query ... | head`) ends the output quietly.
+        let closed = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
         let (mut matched, mut skipped) = (0u64, 0u64);
         if json {
-            write!(out, "{{\"records\":[").map_err(io)?;
+            match write!(out, "{{\"records\":[") {
+                Err(e) if closed(&e) => return Ok((matched, skipped)),
+                other => other.map_err(io)?,
+            }
         }
         for item in records {
             match item {
@@ -351,23 +484,35 @@ async fn query(files: Vec<PathBuf>, filter: Filter, ctx: &Context) -> lift::Resu
                             )
                         })?;
                         let sep = if matched == 0 { "\n" } else { ",\n" };
-                        write!(out, "{sep}{text}").map_err(io)?;
+                        match write!(out, "{sep}{text}") {
+                            Err(e) if closed(&e) => return Ok((matched, skipped)),
+                            other => other.map_err(io)?,
+                        }
                     } else {
-                        writeln!(out, "{}", render_record(&record)).map_err(io)?;
+                        match writeln!(out, "{}", render_record(&record)) {
+                            Err(e) if closed(&e) => return Ok((matched, skipped)),
+                            other => other.map_err(io)?,
+                        }
                     }
                     matched += 1;
                 }
                 Err(err @ lift::audit::Error::Parse { .. }) => {
                     skipped += 1;
-                    eprintln!("warning: {err}");
+                    crate::output::stderr_line(&format_args!("warning: {err}"));
                 }
                 Err(err) => return Err(err.into()),
             }
         }
         if json {
-            writeln!(out, "\n],\"matched\":{matched},\"skipped\":{skipped}}}").map_err(io)?;
+            match writeln!(out, "\n],\"matched\":{matched},\"skipped\":{skipped}}}") {
+                Err(e) if closed(&e) => return Ok((matched, skipped)),
+                other => other.map_err(io)?,
+            }
         }
-        out.flush().map_err(io)?;
+        match out.flush() {
+            Err(e) if closed(&e) => return Ok((matched, skipped)),
+            other => other.map_err(io)?,
+        }
         Ok((matched, skipped))
     })
     .await
@@ -376,9 +521,11 @@ async fn query(files: Vec<PathBuf>, filter: Filter, ctx: &Context) -> lift::Resu
     })??;
     let summary = format!("{matched} records matched");
     if json {
-        eprintln!("{summary}");
+        crate::output::stderr_line(&summary);
     } else if skipped > 0 {
-        eprintln!("{summary}; {skipped} unreadable lines skipped (run `lift audit verify`)");
+        crate::output::stderr_line(&format_args!(
+            "{summary}; {skipped} unreadable lines skipped (run `lift audit verify`)"
+        ));
     }
     Ok(0)
 }
@@ -400,16 +547,20 @@ async fn tail(file: &Path, lines: usize, no_follow: bool, ctx: &Context) -> lift
             follower.next().await?
         };
         shown += 1;
-        if ctx.json {
-            let text = serde_json::to_string(&next).map_err(|e| {
+        let text = if ctx.json {
+            serde_json::to_string(&next).map_err(|e| {
                 lift::Error::new(
                     lift::ErrorKind::External,
                     format!("cannot render record: {e}"),
                 )
-            })?;
-            println!("{text}");
+            })?
         } else {
-            println!("{}", render_record(&next));
+            render_record(&next)
+        };
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            // The reader went away (`lift audit tail ... | head`): stop following, quietly.
+            return Ok(0);
         }
     }
 }
@@ -495,8 +646,79 @@ mod tests {
                 checkpoint: None,
                 public_key: None,
                 allow_unanchored: false,
+                since: None,
             },
         }
+    }
+
+    #[test]
+    fn s3_urls_name_a_bucket_and_a_prefix() {
+        let url = |s: &str| s3_url(&[PathBuf::from(s)]);
+        assert_eq!(
+            url("s3://trail/fleet/prod"),
+            Some(("trail".into(), "fleet/prod".into()))
+        );
+        assert_eq!(url("s3://trail"), Some(("trail".into(), String::new())));
+        assert_eq!(url("audit.jsonl"), None);
+        assert_eq!(
+            s3_url(&[PathBuf::from("s3://a/b"), PathBuf::from("x")]),
+            None,
+            "an s3:// trail is verified alone"
+        );
+    }
+
+    #[tokio::test]
+    async fn since_and_checkpoint_options_are_refused_where_they_do_not_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = write_log(dir.path(), None, 1).await;
+        let audit = MemoryAuditSink::new();
+        let mut args = verify_args(&log, None);
+        if let AuditOp::Verify { since, .. } = &mut args.op {
+            *since = Some("2026-01-01".into());
+        }
+        let err = run(args, &ctx(&audit)).await.unwrap_err();
+        assert_eq!(err.kind(), lift::ErrorKind::InvalidInput);
+        assert!(
+            err.message().contains("--since applies to an s3://"),
+            "{err}"
+        );
+        let mut args = verify_args(Path::new("s3://trail/prefix"), None);
+        if let AuditOp::Verify {
+            allow_unanchored, ..
+        } = &mut args.op
+        {
+            *allow_unanchored = true;
+        }
+        let err = run(args, &ctx(&audit)).await.unwrap_err();
+        assert_eq!(err.kind(), lift::ErrorKind::InvalidInput);
+        assert!(audit.actions().is_empty(), "nothing was verified");
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn an_s3_report_renders_one_line_and_one_per_finding() {
+        let report: lift::audit::S3VerifyReport = lift::audit::S3VerifyReport {
+            intact: false,
+            bucket: "trail".into(),
+            prefix: "fleet/".into(),
+            writers: Vec::new(),
+            findings: vec![lift::audit::S3Finding {
+                writer: "fn-a".into(),
+                kind: lift::audit::S3FindingKind::Missing,
+                key: "fleet/fn-a/segment-0000000002.jsonl".into(),
+                detail: "records 4..=6 signed in fleet/fn-a/digest-0000000001.json are gone".into(),
+            }],
+            signature_trust: "trusted key",
+        };
+        let text = render_verify_s3(&report);
+        assert!(
+            text.starts_with("NOT INTACT: s3://trail/fleet/: 0 writers"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\nfinding: fn-a: missing: fleet/fn-a/segment-0000000002.jsonl: records 4..=6 signed in fleet/fn-a/digest-0000000001.json are gone"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
