@@ -153,6 +153,17 @@ fn uses_rotation_state(op: &SecretsOp) -> bool {
     )
 }
 
+/// Whether the operation only reads, so must not create a store that is not there.
+fn reads_only(op: &SecretsOp) -> bool {
+    matches!(
+        op,
+        SecretsOp::Get { .. }
+            | SecretsOp::List
+            | SecretsOp::Describe { .. }
+            | SecretsOp::History { .. }
+    )
+}
+
 async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>, RotationEngine)> {
     let mut aws_checks: Option<AwsChecks> = None;
     let (inner, rotation): (Arc<dyn SecretsProvider>, Arc<dyn RotationStore>) = if args.aws {
@@ -179,6 +190,12 @@ async fn open(args: &SecretsArgs, ctx: &Context) -> lift::Result<(Arc<Provider>,
             )
         })?;
         let protection = protection(args)?;
+        if reads_only(&args.op) && !root.exists() {
+            // A read never creates a store: a mistyped --store must not leave one behind.
+            return Err(Error::not_found(format!(
+                "no secret store at {root:?}: check --store (or LIFT_SECRETS_STORE), or create it with `lift secrets put NAME`"
+            )));
+        }
         // A store records the environment it was created for; opening it for another
         // (`--env prod` on a dev store) is refused before anything is read or written.
         let mut options = FileStoreOptions::default();

@@ -62,6 +62,13 @@ fn demo(on: OnTerminal, flags: &[&str], env: &[(&str, &str)]) -> Run {
 /// plaintext store is for development only.
 fn warning(on: OnTerminal, env: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
+    // An existing (empty) store: a read never creates one.
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("store"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let store = dir.path().join("store").display().to_string();
     let args = ["secrets", "--plaintext", "--store", &store, "list"].map(str::to_owned);
     lift_on_terminal(on, &args, env)

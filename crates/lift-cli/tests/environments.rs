@@ -28,7 +28,7 @@ deploy = { project_dir = "infra", stack = "prod" }
 
 [environments.prod-unaudited]
 class = "production"
-secrets = { path = "state/prod/secrets", key_file = "keys/prod.key" }
+secrets = { path = "state/prod-unaudited/secrets", key_file = "keys/prod.key" }
 policy = { require_audit_log = false }
 "#;
 
@@ -331,15 +331,21 @@ fn production_refuses_a_plaintext_store_and_unanchored_audit_records() {
     );
 
     // The same commands are allowed in development.
-    let plain = project.run(&[
-        "--env",
-        "dev",
-        "secrets",
-        "--plaintext",
-        "--store",
-        "p",
-        "list",
-    ]);
+    let plain = project.run_in(
+        project.dir.path(),
+        &[
+            "--env",
+            "dev",
+            "secrets",
+            "--plaintext",
+            "--store",
+            "p",
+            "put",
+            "db",
+        ],
+        &[],
+        "v",
+    );
     assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
 }
 

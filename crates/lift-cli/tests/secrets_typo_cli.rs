@@ -60,7 +60,11 @@ fn commands_on_a_typo_leave_nothing_behind() {
     std::fs::write(&key, [5u8; 32]).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let put = lift(dir.path(), &["put", "prod/db/password"], Some("v"));
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     let before = tree(&dir.path().join("store"));
 
     for args in [
@@ -80,6 +84,30 @@ fn commands_on_a_typo_leave_nothing_behind() {
             "`lift secrets {}` left a file behind ({})",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn reads_on_a_mistyped_store_create_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, [5u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for args in [
+        &["list"][..],
+        &["get", "db"],
+        &["describe", "db"],
+        &["history", "db"],
+    ] {
+        let out = lift(dir.path(), args, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", args.join(" "));
+        assert!(stderr.contains("no secret store at"), "{stderr}");
+        assert!(
+            !dir.path().join("store").exists(),
+            "`lift secrets {}` created the store",
+            args.join(" ")
         );
     }
 }
