@@ -31,7 +31,10 @@ fn lift_binary() -> Option<PathBuf> {
         "{} is missing; build it with `cargo build -p lift-cli`",
         lift.display()
     );
-    eprintln!("skipping: {} is not built (run `cargo build -p lift-cli`)", lift.display());
+    eprintln!(
+        "skipping: {} is not built (run `cargo build -p lift-cli`)",
+        lift.display()
+    );
     None
 }
 
@@ -72,7 +75,12 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 }
@@ -121,9 +129,16 @@ fn stacks_are_bound_to_their_environment_and_production_destroy_needs_the_name()
     assert!(tags.to_string().contains("\"dev\""), "{tags}");
 
     // prod refuses dev's stack, before anything changes.
-    let up = env.lift(&["--env", "prod", "deploy", "--stack", "dev", "up", "--yes"], "");
+    let up = env.lift(
+        &["--env", "prod", "deploy", "--stack", "dev", "up", "--yes"],
+        "",
+    );
     assert_eq!(up.status.code(), Some(2), "{}", stderr(&up));
-    assert!(stderr(&up).contains("belongs to environment \"dev\""), "{}", stderr(&up));
+    assert!(
+        stderr(&up).contains("belongs to environment \"dev\""),
+        "{}",
+        stderr(&up)
+    );
     let outputs = env.lift(&["--env", "dev", "--json", "deploy", "outputs"], "");
     assert!(
         !String::from_utf8_lossy(&outputs.stdout).contains("greeting"),
@@ -135,7 +150,15 @@ fn stacks_are_bound_to_their_environment_and_production_destroy_needs_the_name()
     let init = env.lift(&["--env", "prod", "deploy", "init"], "");
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     let set = env.lift(
-        &["--env", "prod", "deploy", "config", "set", "lift-real:token", "--secret"],
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "config",
+            "set",
+            "lift-real:token",
+            "--secret",
+        ],
         "prod-token",
     );
     assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
@@ -148,11 +171,31 @@ fn stacks_are_bound_to_their_environment_and_production_destroy_needs_the_name()
     // destroy: --yes alone, or another stack's name, is refused, naming the policy line.
     let destroy = env.lift(&["--env", "prod", "deploy", "destroy", "--yes"], "");
     assert_eq!(destroy.status.code(), Some(2), "{}", stderr(&destroy));
-    assert!(stderr(&destroy).contains("confirm_destroy"), "{}", stderr(&destroy));
-    assert!(stderr(&destroy).contains("lift.toml:5"), "{}", stderr(&destroy));
-    assert!(stderr(&destroy).contains("--confirm-stack prod"), "{}", stderr(&destroy));
+    assert!(
+        stderr(&destroy).contains("confirm_destroy"),
+        "{}",
+        stderr(&destroy)
+    );
+    assert!(
+        stderr(&destroy).contains("lift.toml:5"),
+        "{}",
+        stderr(&destroy)
+    );
+    assert!(
+        stderr(&destroy).contains("--confirm-stack prod"),
+        "{}",
+        stderr(&destroy)
+    );
     let destroy = env.lift(
-        &["--env", "prod", "deploy", "destroy", "--yes", "--confirm-stack", "dev"],
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "destroy",
+            "--yes",
+            "--confirm-stack",
+            "dev",
+        ],
         "",
     );
     assert_eq!(destroy.status.code(), Some(2), "{}", stderr(&destroy));
@@ -163,7 +206,15 @@ fn stacks_are_bound_to_their_environment_and_production_destroy_needs_the_name()
         stderr(&outputs)
     );
     let destroy = env.lift(
-        &["--env", "prod", "deploy", "destroy", "--yes", "--confirm-stack", "prod"],
+        &[
+            "--env",
+            "prod",
+            "deploy",
+            "destroy",
+            "--yes",
+            "--confirm-stack",
+            "prod",
+        ],
         "",
     );
     assert_eq!(destroy.status.code(), Some(0), "{}", stderr(&destroy));

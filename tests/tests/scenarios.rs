@@ -16,7 +16,7 @@ use std::sync::Arc;
 use lift::audit::{
     AuditHealthCheck, AuditKey, FileAuditSink, Finding, SinkOptions, VerifyOptions, verify,
 };
-use lift::monitor::{Group, HealthManager, Monitor, MonitorConfig, StandardChecks};
+use lift::monitor::{Group, HealthManager, Monitor, MonitorOptions, StandardChecks};
 use lift::pulumi::{CliHealthCheck, OpOptions, Workspace};
 use lift::secrets::{
     AuditedProvider, FaultPlan, FaultTrigger, FileRotationStore, FileSecretsProvider, Protection,
@@ -286,7 +286,7 @@ async fn the_health_manager_names_the_broken_component() {
     }
     live.sync().await.unwrap();
 
-    let monitor = Monitor::start(MonitorConfig::default()).unwrap();
+    let monitor = Monitor::start(MonitorOptions::default()).unwrap();
     let manager = HealthManager::builder().build();
     StandardChecks::default()
         .register(&manager, &monitor)

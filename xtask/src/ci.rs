@@ -117,7 +117,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         )?;
         step(
             root,
-            "provider contract on moto",
+            "provider contract and IAM pre-check on moto",
             &[
                 "test",
                 "-p",
@@ -126,6 +126,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
                 "aws",
                 "--test",
                 "provider_contract",
+                "--test",
+                "secrets_iam",
                 "--locked",
             ],
         )?;

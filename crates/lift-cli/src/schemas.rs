@@ -79,8 +79,14 @@ pub fn json_schemas() -> Vec<(&'static str, Schema)> {
         // lift demo.
         ("demo", schema_for!(crate::demo::report::DemoReport)),
         // lift env, and the project config file it reads.
-        ("env-list", schema_for!(crate::environments::EnvListDocument)),
-        ("env-show", schema_for!(crate::environments::EnvShowDocument)),
+        (
+            "env-list",
+            schema_for!(crate::environments::EnvListDocument),
+        ),
+        (
+            "env-show",
+            schema_for!(crate::environments::EnvShowDocument),
+        ),
         ("lift-toml", schema_for!(crate::project::ProjectConfig)),
         // Health check outcomes, as every component reports them.
         ("check-outcome", schema_for!(lift::CheckOutcome)),
