@@ -27,7 +27,6 @@ pub(crate) struct Context {
     pub(crate) project: Option<crate::project::LoadedConfig>,
     /// The parsed command line, for where each value came from.
     pub(crate) matches: clap::ArgMatches,
-    #[allow(dead_code)]
     /// `--color`, as given; see `crate::output` for how it resolves.
     pub(crate) color: crate::cli::ColorChoice,
 }

@@ -80,7 +80,7 @@ pub(crate) async fn run(args: HealthArgs, ctx: &Context) -> lift::Result<u8> {
         }
         Target::Host { endpoints }
     };
-    let style = Style::detect(ctx.json || args.health_json);
+    let style = Style::detect(ctx.json || args.health_json, ctx.color);
     let mut status = run_once(&target, ctx, &args, &style).await?;
     if let Some(seconds) = args.watch {
         let interval = Duration::from_secs(seconds);
@@ -197,12 +197,12 @@ struct Style {
 }
 
 impl Style {
-    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty
-    /// (<https://no-color.org>); never in JSON output.
-    fn detect(json: bool) -> Self {
+    /// Colour as `--color` and `NO_COLOR` say for stdout (see
+    /// [`crate::output::use_color`]); never in JSON output.
+    fn detect(json: bool, color: crate::cli::ColorChoice) -> Self {
         let terminal = std::io::stdout().is_terminal() && !json;
         Style {
-            color: terminal && no_color_allows(std::env::var_os("NO_COLOR")),
+            color: !json && crate::output::use_color(color, crate::output::Stream::Stdout),
             terminal,
         }
     }
@@ -223,10 +223,6 @@ impl Style {
         text.push_str(table);
         write_stdout(&text)
     }
-}
-
-fn no_color_allows(value: Option<std::ffi::OsString>) -> bool {
-    value.is_none_or(|v| v.is_empty())
 }
 
 fn print_report(
@@ -292,13 +288,6 @@ mod tests {
             let got = [Healthy, Unknown, Degraded, Unhealthy].map(|s| exit_code(s, fail_on));
             assert_eq!(got, expected, "{fail_on:?}");
         }
-    }
-
-    #[test]
-    fn no_color_is_honoured() {
-        assert!(no_color_allows(None));
-        assert!(no_color_allows(Some("".into())));
-        assert!(!no_color_allows(Some("1".into())));
     }
 
     fn ctx() -> Context {

@@ -202,3 +202,25 @@ fn log_lines_carry_escapes_only_on_a_terminal() {
     );
     assert!(!plain.terminal_has_escapes(), "{}", plain.text());
 }
+
+#[test]
+fn health_honours_no_color_and_the_color_flag_on_a_terminal() {
+    let health = |flags: &[&str], env: &[(&str, &str)]| {
+        let mut args: Vec<String> = flags.iter().map(|s| (*s).to_owned()).collect();
+        args.push("health".to_owned());
+        lift_on_terminal(OnTerminal::Stdout, &args, env)
+    };
+    let coloured = health(&[], &[]);
+    assert!(coloured.terminal_has_escapes(), "{}", coloured.text());
+    let no_color = health(&[], &[("NO_COLOR", "1")]);
+    assert!(
+        String::from_utf8_lossy(&no_color.terminal).contains("STATUS"),
+        "{}",
+        no_color.text()
+    );
+    assert!(!no_color.terminal_has_escapes(), "{}", no_color.text());
+    let never = health(&["--color", "never"], &[]);
+    assert!(!never.terminal_has_escapes(), "{}", never.text());
+    let always = health(&["--color", "always"], &[("NO_COLOR", "1")]);
+    assert!(always.terminal_has_escapes(), "{}", always.text());
+}

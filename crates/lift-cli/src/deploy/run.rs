@@ -570,8 +570,10 @@ async fn confirm(
         Operation::Destroy => "Do you want to delete every resource of this stack?",
         _ => "Do you want to perform this refresh?",
     };
-    eprint!("{question} (type yes to go ahead) ");
-    let _ = std::io::stderr().flush();
+    crate::output::write_bytes(
+        &mut std::io::stderr().lock(),
+        format!("{question} (type yes to go ahead) ").as_bytes(),
+    );
     let answer = read_answer().await?;
     let yes = matches!(answer.trim(), "yes" | "y");
     if !yes {
@@ -643,10 +645,13 @@ async fn confirm_destroy_by_name(
             &format!("add --yes --confirm-stack {short}; nothing was changed"),
         ));
     }
-    eprint!(
-        "Environment {environment:?} protects its stacks: type the stack name ({short}) to delete every resource of {name}: "
+    crate::output::write_bytes(
+        &mut std::io::stderr().lock(),
+        format!(
+            "Environment {environment:?} protects its stacks: type the stack name ({short}) to delete every resource of {name}: "
+        )
+        .as_bytes(),
     );
-    let _ = std::io::stderr().flush();
     let answer = read_answer().await?;
     if matches_name(answer.trim()) {
         return Ok(true);
@@ -722,7 +727,7 @@ async fn run_operation(
     let json = ctx.json;
     let interrupts = Interrupts::watch(Duration::from_secs(grace), move |text| {
         if json {
-            eprintln!("{text}");
+            crate::output::stderr_line(&text);
         } else if let Ok(view) = notice_view.lock() {
             view.notice(&text);
         }
@@ -780,7 +785,7 @@ fn report_success(
     changes: &super::diff::ChangesByUrn,
 ) -> lift::Result<()> {
     for warning in &result.warnings {
-        eprintln!("warning: {warning}");
+        crate::output::stderr_line(&format_args!("warning: {warning}"));
     }
     if ctx.json {
         return ctx.emit_json(&deploy_document(result, op, show_secrets, changes));
@@ -863,7 +868,7 @@ fn report_failure(
         operation: op.as_str().to_owned(),
         resources,
     })?;
-    eprintln!("error: {err}");
+    crate::output::stderr_line(&format_args!("error: {err}"));
     Ok(exit_code_for(&err))
 }
 
