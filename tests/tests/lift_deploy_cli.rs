@@ -183,6 +183,26 @@ fn init_config_up_outputs_history_through_the_lift_binary() {
     }
     // Nor the audit trail.
     assert!(!trail.contains("s3cret-canary-771"));
+
+    // A changed config value shows in preview --diff as pulumi shows it: per
+    // resource, each changed property old => new, secrets never in clear.
+    cli.config_set("greeting", "hola", false);
+    let preview = cli.run(&["preview", "--diff"]);
+    let text = String::from_utf8_lossy(&preview.stdout).into_owned()
+        + &String::from_utf8_lossy(&preview.stderr);
+    assert!(preview.status.success(), "{text}");
+    assert!(text.contains("=>"), "a property change: {text}");
+    assert!(text.contains("bonjour") && text.contains("hola"), "{text}");
+    assert!(!text.contains("s3cret-canary-771"), "{text}");
+    let preview = cli.json(&["preview", "--diff"]);
+    assert!(
+        preview["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["diff"].is_array() || r["diff"].is_object()),
+        "{preview}"
+    );
     assert!(!trail.contains("hunter2"));
 }
 
