@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lift::secrets::{
-    AuditedProvider, FileRotationStore, FileSecretsProvider, FileStoreOptions, MemoryRotationStore,
-    NativeRotation, Protection, RotateOptions, RotationEngine, RotationOutcome, RotationPreflight,
-    RotationStore, SecretValueDocument, StoreLimits, StoreOnlyRotator, ValueKind,
+    AuditedProvider, FaultPlan, FaultTrigger, FileRotationStore, FileSecretsProvider,
+    FileStoreOptions, MemoryRotationStore, NativeRotation, Protection, RotateOptions,
+    RotationEngine, RotationOutcome, RotationPreflight, RotationStep, RotationStore,
+    SecretValueDocument, StoreLimits, StoreOnlyRotator, ValueKind,
 };
 use lift::{
     DeleteMode, Error, PutOptions, SecretName, SecretsProvider, StageLabel, VersionId,
@@ -100,11 +101,19 @@ pub enum SecretsOp {
         /// Rotate even when AWS Secrets Manager rotates the secret itself (RotationEnabled).
         #[arg(long)]
         force: bool,
+        /// Fail STEP (createSecret, setSecret, testSecret or finishSecret) once, as a real
+        /// failure would, to rehearse recovery; history marks it injected. Refused in a
+        /// production-class environment.
+        #[arg(long, value_name = "STEP")]
+        inject_fault: Option<String>,
         /// The secret name.
         name: String,
     },
     /// Continue an interrupted rotation from the step it reached.
     Resume {
+        /// Fail STEP once on the way (see `rotate --inject-fault`).
+        #[arg(long, value_name = "STEP")]
+        inject_fault: Option<String>,
         /// The secret name.
         name: String,
     },
@@ -151,6 +160,28 @@ fn uses_rotation_state(op: &SecretsOp) -> bool {
             | SecretsOp::Cancel { .. }
             | SecretsOp::History { .. }
     )
+}
+
+/// Plans one injected failure of `step` for `name`, when `--inject-fault STEP` was given.
+fn inject(engine: &RotationEngine, step: Option<&str>, name: &SecretName) -> lift::Result<()> {
+    let Some(step) = step else { return Ok(()) };
+    let step = RotationStep::ALL
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(step) || s.snake() == step)
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "--inject-fault {step:?} is not a rotation step; give createSecret, setSecret, testSecret or finishSecret"
+            ))
+        })?;
+    engine.faults().inject(
+        FaultPlan::new(
+            step,
+            FaultTrigger::Times(1),
+            "requested with --inject-fault",
+        )
+        .for_secret(name.clone()),
+    );
+    Ok(())
 }
 
 /// Whether the operation only reads, so must not create a store that is not there.
@@ -412,9 +443,11 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
             kind,
             field,
             force,
+            inject_fault,
             name,
         } => {
             let name = parse_name(&name)?;
+            inject(&engine, inject_fault.as_deref(), &name)?;
             let mut options = RotateOptions::default().force(force);
             if let Some(kind) = kind {
                 options = options.kind(kind.parse::<ValueKind>()?);
@@ -425,8 +458,9 @@ pub(crate) async fn run(args: SecretsArgs, ctx: &Context) -> lift::Result<u8> {
             let report = engine.rotate(&name, &StoreOnlyRotator, &options).await?;
             report_rotation(ctx, &report)?;
         }
-        SecretsOp::Resume { name } => {
+        SecretsOp::Resume { inject_fault, name } => {
             let name = parse_name(&name)?;
+            inject(&engine, inject_fault.as_deref(), &name)?;
             let report = engine.resume(&name, &StoreOnlyRotator).await?;
             report_rotation(ctx, &report)?;
         }

@@ -406,3 +406,60 @@ fn selection_mistakes_are_bad_input_with_a_way_out() {
     );
     assert_ne!(plain.status.code(), Some(2), "{}", stderr(&plain));
 }
+
+#[test]
+fn production_refuses_fault_injection_and_development_rehearses_it() {
+    let project = Project::new();
+    let log = project.path("audit.jsonl");
+    let log = log.to_str().unwrap();
+    // Development: the injected failure fails the rotation as a real one would,
+    // and history marks it injected.
+    let put = project.run_in(
+        project.dir.path(),
+        &["--env", "dev", "secrets", "put", "db"],
+        &[],
+        "v1",
+    );
+    assert_eq!(put.status.code(), Some(0), "{}", stderr(&put));
+    let rotate = project.run(&[
+        "--env",
+        "dev",
+        "secrets",
+        "rotate",
+        "db",
+        "--inject-fault",
+        "testSecret",
+    ]);
+    assert_eq!(rotate.status.code(), Some(1), "{}", stderr(&rotate));
+    assert!(
+        stderr(&rotate).contains("--inject-fault"),
+        "{}",
+        stderr(&rotate)
+    );
+    let history = project.run(&["--env", "dev", "--json", "secrets", "history", "db"]);
+    assert_eq!(history.status.code(), Some(0), "{}", stderr(&history));
+    let history = json(&history);
+    assert_eq!(history[0]["injected"], true, "{history}");
+    assert_eq!(history[0]["failed_step"], "test_secret", "{history}");
+
+    // Production: refused before anything is opened, naming the rule and its line.
+    for op in ["rotate", "resume"] {
+        let refused = project.run(&[
+            "--env",
+            "prod",
+            "--audit-log",
+            log,
+            "secrets",
+            op,
+            "db",
+            "--inject-fault",
+            "testSecret",
+        ]);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        let message = stderr(&refused);
+        assert!(message.contains("refuse_fault_injection"), "{message}");
+        assert!(message.contains("lift.toml:"), "{message}");
+        assert!(!project.path("state/prod").exists(), "{message}");
+        assert!(!project.path("audit.jsonl").exists(), "{message}");
+    }
+}
