@@ -45,6 +45,30 @@ fn demo_runs_every_step_and_reports_json() {
     assert_eq!(status("close and verify").as_deref(), Some("ok"));
     assert_eq!(status("check that no file").as_deref(), Some("ok"));
     assert_eq!(status("deploy a stack").as_deref(), Some("skipped"));
+    assert_eq!(status("write lift.toml").as_deref(), Some("ok"));
+    let environments = steps
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().starts_with("write lift.toml"))
+        .unwrap();
+    let detail = environments["detail"].as_str().unwrap();
+    assert!(detail.contains("refuse_plaintext_store"), "{detail}");
+    assert!(detail.contains("lift.toml:"), "names the line: {detail}");
+
+    // The binary honours the lift.toml the demo wrote: prod refuses the same
+    // command, exit 2, and writes nothing.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lift"))
+        .arg("--config")
+        .arg(root.join("lift.toml"))
+        .args(["--env", "prod", "secrets", "--plaintext", "put", "x"])
+        .env_remove("LIFT_SECRETS_STORE")
+        .env_remove("LIFT_AUDIT_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{message}");
+    assert!(message.contains("refuse_plaintext_store"), "{message}");
+    assert!(!root.join("prod").exists(), "{message}");
     assert!(
         stderr.contains("where everything is"),
         "human text goes to stderr under --json"

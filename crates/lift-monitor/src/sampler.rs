@@ -72,7 +72,11 @@ impl Default for SamplerOptions {
         {
             disk_paths.push(cwd);
         }
-        disk_paths.push(PathBuf::from("/tmp"));
+        let tmp = PathBuf::from("/tmp");
+        // Run from /tmp, the working directory is /tmp: one entry, not two.
+        if !disk_paths.contains(&tmp) {
+            disk_paths.push(tmp);
+        }
         SamplerOptions {
             disk_paths,
             trend_window: Duration::from_secs(600),

@@ -9,7 +9,8 @@ use super::files::{create_private_dir, io_error};
 
 /// The entries the demo creates directly under its directory. `--remove`
 /// deletes these and nothing else.
-const ENTRIES: [&str; 7] = [
+const ENTRIES: [&str; 8] = [
+    "lift.toml",
     "secrets",
     "keys",
     "audit",
@@ -33,6 +34,8 @@ pub(super) struct Layout {
     pub(super) project: PathBuf,
     pub(super) pulumi_state: PathBuf,
     pub(super) pulumi_home: PathBuf,
+    /// The project config with a `dev` and a `prod` environment.
+    pub(super) config: PathBuf,
 }
 
 impl Layout {
@@ -46,6 +49,7 @@ impl Layout {
             project: root.join("pulumi-project"),
             pulumi_state: root.join("pulumi-state"),
             pulumi_home: root.join("pulumi-home"),
+            config: root.join("lift.toml"),
             root,
             created_root,
         }

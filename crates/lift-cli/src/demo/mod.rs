@@ -8,9 +8,12 @@
 //!    the service's credential and proves the new one works;
 //! 3. it runs the health manager with the real checks, including the secret
 //!    store's, the audit log's and (when installed) the Pulumi CLI's;
-//! 4. with a real `pulumi`, it deploys a `runtime: yaml` stack with only
+//! 4. it writes a `lift.toml` with a `dev` and a production-class `prod`
+//!    environment, and shows `prod`'s policy refusing a plaintext store that
+//!    `dev` allows (the same parse and policy check as the `lift` binary);
+//! 5. with a real `pulumi`, it deploys a `runtime: yaml` stack with only
 //!    outputs on a file backend; without one it says the step was skipped;
-//! 5. it closes and verifies the audit trail, checks that the password
+//! 6. it closes and verifies the audit trail, checks that the password
 //!    appears in no file outside the secret store, and prints where
 //!    everything is.
 //!
@@ -114,6 +117,12 @@ pub(crate) async fn run(args: DemoArgs, ctx: &Context) -> lift::Result<u8> {
         .await;
     }
 
+    walk.step(
+        "write lift.toml with a dev and a prod environment; prod's policy refuses a plaintext store",
+        async { steps::environments(&layout) },
+    )
+    .await;
+
     match PulumiCli::discover(None).await {
         Ok(cli) => {
             walk.step(
@@ -170,13 +179,15 @@ fn finish(ctx: &Context, layout: &Layout, steps: Vec<DemoStep>, remove: bool) ->
         ));
     } else {
         ctx.say(format!(
-            "\nwhere everything is:\n  secret store   {}  (key: {})\n  audit log      {}  (key: {}, checkpoint: {}.checkpoint)\n  service creds  {}\n\ntry:\n  lift secrets --store {} --key-file {} describe {SECRET}\n  lift audit verify {} --key-file {}\n  rm -rf {}",
+            "\nwhere everything is:\n  secret store   {}  (key: {})\n  audit log      {}  (key: {}, checkpoint: {}.checkpoint)\n  service creds  {}\n  project config {}  (environments dev and prod)\n\ntry:\n  lift --config {} env ls\n  lift secrets --store {} --key-file {} describe {SECRET}\n  lift audit verify {} --key-file {}\n  rm -rf {}",
             layout.store.display(),
             layout.store_key.display(),
             layout.audit_log.display(),
             layout.audit_key.display(),
             layout.audit_log.display(),
             layout.credentials.display(),
+            layout.config.display(),
+            layout.config.display(),
             layout.store.display(),
             layout.store_key.display(),
             layout.audit_log.display(),

@@ -49,6 +49,91 @@ pub(super) async fn setup(
     Ok(((store, Arc::new(sink)), detail))
 }
 
+/// The demo's project config: `dev` over the demo's store and audit log, and a
+/// production-class `prod` with its own (not yet created) store.
+const PROJECT_CONFIG: &str = r#"# Written by `lift demo`. Paths are relative to this file.
+default_environment = "dev"
+
+[environments.dev]
+secrets = { path = "secrets", key_file = "keys/secrets.key" }
+audit = { log = "audit/audit.jsonl", key_file = "keys/audit.key" }
+
+[environments.prod]
+# A production class turns on every policy rule: no plaintext store, no fault
+# injection, no --allow-unanchored, an audit log for every change, and destroy
+# only with the stack's name typed.
+class = "production"
+secrets = { path = "prod/secrets", key_file = "keys/secrets.key" }
+audit = { log = "prod/audit.jsonl", key_file = "keys/audit.key" }
+"#;
+
+/// Writes `lift.toml` and puts one command line through the same parse and
+/// policy check as the `lift` binary, under `dev` and then under `prod`:
+/// `dev` allows a plaintext store, `prod` refuses it and names the rule and line.
+pub(super) fn environments(layout: &Layout) -> lift::Result<((), String)> {
+    write_private(&layout.config, PROJECT_CONFIG.as_bytes())?;
+    let config = layout.config.display().to_string();
+    let line = |env: &str| -> Vec<std::ffi::OsString> {
+        [
+            "lift",
+            "--config",
+            &config,
+            "--env",
+            env,
+            "secrets",
+            "--plaintext",
+            "put",
+            super::SECRET,
+        ]
+        .map(std::ffi::OsString::from)
+        .to_vec()
+    };
+    let check = |env: &str| -> lift::Result<()> {
+        let args = line(env);
+        let first = crate::command()
+            .try_get_matches_from(&args)
+            .map_err(|err| Error::invalid_input(err.to_string()))?;
+        let parsed =
+            crate::project::parse_from(first, args, &layout.root).map_err(
+                |failure| match failure {
+                    crate::project::ParseFailure::Usage(err) => {
+                        Error::invalid_input(err.to_string())
+                    }
+                    crate::project::ParseFailure::Config(err, _) => err,
+                },
+            )?;
+        match &parsed.environment {
+            Some(selected) => selected.policy.check(&selected.name, &parsed.matches),
+            None => Err(Error::invalid_input(
+                "the demo's lift.toml selected no environment",
+            )),
+        }
+    };
+    check("dev")?;
+    let refusal = match check("prod") {
+        Err(err) if err.kind() == ErrorKind::InvalidInput => err,
+        Err(err) => return Err(err),
+        Ok(()) => {
+            return Err(Error::new(
+                ErrorKind::FailedPrecondition,
+                "prod's policy let a plaintext store through",
+            ));
+        }
+    };
+    if layout.root.join("prod").exists() {
+        return Err(Error::new(
+            ErrorKind::FailedPrecondition,
+            "the refused command left files behind in prod/",
+        ));
+    }
+    let detail = format!(
+        "{config}: dev (development), prod (production)\n`lift --env dev secrets --plaintext put {}`: allowed by dev's policy\n`lift --env prod secrets --plaintext put {}`: refused, exit 2, nothing written:\n  {refusal}",
+        super::SECRET,
+        super::SECRET
+    );
+    Ok(((), detail))
+}
+
 /// Starts the demo service on loopback.
 pub(super) async fn start_service(layout: &Layout) -> lift::Result<(Service, String)> {
     let service = Service::start(layout.credentials.clone()).await?;
