@@ -442,3 +442,197 @@ async fn lift_audit_verify_reads_an_s3_trail_and_exits_1_on_tampering() {
         "{report}"
     );
 }
+
+/// Runs `lift ARGS` in `dir` with moto as the AWS endpoint and no other lift settings.
+fn lift_in(
+    lift: &std::path::Path,
+    server: &MotoServer,
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(lift)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("LIFT_AUDIT_LOG")
+        .env_remove("LIFT_AUDIT_S3")
+        .env_remove("LIFT_AUDIT_KEY_FILE")
+        .env_remove("LIFT_AUDIT_SIGNING_KEY_FILE")
+        .env_remove("LIFT_SECRETS_STORE")
+        .env_remove("LIFT_SECRETS_KEY_FILE")
+        .env_remove("LIFT_ENV")
+        .env_remove("LIFT_CONFIG")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_production_environment_audits_to_s3_from_parallel_lift_processes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let Some((server, client)) = start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, byte) in [("audit.key", 5u8), ("signing.key", 9u8), ("store.key", 7u8)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, [byte; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("lift.toml"),
+        format!(
+            r#"default_environment = "prod"
+
+[environments.prod]
+class = "production"
+secrets = {{ path = "store", key_file = "store.key" }}
+audit = {{ s3 = "s3://{BUCKET}/cli", key_file = "audit.key", signing_key = "signing.key" }}
+"#
+        ),
+    )
+    .unwrap();
+
+    // Production requires an audit trail, and the S3 one satisfies it. Four
+    // processes at once are four writers; none waits for another.
+    let put = lift_in(&lift, &server, dir.path(), &["secrets", "put", "db/0"], "v");
+    assert_eq!(
+        put.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let dir_path = dir.path().to_owned();
+    let handles: Vec<_> = (1..=4)
+        .map(|i| {
+            let (lift, dir) = (lift.clone(), dir_path.clone());
+            let args = ["secrets".to_owned(), "put".to_owned(), format!("db/{i}")];
+            let endpoint = server.endpoint();
+            std::thread::spawn(move || {
+                std::process::Command::new(lift)
+                    .args(&args)
+                    .env("AWS_ENDPOINT_URL", endpoint)
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .env_remove("LIFT_AUDIT_LOG")
+                    .env_remove("LIFT_ENV")
+                    .env_remove("LIFT_CONFIG")
+                    .current_dir(dir)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut child| {
+                        use std::io::Write as _;
+                        child.stdin.take().unwrap().write_all(b"v")?;
+                        child.wait_with_output()
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    for handle in handles {
+        let out = handle.join().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A command that records nothing starts no writer.
+    let list = lift_in(&lift, &server, dir.path(), &["env", "show"], "");
+    assert_eq!(
+        list.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains(&format!("s3://{BUCKET}/cli")),
+        "env show names the trail: {}",
+        String::from_utf8_lossy(&list.stdout)
+    );
+
+    let verify = lift_in(
+        &lift,
+        &server,
+        dir.path(),
+        &[
+            "--json",
+            "audit",
+            "verify",
+            &format!("s3://{BUCKET}/cli"),
+            "--key-file",
+            "audit.key",
+        ],
+        "",
+    );
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let writers = report["writers"].as_array().unwrap();
+    assert_eq!(writers.len(), 5, "one writer per audited process: {report}");
+    assert!(writers.iter().all(|w| w["closed"] == true), "{report}");
+    let listed = client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("cli/")
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.key_count().unwrap_or(0) > 0);
+
+    // Without the signing key the trail cannot be written: bad input, before anything runs.
+    std::fs::write(
+        dir.path().join("lift.toml"),
+        format!(
+            r#"[environments.prod]
+class = "production"
+secrets = {{ path = "store", key_file = "store.key" }}
+audit = {{ s3 = "s3://{BUCKET}/cli" }}
+"#
+        ),
+    )
+    .unwrap();
+    let refused = lift_in(
+        &lift,
+        &server,
+        dir.path(),
+        &["--env", "prod", "secrets", "put", "db/9"],
+        "v",
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--audit-signing-key"));
+}

@@ -26,7 +26,12 @@ pub struct AuditSettings {
     /// where the log's writers cannot rewrite history.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
-    /// The Ed25519 key file that signs checkpoints (default: `<log>.signing-key`).
+    /// The Ed25519 key file that signs checkpoints (default: `<log>.signing-key`),
+    /// and an S3 trail's digests (required with `s3`).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// An S3 audit trail, `s3://BUCKET/PREFIX` (see `S3AuditSink`), instead of `log`:
+    /// each lift process writes its own chain of segments there.
+    #[serde(default)]
+    pub s3: Option<String>,
 }

@@ -268,9 +268,7 @@ async fn verify(files: Vec<PathBuf>, options: VerifyOptions, ctx: &Context) -> l
 /// `s3://BUCKET/PREFIX` as (bucket, prefix), when that is what was given.
 fn s3_url(files: &[PathBuf]) -> Option<(String, String)> {
     let [only] = files else { return None };
-    let rest = only.to_str()?.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    Some((bucket.to_owned(), prefix.to_owned()))
+    crate::s3_audit::parse_url(only.to_str()?)
 }
 
 #[cfg(feature = "aws")]

@@ -52,6 +52,19 @@ pub struct GlobalArgs {
     )]
     pub audit_signing_key: Option<std::path::PathBuf>,
 
+    /// Write this command's audit events to an S3 audit trail,
+    /// s3://BUCKET/PREFIX, as a writer of its own (segments under the
+    /// bucket's Object Lock, digests signed with --audit-signing-key);
+    /// verify it with `lift audit verify s3://BUCKET/PREFIX`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "S3_URL",
+        env = "LIFT_AUDIT_S3",
+        conflicts_with = "audit_log"
+    )]
+    pub audit_s3: Option<String>,
+
     /// The project config file (default: the nearest lift.toml in the working
     /// directory or one of its parents).
     #[arg(long, global = true, value_name = "FILE", env = "LIFT_CONFIG")]

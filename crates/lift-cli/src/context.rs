@@ -29,6 +29,8 @@ pub(crate) struct Context {
     pub(crate) matches: clap::ArgMatches,
     /// `--color`, as given; see `crate::output` for how it resolves.
     pub(crate) color: crate::cli::ColorChoice,
+    /// Closes an S3 audit trail's writer when the command ends (`--audit-s3`).
+    audit_closer: Option<Arc<dyn crate::s3_audit::CloseAudit>>,
 }
 
 /// The global `--audit-checkpoint` (or `LIFT_AUDIT_CHECKPOINT`), which
@@ -61,8 +63,18 @@ impl Context {
     ) -> lift::Result<Self> {
         let _ = AUDIT_CHECKPOINT.set(global.audit_checkpoint.clone());
         let _ = AUDIT_SIGNING_KEY.set(global.audit_signing_key.clone());
-        let audit: Arc<dyn AuditSink> = match &global.audit_log {
-            Some(path) => {
+        let mut audit_closer: Option<Arc<dyn crate::s3_audit::CloseAudit>> = None;
+        let audit: Arc<dyn AuditSink> = match (&global.audit_log, &global.audit_s3) {
+            (None, Some(url)) => {
+                let sink = crate::s3_audit::LazyS3Sink::new(
+                    url,
+                    global.audit_key_file.as_deref(),
+                    global.audit_signing_key.as_deref(),
+                )?;
+                audit_closer = Some(sink.clone());
+                sink
+            }
+            (Some(path), _) => {
                 crate::audit::open_sink(
                     path,
                     &crate::audit::SinkFiles {
@@ -73,7 +85,7 @@ impl Context {
                 )
                 .await?
             }
-            None => Arc::new(NoopAuditSink),
+            (None, None) => Arc::new(NoopAuditSink),
         };
         let (environment, policy) = match environment {
             Some(env) => (Some(env.name), env.policy),
@@ -96,6 +108,7 @@ impl Context {
             project,
             matches,
             color: global.color,
+            audit_closer,
         })
     }
 
@@ -112,12 +125,16 @@ impl Context {
             project: None,
             matches: clap::ArgMatches::default(),
             color: crate::cli::ColorChoice::Never,
+            audit_closer: None,
         }
     }
 
-    /// Flushes the audit sink.
+    /// Flushes the audit sink; an S3 trail's writer is closed with a final signed digest.
     pub(crate) async fn close(&self) -> lift::Result<()> {
-        self.audit.flush().await
+        match &self.audit_closer {
+            Some(closer) => closer.close().await,
+            None => self.audit.flush().await,
+        }
     }
 
     /// Prints human text: on stdout normally, on stderr under `--json`.

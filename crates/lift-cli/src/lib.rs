@@ -21,6 +21,7 @@ mod health;
 mod man;
 mod output;
 mod project;
+mod s3_audit;
 mod schemas;
 mod secrets;
 

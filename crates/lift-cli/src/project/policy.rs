@@ -159,13 +159,14 @@ impl Policy {
         if self.require_audit_log.on
             && STATE_CHANGING.contains(&path.as_slice())
             && matches.try_get_raw("audit_log").ok().flatten().is_none()
+            && matches.try_get_raw("audit_s3").ok().flatten().is_none()
         {
             return Err(refusal(
                 environment,
                 "require_audit_log",
                 &self.require_audit_log,
                 &format!("`lift {}` without an audit log", path.join(" ")),
-                "give one with --audit-log / LIFT_AUDIT_LOG, or set audit.log for the environment",
+                "give one with --audit-log / LIFT_AUDIT_LOG (or --audit-s3), or set audit.log (or audit.s3) for the environment",
             ));
         }
         Ok(())

@@ -170,6 +170,15 @@ pub(crate) fn settings_of(env: &EnvironmentConfig, loaded: &LoadedConfig) -> Vec
             path(&audit.signing_key),
         ),
         setting(
+            "audit.s3",
+            None,
+            "audit_s3",
+            "--audit-s3",
+            Some("LIFT_AUDIT_S3"),
+            true,
+            audit.s3.clone(),
+        ),
+        setting(
             "deploy.project_dir",
             Some("deploy"),
             "cwd",
