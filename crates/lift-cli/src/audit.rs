@@ -1,14 +1,10 @@
-//! `lift audit`: verify, query and follow audit trails; and the `--audit-log` sink.
+//! `lift audit`: verify, query and follow audit trails (the sinks that write them are in `audit_sink` and `s3_audit`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use lift::audit::{
-    AuditKey, FileAuditSink, Filter, FollowFrom, Follower, Record, SinkOptions, VerifyOptions,
-    VerifyReport,
-};
+use lift::audit::{AuditKey, Filter, FollowFrom, Follower, Record, VerifyOptions, VerifyReport};
 use lift::{AuditEvent, Outcome, Resource};
 
 use crate::context::Context;
@@ -563,50 +559,12 @@ async fn tail(file: &Path, lines: usize, no_follow: bool, ctx: &Context) -> lift
     }
 }
 
-/// The files beside an audit log that the global options name.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SinkFiles<'a> {
-    /// `--audit-key-file`: the chain key.
-    pub(crate) key: Option<&'a Path>,
-    /// `--audit-checkpoint`: where checkpoints go.
-    pub(crate) checkpoint: Option<&'a Path>,
-    /// `--audit-signing-key`: the checkpoint signing key.
-    pub(crate) signing_key: Option<&'a Path>,
-}
-
-/// Opens the sink behind the global `--audit-log FILE`.
-///
-/// `ctx.close()` flushes it, which fsyncs and writes a signed checkpoint;
-/// dropping the last handle then stops its writer thread cleanly. Any number
-/// of `lift` processes may share one log: each appends under its lock.
-pub(crate) async fn open_sink(
-    path: &Path,
-    files: &SinkFiles<'_>,
-) -> lift::Result<Arc<dyn lift::AuditSink>> {
-    let key = files.key.map(AuditKey::load).transpose()?;
-    let mut options = SinkOptions::new(path).key(key);
-    if let Some(checkpoint) = files.checkpoint {
-        options = options.checkpoint_path(checkpoint);
-    }
-    if let Some(signing_key) = files.signing_key {
-        options = options.signing_key_path(signing_key);
-    }
-    match FileAuditSink::open(options).await {
-        Ok(sink) => Ok(Arc::new(sink)),
-        Err(err @ lift::audit::Error::Integrity(_)) => Err(lift::Error::new(
-            lift::ErrorKind::Integrity,
-            format!(
-                "{err}\n(the audit log is not written while it is damaged; `lift audit verify` runs without --audit-log and LIFT_AUDIT_LOG pointing at it)"
-            ),
-        )),
-        Err(err) => Err(err.into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lift::audit::{FileAuditSink, SinkOptions};
     use lift::{AuditSink, MemoryAuditSink};
+    use std::sync::Arc;
 
     async fn write_log(dir: &Path, key: Option<AuditKey>, n: u64) -> PathBuf {
         let log = dir.join("audit.jsonl");
@@ -773,27 +731,6 @@ mod tests {
         assert!(events[0].outcome.is_success());
         assert_eq!(events[2].outcome.as_str(), "failure");
         assert_eq!(events[2].details["first_bad_seq"], 2);
-    }
-
-    #[tokio::test]
-    async fn open_sink_writes_a_checkpoint_on_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("cli.jsonl");
-        let sink = open_sink(&log, &SinkFiles::default()).await.unwrap();
-        sink.record(AuditEvent::new(
-            "deploy",
-            "up",
-            Resource::new("stack", "a/b"),
-        ))
-        .await
-        .unwrap();
-        sink.flush().await.unwrap();
-        let checkpoint =
-            lift::audit::Checkpoint::load(&dir.path().join("cli.jsonl.checkpoint")).unwrap();
-        assert_eq!(checkpoint.size, 1);
-        drop(sink);
-        let report = lift::audit::verify(&[log], None, None).unwrap();
-        assert!(report.intact);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use lift::{AuditSink, Error, ErrorKind, NoopAuditSink};
 use serde::Serialize;
 
-use crate::cli::GlobalArgs;
+use crate::global_args::GlobalArgs;
 use crate::output::write_line;
 
 /// The state shared by every command.
@@ -28,7 +28,7 @@ pub(crate) struct Context {
     /// The parsed command line, for where each value came from.
     pub(crate) matches: clap::ArgMatches,
     /// `--color`, as given; see `crate::output` for how it resolves.
-    pub(crate) color: crate::cli::ColorChoice,
+    pub(crate) color: crate::global_args::ColorChoice,
     /// Closes an S3 audit trail's writer when the command ends (`--audit-s3`).
     audit_closer: Option<Arc<dyn crate::s3_audit::CloseAudit>>,
 }
@@ -75,9 +75,9 @@ impl Context {
                 sink
             }
             (Some(path), _) => {
-                crate::audit::open_sink(
+                crate::audit_sink::open_sink(
                     path,
-                    &crate::audit::SinkFiles {
+                    &crate::audit_sink::SinkFiles {
                         key: global.audit_key_file.as_deref(),
                         checkpoint: global.audit_checkpoint.as_deref(),
                         signing_key: global.audit_signing_key.as_deref(),
@@ -124,7 +124,7 @@ impl Context {
             policy: crate::project::Policy::default(),
             project: None,
             matches: clap::ArgMatches::default(),
-            color: crate::cli::ColorChoice::Never,
+            color: crate::global_args::ColorChoice::Never,
             audit_closer: None,
         }
     }

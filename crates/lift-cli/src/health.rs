@@ -199,7 +199,7 @@ struct Style {
 impl Style {
     /// Colour as `--color` and `NO_COLOR` say for stdout (see
     /// [`crate::output::use_color`]); never in JSON output.
-    fn detect(json: bool, color: crate::cli::ColorChoice) -> Self {
+    fn detect(json: bool, color: crate::global_args::ColorChoice) -> Self {
         let terminal = std::io::stdout().is_terminal() && !json;
         Style {
             color: !json && crate::output::use_color(color, crate::output::Stream::Stdout),

@@ -11,23 +11,26 @@
 // ends quietly on a closed pipe; print macros are linted out (workspace lints).
 
 mod audit;
+mod audit_sink;
 mod cli;
 mod completions;
 mod context;
 mod demo;
 mod deploy;
 mod environments;
+mod global_args;
 mod health;
 mod man;
 mod output;
 mod project;
 mod s3_audit;
 mod schemas;
+mod secret_document;
 mod secrets;
 
 use std::process::ExitCode;
 
-use clap::CommandFactory as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 pub use cli::Cli;
 pub use man::man_pages;
@@ -60,7 +63,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(output::report_error(json, &err));
         }
     };
-    output::init_tracing(parsed.cli.global.verbose, parsed.cli.global.color);
+    output::init_tracing(parsed.global.verbose, parsed.global.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,7 +74,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let json = parsed.cli.global.json;
+    let json = parsed.global.json;
     let code = runtime.block_on(async move {
         if let Some(env) = &parsed.environment {
             if let Err(err) = env.policy.check(&env.name, &parsed.matches) {
@@ -82,11 +85,15 @@ pub fn main() -> ExitCode {
             return output::report_error(json, &err);
         }
         let project::Parsed {
-            cli,
+            global: _,
             matches,
             config,
             environment,
         } = parsed;
+        let cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(err) => return usage_error(&err),
+        };
         let ctx = match context::Context::new(&cli.global, environment, config, matches).await {
             Ok(ctx) => ctx,
             Err(err) => return output::report_error(json, &err),

@@ -9,7 +9,7 @@ use std::io::IsTerminal as _;
 
 use lift::{Error, ErrorKind};
 
-use crate::cli::ColorChoice;
+use crate::global_args::ColorChoice;
 
 /// Exit code: the command did what was asked.
 pub const EXIT_OK: u8 = 0;
@@ -225,6 +225,22 @@ pub(crate) fn init_tracing(verbose: u8, color: ColorChoice) {
         .with_ansi(use_color(color, Stream::Stderr))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The JSON document printed on failure under `--json`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ErrorDocument {
+    /// The error.
+    pub(crate) error: ErrorBody,
+}
+
+/// The body of an [`ErrorDocument`].
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ErrorBody {
+    /// The classification.
+    pub(crate) kind: lift::ErrorKind,
+    /// What failed and what to do.
+    pub(crate) message: String,
 }
 
 #[cfg(test)]

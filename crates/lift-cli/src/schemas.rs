@@ -2,22 +2,6 @@
 
 use schemars::Schema;
 
-/// The JSON document printed on failure under `--json`.
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
-pub(crate) struct ErrorDocument {
-    /// The error.
-    pub(crate) error: ErrorBody,
-}
-
-/// The body of an [`ErrorDocument`].
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
-pub(crate) struct ErrorBody {
-    /// The classification.
-    pub(crate) kind: lift::ErrorKind,
-    /// What failed and what to do.
-    pub(crate) message: String,
-}
-
 /// Every public JSON document, as `(file stem, schema)`, in a stable order.
 ///
 /// Each `--json` output of the CLI is listed under the command that prints it.
@@ -25,7 +9,7 @@ pub fn json_schemas() -> Vec<(&'static str, Schema)> {
     use schemars::schema_for;
     vec![
         // Every command, on failure.
-        ("error", schema_for!(ErrorDocument)),
+        ("error", schema_for!(crate::output::ErrorDocument)),
         // lift deploy.
         ("deploy", schema_for!(crate::deploy::DeployDocument)),
         (
@@ -54,7 +38,7 @@ pub fn json_schemas() -> Vec<(&'static str, Schema)> {
         ("secrets-put", schema_for!(lift::PutOutcome)),
         (
             "secrets-get",
-            schema_for!(lift::secrets::SecretValueDocument),
+            schema_for!(crate::secret_document::SecretValueDocument),
         ),
         ("secrets-list", schema_for!(Vec<lift::SecretSummary>)),
         ("secret-description", schema_for!(lift::SecretDescription)),

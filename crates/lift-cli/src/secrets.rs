@@ -12,8 +12,8 @@ use clap::{Args, Subcommand};
 use lift::secrets::{
     AuditedProvider, FaultPlan, FaultTrigger, FileRotationStore, FileSecretsProvider,
     FileStoreOptions, MemoryRotationStore, NativeRotation, Protection, RotateOptions,
-    RotationEngine, RotationOutcome, RotationPreflight, RotationStep, RotationStore,
-    SecretValueDocument, StoreLimits, StoreOnlyRotator, ValueKind,
+    RotationEngine, RotationOutcome, RotationPreflight, RotationStep, RotationStore, StoreLimits,
+    StoreOnlyRotator, ValueKind,
 };
 use lift::{
     DeleteMode, Error, PutOptions, SecretName, SecretsProvider, StageLabel, VersionId,
@@ -21,6 +21,7 @@ use lift::{
 };
 
 use crate::context::Context;
+use crate::secret_document::SecretValueDocument;
 
 /// Arguments of `lift secrets`.
 #[derive(Debug, Args)]

@@ -10,8 +10,10 @@ use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::generate::ValueKind;
-use crate::rotation::DEFAULT_JSON_FIELD;
 use crate::{Error, Result};
+
+/// The field a rotation changes in a JSON key/value secret, as AWS's templates do.
+pub const DEFAULT_JSON_FIELD: &str = "password";
 
 /// The value createSecret writes as AWSPENDING.
 ///

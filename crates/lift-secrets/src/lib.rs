@@ -42,7 +42,6 @@ mod audited;
 #[cfg(feature = "aws")]
 mod aws;
 mod cache;
-mod documents;
 mod error;
 mod faults;
 mod file;
@@ -67,19 +66,19 @@ pub use aws::{
     AwsError, AwsSecretsManagerProvider, AwsSecretsManagerProviderBuilder, ROTATION_ACTIONS,
 };
 pub use cache::{CacheMetrics, CachingProvider};
-pub use documents::SecretValueDocument;
 pub use error::{Error, Result};
 pub use faults::{FaultInjector, FaultPlan, FaultTrigger};
 pub use file::{FileSecretsProvider, FileStoreOptions};
 pub use generate::{Encoding, PUNCTUATION, PasswordPolicy, ValueKind, generate_password};
 pub use health::StoreHealthCheck;
 pub use input::{harden_process, read_value};
+pub use json_secret::DEFAULT_JSON_FIELD;
 pub use key::{KEY_FILE_ENV, KEY_LEN, Protection, StoreKey};
 pub use memory::MemorySecretsProvider;
 pub use private_files::{SyncCounters, sync_counters};
 pub use rotation::{
-    DEFAULT_JSON_FIELD, NativeRotation, OnFailure, RotateOptions, RotationEngine, RotationPolicy,
-    RotationPreflight, RotationReport, Rotator, StepContext, StoreOnlyRotator,
+    NativeRotation, OnFailure, RotateOptions, RotationEngine, RotationPolicy, RotationPreflight,
+    RotationReport, Rotator, StepContext, StoreOnlyRotator,
 };
 pub use rotation_state::{
     RotationCheckpoint, RotationOutcome, RotationRecord, RotationSchedule, RotationState,

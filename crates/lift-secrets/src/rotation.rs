@@ -205,9 +205,6 @@ impl RotateOptions {
     }
 }
 
-/// The field a rotation changes in a JSON key/value secret, as AWS's templates do.
-pub const DEFAULT_JSON_FIELD: &str = "password";
-
 /// The result of a rotation, as `lift secrets rotate --json` prints it. It holds no value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RotationReport {

@@ -7,7 +7,7 @@ use lift::pulumi::{ConfigValue, Ledger, OpResult, Operation};
 use lift::{DeployResult, OutputValue, SecretValue};
 use serde::Serialize;
 
-use crate::schemas::ErrorBody;
+use crate::output::ErrorBody;
 
 /// `lift deploy preview|up|refresh|destroy --json`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]

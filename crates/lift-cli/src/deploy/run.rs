@@ -20,8 +20,8 @@ use super::documents::{
 use super::render::{View, changes_text, duration_text};
 use super::signals::Interrupts;
 use crate::context::Context;
+use crate::output::ErrorBody;
 use crate::output::exit_code_for;
-use crate::schemas::ErrorBody;
 
 /// The most a config value read from stdin may hold.
 const CONFIG_VALUE_LIMIT: usize = 1024 * 1024;

@@ -20,7 +20,7 @@ use lift::{Error, ErrorKind};
 pub(crate) use file::{LoadedConfig, ProjectConfig};
 pub(crate) use policy::Policy;
 
-use crate::cli::Cli;
+use crate::global_args::GlobalArgs;
 
 /// The environment a command runs in.
 #[derive(Debug)]
@@ -33,8 +33,8 @@ pub(crate) struct Environment {
 
 /// A parsed command line, with the environment it selected.
 pub(crate) struct Parsed {
-    /// The command.
-    pub(crate) cli: Cli,
+    /// The global options, as the final parse gave them.
+    pub(crate) global: GlobalArgs,
     /// The matches it came from, for where each value came from.
     pub(crate) matches: ArgMatches,
     /// The config file, when one was found or given.
@@ -71,18 +71,18 @@ pub(crate) fn parse_from(
     args: Vec<std::ffi::OsString>,
     start: &Path,
 ) -> Result<Parsed, ParseFailure> {
-    let cli = Cli::from_arg_matches(&first).map_err(ParseFailure::Usage)?;
-    let json = cli.global.json;
+    let global = GlobalArgs::from_arg_matches(&first).map_err(ParseFailure::Usage)?;
+    let json = global.json;
     let config_error = |err| ParseFailure::Config(err, json);
-    let config = file::load(cli.global.config.as_deref(), start).map_err(config_error)?;
-    let name = match (&cli.global.environment, &config) {
+    let config = file::load(global.config.as_deref(), start).map_err(config_error)?;
+    let name = match (&global.environment, &config) {
         (Some(name), _) => Some(name.clone()),
         (None, Some(loaded)) => loaded.config.default_environment.clone(),
         (None, None) => None,
     };
     let Some(name) = name else {
         return Ok(Parsed {
-            cli,
+            global,
             matches: first,
             config,
             environment: None,
@@ -122,10 +122,10 @@ pub(crate) fn parse_from(
     let matches = command
         .try_get_matches_from(&args)
         .map_err(ParseFailure::Usage)?;
-    let cli = Cli::from_arg_matches(&matches).map_err(ParseFailure::Usage)?;
+    let global = GlobalArgs::from_arg_matches(&matches).map_err(ParseFailure::Usage)?;
     let policy = Policy::of(env_config, &loaded);
     Ok(Parsed {
-        cli,
+        global,
         matches,
         environment: Some(Environment { name, policy }),
         config: Some(loaded),

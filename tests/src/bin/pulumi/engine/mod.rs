@@ -15,6 +15,7 @@ mod run;
 mod screen;
 mod selection;
 mod step;
+mod summary;
 mod update;
 
 use std::collections::BTreeMap;
@@ -282,7 +283,7 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
     run.log.summary(&changes, duration.max(1), preview, result);
     run.log.cancel();
     let outputs = outcome.as_ref().map(|(_, outputs)| outputs);
-    screen::print_summary(&run, op, outputs, duration);
+    summary::print_summary(&run, op, outputs, duration);
     if preview && json_mode {
         let doc = PreviewDigest {
             config: prelude,

@@ -1,16 +1,16 @@
-//! The JSON documents of `lift secrets` that lift-core does not already define.
+//! What `lift secrets get --json` prints: the one document that carries a value.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
-use lift_core::{SecretName, SecretVersion, StageLabel, VersionId};
+use lift::{SecretName, SecretVersion, StageLabel, VersionId};
 use zeroize::Zeroize;
 
 /// What `lift secrets get --json` prints: the one document that carries a value.
 ///
 /// Its `Debug` is redacted and the value is zeroized on drop.
 #[derive(serde::Serialize, schemars::JsonSchema)]
-pub struct SecretValueDocument {
+pub(crate) struct SecretValueDocument {
     /// The secret.
     pub name: SecretName,
     /// The version read.
@@ -27,7 +27,7 @@ pub struct SecretValueDocument {
 
 impl SecretValueDocument {
     /// Exposes `version`'s value into a document. Call it only to print the value on request.
-    pub fn expose(version: &SecretVersion) -> Self {
+    pub(crate) fn expose(version: &SecretVersion) -> Self {
         let (encoding, value) = match version.value.expose_str() {
             Some(text) => ("utf8", text.to_owned()),
             None => ("base64", B64.encode(version.value.expose())),
@@ -47,7 +47,7 @@ impl SecretValueDocument {
     /// Writes the document as pretty JSON and a newline through one buffer that is
     /// sized up front, so that it never reallocates (a reallocation would leave a copy
     /// of the value in freed memory), and is wiped afterwards.
-    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    pub(crate) fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         // JSON escapes a byte to at most six; the rest is the names, labels and layout.
         let labels: usize = self.stages.iter().map(|s| s.as_str().len() + 16).sum();
         let capacity = (self.value.len() + self.name.as_str().len()) * 6 + labels + 1024;
@@ -64,7 +64,7 @@ impl std::fmt::Debug for SecretValueDocument {
         f.debug_struct("SecretValueDocument")
             .field("name", &self.name)
             .field("version_id", &self.version_id)
-            .field("value", &lift_core::REDACTED)
+            .field("value", &lift::REDACTED)
             .finish_non_exhaustive()
     }
 }
@@ -78,7 +78,7 @@ impl Drop for SecretValueDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lift_core::SecretValue;
+    use lift::SecretValue;
 
     #[test]
     fn binary_values_are_base64_and_debug_is_redacted() {
