@@ -340,3 +340,54 @@ fn which_script() -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn a_store_file_of_another_user_is_refused_before_any_write() {
+    // Only root can give a file away; elsewhere this test has nothing to set up.
+    if !nix_is_root() {
+        #[allow(clippy::print_stderr, reason = "the test says why it skips")]
+        {
+            eprintln!("skipping: giving a store file to another user needs root");
+        }
+        return;
+    }
+    let cli = Cli::new();
+    ok(cli.run(&["put", "db"], "first"));
+    let mut files = vec![cli.path("store")];
+    let mut secret_file = None;
+    while let Some(dir) = files.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.push(path);
+            } else if path.file_name().unwrap() == "db.secret" {
+                secret_file = Some(path);
+            }
+        }
+    }
+    let secret_file = secret_file.expect("the store holds a file for db");
+    let before = std::fs::read(&secret_file).unwrap();
+    std::os::unix::fs::chown(&secret_file, Some(65_534), None).unwrap();
+
+    for (args, stdin) in [(&["get", "db"][..], ""), (&["put", "db"][..], "second")] {
+        let out = cli.run(args, stdin);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("belongs to uid 65534") && text(&out).contains("chown 0"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&secret_file).unwrap(),
+        before,
+        "nothing was written"
+    );
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .ok()
+        == Some(0)
+}

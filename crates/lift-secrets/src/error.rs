@@ -167,6 +167,18 @@ pub enum Error {
         /// The mode to set.
         fix: u32,
     },
+    /// A file or directory of the store belongs to another user.
+    #[error(
+        "{path} belongs to uid {owner}, but this process runs as uid {user}; a secret store's files must belong to the user that runs lift: run `chown {user} {path}` if that user should own it, or run lift as uid {owner}"
+    )]
+    Owner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        user: u32,
+    },
     /// The store was created for another environment than the one it is opened for.
     #[error(
         "secret store {root} belongs to environment {recorded}, but it was opened for environment {expected}; open it for environment {recorded}, or give environment {expected} its own store"
@@ -294,7 +306,7 @@ impl Classify for Error {
             | Error::BadKey { .. }
             | Error::RotationDisabled { .. } => ErrorKind::InvalidInput,
             Error::Integrity { .. } => ErrorKind::Integrity,
-            Error::Permissions { .. } => ErrorKind::PermissionDenied,
+            Error::Permissions { .. } | Error::Owner { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
             Error::Fs(err) => err.kind(),
             Error::Injected { .. } => ErrorKind::External,

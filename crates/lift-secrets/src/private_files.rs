@@ -40,8 +40,18 @@ pub fn sync_counters() -> SyncCounters {
     }
 }
 
-/// Fails when `path` is accessible to group or others.
+/// Fails when `path` belongs to another user than this process's effective
+/// one, or is accessible to group or others.
 pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let user = nix::unistd::geteuid().as_raw();
+    if meta.uid() != user {
+        return Err(Error::Owner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            user,
+        });
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         let fix = if meta.is_dir() { DIR_MODE } else { FILE_MODE };
@@ -354,6 +364,30 @@ mod tests {
         std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = ensure_dir(dir.path(), &open_dir).unwrap_err();
         assert!(err.to_string().contains("chmod 700"), "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::print_stderr)] // the test says why it skips
+    fn files_and_directories_of_another_user_are_refused() {
+        // Only root can give a file away; elsewhere this test has nothing to set up.
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: giving a file to another user needs root");
+            return;
+        }
+        let nobody = nix::unistd::Uid::from_raw(65_534);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(DIR_MODE)).unwrap();
+        let file = dir.path().join("f");
+        write_atomic(&file, b"x").unwrap();
+        nix::unistd::chown(&file, Some(nobody), None).unwrap();
+        let err = read_private(&file).unwrap_err();
+        assert!(matches!(err, Error::Owner { owner: 65_534, .. }), "{err}");
+        assert!(err.to_string().contains("chown 0"), "{err}");
+        let theirs = dir.path().join("theirs");
+        ensure_dir(dir.path(), &theirs).unwrap();
+        nix::unistd::chown(&theirs, Some(nobody), None).unwrap();
+        let err = check_dir_chain(dir.path(), &theirs).unwrap_err();
+        assert!(matches!(err, Error::Owner { .. }), "{err}");
     }
 
     #[test]
