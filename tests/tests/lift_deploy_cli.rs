@@ -243,3 +243,201 @@ fn a_locked_stack_exits_75_with_a_classified_error_document() {
         "{failure}"
     );
 }
+
+/// Whether any update holds a lock on a stack of the project's diy backend.
+fn a_lock_is_held(state: &Path) -> bool {
+    let mut dirs = vec![state.join(".pulumi").join("locks")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn sigterm_and_sighup_cancel_a_running_update_release_the_stack_and_clean_up() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let cli = Cli {
+        lift,
+        project: Project::new(),
+    };
+    cli.json(&["init"]);
+    let state = cli.project.path().join("state");
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        // A private TMPDIR shows whether lift removed its `lift-pulumi-*` directory.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = cli
+            .command(&["up", "--yes"])
+            .env("FAKE_PULUMI_SLOW", "wait-sigint")
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !a_lock_is_held(&state) {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "lift ended before the update locked the stack: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the update never took the stack's lock"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
+        let stopped = Instant::now();
+        let out = loop {
+            if child.try_wait().unwrap().is_some() {
+                break child.wait_with_output().unwrap();
+            }
+            assert!(
+                stopped.elapsed() < Duration::from_secs(20),
+                "lift did not stop after {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{signal}: {stderr}");
+        assert!(stderr.contains("cancelling"), "{signal}: {stderr}");
+        assert!(
+            !a_lock_is_held(&state),
+            "{signal}: the stack is released: {stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{signal}: temp files left: {left:?}");
+    }
+    // Nothing holds the stack: the next update runs.
+    let up = cli.json(&["up", "--yes"]);
+    assert_eq!(up["summary"]["result"], "succeeded", "{up}");
+}
+
+/// Runs `lift deploy ARGS` on a pseudo-terminal (stdin, stdout and stderr), typing
+/// `answer` once the question appears; returns everything the terminal showed and
+/// the exit code.
+fn on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> (String, Option<i32>) {
+    use std::io::Read as _;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave;
+    let mut command = cli.command(args);
+    command
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()))
+        .env_remove("NO_COLOR");
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let shown = Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once the child, the last holder of the slave side, exits.
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let started = Instant::now();
+    while !String::from_utf8_lossy(&shown.lock().unwrap()).contains("type yes to go ahead") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no question on the terminal: {}",
+            String::from_utf8_lossy(&shown.lock().unwrap())
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "lift ended without asking: {}",
+            String::from_utf8_lossy(&shown.lock().unwrap())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writer.write_all(format!("{answer}\r").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    (text, status.code())
+}
+
+#[test]
+fn on_a_terminal_up_and_destroy_show_the_preview_ask_and_honour_the_answer() {
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let cli = Cli {
+        lift,
+        project: Project::new(),
+    };
+    cli.json(&["init"]);
+    let updates = |cli: &Cli| cli.json(&["history"])["updates"].as_array().unwrap().len();
+
+    // `up` previews, asks, and a "no" changes nothing.
+    let (shown, _) = on_a_terminal(&cli, &["up"], "no");
+    let question = shown.find("Do you want to perform this update?").unwrap();
+    let preview = shown
+        .find("aws:s3:Bucket")
+        .expect("the preview lists the resources");
+    assert!(
+        preview < question,
+        "the preview comes before the question: {shown}"
+    );
+    assert!(shown.contains("declined; nothing was changed"), "{shown}");
+    assert_eq!(updates(&cli), 0, "a declined update changes nothing");
+
+    // "yes" runs it, with the live view redrawn in place and a summary in words.
+    let (shown, code) = on_a_terminal(&cli, &["up"], "yes");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("created"), "a summary in words: {shown}");
+    assert!(
+        ["\u{1b}[2K", "\u{1b}[1A", "\u{1b}[K"]
+            .iter()
+            .any(|erase| shown.contains(erase)),
+        "on a terminal the view redraws in place (erases and rewrites lines): {shown:?}"
+    );
+    assert_eq!(updates(&cli), 1);
+
+    // `destroy` asks too, and a "no" keeps every resource.
+    let (shown, _) = on_a_terminal(&cli, &["destroy"], "no");
+    assert!(
+        shown.contains("Do you want to delete every resource of this stack?"),
+        "{shown}"
+    );
+    assert!(shown.contains("declined; nothing was changed"), "{shown}");
+    assert_eq!(updates(&cli), 1, "a declined destroy changes nothing");
+    let outputs = cli.json(&["outputs"]);
+    assert!(
+        !outputs["outputs"].as_object().unwrap().is_empty(),
+        "{outputs}"
+    );
+}
