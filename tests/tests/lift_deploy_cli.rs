@@ -441,3 +441,87 @@ fn on_a_terminal_up_and_destroy_show_the_preview_ask_and_honour_the_answer() {
         "{outputs}"
     );
 }
+
+#[test]
+fn a_second_ctrl_c_kills_a_pulumi_that_ignores_the_first() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let cli = Cli {
+        lift,
+        project: Project::new(),
+    };
+    cli.json(&["init"]);
+    let state = cli.project.path().join("state");
+    let stderr_file = cli.project.path().join("lift.stderr");
+    let mut child = cli
+        .command(&["up", "--yes"])
+        .env("FAKE_PULUMI_SLOW", "ignore-sigint")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .unwrap();
+    let lift_pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{what}: {}",
+                std::fs::read_to_string(&stderr_file).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("the update never took the stack's lock", &|| {
+        a_lock_is_held(&state)
+    });
+    kill(lift_pid, Signal::SIGINT).unwrap();
+    wait_for("no word after the first Ctrl-C", &|| {
+        std::fs::read_to_string(&stderr_file).is_ok_and(|t| t.contains("Ctrl-C again to force"))
+    });
+    assert!(child.try_wait().unwrap().is_none(), "pulumi ignores SIGINT");
+    let second = Instant::now();
+    kill(lift_pid, Signal::SIGINT).unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(10),
+            "lift did not stop after the second Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&stderr_file).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("killing pulumi now"), "{stderr}");
+    // The fake pulumi of that update is gone too.
+    let record = std::fs::read_to_string(cli.project.record_file()).unwrap();
+    let up_pid = record
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["argv"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "up"))
+        })
+        .filter_map(|v| v["pid"].as_i64())
+        .next_back()
+        .expect("the fake recorded the update");
+    let gone = Instant::now();
+    while Path::new(&format!("/proc/{up_pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{up_pid}/stat"))
+            .is_ok_and(|s| s.contains(") Z "))
+    {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "pulumi (pid {up_pid}) still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
