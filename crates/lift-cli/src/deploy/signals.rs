@@ -25,12 +25,16 @@ impl Interrupts {
         let cancel = CancellationToken::new();
         let kill = CancellationToken::new();
         let (c, k) = (cancel.clone(), kill.clone());
+        // Registered here, before pulumi starts, not inside the task: a signal
+        // that arrived before the task first ran would otherwise take its
+        // default action and end lift with pulumi still running.
+        let registered = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        );
         let task = tokio::spawn(async move {
-            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-                signal(SignalKind::hangup()),
-            ) else {
+            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = registered else {
                 return;
             };
             let mut seen = 0;
