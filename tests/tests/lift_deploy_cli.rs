@@ -525,3 +525,32 @@ fn a_second_ctrl_c_kills_a_pulumi_that_ignores_the_first() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_failed_step_is_shown_in_place() {
+    let Some(lift) = lift_binary() else {
+        return;
+    };
+    let cli = Cli {
+        lift,
+        project: Project::new(),
+    };
+    cli.json(&["init"]);
+    let out = cli
+        .command(&["up", "--yes"])
+        .env("FAKE_PULUMI_FAIL_RESOURCE", "bucket")
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("aws:s3:Bucket") && l.contains("bucket") && l.contains("failed")),
+        "the failed step has its own line: {shown}"
+    );
+}
