@@ -42,6 +42,14 @@ struct Cli {
 }
 
 impl Cli {
+    /// A fresh project driven by the `lift` binary, or `None` when it is not built.
+    fn new() -> Option<Cli> {
+        Some(Cli {
+            lift: lift_binary()?,
+            project: Project::new(),
+        })
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let dir = self.project.path();
         let mut command = Command::new(&self.lift);
@@ -120,12 +128,8 @@ fn audit_verifies(lift: &Path, log: &Path) -> Value {
 
 #[test]
 fn init_config_up_outputs_history_through_the_lift_binary() {
-    let Some(lift) = lift_binary() else {
+    let Some(cli) = Cli::new() else {
         return;
-    };
-    let cli = Cli {
-        lift,
-        project: Project::new(),
     };
 
     let init = cli.json(&["init"]);
@@ -208,12 +212,8 @@ fn init_config_up_outputs_history_through_the_lift_binary() {
 
 #[test]
 fn a_locked_stack_exits_75_with_a_classified_error_document() {
-    let Some(lift) = lift_binary() else {
+    let Some(cli) = Cli::new() else {
         return;
-    };
-    let cli = Cli {
-        lift,
-        project: Project::new(),
     };
     cli.json(&["init"]);
     let out = cli
@@ -269,12 +269,8 @@ fn sigterm_and_sighup_cancel_a_running_update_release_the_stack_and_clean_up() {
     use nix::unistd::Pid;
     use std::time::{Duration, Instant};
 
-    let Some(lift) = lift_binary() else {
+    let Some(cli) = Cli::new() else {
         return;
-    };
-    let cli = Cli {
-        lift,
-        project: Project::new(),
     };
     cli.json(&["init"]);
     let state = cli.project.path().join("state");
@@ -392,12 +388,8 @@ fn on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> (String, Option<i32>
 
 #[test]
 fn on_a_terminal_up_and_destroy_show_the_preview_ask_and_honour_the_answer() {
-    let Some(lift) = lift_binary() else {
+    let Some(cli) = Cli::new() else {
         return;
-    };
-    let cli = Cli {
-        lift,
-        project: Project::new(),
     };
     cli.json(&["init"]);
     let updates = |cli: &Cli| cli.json(&["history"])["updates"].as_array().unwrap().len();
@@ -448,12 +440,8 @@ fn a_second_ctrl_c_kills_a_pulumi_that_ignores_the_first() {
     use nix::unistd::Pid;
     use std::time::{Duration, Instant};
 
-    let Some(lift) = lift_binary() else {
+    let Some(cli) = Cli::new() else {
         return;
-    };
-    let cli = Cli {
-        lift,
-        project: Project::new(),
     };
     cli.json(&["init"]);
     let state = cli.project.path().join("state");
@@ -528,12 +516,8 @@ fn a_second_ctrl_c_kills_a_pulumi_that_ignores_the_first() {
 
 #[test]
 fn a_failed_step_is_shown_in_place() {
-    let Some(lift) = lift_binary() else {
+    let Some(cli) = Cli::new() else {
         return;
-    };
-    let cli = Cli {
-        lift,
-        project: Project::new(),
     };
     cli.json(&["init"]);
     let out = cli
