@@ -11,18 +11,11 @@ use lift_core::{
 
 use crate::format;
 use crate::key::Protection;
+use crate::layout::{LOCK_SUFFIX, SECRET_SUFFIX, check_layout};
 use crate::manifest::Manifest;
 use crate::private_files;
 use crate::secret_state::{self, Change, Deleted, SecretState, StoreLimits};
 use crate::{Error, Result};
-
-/// The suffix of secret files.
-const SECRET_SUFFIX: &str = ".secret";
-/// The suffix of the lock file beside each secret file.
-const LOCK_SUFFIX: &str = ".lock";
-/// Suffixes of the files the stores keep: a directory named like one of them would
-/// collide with the file of a shorter name (`a.lock/b` against the lock of `a`).
-const RESERVED_SUFFIXES: [&str; 4] = [SECRET_SUFFIX, LOCK_SUFFIX, ".rotation", ".rlock"];
 
 static PLAINTEXT_WARNING: Once = Once::new();
 
@@ -523,22 +516,6 @@ impl FileSecretsProvider {
             )),
         }
     }
-}
-
-/// Refuses a name one of whose directories would be named like another secret's file
-/// (`a.lock/b` against the lock file of `a`, `c.secret/d` against the file of `c`).
-pub(crate) fn check_layout(name: &SecretName) -> Result<()> {
-    let components: Vec<&str> = name.as_str().split('/').collect();
-    if let Some((_, directories)) = components.split_last() {
-        for dir in directories {
-            if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| dir.ends_with(*s)) {
-                return Err(Error::InvalidInput(format!(
-                    "secret name {name} cannot be stored in a file store: its component {dir:?} ends in {suffix:?}, which would collide with the files of another secret; rename it"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The first secret file below `dir` written by a store that keeps a manifest.

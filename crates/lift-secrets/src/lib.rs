@@ -51,6 +51,7 @@ mod health;
 mod input;
 mod json_secret;
 mod key;
+mod layout;
 mod manifest;
 mod memory;
 mod private_files;

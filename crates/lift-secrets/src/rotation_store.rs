@@ -12,6 +12,7 @@ use lift_core::{ErrorKind, SecretName};
 use sha2::Digest;
 
 use crate::key::{MacPurpose, Protection, ct_eq};
+use crate::layout::{STATE_LOCK_SUFFIX, STATE_SUFFIX, check_layout};
 use crate::private_files::{self, FileLock};
 use crate::rotation_state::RotationState;
 use crate::{Error, Result};
@@ -117,8 +118,6 @@ impl RotationStore for MemoryRotationStore {
     }
 }
 
-const STATE_SUFFIX: &str = ".rotation";
-const STATE_LOCK_SUFFIX: &str = ".rlock";
 /// Version 1: `lift-rotation/1 sha256 <hex>`, a checksum anyone can recompute.
 const STATE_MAGIC_V1: &str = "lift-rotation/1";
 /// Version 2: `lift-rotation/2 <key-id> <mac>`, HMAC-SHA256 under a subkey of the store key.
@@ -175,7 +174,7 @@ impl FileRotationStore {
     }
 
     fn load_blocking(&self, name: &SecretName) -> Result<RotationState> {
-        crate::file::check_layout(name)?;
+        check_layout(name)?;
         let path = self.path(name, STATE_SUFFIX);
         let Some(bytes) = private_files::read_private(&path)? else {
             return Ok(RotationState::default());
@@ -238,7 +237,7 @@ impl FileRotationStore {
     }
 
     fn save_blocking(&self, name: &SecretName, state: &RotationState) -> Result<()> {
-        crate::file::check_layout(name)?;
+        check_layout(name)?;
         let path = self.path(name, STATE_SUFFIX);
         self.ensure_parent(&path)?;
         let body = serde_json::to_vec(state).map_err(|e| {
@@ -255,7 +254,7 @@ impl FileRotationStore {
     }
 
     fn remove_blocking(&self, name: &SecretName) -> Result<()> {
-        crate::file::check_layout(name)?;
+        check_layout(name)?;
         private_files::remove_durably(&self.path(name, STATE_SUFFIX))?;
         // The caller holds the rotation lock (see `private_files::lock_exclusive`).
         private_files::remove_lock_file(&self.path(name, STATE_LOCK_SUFFIX))
@@ -304,7 +303,7 @@ impl RotationStore for FileRotationStore {
         let this = self.clone();
         let name = name.clone();
         blocking(move || {
-            crate::file::check_layout(&name)?;
+            check_layout(&name)?;
             let path = this.path(&name, STATE_LOCK_SUFFIX);
             this.ensure_parent(&path)?;
             Ok(
