@@ -1,7 +1,7 @@
 //! lift's build tasks, run as `cargo xtask <task>` (matklad's cargo-xtask convention).
 //!
 //! - `codegen [--check]`: renders the JSON Schemas, the CLI reference and the man pages into `docs/`.
-//! - `tidy`: checks the layering rules of docs/architecture.md from `cargo metadata` and the facade's source.
+//! - `tidy`: checks the layering rules of docs/architecture.md from `cargo metadata` and the facade's source, and that no crate has a cycle between its modules.
 //! - `release --version X.Y.Z [--dry-run]`: sets every version in lockstep and packages each crate.
 //! - `features`: checks the facade with each feature alone, with none and with all.
 //! - `pulumi [--bin-dir]`: builds the pinned Pulumi CLI and YAML language host from `tools/` into a cache.
@@ -16,6 +16,7 @@
 mod ci;
 mod codegen;
 mod features;
+mod module_cycles;
 mod pulumi;
 mod release;
 mod tidy;
@@ -40,7 +41,7 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
-    /// Check the layering rules of docs/architecture.md (lift-core alone, feature crates on lift-core, the facade on lift-core and the feature crates without logic, lift-cli on the facade) and that internal dependencies carry a version.
+    /// Check the layering rules of docs/architecture.md (lift-core alone, feature crates on lift-core, the facade on lift-core and the feature crates without logic, lift-cli on the facade), that internal dependencies carry a version and that no crate has a cycle between its modules.
     Tidy,
     /// Set every crate's version in lockstep and package each publishable crate in dependency order.
     Release {
