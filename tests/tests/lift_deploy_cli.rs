@@ -334,6 +334,15 @@ fn sigterm_and_sighup_cancel_a_running_update_release_the_stack_and_clean_up() {
 /// `answer` once the question appears; returns everything the terminal showed and
 /// the exit code.
 fn on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> (String, Option<i32>) {
+    on_a_terminal_answering(cli, args, Some(answer))
+}
+
+/// [`on_a_terminal`], or with no answer, lift's run to its end, failing if it asks.
+fn on_a_terminal_answering(
+    cli: &Cli,
+    args: &[&str],
+    answer: Option<&str>,
+) -> (String, Option<i32>) {
     use std::io::Read as _;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -366,21 +375,39 @@ fn on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> (String, Option<i32>
         })
     };
     let started = Instant::now();
-    while !String::from_utf8_lossy(&shown.lock().unwrap()).contains("type yes to go ahead") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no question on the terminal: {}",
-            String::from_utf8_lossy(&shown.lock().unwrap())
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "lift ended without asking: {}",
-            String::from_utf8_lossy(&shown.lock().unwrap())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    writer.write_all(format!("{answer}\r").as_bytes()).unwrap();
-    let status = child.wait().unwrap();
+    let asked = || String::from_utf8_lossy(&shown.lock().unwrap()).contains("type yes to go ahead");
+    let status = match answer {
+        Some(answer) => {
+            while !asked() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "no question on the terminal: {}",
+                    String::from_utf8_lossy(&shown.lock().unwrap())
+                );
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "lift ended without asking: {}",
+                    String::from_utf8_lossy(&shown.lock().unwrap())
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            writer.write_all(format!("{answer}\r").as_bytes()).unwrap();
+            child.wait().unwrap()
+        }
+        None => loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if asked() || started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!(
+                    "lift asked, or did not end: {}",
+                    String::from_utf8_lossy(&shown.lock().unwrap())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        },
+    };
     reader.join().unwrap();
     let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
     (text, status.code())
@@ -537,4 +564,210 @@ fn a_failed_step_is_shown_in_place() {
             .any(|l| l.contains("aws:s3:Bucket") && l.contains("bucket") && l.contains("failed")),
         "the failed step has its own line: {shown}"
     );
+}
+
+/// The lines of `text` that show a step of resource `name` of type `ty`:
+/// `  +- aws:s3:Bucket  bucket  replaced (0.1s)`.
+fn step_lines<'a>(text: &'a str, ty: &str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.windows(2).any(|w| w[0] == ty && w[1] == name)
+        })
+        .collect()
+}
+
+fn shown(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A program whose bucket is replaced when `greeting` changes (`replaceOnChanges`).
+const REPLACING: &str = r#"name: demo
+runtime: yaml
+config:
+  greeting:
+    default: hello
+resources:
+  bucket:
+    type: aws:s3:Bucket
+    properties:
+      acl: ${greeting}
+    options:
+      replaceOnChanges: [acl]
+  object:
+    type: aws:s3:BucketObject
+    properties:
+      bucket: ${bucket.id}
+      content: ${greeting}
+outputs:
+  bucketName: ${bucket.id}
+"#;
+
+#[test]
+fn a_replacement_shows_as_one_replacement() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    std::fs::write(cli.project.path().join("Pulumi.yaml"), REPLACING).unwrap();
+    cli.json(&["init"]);
+    let first = cli.json(&["up", "--yes"]);
+    let old_id = first["outputs"]["bucketName"]["value"].clone();
+
+    // The engine's create-replacement, replace and delete-replaced steps make one
+    // line, in the preview and in the update; the summary counts one replacement.
+    cli.config_set("greeting", "hola", false);
+    let preview = cli.run(&["preview"]);
+    let text = shown(&preview);
+    assert!(preview.status.success(), "{text}");
+    let lines = step_lines(&text, "aws:s3:Bucket", "bucket");
+    assert_eq!(lines.len(), 1, "one line for the bucket: {text}");
+    assert!(lines[0].trim_start().starts_with("+- "), "{text}");
+    assert!(lines[0].contains("to replace"), "{text}");
+    assert!(text.contains("+- 1 to replace"), "{text}");
+
+    let up = cli.run(&["up", "--yes"]);
+    let text = shown(&up);
+    assert!(up.status.success(), "{text}");
+    let lines = step_lines(&text, "aws:s3:Bucket", "bucket");
+    assert_eq!(lines.len(), 1, "one line for the bucket: {text}");
+    assert!(lines[0].trim_start().starts_with("+- "), "{text}");
+    assert!(lines[0].contains("replaced"), "{text}");
+    for word in ["created", "deleted", "++", "--"] {
+        assert!(!lines[0].contains(word), "{text}");
+    }
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("Resources:"))
+        .unwrap_or_else(|| panic!("a summary: {text}"));
+    assert!(summary.contains("+- 1 replaced"), "{summary}");
+    assert!(
+        !summary.contains("created") && !summary.contains("deleted"),
+        "{summary}"
+    );
+
+    let outputs = cli.json(&["outputs"]);
+    assert_ne!(
+        outputs["outputs"]["bucketName"]["value"], old_id,
+        "a new bucket"
+    );
+    let history = cli.json(&["history"]);
+    assert_eq!(
+        history["updates"][0]["resourceChanges"]["replace"], 1,
+        "{history}"
+    );
+
+    // The same on a terminal: the preview shows the replacement once, and after
+    // "yes" the update shows it once, whatever the live view redrew meanwhile.
+    cli.config_set("greeting", "salut", false);
+    let (text, code) = on_a_terminal(&cli, &["up"], "yes");
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches("bucket  to replace").count(), 1, "{text}");
+    assert_eq!(text.matches("bucket  replaced").count(), 1, "{text}");
+    for word in ["created", "deleted"] {
+        assert!(!text.contains(&format!("bucket  {word}")), "{text}");
+    }
+    assert!(text.contains("+- 1 replaced"), "{text}");
+    assert!(!text.contains("1 created"), "{text}");
+    let json = cli.json(&["up", "--yes", "--expect-no-changes"]);
+    assert_eq!(json["summary"]["result"], "succeeded", "{json}");
+}
+
+#[test]
+fn a_preview_shows_each_step_once() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    cli.json(&["init"]);
+    // In a preview the engine reports the stack's outputs twice (at once, and with
+    // its outputs at the end), as the pinned real CLI does; the stack shows once.
+    let out = cli.run(&["preview"]);
+    let text = shown(&out);
+    assert!(out.status.success(), "{text}");
+    for (ty, name) in [
+        ("pulumi:pulumi:Stack", "demo-dev"),
+        ("aws:s3:Bucket", "bucket"),
+        ("aws:s3:BucketObject", "object"),
+    ] {
+        let lines = step_lines(&text, ty, name);
+        assert_eq!(lines.len(), 1, "{ty} {name} once: {text}");
+        assert!(lines[0].contains("to create"), "{text}");
+    }
+    // The engine's default provider is an internal step, not shown.
+    assert!(!text.contains("pulumi:providers:"), "{text}");
+    assert!(text.contains("Resources: + 3 to create"), "{text}");
+    assert!(
+        !text.contains("created"),
+        "nothing is created by a preview: {text}"
+    );
+
+    let out = cli.run(&["up", "--yes"]);
+    let text = shown(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        step_lines(&text, "pulumi:pulumi:Stack", "demo-dev").len(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("pulumi:providers:"), "{text}");
+    assert!(text.contains("Resources: + 3 created"), "{text}");
+}
+
+#[test]
+fn a_failed_preview_never_lists_a_succeeded_step() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    // The program fails: an output reads a resource that does not exist, as in the
+    // `broken` program of tests/scenarios/pulumi, which the real CLI runs too.
+    let program = format!("{}  broken: ${{missing.id}}\n", pulumi_common::PROGRAM);
+    std::fs::write(cli.project.path().join("Pulumi.yaml"), program).unwrap();
+    cli.json(&["init"]);
+    let said_nothing_done = |text: &str| {
+        for word in ["succeeded", "created", "updated", "deleted"] {
+            assert!(!text.contains(word), "{word}: {text}");
+        }
+    };
+
+    let out = cli.run(&["preview"]);
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("\"missing\" could not be found"),
+        "the error: {text}"
+    );
+    said_nothing_done(&text);
+
+    let out = cli.run(&["preview", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let failure: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(failure["operation"], "preview", "{failure}");
+    assert!(
+        failure["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing"),
+        "{failure}"
+    );
+    let resources = failure["resources"].as_array().unwrap();
+    assert!(!resources.is_empty(), "{failure}");
+    assert!(
+        resources.iter().all(|r| r["status"] == "planned"),
+        "a preview plans, it does not succeed: {failure}"
+    );
+
+    // `up` on a terminal previews first: the failed preview ends it, with the
+    // error, no question and no update.
+    let (text, code) = on_a_terminal_answering(&cli, &["up"], None);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("\"missing\" could not be found"),
+        "the error: {text}"
+    );
+    said_nothing_done(&text);
+    let history = cli.json(&["history"]);
+    assert_eq!(history["updates"].as_array().unwrap().len(), 0, "{history}");
 }

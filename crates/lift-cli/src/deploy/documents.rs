@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use lift::pulumi::{ConfigValue, Ledger, OpResult, Operation};
+use lift::pulumi::{ConfigValue, Ledger, OpResult, Operation, ResourceStatus};
 use lift::{DeployResult, OutputValue, SecretValue};
 use serde::Serialize;
 
@@ -53,7 +53,8 @@ pub(crate) struct ResourceDocument {
     /// The operation (`create`, `update`, `replace`, `delete`, `same`, ...).
     pub(crate) op: String,
     /// `succeeded`, `failed`, or `unfinished` (the operation ended before the
-    /// engine reported this step's end).
+    /// engine reported this step's end); in a preview, which changes nothing,
+    /// `planned` instead of `succeeded`.
     pub(crate) status: String,
     /// Whether this is one of the engine's internal steps (a default provider) rather than a resource of the program.
     pub(crate) internal: bool,
@@ -194,7 +195,7 @@ pub(crate) fn deploy_document(
             resource_changes: result.summary.resource_changes.clone(),
             duration_seconds: result.summary.duration.as_secs_f64(),
         },
-        resources: resource_documents(&result.ledger, changes),
+        resources: resource_documents(&result.ledger, changes, op),
         outputs: output_documents(&result.outputs, show_secrets),
         version: result.version,
         permalink: result.permalink.clone(),
@@ -202,9 +203,12 @@ pub(crate) fn deploy_document(
     }
 }
 
+/// The resources of `ledger`. A preview's steps are `planned`, never
+/// `succeeded`: a preview changes nothing.
 pub(crate) fn resource_documents(
     ledger: &Ledger,
     changes: &super::diff::ChangesByUrn,
+    op: Operation,
 ) -> Vec<ResourceDocument> {
     ledger
         .entries()
@@ -213,7 +217,10 @@ pub(crate) fn resource_documents(
             urn: e.urn.clone(),
             resource_type: e.resource_type.clone(),
             op: e.op.clone(),
-            status: e.status.as_str().to_owned(),
+            status: match e.status {
+                ResourceStatus::Succeeded if op == Operation::Preview => "planned".to_owned(),
+                status => status.as_str().to_owned(),
+            },
             internal: e.internal,
             diff: changes.get(&e.urn).cloned().unwrap_or_default(),
         })

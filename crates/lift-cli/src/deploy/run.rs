@@ -17,7 +17,7 @@ use super::documents::{
     OutputsDocument, StackActionDocument, StackDocument, StacksDocument, TagsDocument,
     config_document, deploy_document, output_documents, resource_documents,
 };
-use super::render::{View, changes_text, duration_text};
+use super::render::{View, changes_text, duration_text, planned_changes_text};
 use super::signals::Interrupts;
 use crate::context::Context;
 use crate::output::ErrorBody;
@@ -750,7 +750,7 @@ async fn run_operation(
     drop(interrupts);
     let changes = match view.lock() {
         Ok(mut view) => {
-            view.finish();
+            view.finish(ctx);
             view.take_changes()
         }
         Err(_) => Default::default(),
@@ -802,13 +802,12 @@ fn report_success(
         .map(|(k, v)| (k.clone(), i64::try_from(*v).unwrap_or(i64::MAX)))
         .collect();
     ctx.say(format!(
-        "Resources: {}{}",
+        "Resources: {}",
         if op == Operation::Preview {
-            "to be: "
+            planned_changes_text(&changes)
         } else {
-            ""
-        },
-        changes_text(&changes)
+            changes_text(&changes)
+        }
     ));
     ctx.say(format!(
         "Duration: {}{}",
@@ -841,14 +840,14 @@ fn report_failure(
 ) -> lift::Result<u8> {
     let resources = err
         .partial_ledger()
-        .map(|ledger| resource_documents(ledger, &super::diff::ChangesByUrn::new()))
+        .map(|ledger| resource_documents(ledger, &super::diff::ChangesByUrn::new(), op))
         .unwrap_or_default();
     let err: Error = hints.apply(err);
     if !ctx.json {
         // A failed preview changed nothing: list only what failed or did not finish.
         let shown: Vec<_> = resources
             .iter()
-            .filter(|r| op != Operation::Preview || r.status != "succeeded")
+            .filter(|r| r.status != "planned")
             .filter(|r| !r.internal)
             .collect();
         if !shown.is_empty() {
