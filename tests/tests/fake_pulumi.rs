@@ -229,10 +229,28 @@ fn version_prints_a_semver_and_can_be_overridden() {
 }
 
 #[test]
-fn default_provider_steps_are_written_like_the_engine_when_asked() {
+fn default_provider_steps_are_written_like_the_engine() {
     let f = Fake::new();
     f.ok(&["stack", "init", "dev"]);
-    let on = [("FAKE_PULUMI_DEFAULT_PROVIDERS", "1")];
+    // On by default; `FAKE_PULUMI_DEFAULT_PROVIDERS=0` turns them off.
+    let off = f.log("dp-off.json");
+    let o = f.run_env(
+        &[
+            "preview",
+            "--stack",
+            "dev",
+            "--event-log",
+            off.to_str().unwrap(),
+        ],
+        &[("FAKE_PULUMI_DEFAULT_PROVIDERS", "0")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !events(&off)
+            .iter()
+            .any(|e| is_default_provider(e, "resourcePreEvent")),
+        "FAKE_PULUMI_DEFAULT_PROVIDERS=0 leaves them out"
+    );
     let provider = |evs: &[Value]| -> Vec<(String, String)> {
         evs.iter()
             .filter(|e| is_default_provider(e, kind(e)))
@@ -251,7 +269,7 @@ fn default_provider_steps_are_written_like_the_engine_when_asked() {
         let mut all = args.to_vec();
         all.extend(["--yes", "--skip-preview", "--stack", "dev", "--event-log"]);
         all.push(log.to_str().unwrap());
-        let o = f.run_env(&all, &on);
+        let o = f.run(&all);
         assert!(o.status.success(), "{}", stderr(&o));
         events(&log)
     };
@@ -570,9 +588,9 @@ fn up_writes_a_pulumi_event_log_and_records_outputs_and_history() {
     );
     assert_eq!(kind(evs.last().unwrap()), "cancelEvent");
     assert!(
-        !evs.iter()
+        evs.iter()
             .any(|e| is_default_provider(e, "resourcePreEvent")),
-        "default-provider steps only with FAKE_PULUMI_DEFAULT_PROVIDERS=1"
+        "default-provider steps are written, as the real engine writes them"
     );
     assert_eq!(
         ops(&evs, "resourcePreEvent"),

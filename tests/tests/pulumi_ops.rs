@@ -43,8 +43,18 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     let engine = result.engine_summary.as_ref().unwrap();
     assert_eq!(engine.is_preview, Some(false));
 
-    let entries = result.ledger.entries();
+    // The program's three resources, and the aws default provider the engine
+    // creates for the bucket and the object (an internal entry).
+    let entries: Vec<_> = result.ledger.resources().collect();
     assert_eq!(entries.len(), 3, "{entries:?}");
+    let internal: Vec<_> = result
+        .ledger
+        .entries()
+        .iter()
+        .filter(|e| e.internal)
+        .collect();
+    assert_eq!(internal.len(), 1, "{internal:?}");
+    assert_eq!(internal[0].resource_type, "pulumi:providers:aws");
     assert!(
         entries
             .iter()
@@ -66,7 +76,13 @@ async fn up_streams_events_builds_the_ledger_and_reads_secret_outputs() {
     assert_eq!(result.permalink, None, "a diy backend prints no permalink");
     assert!(!format!("{result:?}").contains("hunter2"));
     let ledger = serde_json::to_value(&result.ledger).unwrap();
-    assert_eq!(ledger["entries"].as_array().unwrap().len(), 3);
+    // Serialized, the ledger keeps every entry, the internal one marked.
+    let serialized = ledger["entries"].as_array().unwrap();
+    assert_eq!(serialized.len(), 4);
+    assert_eq!(
+        serialized.iter().filter(|e| e["internal"] == true).count(),
+        1
+    );
     assert!(!ledger.to_string().contains("hunter2"));
 
     // Audit: started then succeeded, correlated, without secret values.
@@ -251,7 +267,7 @@ async fn damaged_event_logs_are_handled() {
         .await
         .unwrap();
     assert_eq!(result.decode_issues.len(), 1);
-    assert_eq!(result.ledger.entries().len(), 3);
+    assert_eq!(result.ledger.resources().count(), 3);
 }
 
 #[tokio::test]
@@ -421,7 +437,7 @@ async fn two_stacks_update_concurrently_from_one_process() {
     assert_eq!(rb.stack, "beta");
     assert_eq!(ra.summary.result, lift::DeployResult::Succeeded);
     assert_eq!(rb.summary.result, lift::DeployResult::Succeeded);
-    assert_eq!(ra.ledger.entries().len(), 3);
+    assert_eq!(ra.ledger.resources().count(), 3);
     assert!(ra.ledger.entries()[0].urn.contains("alpha"));
     assert!(rb.ledger.entries()[0].urn.contains("beta"));
     // They overlapped: each took most of the time of both together.

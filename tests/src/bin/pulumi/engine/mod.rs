@@ -236,7 +236,9 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
         diagnostics: Vec::new(),
         failed: false,
         program_failed: false,
-        default_providers: std::env::var("FAKE_PULUMI_DEFAULT_PROVIDERS").is_ok_and(|v| v == "1"),
+        // On, as in the real engine, unless `FAKE_PULUMI_DEFAULT_PROVIDERS=0`.
+        default_providers: std::env::var("FAKE_PULUMI_DEFAULT_PROVIDERS")
+            .map_or(true, |v| v != "0"),
         cancelled: false,
         interrupts,
         slow,

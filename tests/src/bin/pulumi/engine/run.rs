@@ -25,7 +25,7 @@ pub(super) struct Run<'a> {
     pub(super) changes: BTreeMap<String, i64>,
     pub(super) diagnostics: Vec<(String, String)>,
     pub(super) failed: bool,
-    /// Whether the engine's default-provider steps are written (`FAKE_PULUMI_DEFAULT_PROVIDERS=1`).
+    /// Whether the engine's default-provider steps are written (unless `FAKE_PULUMI_DEFAULT_PROVIDERS=0`).
     pub(super) default_providers: bool,
     /// The program reported its own failure (a YAML evaluation error): pulumi adds no `update failed`.
     pub(super) program_failed: bool,
