@@ -6,7 +6,9 @@ use std::io::{IsTerminal, Read};
 use serde_json::{Value, json};
 
 use crate::project::{Project, qualify_key};
-use crate::store::{self, Backend, ConfigEntry, Secrets, StackState};
+use crate::secret::{self, Secrets};
+use crate::settings::ConfigEntry;
+use crate::store::{Backend, StackState};
 use crate::{CliError, ConfigValueJson, Ctx, print_json};
 
 /// Dispatches the `config` commands.
@@ -173,12 +175,12 @@ pub(crate) fn effective_config(
 }
 
 fn is_secret(entry: &ConfigEntry) -> bool {
-    entry.secret || store::contains_secret(&entry.value)
+    entry.secret || secret::contains_secret(&entry.value)
 }
 
 /// The display string of an entry and, for objects, the object value.
 fn shown(entry: &ConfigEntry, mode: Secrets) -> (String, Option<Value>) {
-    match store::render(&entry.value, mode) {
+    match secret::render(&entry.value, mode) {
         Value::String(s) => (s, None),
         obj @ (Value::Object(_) | Value::Array(_)) => (obj.to_string(), Some(obj)),
         other => (other.to_string(), None),
@@ -269,12 +271,12 @@ fn get(
         (entry.value.clone(), is_secret(entry))
     } else {
         let leaf = navigate(&entry.value, &segs).ok_or_else(not_found)?;
-        (leaf.clone(), store::contains_secret(leaf))
+        (leaf.clone(), secret::contains_secret(leaf))
     };
     if secret {
         ctx.check_passphrase(backend, state)?;
     }
-    let revealed = store::render(&value, Secrets::Reveal);
+    let revealed = secret::render(&value, Secrets::Reveal);
     let (text, object) = match &revealed {
         Value::String(s) => (s.clone(), None),
         o @ (Value::Object(_) | Value::Array(_)) => (o.to_string(), Some(o.clone())),
@@ -415,14 +417,14 @@ fn set_one(
         state.config.insert(
             key,
             ConfigEntry {
-                value: if secret { store::seal(&v) } else { v },
+                value: if secret { secret::seal(&v) } else { v },
                 secret,
             },
         );
         return Ok(());
     }
     let leaf = if secret {
-        store::seal(&Value::String(value))
+        secret::seal(&Value::String(value))
     } else {
         typed_leaf(&value)
     };
@@ -530,7 +532,7 @@ pub(crate) fn load_config_file(
             let key = qualify_key(&project.name, k);
             let entry = match v {
                 Value::Object(o) if o.len() == 1 && o.contains_key("secure") => ConfigEntry {
-                    value: store::seal(&o["secure"]),
+                    value: secret::seal(&o["secure"]),
                     secret: true,
                 },
                 Value::String(s) => ConfigEntry {

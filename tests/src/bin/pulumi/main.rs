@@ -17,6 +17,7 @@ mod events;
 mod faults;
 mod interrupt;
 mod project;
+mod secret;
 mod settings;
 mod stack_cmd;
 mod store;

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::CliError;
-use crate::store::{self, ConfigEntry, seal};
+use crate::secret::{self, seal};
+use crate::settings::ConfigEntry;
+use crate::store;
 use crate::yaml::{self, Yaml};
 
 /// The project file found for a working directory.
@@ -462,7 +464,7 @@ impl Scope<'_> {
                 if o.len() == 1 {
                     if let Some(inner) = o.get("fn::secret") {
                         let value = self.eval(inner)?;
-                        return Ok(if store::is_sealed(&value) {
+                        return Ok(if secret::is_sealed(&value) {
                             value
                         } else {
                             seal(&value)
@@ -501,9 +503,9 @@ impl Scope<'_> {
                 break;
             };
             let mut value = self.lookup(&after[..end])?;
-            if store::is_sealed(&value) {
+            if secret::is_sealed(&value) {
                 secret = true;
-                value = store::unseal(&value).unwrap_or(Value::Null);
+                value = secret::unseal(&value).unwrap_or(Value::Null);
             }
             match value {
                 Value::String(x) => out.push_str(&x),
@@ -533,7 +535,7 @@ impl Scope<'_> {
             .or_else(|| self.config.get(head))
         {
             if entry.secret {
-                seal(&store::unseal(&entry.value).unwrap_or_else(|| entry.value.clone()))
+                seal(&secret::unseal(&entry.value).unwrap_or_else(|| entry.value.clone()))
             } else {
                 entry.value.clone()
             }
@@ -543,16 +545,16 @@ impl Scope<'_> {
             )));
         };
         for part in parts {
-            let opened = if store::is_sealed(&current) {
-                store::unseal(&current).unwrap_or(Value::Null)
+            let opened = if secret::is_sealed(&current) {
+                secret::unseal(&current).unwrap_or(Value::Null)
             } else {
                 current.clone()
             };
-            let was_secret = store::is_sealed(&current);
+            let was_secret = secret::is_sealed(&current);
             let next = opened.get(part).cloned().ok_or_else(|| {
                 program_error(&format!("\"${{{expr}}}\": no property \"{part}\""))
             })?;
-            current = if was_secret && !store::is_sealed(&next) {
+            current = if was_secret && !secret::is_sealed(&next) {
                 seal(&next)
             } else {
                 next
@@ -631,7 +633,7 @@ outputs:
         assert!(id.starts_with("bucket-"));
         assert_eq!(object.inputs["bucket"], Value::String(id.to_owned()));
         assert_eq!(object.inputs["key"], Value::String("dev/index.html".into()));
-        assert!(store::is_sealed(&prog.outputs["password"]));
+        assert!(secret::is_sealed(&prog.outputs["password"]));
         assert_eq!(
             prog.outputs["greeting"],
             Value::String("hello world".into())

@@ -1,5 +1,5 @@
-//! A stack's settings file, `Pulumi.<stack>.yaml` beside `Pulumi.yaml`: its config and the salt of
-//! its passphrase, as pulumi keeps them.
+//! A stack's config: its entries, and its settings file, `Pulumi.<stack>.yaml` beside
+//! `Pulumi.yaml`, which holds them and the salt of its passphrase, as pulumi keeps them.
 //!
 //! ```yaml
 //! encryptionsalt: fakev1:0123456789abcdef
@@ -9,16 +9,27 @@
 //!     secure: fakev1:…
 //! ```
 //!
-//! A secret is written as `secure:` and the fake's ciphertext (see [`store::seal`]), so that no
+//! A secret is written as `secure:` and the fake's ciphertext (see [`secret::seal`]), so that no
 //! secret is ever written in clear; `--path` values are nested YAML with secure leaves.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::store::{self, ConfigEntry};
-use crate::{CliError, yaml};
+use crate::{CliError, secret, yaml};
+
+/// One configuration entry of a stack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct ConfigEntry {
+    /// The value: a string, or an object/array for `--path` values. Secret leaves are
+    /// [sealed](secret::seal).
+    pub(crate) value: Value,
+    /// Whether the top-level value is secret (`--secret` without `--path`).
+    #[serde(default)]
+    pub(crate) secret: bool,
+}
 
 /// What `Pulumi.<stack>.yaml` holds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -120,12 +131,12 @@ fn secure(v: &Value) -> Option<&str> {
 
 /// The fake's sealed form of a ciphertext.
 fn sealed(ciphertext: &str) -> Value {
-    json!({ store::SECRET_SIG_KEY: store::SECRET_SIG, "ciphertext": ciphertext })
+    json!({ secret::SECRET_SIG_KEY: secret::SECRET_SIG, "ciphertext": ciphertext })
 }
 
 /// Sealed secrets, at any depth, as `{secure: ciphertext}`.
 fn secured(v: &Value) -> Value {
-    if store::is_sealed(v) {
+    if secret::is_sealed(v) {
         if let Some(c) = v.get("ciphertext").and_then(Value::as_str) {
             return json!({ "secure": c });
         }
@@ -170,14 +181,14 @@ mod tests {
         config.insert(
             "demo:token".to_owned(),
             ConfigEntry {
-                value: store::seal(&json!("hunter2")),
+                value: secret::seal(&json!("hunter2")),
                 secret: true,
             },
         );
         config.insert(
             "demo:servers".to_owned(),
             ConfigEntry {
-                value: json!([{"port": 8080, "key": store::seal(&json!("k"))}]),
+                value: json!([{"port": 8080, "key": secret::seal(&json!("k"))}]),
                 secret: false,
             },
         );

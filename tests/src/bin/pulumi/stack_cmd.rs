@@ -5,7 +5,8 @@ use std::io::Read;
 
 use serde_json::{Value, json};
 
-use crate::store::{self, Backend, BackendKind, ResourceState, Secrets, StackState};
+use crate::secret::{self, Secrets};
+use crate::store::{self, Backend, BackendKind, ResourceState, StackState};
 use crate::{CliError, ConfigValueJson, Ctx, clock, normalize_stack_name, print_json};
 
 /// `stackSummaryJSON` of `pulumi stack ls --json`.
@@ -308,13 +309,13 @@ pub(crate) fn deployment(state: &StackState, mode: Secrets, version: &str) -> Va
             if !r.inputs.is_empty() {
                 o.insert(
                     "inputs".to_owned(),
-                    store::render(&Value::Object(r.inputs.clone()), mode),
+                    secret::render(&Value::Object(r.inputs.clone()), mode),
                 );
             }
             if !r.outputs.is_empty() {
                 o.insert(
                     "outputs".to_owned(),
-                    store::render(&Value::Object(r.outputs.clone()), mode),
+                    secret::render(&Value::Object(r.outputs.clone()), mode),
                 );
             }
             if !r.parent.is_empty() {
@@ -461,9 +462,9 @@ fn import(ctx: &Ctx) -> Result<(), CliError> {
 /// Converts exported secrets (`plaintext` form) back into the sealed state form.
 fn reseal(o: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
     fn walk(v: &Value) -> Value {
-        if store::is_sealed(v) {
-            return match store::unseal(v) {
-                Some(inner) => store::seal(&inner),
+        if secret::is_sealed(v) {
+            return match secret::unseal(v) {
+                Some(inner) => secret::seal(&inner),
                 None => v.clone(),
             };
         }
@@ -497,7 +498,7 @@ fn output(ctx: &Ctx) -> Result<(), CliError> {
     } else {
         Secrets::Blind
     };
-    let outputs = match store::render(&Value::Object(stack_outputs(&state)), mode) {
+    let outputs = match secret::render(&Value::Object(stack_outputs(&state)), mode) {
         Value::Object(o) => o,
         _ => serde_json::Map::new(),
     };
@@ -558,9 +559,9 @@ fn history(ctx: &Ctx) -> Result<(), CliError> {
                 .config
                 .iter()
                 .map(|(k, e)| {
-                    let secret = e.secret || store::contains_secret(&e.value);
+                    let secret = e.secret || secret::contains_secret(&e.value);
                     let (value, object_value) = if !secret || show {
-                        match store::render(&e.value, Secrets::Reveal) {
+                        match secret::render(&e.value, Secrets::Reveal) {
                             Value::String(s) => (Some(s), None),
                             obj => (Some(obj.to_string()), Some(obj)),
                         }
@@ -717,7 +718,7 @@ fn has_secrets(state: &StackState) -> bool {
         r.outputs
             .values()
             .chain(r.inputs.values())
-            .any(store::contains_secret)
+            .any(secret::contains_secret)
     })
 }
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use crate::project::Project;
-use crate::store::{Backend, ConfigEntry, ResourceState, UpdateRecord};
+use crate::settings::ConfigEntry;
+use crate::store::{Backend, ResourceState, UpdateRecord};
 use crate::{CliError, Ctx, clock};
 
 /// What the history entry says about the operation.

@@ -28,7 +28,9 @@ use crate::events::{Color, EventLog};
 use crate::faults::{Fail, Slow};
 use crate::interrupt::{self, Interrupts};
 use crate::project::{self, Project};
-use crate::store::{self, BackendKind, ConfigEntry};
+use crate::secret;
+use crate::settings::ConfigEntry;
+use crate::store::{self, BackendKind};
 use crate::{CliError, Ctx, clock, print_json};
 use digest::{PreviewDiagnostic, PreviewDigest};
 use run::Run;
@@ -135,8 +137,8 @@ fn prelude_config(config: &BTreeMap<String, ConfigEntry>) -> BTreeMap<String, St
     config
         .iter()
         .map(|(k, e)| {
-            let shown = if e.secret || store::contains_secret(&e.value) {
-                store::BLINDED.to_owned()
+            let shown = if e.secret || secret::contains_secret(&e.value) {
+                secret::BLINDED.to_owned()
             } else {
                 match &e.value {
                     Value::String(s) => s.clone(),

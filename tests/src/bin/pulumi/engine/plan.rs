@@ -10,7 +10,8 @@ use super::selection::glob_match;
 use super::step::{Step, default_provider};
 use crate::events::PropertyDiff;
 use crate::project::{self, DeclaredResource, Program};
-use crate::store::{ConfigEntry, ResourceState, StackState};
+use crate::settings::ConfigEntry;
+use crate::store::{ResourceState, StackState};
 use crate::{CliError, clock};
 
 impl Run<'_> {

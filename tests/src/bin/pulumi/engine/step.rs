@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::events::{PropertyDiff, StateMeta, StepMeta};
-use crate::store::{self, ResourceState, Secrets};
+use crate::secret::{self, Secrets};
+use crate::store::ResourceState;
 
 /// One planned step.
 #[derive(Debug, Clone)]
@@ -76,7 +77,7 @@ pub(super) fn default_provider_step(provider: &ResourceState, op: &'static str) 
 }
 
 pub(super) fn blinded(m: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
-    match store::render(&Value::Object(m.clone()), Secrets::Blind) {
+    match secret::render(&Value::Object(m.clone()), Secrets::Blind) {
         Value::Object(o) => o,
         _ => serde_json::Map::new(),
     }

@@ -6,7 +6,7 @@ use super::Operation;
 use super::run::Run;
 use super::screen::{past, symbol};
 use super::step::blinded;
-use crate::store;
+use crate::secret;
 
 /// The end of the human output: diagnostics, outputs, the resource counts and the duration.
 pub(super) fn print_summary(
@@ -41,7 +41,7 @@ pub(super) fn print_summary(
             screen.line("Outputs:");
             for (k, v) in &blinded(outputs) {
                 let text = match v {
-                    Value::String(s) if s == store::BLINDED => s.clone(),
+                    Value::String(s) if s == secret::BLINDED => s.clone(),
                     other => other.to_string(),
                 };
                 screen.line(&format!("    {k}: {text}"));

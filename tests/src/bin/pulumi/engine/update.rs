@@ -7,7 +7,8 @@ use super::run::{Outcome, Run};
 use super::selection::{Selection, glob_match};
 use super::step::{Step, default_provider_state, default_provider_step, meta};
 use crate::project::{self, Program};
-use crate::store::{ConfigEntry, ResourceState, StackState};
+use crate::settings::ConfigEntry;
+use crate::store::{ResourceState, StackState};
 use std::collections::BTreeMap;
 
 impl Run<'_> {
