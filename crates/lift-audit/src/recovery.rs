@@ -280,6 +280,24 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Opens the live file `log` for appending and reading, creating it when missing.
+///
+/// Audit logs are read-restricted (PCI DSS 10.3.1): a new file is owner-only.
+/// It is created through `lift_core::fs::create_new`, so that a crash test
+/// recording the durable operations sees it; when that fails (the file
+/// exists, or cannot be created), the open says why.
+pub(crate) fn open_live(log: &Path) -> Result<File> {
+    // Best effort: the open below creates the file if this did not, and reports any error.
+    let _created = lift_core::fs::create_new(log, 0o600);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o600)
+        .open(log)
+        .map_err(|e| Error::io("open audit log", log, e))
+}
+
 /// Finishes an interrupted rotation, then scans and repairs the live file.
 ///
 /// The live file (`log`, already open for appending) ends, on return, just
@@ -307,14 +325,7 @@ pub(crate) fn recover(
             crate::checkpoint::sync_parent(log)?;
         }
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        // Audit logs are read-restricted (PCI DSS 10.3.1): new files are owner-only.
-        .mode(0o600)
-        .open(log)
-        .map_err(|e| Error::io("open audit log", log, e))?;
+    let file = open_live(log)?;
     crate::checkpoint::sync_parent(log)?;
     let len = file
         .metadata()

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
@@ -21,7 +20,7 @@ use crate::manifest::Manifest;
 use crate::options::SinkOptions;
 use crate::paths::{default_signing_key_path, lock_path};
 use crate::record::{Hasher, encode_line, format_time};
-use crate::recovery::{ChainTail, absorb, recover, segment_path};
+use crate::recovery::{ChainTail, absorb, open_live, recover, segment_path};
 use crate::staging::{Entry, Reply, Staging};
 use crate::syncer::{Durable, Failure, Head, Syncing, Then, Waiter, closed_error};
 
@@ -681,13 +680,7 @@ impl Writer {
             .filter(|f| *f != file_name(&self.log))
             .collect();
         let existed = self.log.exists();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .mode(0o600)
-            .open(&self.log)
-            .map_err(|e| Error::io("open audit log", &self.log, e))?;
+        let file = open_live(&self.log)?;
         if !existed {
             sync_parent(&self.log)?;
         }
@@ -763,14 +756,7 @@ impl Writer {
         Manifest { version: 1, files }.store(&self.log)?;
         lift_core::fs::rename(&self.log, &sealed_path)?;
         sync_parent(&self.log)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            // Audit logs are read-restricted (PCI DSS 10.3.1): new files are owner-only.
-            .mode(0o600)
-            .open(&self.log)
-            .map_err(|e| Error::io("open audit log", &self.log, e))?;
+        let file = open_live(&self.log)?;
         sync_parent(&self.log)?;
         let handle = file
             .try_clone()
