@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(openssl_mbs) = openssl_mbs {
         println!(
-            "verify / openssl = {:.2} (target >= 0.5)",
+            "verify / openssl = {:.2} (target >= 0.66)",
             verify_mbs / openssl_mbs
         );
     }

@@ -33,6 +33,7 @@ mod durability;
 mod error;
 mod event_json;
 mod follow;
+mod hash_ahead;
 mod health;
 mod key;
 mod layer;

@@ -58,6 +58,13 @@ impl Lines {
             .map_or(Path::new(""), PathBuf::as_path)
     }
 
+    /// The files, and where the next line starts: file index, byte offset
+    /// and the number of lines before it in that file, as [`Lines::seek`]
+    /// takes them.
+    pub(crate) fn resume_point(&self) -> (Vec<PathBuf>, usize, u64, u64) {
+        (self.files.clone(), self.index, self.offset, self.line)
+    }
+
     /// Bytes read so far, over all files.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes

@@ -7,6 +7,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::checkpoint::{Checkpoint, default_checkpoint_path};
 use crate::error::{Error, Result};
+use crate::hash_ahead::HashAhead;
 use crate::key::AuditKey;
 use crate::lines::{Lines, Position};
 use crate::manifest::chain_files;
@@ -655,6 +656,13 @@ impl<'a> Walk<'a> {
         // A first record under another key id is either the wrong key (the next
         // record carries the same id) or an edit of that record (it does not).
         let mut pending_kid: Option<(Position, Option<String>)> = None;
+        // Without the key the content is checked through the running
+        // digest, which is sequential; with it, other cores check hashes ahead.
+        let mut ahead = if self.public.is_none() {
+            HashAhead::start(lines, self.hasher)
+        } else {
+            None
+        };
         while let Some((line, terminated, pos)) = lines.next_line()? {
             let expected = self.expected;
             if let Some((first_pos, first_kid)) = pending_kid.take() {
@@ -715,7 +723,12 @@ impl<'a> Walk<'a> {
                     message,
                 )));
             }
-            if self.public.is_none() && !self.hasher.check(&raw) {
+            if self.public.is_none()
+                && !ahead
+                    .as_mut()
+                    .and_then(|ahead| ahead.lookup(pos, line))
+                    .unwrap_or_else(|| self.hasher.check(&raw))
+            {
                 let message =
                     format!("record {expected} was modified: its content does not match its hash");
                 return Ok(Some(self.fail(

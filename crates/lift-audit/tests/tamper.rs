@@ -260,3 +260,74 @@ fn a_torn_last_line_without_checkpoint_is_a_torn_record() {
     assert_eq!(finding(&report), Some((Finding::TornRecord, 9)));
     assert_eq!(report.records_checked, RECORDS as u64);
 }
+
+/// A log large enough that other cores check record hashes ahead of the walk
+/// (over 8 MB): every edit is still found and named exactly as in a small log.
+#[test]
+fn a_large_log_names_the_first_modified_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let key = AuditKey::from_bytes(b"an audit key of at least 32 bytes!!").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sink = FileAuditSink::open(SinkOptions::new(&log).key(Some(key.clone())))
+            .await
+            .unwrap();
+        let events: Vec<AuditEvent> = (0..20_000u64)
+            .map(|i| {
+                AuditEvent::new("deploy", "up", Resource::new("stack", format!("app/s{i}")))
+                    .detail("n", i)
+                    .detail("pad", "p".repeat(400))
+            })
+            .collect();
+        for chunk in events.chunks(1000) {
+            sink.append_all(chunk).await.unwrap();
+        }
+        sink.close().await.unwrap();
+    });
+    let intact = std::fs::read(&log).unwrap();
+    assert!(intact.len() > 8 << 20, "{} bytes", intact.len());
+    let options = VerifyOptions {
+        key: Some(key),
+        ..VerifyOptions::default()
+    };
+    let report = verify_with(std::slice::from_ref(&log), &options).unwrap();
+    assert!(report.intact, "{:?}", report.failure);
+    let records = report.records_checked;
+    assert!(records > 20_000);
+
+    // Two records' contents edited, far apart: the first one is named.
+    let mut edited = intact.clone();
+    let mut first = usize::MAX;
+    for (n, at) in [edited.len() * 3 / 4, edited.len() / 3]
+        .into_iter()
+        .enumerate()
+    {
+        let at = at + memchr_pad(&edited[at..]);
+        edited[at] = b'q' + n as u8;
+        first = first.min(at);
+    }
+    std::fs::write(&log, &edited).unwrap();
+    let report = verify_with(std::slice::from_ref(&log), &options).unwrap();
+    let failure = report.failure.expect("an edit is found");
+    assert_eq!(failure.finding, Finding::RecordModified);
+    let line_of_first = edited[..first].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    assert_eq!(failure.line, Some(line_of_first), "{failure:?}");
+    assert!(
+        failure.message.contains("does not match its hash"),
+        "{failure:?}"
+    );
+}
+
+/// The offset of the first `p` of a `pad` value in `bytes`.
+fn memchr_pad(bytes: &[u8]) -> usize {
+    let needle = b"\"pad\":\"p";
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap()
+        + needle.len()
+}
