@@ -1,5 +1,5 @@
 //! Cross-crate integration tests for lift live in `tests/tests/`; this
-//! library holds what they share (the moto harness).
+//! library holds what they share (the moto harness, the crash-state model).
 //!
 //! This library also doc-tests the guides in `docs/`, so that every Rust
 //! example a newcomer copies from them compiles and runs.
@@ -34,5 +34,6 @@ mod lift_audit_guide {}
 #[doc = include_str!("../../README.md")]
 mod readme {}
 
+pub mod crash_states;
 pub mod moto;
 pub mod scenario;

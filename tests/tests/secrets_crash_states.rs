@@ -1,15 +1,11 @@
-//! Crash states explored, in the manner of ALICE and CrashMonkey.
+//! The secret store's crash states, in the manner of ALICE and CrashMonkey.
 //!
-//! A SIGKILL keeps the page cache, so killing a process never shows an fsync
-//! ordering bug. This test records every durable operation the file store makes
-//! (through `lift_core::fs`'s observer: create, write, fsync, rename, directory
-//! fsync, unlink) while it puts a value and while it runs a rotation, then builds
-//! every state a crash can leave on disk under POSIX's rules:
-//!
-//! - any prefix of the operations happened;
-//! - data written but not fsynced is lost, kept, or torn (half of it kept);
-//! - a name created, renamed or removed since its directory's last fsync is
-//!   persisted or lost, independently of the others.
+//! This test records every durable operation the file store makes (through
+//! `lift_core::fs`'s observer: create, write, fsync, rename, directory fsync,
+//! unlink) while it puts a value, while it runs a rotation and while it puts a
+//! new secret, then builds every state a crash can leave on disk under
+//! POSIX's rules (`lift_tests::crash_states`: any prefix of the operations;
+//! unsynced data lost, kept or torn; unsynced names lost).
 //!
 //! Each state is written into a fresh directory, and the store is opened on it
 //! with the same key. The invariants: the store opens and reads without an
@@ -18,7 +14,7 @@
 //! resumes to completion, and no value is lost on the way (the old value and the
 //! pending value, once written, stay readable).
 //!
-//! The directories themselves (created by `mkdir` and fsynced by their parent
+//! The store's directories (created by `mkdir` and fsynced by their parent
 //! right away) are taken as durable; lock files carry no data.
 #![allow(
     clippy::unwrap_used,
@@ -26,213 +22,24 @@
     reason = "a test: a failure is the test failing, and it reports the number of states"
 )]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use lift_core::fs::{RecordedOp, Recorder, set_observer};
+use lift_core::fs::RecordedOp;
 use lift_core::{
     PutOptions, SecretName, SecretValue, SecretsProvider, StageLabel, VersionId, VersionSelector,
 };
 use lift_secrets::{
     FileSecretsProvider, Protection, RotateOptions, RotationEngine, StoreKey, StoreOnlyRotator,
 };
+use lift_tests::crash_states::{CrashState, Files, Model, scratch};
 
-/// One file's contents: what reached the disk, and what the page cache holds.
-#[derive(Debug, Clone)]
-struct Inode {
-    durable: Vec<u8>,
-    volatile: Vec<u8>,
-}
+/// The store's directories, which exist whatever the crash.
+const STORE_DIRS: [&str; 2] = ["secrets", "rotation"];
 
-/// A change of names in a directory, persisted only by that directory's fsync.
-#[derive(Debug, Clone)]
-enum NameOp {
-    Set(PathBuf, usize),
-    Remove(PathBuf),
-    Rename(PathBuf, PathBuf, usize),
-}
-
-impl NameOp {
-    fn dir(&self) -> &Path {
-        let path = match self {
-            NameOp::Set(path, _) | NameOp::Remove(path) | NameOp::Rename(_, path, _) => path,
-        };
-        path.parent().unwrap()
-    }
-
-    fn apply(&self, names: &mut BTreeMap<PathBuf, usize>) {
-        match self {
-            NameOp::Set(path, id) => {
-                names.insert(path.clone(), *id);
-            }
-            NameOp::Remove(path) => {
-                names.remove(path);
-            }
-            NameOp::Rename(from, to, id) => {
-                names.remove(from);
-                names.insert(to.clone(), *id);
-            }
-        }
-    }
-}
-
-/// The file system as POSIX lets a crash see it.
-#[derive(Debug, Clone, Default)]
-struct Model {
-    inodes: Vec<Inode>,
-    durable_names: BTreeMap<PathBuf, usize>,
-    volatile_names: BTreeMap<PathBuf, usize>,
-    pending: Vec<NameOp>,
-}
-
-impl Model {
-    /// The state on disk before the recording: every file durable.
-    fn snapshot(root: &Path) -> Model {
-        let mut model = Model::default();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    let bytes = std::fs::read(&path).unwrap();
-                    model.inodes.push(Inode {
-                        durable: bytes.clone(),
-                        volatile: bytes,
-                    });
-                    let id = model.inodes.len() - 1;
-                    model.durable_names.insert(path.clone(), id);
-                    model.volatile_names.insert(path, id);
-                }
-            }
-        }
-        model
-    }
-
-    fn inode(&mut self, path: &Path) -> &mut Inode {
-        let id = *self
-            .volatile_names
-            .get(path)
-            .unwrap_or_else(|| panic!("{} is not open", path.display()));
-        &mut self.inodes[id]
-    }
-
-    fn apply(&mut self, op: &RecordedOp) {
-        match op {
-            RecordedOp::Create { path, .. } => {
-                self.inodes.push(Inode {
-                    durable: Vec::new(),
-                    volatile: Vec::new(),
-                });
-                let id = self.inodes.len() - 1;
-                self.volatile_names.insert(path.clone(), id);
-                self.pending.push(NameOp::Set(path.clone(), id));
-            }
-            RecordedOp::Write { path, offset, data } => {
-                let inode = self.inode(path);
-                let start = usize::try_from(*offset).unwrap();
-                if inode.volatile.len() < start + data.len() {
-                    inode.volatile.resize(start + data.len(), 0);
-                }
-                inode.volatile[start..start + data.len()].copy_from_slice(data);
-            }
-            RecordedOp::Truncate { path, len } => {
-                let len = usize::try_from(*len).unwrap();
-                self.inode(path).volatile.resize(len, 0);
-            }
-            RecordedOp::Fsync { path } => {
-                let inode = self.inode(path);
-                inode.durable = inode.volatile.clone();
-            }
-            RecordedOp::Rename { from, to } => {
-                let id = self.volatile_names.remove(from).unwrap();
-                self.volatile_names.insert(to.clone(), id);
-                self.pending
-                    .push(NameOp::Rename(from.clone(), to.clone(), id));
-            }
-            RecordedOp::Link { from, to } => {
-                let id = self.volatile_names[from];
-                self.volatile_names.insert(to.clone(), id);
-                self.pending.push(NameOp::Set(to.clone(), id));
-            }
-            RecordedOp::SyncDir { path } => {
-                let (synced, rest): (Vec<NameOp>, Vec<NameOp>) = std::mem::take(&mut self.pending)
-                    .into_iter()
-                    .partition(|op| op.dir() == path.as_path());
-                for op in &synced {
-                    op.apply(&mut self.durable_names);
-                }
-                self.pending = rest;
-            }
-            RecordedOp::Unlink { path } => {
-                self.volatile_names.remove(path);
-                self.pending.push(NameOp::Remove(path.clone()));
-            }
-            other => panic!("the crash model does not know {other:?}"),
-        }
-    }
-
-    /// Every on-disk state a crash right now can leave: file path to contents.
-    fn crash_states(&self) -> Vec<BTreeMap<PathBuf, Vec<u8>>> {
-        let mut states = Vec::new();
-        let pending = self.pending.len();
-        assert!(pending <= 8, "{pending} unsynced name changes at once");
-        for mask in 0u32..(1 << pending) {
-            let mut names = self.durable_names.clone();
-            for (i, op) in self.pending.iter().enumerate() {
-                if mask & (1 << i) != 0 {
-                    op.apply(&mut names);
-                }
-            }
-            // Each file with unsynced data: lost, kept, or torn.
-            let mut variants: Vec<BTreeMap<PathBuf, Vec<u8>>> = vec![BTreeMap::new()];
-            for (path, id) in &names {
-                let inode = &self.inodes[*id];
-                let mut choices = vec![inode.durable.clone()];
-                if inode.volatile != inode.durable {
-                    choices.push(inode.volatile.clone());
-                    choices.push(inode.volatile[..inode.volatile.len() / 2].to_vec());
-                }
-                variants = variants
-                    .into_iter()
-                    .flat_map(|state| {
-                        choices.iter().map(move |bytes| {
-                            let mut next = state.clone();
-                            next.insert(path.clone(), bytes.clone());
-                            next
-                        })
-                    })
-                    .collect();
-            }
-            states.extend(variants);
-        }
-        states
-    }
-}
-
-/// Writes a crash state into `into`, mapping paths from `root`.
-fn materialize(state: &BTreeMap<PathBuf, Vec<u8>>, root: &Path, into: &Path) {
-    std::fs::create_dir_all(into).unwrap();
-    std::fs::set_permissions(into, std::fs::Permissions::from_mode(0o700)).unwrap();
-    // The store's directories exist whatever the crash (see the module's comment).
-    for dir in ["secrets", "rotation"] {
-        let path = into.join(dir);
-        std::fs::create_dir_all(&path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    for (path, bytes) in state {
-        let target = into.join(path.strip_prefix(root).unwrap());
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(target.parent().unwrap())
-            .unwrap();
-        std::fs::write(&target, bytes).unwrap();
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+/// Writes a crash state of the store at `root` into `into`.
+fn materialize(files: &Files, root: &Path, into: &Path) {
+    lift_tests::crash_states::materialize(files, root, into, &STORE_DIRS).unwrap();
 }
 
 /// The operations `work` makes under `root`, and the model of the disk before them.
@@ -240,42 +47,16 @@ async fn record<F: std::future::Future<Output = ()>>(
     root: &Path,
     work: F,
 ) -> (Model, Vec<RecordedOp>) {
-    let before = Model::snapshot(root);
-    let recorder = Arc::new(Recorder::under(root));
-    set_observer(Some(recorder.clone()));
-    work.await;
-    set_observer(None);
-    (before, recorder.take())
+    lift_tests::crash_states::record(root, work).await.unwrap()
 }
 
 /// Every crash state of every prefix of `ops`, with `acknowledged` set on the states of the whole trace.
-fn explore(before: &Model, ops: &[RecordedOp]) -> Vec<(bool, BTreeMap<PathBuf, Vec<u8>>)> {
-    let mut model = before.clone();
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for k in 0..=ops.len() {
-        if k > 0 {
-            model.apply(&ops[k - 1]);
-        }
-        for state in model.crash_states() {
-            let acknowledged = k == ops.len();
-            if seen.insert((acknowledged, state.clone())) {
-                out.push((acknowledged, state));
-            }
-        }
-    }
-    out
-}
-
-/// A fast scratch directory for the materialized states (tmpfs when there is one).
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::tempdir_in(shm) {
-            return dir;
-        }
-    }
-    tempfile::tempdir().unwrap()
+fn explore(before: &Model, ops: &[RecordedOp]) -> Vec<(bool, Files)> {
+    lift_tests::crash_states::explore(before, ops, |k| k == ops.len())
+        .unwrap()
+        .into_iter()
+        .map(|CrashState { key, files, .. }| (key, files))
+        .collect()
 }
 
 fn holders(description: &lift_core::SecretDescription, label: &str) -> usize {
@@ -319,7 +100,7 @@ async fn every_crash_state_of_a_put_and_a_rotation_keeps_the_invariants() {
     .await;
     assert!(ops.iter().any(|op| matches!(op, RecordedOp::Fsync { .. })));
     let states = explore(&before, &ops);
-    let scratch = scratch();
+    let scratch = scratch().unwrap();
     let mut checked = 0usize;
     for (i, (acknowledged, state)) in states.iter().enumerate() {
         let into = scratch.path().join(format!("put-{i}"));
