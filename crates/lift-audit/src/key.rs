@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use lift_core::fs::KeyFileOptions;
+use lift_core::{KeyPage, PageProtection};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -45,8 +46,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// output shows only the public key id, never key material.
 #[derive(Clone)]
 pub struct AuditKey {
-    chain: Zeroizing<[u8; 32]>,
-    signing_seed: Zeroizing<[u8; 32]>,
+    /// The chain's HMAC key, then the version 1 checkpoint signing seed, on
+    /// a memory page of their own: locked into RAM and left out of core
+    /// dumps where the system allows ([`KeyPage`]), wiped when dropped.
+    secret: KeyPage,
     id: String,
 }
 
@@ -91,9 +94,11 @@ impl AuditKey {
         let chain = hkdf_expand_32(&prk, INFO_CHAIN);
         let signing_seed = hkdf_expand_32(&prk, INFO_SIGNING);
         let id_bytes = hkdf_expand_32(&prk, INFO_KEY_ID);
+        let mut secret = Zeroizing::new([0u8; 64]);
+        secret[..32].copy_from_slice(&chain[..]);
+        secret[32..].copy_from_slice(&signing_seed[..]);
         Ok(AuditKey {
-            chain,
-            signing_seed,
+            secret: KeyPage::new(&secret[..]),
             id: hex::encode(&id_bytes[..8]),
         })
     }
@@ -128,9 +133,25 @@ impl AuditKey {
         &self.id
     }
 
+    /// The chain's HMAC key.
+    fn chain(&self) -> &[u8] {
+        self.secret.expose().get(..32).unwrap_or_default()
+    }
+
+    /// The seed of the version 1 checkpoint signer.
+    fn signing_seed(&self) -> &[u8] {
+        self.secret.expose().get(32..).unwrap_or_default()
+    }
+
+    /// What the operating system granted for the key's page: locked into
+    /// RAM, left out of core dumps.
+    pub fn protection(&self) -> PageProtection {
+        self.secret.protection()
+    }
+
     /// The chain's HMAC, keyed and ready to clone per record.
     pub(crate) fn chain_mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.chain[..]).unwrap_or_else(|_| unreachable_hmac())
+        HmacSha256::new_from_slice(self.chain()).unwrap_or_else(|_| unreachable_hmac())
     }
 
     /// The checkpoint signer that format version 1 derived from this key.
@@ -139,8 +160,10 @@ impl AuditKey {
     /// [`CheckpointSigner`]); verifiers accept checkpoints it signed, so that
     /// logs written before the change still verify with the audit key.
     pub fn signer(&self) -> CheckpointSigner {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(self.signing_seed());
         CheckpointSigner {
-            key: SigningKey::from_bytes(&self.signing_seed),
+            key: SigningKey::from_bytes(&seed),
         }
     }
 }
@@ -253,7 +276,10 @@ mod tests {
         assert_eq!(a.id(), b.id());
         assert_ne!(a.id(), c.id());
         assert_eq!(a.id().len(), 16);
-        assert_ne!(a.chain[..], a.signing_seed[..]);
+        assert_ne!(a.chain(), a.signing_seed());
+        assert_eq!((a.chain().len(), a.signing_seed().len()), (32, 32));
+        #[cfg(target_os = "linux")]
+        assert!(a.protection().excluded_from_dumps);
         assert_eq!(a.signer().public_key_hex(), b.signer().public_key_hex());
     }
 

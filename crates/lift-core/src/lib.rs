@@ -38,6 +38,7 @@ mod deploy;
 mod error;
 pub mod fs;
 mod health;
+mod key_page;
 mod rfc3339;
 mod secret_value;
 mod secrets_provider;
@@ -50,6 +51,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use deploy::{DeployResult, DeploySummary, Deployer, OutputValue};
 pub use error::{Classify, Error, ErrorKind, Result};
 pub use health::{CheckOutcome, HealthCheck, HealthStatus, Observation};
+pub use key_page::{KeyPage, PageProtection};
 pub use secret_value::{MAX_SECRET_NAME_LEN, REDACTED, SecretName, SecretValue};
 pub use secrets_provider::{
     DeleteMode, PutOptions, PutOutcome, SecretDescription, SecretSummary, SecretVersion,

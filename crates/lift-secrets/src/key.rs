@@ -9,6 +9,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
+use lift_core::{KeyPage, PageProtection};
+
 use crate::{Error, Result};
 
 /// The environment variable naming the key file.
@@ -20,14 +22,24 @@ pub const KEY_LEN: usize = 32;
 /// The length of an XChaCha20-Poly1305 nonce, in bytes.
 pub(crate) const NONCE_LEN: usize = 24;
 
-/// A 32-byte XChaCha20-Poly1305 key: zeroized on drop, redacted when printed.
+/// A 32-byte XChaCha20-Poly1305 key: on a memory page of its own, locked into
+/// RAM and left out of core dumps where the system allows ([`KeyPage`]),
+/// wiped when dropped, redacted when printed.
 #[derive(Clone)]
-pub struct StoreKey([u8; KEY_LEN]);
+pub struct StoreKey(KeyPage);
 
 impl StoreKey {
-    /// Wraps raw key bytes.
-    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        StoreKey(bytes)
+    /// Wraps raw key bytes; the argument is wiped once they are on the key's page.
+    pub fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {
+        let key = StoreKey(KeyPage::new(&bytes));
+        bytes.zeroize();
+        key
+    }
+
+    /// What the operating system granted for the key's page: locked into RAM,
+    /// left out of core dumps.
+    pub fn protection(&self) -> PageProtection {
+        self.0.protection()
     }
 
     /// A fresh key from `rand`'s thread RNG (ChaCha12, seeded and reseeded from the
@@ -37,7 +49,7 @@ impl StoreKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; KEY_LEN];
         rand::fill(&mut bytes[..]);
-        StoreKey(bytes)
+        StoreKey::from_bytes(bytes)
     }
 
     /// Reads a key file: 32 raw bytes, or 64 hex digits with an optional trailing newline.
@@ -68,12 +80,12 @@ impl StoreKey {
         let mut key = [0u8; KEY_LEN];
         if raw.len() == KEY_LEN {
             key.copy_from_slice(&raw);
-            return Ok(StoreKey(key));
+            return Ok(StoreKey::from_bytes(key));
         }
         let text = raw.strip_suffix(b"\n").unwrap_or(&raw);
         if text.len() == 2 * KEY_LEN {
             if hex::decode_to_slice(text, &mut key).is_ok() {
-                return Ok(StoreKey(key));
+                return Ok(StoreKey::from_bytes(key));
             }
             key.zeroize();
         }
@@ -87,14 +99,14 @@ impl StoreKey {
     /// A fresh key from the operating system's CSPRNG, or an error when it cannot be read.
     pub fn try_generate() -> Result<Self> {
         let mut bytes = [0u8; KEY_LEN];
-        lift_core::fs::random_bytes(&mut bytes)?;
-        Ok(StoreKey(bytes))
+        lift_core::fs::random_bytes(&mut bytes).inspect_err(|_| bytes.zeroize())?;
+        Ok(StoreKey::from_bytes(bytes))
     }
 
     /// Writes a fresh key to `path` with mode 0600, atomically and durably, refusing to overwrite.
     pub fn create_file(path: &Path) -> Result<Self> {
         let key = StoreKey::try_generate()?;
-        lift_core::fs::write_new(path, &key.0, 0o600).map_err(|e| match e.io_error() {
+        lift_core::fs::write_new(path, key.0.expose(), 0o600).map_err(|e| match e.io_error() {
             Some(io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
                 Error::InvalidInput(format!(
                     "key file {} exists already; lift never overwrites a key",
@@ -107,12 +119,16 @@ impl StoreKey {
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&self.0.into())
+        // The key's page holds exactly KEY_LEN bytes (every constructor
+        // takes a [u8; KEY_LEN]), so this copy is the key.
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(self.0.expose());
+        XChaCha20Poly1305::new(&(*key).into())
     }
 
     /// A subkey for one purpose, so that one key never serves two algorithms or two file kinds.
     fn subkey(&self, purpose: MacPurpose) -> Zeroizing<[u8; 32]> {
-        let mut mac = hmac_sha256(&self.0);
+        let mut mac = hmac_sha256(self.0.expose());
         mac.update(purpose.label());
         Zeroizing::new(mac.finalize().into_bytes().into())
     }
@@ -122,7 +138,7 @@ impl StoreKey {
     /// Files record the id of the key that wrote them, so that a wrong key reads as a
     /// wrong key, not as corruption.
     pub fn id(&self) -> String {
-        let mut mac = hmac_sha256(&self.0);
+        let mut mac = hmac_sha256(self.0.expose());
         mac.update(b"lift-secrets key id v1");
         let digest = mac.finalize().into_bytes();
         hex::encode(&digest[..8])
@@ -150,20 +166,15 @@ impl MacPurpose {
     }
 }
 
-/// HMAC-SHA256 keyed with 32 bytes.
+/// HMAC-SHA256 keyed with the store key's 32 bytes.
 ///
 /// HMAC pads short keys with zeros to the 64-byte block, so padding here gives the
 /// standard result while using the infallible constructor.
-fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
     let mut block = Zeroizing::new([0u8; 64]);
-    block[..32].copy_from_slice(key);
+    let len = key.len().min(block.len());
+    block[..len].copy_from_slice(&key[..len]);
     <Hmac<Sha256> as hmac::digest::KeyInit>::new(&(*block).into())
-}
-
-impl Drop for StoreKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
 }
 
 impl fmt::Debug for StoreKey {
@@ -233,7 +244,7 @@ impl Protection {
         match self {
             Protection::Encrypted(key) => {
                 let mac_key = key.subkey(purpose);
-                let mut mac = hmac_sha256(&mac_key);
+                let mut mac = hmac_sha256(mac_key.as_slice());
                 for part in parts {
                     mac.update(part);
                 }
@@ -297,6 +308,17 @@ pub(crate) const SCHEME_PLAINTEXT: &str = "plaintext+sha256";
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_key_lives_on_a_page_left_out_of_core_dumps() {
+        let key = StoreKey::from_bytes([9u8; KEY_LEN]);
+        assert!(key.protection().excluded_from_dumps);
+        let copy = key.clone();
+        assert!(copy.protection().excluded_from_dumps);
+        assert_eq!(copy.id(), key.id());
+        assert_eq!(format!("{key:?}"), "StoreKey([REDACTED])");
+    }
 
     #[test]
     fn seal_binds_associated_data() {
