@@ -103,8 +103,10 @@ fn shape(value: &Value) -> Value {
 /// resource [x]", a program's errors) and race with the engine's events, so their place varies from
 /// run to run: they are compared as a list of their own, in order, by severity, colour, prefix and
 /// (for debug ones) message; the debug ones as a set, since the YAML host registers config keys in
-/// the order of a Go map, which varies. The engine also runs the steps of resources that do not depend on each
-/// other in parallel, so a run of such resources' events (the stack's aside) is compared as a set.
+/// the order of a Go map, which varies. The engine also runs the steps of resources that do not
+/// depend on each other in parallel: a run of such resources' events (the stack's aside) is compared
+/// as a set, and the refresh steps of a refresh, which all run at once, the stack's included, as a
+/// set of each resource's events in their order (see [`order_refreshes`]).
 /// Sequence numbers must count 0, 1, 2… with no gap.
 fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
     let events: Vec<Value> = serde_json::Deserializer::from_slice(bytes)
@@ -129,6 +131,7 @@ fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
         }
     )];
     let mut diagnostics = Vec::new();
+    let mut entries = Vec::new();
     for event in &events {
         let kind = event
             .as_object()
@@ -178,9 +181,21 @@ fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
                 body["resourceChanges"], body["result"], body["isPreview"]
             ));
         }
-        lines.push(line);
+        let step = match kind.as_str() {
+            "resourcePreEvent" => Some(StepEvent::Pre {
+                refresh: metadata["op"] == "refresh",
+            }),
+            "resOutputsEvent" | "resOpFailedEvent" => Some(StepEvent::End),
+            _ => None,
+        };
+        entries.push(Entry {
+            line,
+            step: step.map(|e| (e, metadata["urn"].as_str().unwrap_or_default().to_owned())),
+        });
     }
-    sort_parallel_runs(&mut lines[1..]);
+    let mut ordered = order_refreshes(entries);
+    sort_parallel_runs(&mut ordered);
+    lines.extend(ordered.into_iter().map(|(line, _)| line));
     let (mut debug, others): (Vec<String>, Vec<String>) = diagnostics
         .into_iter()
         .partition(|d| d.starts_with("diagnostic \"debug\""));
@@ -190,12 +205,96 @@ fn event_lines(bytes: &[u8], dir: &str) -> Vec<String> {
     lines
 }
 
-/// Sorts each run of consecutive step events of resources other than the stack.
-fn sort_parallel_runs(lines: &mut [String]) {
-    let parallel = |l: &String| {
-        ["resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"]
-            .iter()
-            .any(|k| l.starts_with(k))
+/// An engine event other than a diagnostic, as compared.
+struct Entry {
+    /// What is compared of it.
+    line: String,
+    /// For the event of a step, which one, and the resource's URN.
+    step: Option<(StepEvent, String)>,
+}
+
+/// Where an event stands in its step: the engine writes a step's `resourcePreEvent` when the step
+/// starts, and its `resOutputsEvent` (or `resOpFailedEvent`) when it ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StepEvent {
+    /// A `resourcePreEvent`; `refresh` when its op is `refresh`.
+    Pre { refresh: bool },
+    /// A `resOutputsEvent` or `resOpFailedEvent`.
+    End,
+}
+
+/// Puts each batch of refresh steps in one order, and marks its events as placed (`true`).
+///
+/// Without `--run-program`, `refresh` (and `up`/`preview --refresh` before the update) refreshes
+/// every resource of the state at once: `deploymentExecutor.refresh`
+/// (pkg/resource/deploy/deployment_executor.go, pulumi v3.274.1) hands all the refresh steps to
+/// `stepExecutor.ExecuteParallel` as one antichain, each step a chain of its own, the stack's
+/// included, and each chain's `executeStep` writes the step's `resourcePreEvent`, applies it, then
+/// writes its outputs (or failure) event. So the events of different resources interleave in any
+/// order, and only each resource's own events keep theirs.
+///
+/// A batch is the run of step events from a `refresh` `resourcePreEvent` on, as long as each event
+/// starts a refresh step or ends one of the batch still running (the update that may follow, which
+/// the engine starts once every refresh step has ended, begins with a `resourcePreEvent` of another
+/// op). It becomes its resources' event sequences, each in its order,
+/// sorted: so a batch compares as a set of sequences, and a missing or extra step, an op, a field
+/// or a resource whose outputs come before its start still differ.
+fn order_refreshes(entries: Vec<Entry>) -> Vec<(String, bool)> {
+    let mut ordered = Vec::with_capacity(entries.len());
+    let mut entries = entries.into_iter().peekable();
+    while let Some(entry) = entries.next() {
+        let Some((StepEvent::Pre { refresh: true }, urn)) = entry.step else {
+            ordered.push((entry.line, false));
+            continue;
+        };
+        // Each refresh step's URN, events, and whether it has ended.
+        let mut steps = vec![(urn, vec![entry.line], false)];
+        while let Some(next) = entries.peek() {
+            let Some((event, urn)) = &next.step else {
+                break;
+            };
+            let ends = match event {
+                StepEvent::Pre { refresh: false } => break,
+                StepEvent::Pre { refresh: true } => None,
+                // The step it ends: the first still running of that URN (a state may hold several
+                // resources of one URN). The engine ends a step once, with its outputs or its failure
+                // (`updateActions.OnResourceStepPost`, pkg/engine/update.go).
+                StepEvent::End => match steps.iter().position(|(u, _, ended)| u == urn && !ended) {
+                    Some(index) => Some(index),
+                    None => break,
+                },
+            };
+            let Some(Entry {
+                line,
+                step: Some((_, urn)),
+            }) = entries.next()
+            else {
+                break;
+            };
+            match ends {
+                Some(index) => {
+                    steps[index].1.push(line);
+                    steps[index].2 = true;
+                }
+                None => steps.push((urn, vec![line], false)),
+            }
+        }
+        let mut sequences: Vec<Vec<String>> =
+            steps.into_iter().map(|(_, lines, _)| lines).collect();
+        sequences.sort();
+        ordered.extend(sequences.into_iter().flatten().map(|line| (line, true)));
+    }
+    ordered
+}
+
+/// Sorts each run of consecutive step events of resources other than the stack, leaving alone the
+/// events [`order_refreshes`] placed.
+fn sort_parallel_runs(lines: &mut [(String, bool)]) {
+    let parallel = |(l, placed): &(String, bool)| {
+        !placed
+            && ["resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"]
+                .iter()
+                .any(|k| l.starts_with(k))
             && !l.contains("pulumi:pulumi:Stack")
     };
     let mut start = 0;
@@ -340,5 +439,139 @@ fn the_fake_follows_the_real_cli_on_every_scenario() {
         unexpected.is_empty(),
         "{} unexpected differences",
         unexpected.len()
+    );
+}
+
+/// An event log of `(kind, op, URN)` steps between a prelude and a summary, numbered from 0.
+fn event_log(steps: &[(&str, &str, &str)]) -> Vec<u8> {
+    let mut events = vec![serde_json::json!({"preludeEvent": {"config": {}}})];
+    for &(kind, op, urn) in steps {
+        let metadata = serde_json::json!({"op": op, "urn": urn, "type": "t", "provider": ""});
+        events.push(match kind {
+            "resourcePreEvent" => {
+                serde_json::json!({kind: {"metadata": metadata, "planning": false}})
+            }
+            _ => serde_json::json!({kind: {"metadata": metadata}}),
+        });
+    }
+    events.push(serde_json::json!({"summaryEvent": {"resourceChanges": {"same": 3}, "result": "succeeded"}}));
+    let mut log = Vec::new();
+    for (sequence, mut event) in events.into_iter().enumerate() {
+        event["sequence"] = Value::from(sequence);
+        event["timestamp"] = Value::from(1);
+        log.extend(event.to_string().bytes());
+        log.push(b'\n');
+    }
+    log
+}
+
+#[test]
+fn refresh_steps_compare_as_a_set_of_each_resource_s_events_in_order() {
+    const STACK: &str = "urn:pulumi:dev::p::pulumi:pulumi:Stack::p-dev";
+    const EXTRA: &str = "urn:pulumi:dev::p::pulumi:providers:pulumi::extra";
+    const SECOND: &str = "urn:pulumi:dev::p::pulumi:providers:pulumi::second";
+    let pre = |urn| ("resourcePreEvent", "refresh", urn);
+    let same = |urn| ("resOutputsEvent", "same", urn);
+    let lines = |steps: &[(&str, &str, &str)]| event_lines(&event_log(steps), "/tmp");
+    // As the fake writes it, and as the real engine most often does.
+    let in_order = lines(&[
+        pre(STACK),
+        same(STACK),
+        pre(EXTRA),
+        same(EXTRA),
+        pre(SECOND),
+        same(SECOND),
+    ]);
+    // Orders the real engine wrote, or may write: the stack after the others, the steps interleaved.
+    for other in [
+        [
+            pre(EXTRA),
+            same(EXTRA),
+            pre(SECOND),
+            same(SECOND),
+            pre(STACK),
+            same(STACK),
+        ],
+        [
+            pre(SECOND),
+            pre(STACK),
+            pre(EXTRA),
+            same(EXTRA),
+            same(STACK),
+            same(SECOND),
+        ],
+    ] {
+        assert_eq!(lines(&other), in_order, "{other:?}");
+    }
+    // Still differences: a missing or an extra step, another op, outputs before a step starts, a field.
+    let extra_step = [
+        pre(STACK),
+        same(STACK),
+        pre(EXTRA),
+        same(EXTRA),
+        pre(SECOND),
+        same(SECOND),
+        pre(SECOND),
+        same(SECOND),
+    ];
+    for other in [
+        &[pre(STACK), same(STACK), pre(EXTRA), same(EXTRA)][..],
+        &extra_step[..],
+        &[
+            pre(STACK),
+            same(STACK),
+            pre(EXTRA),
+            ("resOutputsEvent", "update", EXTRA),
+            pre(SECOND),
+            same(SECOND),
+        ][..],
+        &[
+            pre(STACK),
+            same(STACK),
+            same(EXTRA),
+            pre(EXTRA),
+            pre(SECOND),
+            same(SECOND),
+        ][..],
+    ] {
+        assert_ne!(lines(other), in_order, "{other:?}");
+    }
+    let mut log: Vec<Value> = serde_json::Deserializer::from_slice(&event_log(&[
+        pre(STACK),
+        same(STACK),
+        pre(EXTRA),
+        same(EXTRA),
+        pre(SECOND),
+        same(SECOND),
+    ]))
+    .into_iter::<Value>()
+    .collect::<Result<_, _>>()
+    .unwrap();
+    log[4]["resOutputsEvent"]["metadata"]["diffs"] = serde_json::json!(["x"]);
+    let bytes: Vec<u8> = log
+        .iter()
+        .flat_map(|e| format!("{e}\n").into_bytes())
+        .collect();
+    assert_ne!(event_lines(&bytes, "/tmp"), in_order);
+    // The steps of an update after `--refresh` are not taken into the refresh's batch: they start
+    // once every refresh step has ended.
+    let update = |op| (op, "same", STACK);
+    assert_ne!(
+        lines(&[
+            pre(STACK),
+            same(STACK),
+            update("resourcePreEvent"),
+            pre(EXTRA),
+            same(EXTRA),
+            update("resOutputsEvent"),
+        ]),
+        lines(&[
+            pre(STACK),
+            same(STACK),
+            pre(EXTRA),
+            same(EXTRA),
+            update("resourcePreEvent"),
+            update("resOutputsEvent"),
+        ]),
     );
 }
