@@ -202,14 +202,7 @@ mod tests {
     #[test]
     fn the_test_step_runs_xtask_tests_too() {
         assert!(TEST_ARGS.contains(&"--workspace"));
-        let metadata: serde_json::Value = serde_json::from_str(&cargo_stdout(&[
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ]))
-        .unwrap();
+        let metadata = crate::tidy::workspace_metadata(&crate::project_root()).unwrap();
         let xtask_is_a_member = metadata["packages"]
             .as_array()
             .unwrap()

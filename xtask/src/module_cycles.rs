@@ -1325,20 +1325,7 @@ mod more_tests;
 
     #[test]
     fn the_real_workspace_has_no_module_cycles() {
-        let root = crate::project_root();
-        let output = std::process::Command::new(crate::cargo())
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--no-deps",
-                "--offline",
-            ])
-            .current_dir(&root)
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let metadata = crate::tidy::workspace_metadata(&crate::project_root()).unwrap();
         assert_eq!(
             check_workspace(&metadata).unwrap().problems,
             Vec::<String>::new()

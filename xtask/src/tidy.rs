@@ -31,7 +31,9 @@ const FACADE: &str = "lift";
 /// The command line.
 const CLI: &str = "lift-cli";
 
-pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+/// The workspace's `cargo metadata` (members only, offline), as tidy and
+/// its tests read it.
+pub(crate) fn workspace_metadata(root: &Path) -> anyhow::Result<Value> {
     let output = Command::new(crate::cargo())
         .args([
             "metadata",
@@ -49,8 +51,11 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")
+}
+
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    let metadata = workspace_metadata(root)?;
     let mut problems = check(&metadata);
     problems.extend(check_facade_source(&root.join("crates/lift/src"))?);
     let cycles = crate::module_cycles::check_workspace(&metadata)?;
@@ -317,20 +322,7 @@ mod tests {
 
     #[test]
     fn the_real_workspace_is_tidy() {
-        let root = crate::project_root();
-        let output = Command::new(crate::cargo())
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--no-deps",
-                "--offline",
-            ])
-            .current_dir(&root)
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let metadata = workspace_metadata(&crate::project_root()).unwrap();
         assert_eq!(check(&metadata), Vec::<String>::new());
     }
 }
