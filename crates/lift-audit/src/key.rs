@@ -21,7 +21,7 @@ use lift_core::fs::KeyFileOptions;
 use lift_core::{KeyPage, PageProtection};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 

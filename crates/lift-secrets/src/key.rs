@@ -29,9 +29,15 @@ pub(crate) const NONCE_LEN: usize = 24;
 pub struct StoreKey(KeyPage);
 
 impl StoreKey {
-    /// Wraps raw key bytes; the argument is wiped once they are on the key's page.
+    /// Wraps raw key bytes. This function's copy is wiped once they are on
+    /// the key's page; an array is `Copy`, so the caller should wipe its own.
     pub fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {
-        let key = StoreKey(KeyPage::new(&bytes));
+        StoreKey::taking(&mut bytes)
+    }
+
+    /// Moves `bytes` onto the key's page and wipes them where they were.
+    fn taking(bytes: &mut [u8; KEY_LEN]) -> Self {
+        let key = StoreKey(KeyPage::new(&bytes[..]));
         bytes.zeroize();
         key
     }
@@ -49,7 +55,7 @@ impl StoreKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; KEY_LEN];
         rand::fill(&mut bytes[..]);
-        StoreKey::from_bytes(bytes)
+        StoreKey::taking(&mut bytes)
     }
 
     /// Reads a key file: 32 raw bytes, or 64 hex digits with an optional trailing newline.
@@ -80,12 +86,12 @@ impl StoreKey {
         let mut key = [0u8; KEY_LEN];
         if raw.len() == KEY_LEN {
             key.copy_from_slice(&raw);
-            return Ok(StoreKey::from_bytes(key));
+            return Ok(StoreKey::taking(&mut key));
         }
         let text = raw.strip_suffix(b"\n").unwrap_or(&raw);
         if text.len() == 2 * KEY_LEN {
             if hex::decode_to_slice(text, &mut key).is_ok() {
-                return Ok(StoreKey::from_bytes(key));
+                return Ok(StoreKey::taking(&mut key));
             }
             key.zeroize();
         }
@@ -100,7 +106,7 @@ impl StoreKey {
     pub fn try_generate() -> Result<Self> {
         let mut bytes = [0u8; KEY_LEN];
         lift_core::fs::random_bytes(&mut bytes).inspect_err(|_| bytes.zeroize())?;
-        Ok(StoreKey::from_bytes(bytes))
+        Ok(StoreKey::taking(&mut bytes))
     }
 
     /// Writes a fresh key to `path` with mode 0600, atomically and durably, refusing to overwrite.
@@ -118,12 +124,11 @@ impl StoreKey {
         Ok(key)
     }
 
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        // The key's page holds exactly KEY_LEN bytes (every constructor
-        // takes a [u8; KEY_LEN]), so this copy is the key.
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        key.copy_from_slice(self.0.expose());
-        XChaCha20Poly1305::new(&(*key).into())
+    /// The cipher, built from the key's page by reference, so no copy of
+    /// the key is left behind. `None` cannot happen: the page holds exactly
+    /// KEY_LEN bytes, since every constructor takes a [u8; KEY_LEN].
+    fn cipher(&self) -> Option<XChaCha20Poly1305> {
+        XChaCha20Poly1305::new_from_slice(self.0.expose()).ok()
     }
 
     /// A subkey for one purpose, so that one key never serves two algorithms or two file kinds.
@@ -166,15 +171,13 @@ impl MacPurpose {
     }
 }
 
-/// HMAC-SHA256 keyed with the store key's 32 bytes.
-///
-/// HMAC pads short keys with zeros to the 64-byte block, so padding here gives the
-/// standard result while using the infallible constructor.
+/// HMAC-SHA256 keyed with the store key's 32 bytes (or a subkey's), taken
+/// by reference. The state is wiped when dropped (`hmac`'s `zeroize` feature).
 fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
-    let mut block = Zeroizing::new([0u8; 64]);
-    let len = key.len().min(block.len());
-    block[..len].copy_from_slice(&key[..len]);
-    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&(*block).into())
+    // HMAC takes a key of any length, so this cannot fail; the fallback keeps
+    // the code free of `unwrap` while saying so.
+    <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as hmac::KeyInit>::new(&Default::default()))
 }
 
 impl fmt::Debug for StoreKey {
@@ -269,6 +272,7 @@ impl Protection {
                 lift_core::fs::random_bytes(&mut nonce)?;
                 let sealed = key
                     .cipher()
+                    .ok_or_else(|| Error::InvalidInput("the store key is not 32 bytes".into()))?
                     .encrypt(&XNonce::from(nonce), Payload { msg: value, aad })
                     .map_err(|_| Error::InvalidInput("value could not be encrypted".into()))?;
                 Ok((nonce.to_vec(), sealed))
@@ -282,7 +286,7 @@ impl Protection {
         match self {
             Protection::Encrypted(key) => {
                 let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
-                key.cipher()
+                key.cipher()?
                     .decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad })
                     .ok()
             }
