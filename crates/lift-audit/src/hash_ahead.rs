@@ -16,6 +16,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use crate::lines::{Lines, Position};
 use crate::record::{Hasher, parse_line};
@@ -35,6 +36,12 @@ const QUEUE: usize = 2;
 
 /// The most worker threads started, whatever the core count.
 const MAX_WORKERS: usize = 4;
+
+#[cfg(test)]
+thread_local! {
+    /// How many answers the verifier on this thread took from workers.
+    static ANSWERS_USED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// One line a worker checked.
 struct Answer {
@@ -56,6 +63,8 @@ struct Batch {
 /// The workers, and the verifier's place in their answers.
 pub(crate) struct HashAhead {
     workers: Vec<Receiver<Batch>>,
+    /// Joined when the workers are turned off, so that none outlives the walk.
+    threads: Vec<JoinHandle<()>>,
     /// Which worker holds the next batch.
     next_worker: usize,
     current: Batch,
@@ -83,7 +92,13 @@ impl HashAhead {
             return None;
         }
         let count = cores.min(MAX_WORKERS);
-        let mut workers = Vec::with_capacity(count);
+        let mut ahead = HashAhead {
+            workers: Vec::with_capacity(count),
+            threads: Vec::with_capacity(count),
+            next_worker: 0,
+            current: Batch::default(),
+            cursor: 0,
+        };
         for me in 0..count {
             let (tx, rx) = sync_channel(QUEUE);
             let files = files.clone();
@@ -91,18 +106,17 @@ impl HashAhead {
             let spawned = std::thread::Builder::new()
                 .name("lift-audit-verify".to_owned())
                 .spawn(move || work(files, (index, offset, line), &hasher, me, count, &tx));
-            if spawned.is_err() {
-                // The verifier then simply checks every hash itself.
-                return None;
+            match spawned {
+                Ok(thread) => {
+                    ahead.workers.push(rx);
+                    ahead.threads.push(thread);
+                }
+                // The verifier then simply checks every hash itself; dropping
+                // `ahead` ends and joins the workers already started.
+                Err(_) => return None,
             }
-            workers.push(rx);
         }
-        Some(HashAhead {
-            workers,
-            next_worker: 0,
-            current: Batch::default(),
-            cursor: 0,
-        })
+        Some(ahead)
     }
 
     /// Whether the record at `position`, whose bytes are `line`, has a hash
@@ -137,16 +151,29 @@ impl HashAhead {
                 return self.stop();
             }
             self.cursor += 1;
+            #[cfg(test)]
+            ANSWERS_USED.with(|used| used.set(used.get() + 1));
             return Some(answer.hash_ok);
         }
     }
 
-    /// Turns the workers off: dropping their queues ends them at their next batch.
+    /// Turns the workers off: dropping their queues ends each at its next
+    /// batch, and they are joined (a batch is at most [`BATCH_BYTES`]).
     fn stop(&mut self) -> Option<bool> {
         self.workers.clear();
+        for thread in self.threads.drain(..) {
+            // A worker that panicked has nothing left to clean up.
+            let _ = thread.join();
+        }
         self.current = Batch::default();
         self.cursor = 0;
         None
+    }
+}
+
+impl Drop for HashAhead {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -287,6 +314,42 @@ mod tests {
         assert_eq!(ahead.lookup(position, &other), None);
         let (text, _, position) = lines.next_line().unwrap().unwrap();
         assert_eq!(ahead.lookup(position, text), None);
+    }
+
+    #[test]
+    fn verify_takes_the_workers_answers_and_still_names_an_edit() {
+        if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+            eprintln!("skipped: one core, so no workers start");
+            return;
+        }
+        let key = AuditKey::from_bytes(b"hash-ahead test key, 32 bytes or more").unwrap();
+        let (_dir, path, mut bytes) = log(40_000, &key);
+        let options = crate::VerifyOptions {
+            key: Some(key),
+            allow_unanchored: true,
+            no_default_checkpoint: true,
+            ..crate::VerifyOptions::default()
+        };
+        ANSWERS_USED.with(|used| used.set(0));
+        let report = crate::verify_with(std::slice::from_ref(&path), &options).unwrap();
+        assert!(report.intact, "{:?}", report.failure);
+        let used = ANSWERS_USED.with(std::cell::Cell::get);
+        assert!(
+            used > 30_000,
+            "the walk took {used} answers from the workers"
+        );
+
+        let at = bytes.len() * 2 / 3;
+        let at = at + memchr::memmem::find(&bytes[at..], b"\"pad\":\"p").unwrap() + 8;
+        bytes[at] = b'q';
+        std::fs::write(&path, &bytes).unwrap();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let report = crate::verify_with(std::slice::from_ref(&path), &options).unwrap();
+        let failure = report.failure.unwrap();
+        assert_eq!(
+            (failure.finding, failure.line),
+            (crate::Finding::RecordModified, Some(line))
+        );
     }
 
     #[test]

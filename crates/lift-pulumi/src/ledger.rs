@@ -219,7 +219,7 @@ impl Ledger {
                     resource_type: resource_type.to_owned(),
                     op: OpType::Same.to_string(),
                     status: ResourceStatus::Pending,
-                    internal: is_internal(urn, resource_type),
+                    internal: is_default_provider(urn, resource_type),
                     duration: None,
                     diagnostics: Vec::new(),
                     started: Some(now),
@@ -233,8 +233,10 @@ impl Ledger {
     }
 }
 
-/// A default provider: `urn:pulumi:STACK::PROJECT::pulumi:providers:PKG::default[_VERSION]`.
-fn is_internal(urn: &str, resource_type: &str) -> bool {
+/// Whether a resource is a default provider, which the engine registers by
+/// itself rather than the program: `urn:pulumi:STACK::PROJECT::pulumi:providers:PKG::default[_VERSION]`.
+/// The ledger marks such entries `internal`; views leave them out.
+pub fn is_default_provider(urn: &str, resource_type: &str) -> bool {
     resource_type.starts_with("pulumi:providers:")
         && urn
             .rsplit("::")
@@ -326,19 +328,19 @@ mod internal_tests {
 
     #[test]
     fn default_providers_are_internal_and_explicit_ones_are_not() {
-        assert!(is_internal(
+        assert!(is_default_provider(
             "urn:pulumi:dev::p::pulumi:providers:aws::default_6_1_0",
             "pulumi:providers:aws"
         ));
-        assert!(is_internal(
+        assert!(is_default_provider(
             "urn:pulumi:dev::p::pulumi:providers:pkgA::default",
             "pulumi:providers:pkgA"
         ));
-        assert!(!is_internal(
+        assert!(!is_default_provider(
             "urn:pulumi:dev::p::pulumi:providers:aws::east",
             "pulumi:providers:aws"
         ));
-        assert!(!is_internal(
+        assert!(!is_default_provider(
             "urn:pulumi:dev::p::aws:s3:Bucket::default",
             "aws:s3:Bucket"
         ));

@@ -95,7 +95,7 @@ pub use events::{
     StdoutEvent, StepEventMetadata, StepEventStateMetadata, SummaryEvent, plain_text,
 };
 pub use health::CliHealthCheck;
-pub use ledger::{Diagnostic, Ledger, ResourceEntry, ResourceStatus};
+pub use ledger::{Diagnostic, Ledger, ResourceEntry, ResourceStatus, is_default_provider};
 pub use lifecycle::StackInitOptions;
 pub use names::StackName;
 pub use operation::{EventStream, OpOptions, OpResult, Operation};

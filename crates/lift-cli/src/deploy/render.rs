@@ -10,7 +10,10 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lift::pulumi::{EngineEvent, EventPayload, OpType, Operation, StepEventMetadata, plain_text};
+use lift::pulumi::{
+    EngineEvent, EventPayload, OpType, Operation, StepEventMetadata, is_default_provider,
+    plain_text,
+};
 
 use crate::context::Context;
 
@@ -131,17 +134,6 @@ fn step_line(indent: usize, op: &str, metadata: &StepEventMetadata, what: &str) 
         short_urn(&metadata.urn),
         indent = indent * 2 + 2
     )
-}
-
-/// A default provider (`pulumi:providers:PKG` named `default` or
-/// `default_*`), which the engine registers by itself: an internal step, not
-/// a resource of the program, so the view does not show it (as the ledger
-/// marks it `internal`).
-fn is_default_provider(metadata: &StepEventMetadata) -> bool {
-    metadata.resource_type.starts_with("pulumi:providers:") && {
-        let name = short_urn(&metadata.urn);
-        name == "default" || name.starts_with("default_")
-    }
 }
 
 /// The steps of a replacement that have finished, per URN.
@@ -279,7 +271,10 @@ impl View {
                 // from an earlier one goes, so that no line is drawn twice.
                 self.finish_bar(&metadata.urn);
                 let bar = match &self.live {
-                    Some(live) if metadata.op.is_change() && !is_default_provider(metadata) => {
+                    Some(live)
+                        if metadata.op.is_change()
+                            && !is_default_provider(&metadata.urn, &metadata.resource_type) =>
+                    {
                         let bar = live.add(ProgressBar::new_spinner());
                         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                         {
@@ -345,7 +340,7 @@ impl View {
     fn finished(&mut self, metadata: &StepEventMetadata) -> Vec<String> {
         let indent = self.indent_of(metadata);
         let started = self.finish_bar(&metadata.urn);
-        if !metadata.op.is_change() || is_default_provider(metadata) {
+        if !metadata.op.is_change() || is_default_provider(&metadata.urn, &metadata.resource_type) {
             return Vec::new();
         }
         // A replacement shows as one line, once its new resource exists:
