@@ -155,7 +155,7 @@ fn step_with_env(
     env: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     timed(name, || {
-        let status = Command::new(crate::cargo())
+        let status = Command::new(crate::workspace::cargo())
             .args(args)
             .envs(env.iter().copied())
             .current_dir(root)
@@ -185,9 +185,9 @@ mod tests {
     use super::*;
 
     fn cargo_stdout(args: &[&str]) -> String {
-        let output = Command::new(crate::cargo())
+        let output = Command::new(crate::workspace::cargo())
             .args(args)
-            .current_dir(crate::project_root())
+            .current_dir(crate::workspace::project_root())
             .output()
             .unwrap();
         assert!(
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn the_test_step_runs_xtask_tests_too() {
         assert!(TEST_ARGS.contains(&"--workspace"));
-        let metadata = crate::tidy::workspace_metadata(&crate::project_root()).unwrap();
+        let metadata = crate::tidy::workspace_metadata(&crate::workspace::project_root()).unwrap();
         let xtask_is_a_member = metadata["packages"]
             .as_array()
             .unwrap()

@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn generated_files_are_fresh() {
-        let root = crate::project_root();
+        let root = crate::workspace::project_root();
         if let Err(err) = run(&root, true) {
             panic!("{err:#}");
         }

@@ -31,7 +31,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             &joined
         };
         println!("features: checking the facade with {label}");
-        let status = Command::new(crate::cargo())
+        let status = Command::new(crate::workspace::cargo())
             .args(&args)
             .current_dir(root)
             .status()
@@ -40,7 +40,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             bail!("the facade does not build with {label}");
         }
     }
-    let status = Command::new(crate::cargo())
+    let status = Command::new(crate::workspace::cargo())
         .args([
             "check",
             "--quiet",

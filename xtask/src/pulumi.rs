@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn the_pinned_versions_are_readable() {
-        let root = crate::project_root();
+        let root = crate::workspace::project_root();
         assert!(required_version(&root.join("tools/pulumi/go.mod"), CLI_MODULE).is_ok());
         assert!(required_version(&root.join("tools/pulumi-yaml/go.mod"), YAML_MODULE).is_ok());
     }

@@ -69,7 +69,7 @@ pub(crate) fn run(root: &Path, version: &str, dry_run: bool) -> anyhow::Result<(
         args.push(krate.to_owned());
     }
     println!("release: cargo {}", args.join(" "));
-    let status = Command::new(crate::cargo())
+    let status = Command::new(crate::workspace::cargo())
         .args(&args)
         .current_dir(&workdir)
         .status()
@@ -183,7 +183,8 @@ mod tests {
 
     #[test]
     fn versions_move_in_lockstep() {
-        let manifest = std::fs::read_to_string(crate::project_root().join("Cargo.toml")).unwrap();
+        let manifest =
+            std::fs::read_to_string(crate::workspace::project_root().join("Cargo.toml")).unwrap();
         let updated = set_versions(&manifest, "9.8.7").unwrap();
         let doc: DocumentMut = updated.parse().unwrap();
         assert_eq!(

@@ -34,7 +34,7 @@ const CLI: &str = "lift-cli";
 /// The workspace's `cargo metadata` (members only, offline), as tidy and
 /// its tests read it.
 pub(crate) fn workspace_metadata(root: &Path) -> anyhow::Result<Value> {
-    let output = Command::new(crate::cargo())
+    let output = Command::new(crate::workspace::cargo())
         .args([
             "metadata",
             "--format-version",
@@ -316,13 +316,13 @@ mod tests {
 
     #[test]
     fn the_real_facade_holds_no_logic() {
-        let src = crate::project_root().join("crates/lift/src");
+        let src = crate::workspace::project_root().join("crates/lift/src");
         assert_eq!(check_facade_source(&src).unwrap(), Vec::<String>::new());
     }
 
     #[test]
     fn the_real_workspace_is_tidy() {
-        let metadata = workspace_metadata(&crate::project_root()).unwrap();
+        let metadata = workspace_metadata(&crate::workspace::project_root()).unwrap();
         assert_eq!(check(&metadata), Vec::<String>::new());
     }
 }

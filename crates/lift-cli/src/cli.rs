@@ -1,8 +1,12 @@
-//! The command-line surface. Scripts outside the project rely on it: change it only additively.
+//! The command-line surface: the clap definition of every command, and the
+//! whole `lift` command line built from it. Scripts outside the project rely
+//! on it: change it only additively.
+//!
+//! It only defines; `lib.rs` runs what it parses.
 
-use clap::{Parser, Subcommand};
+use clap::{Arg, CommandFactory as _, Parser, Subcommand};
+use clap_complete::Shell;
 
-use crate::context::Context;
 use crate::global_args::GlobalArgs;
 
 /// lift: deployment infrastructure for Rust services on AWS Lambda.
@@ -35,16 +39,38 @@ pub enum Command {
     Env(crate::environments::EnvArgs),
 }
 
-/// Runs a parsed command and returns its exit code.
-pub(crate) async fn run(command: Command, ctx: &Context) -> lift::Result<u8> {
-    match command {
-        Command::Deploy(args) => crate::deploy::run(args, ctx).await,
-        Command::Health(args) => crate::health::run(args, ctx).await,
-        Command::Secrets(args) => crate::secrets::run(args, ctx).await,
-        Command::Audit(args) => crate::audit::run(args, ctx).await,
-        Command::Demo(args) => crate::demo::run(args, ctx).await,
-        Command::Env(args) => crate::environments::run(args, ctx),
-    }
+/// The whole `lift` command line: [`Cli`] plus the commands about the command
+/// line itself (`completions`, `man`), which need the finished definition.
+pub fn command() -> clap::Command {
+    Cli::command()
+        .subcommand(completions_command())
+        .subcommand(man_command())
+}
+
+/// The `completions` subcommand; `completions.rs` runs it.
+fn completions_command() -> clap::Command {
+    clap::Command::new("completions")
+        .about("Print a shell completion script (bash, zsh, fish, powershell, elvish)")
+        .long_about(
+            "Print a shell completion script on stdout.\n\n\
+             bash:       lift completions bash > ~/.local/share/bash-completion/completions/lift\n\
+             zsh:        lift completions zsh > \"${fpath[1]}/_lift\"\n\
+             fish:       lift completions fish > ~/.config/fish/completions/lift.fish\n\
+             powershell: lift completions powershell | Out-String | Invoke-Expression",
+        )
+        .arg(
+            Arg::new("shell")
+                .value_name("SHELL")
+                .help("The shell to complete for")
+                .required(true)
+                .value_parser(clap::value_parser!(Shell)),
+        )
+}
+
+/// The `man` subcommand; `man.rs` runs it.
+fn man_command() -> clap::Command {
+    clap::Command::new("man")
+        .about("Print lift's man page (roff) on stdout; read it with `lift man | man -l -`")
 }
 
 #[cfg(test)]

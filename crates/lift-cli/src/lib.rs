@@ -30,20 +30,12 @@ mod secrets;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, FromArgMatches as _};
+use clap::FromArgMatches as _;
 
-pub use cli::Cli;
+pub use cli::{Cli, command};
 pub use man::man_pages;
 pub use output::{EXIT_CONFLICT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 pub use schemas::json_schemas;
-
-/// The whole `lift` command line: [`Cli`] plus the commands about the command
-/// line itself (`completions`, `man`), which need the finished definition.
-pub fn command() -> clap::Command {
-    Cli::command()
-        .subcommand(completions::command())
-        .subcommand(man::command())
-}
 
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
@@ -98,7 +90,7 @@ pub fn main() -> ExitCode {
             Ok(ctx) => ctx,
             Err(err) => return output::report_error(json, &err),
         };
-        let result = cli::run(cli.command, &ctx).await;
+        let result = run(cli.command, &ctx).await;
         let closed = ctx.close().await;
         match (result, closed) {
             (Ok(code), Ok(())) => code,
@@ -106,6 +98,18 @@ pub fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
+}
+
+/// Runs a parsed command and returns its exit code.
+async fn run(command: cli::Command, ctx: &context::Context) -> lift::Result<u8> {
+    match command {
+        cli::Command::Deploy(args) => deploy::run(args, ctx).await,
+        cli::Command::Health(args) => health::run(args, ctx).await,
+        cli::Command::Secrets(args) => secrets::run(args, ctx).await,
+        cli::Command::Audit(args) => audit::run(args, ctx).await,
+        cli::Command::Demo(args) => demo::run(args, ctx).await,
+        cli::Command::Env(args) => environments::run(args, ctx),
+    }
 }
 
 /// Prints a parse error, or help and version, and returns the exit code:

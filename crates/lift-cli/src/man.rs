@@ -1,19 +1,15 @@
 //! `lift man`, and the man pages `cargo xtask codegen` writes into docs/man:
-//! roff rendered by clap_mangen from the same definition as the parser.
+//! roff rendered by clap_mangen from the same definition as the parser
+//! (`cli.rs` defines the subcommand).
 
 use clap::Command;
 
+use crate::cli::command;
 use crate::output::{EXIT_FAILURE, EXIT_OK, stderr_line, write_bytes};
-
-/// The `man` subcommand.
-pub(crate) fn command() -> Command {
-    Command::new("man")
-        .about("Print lift's man page (roff) on stdout; read it with `lift man | man -l -`")
-}
 
 /// Prints the man page of `lift` and returns the exit code.
 pub(crate) fn run() -> u8 {
-    match render(without_env_values(crate::command())) {
+    match render(without_env_values(command())) {
         Ok(page) => {
             write_bytes(&mut std::io::stdout().lock(), &page);
             EXIT_OK
@@ -31,7 +27,7 @@ pub(crate) fn run() -> u8 {
 /// The pages do not depend on the environment that renders them: values of
 /// the environment variables behind options are left out.
 pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    let mut root = without_env_values(crate::command());
+    let mut root = without_env_values(command());
     root.build();
     let mut pages = Vec::new();
     collect(&root, "lift", &mut pages)?;

@@ -20,12 +20,13 @@
 //! It exits 1 if any step that ran failed, and 2 when `--dir` names a
 //! directory that is not empty (the demo never mixes its files with others').
 //!
-//! The modules, one job each: `layout` (where the files go and what
-//! `--remove` may delete), `files` (private files), `service` (the TCP
-//! credential service and its rotator), `steps` (what each step does),
-//! `walkthrough` (numbering, timing and printing steps) and `report` (the
-//! `--json` document).
+//! The modules, one job each: `args` (the command line), `layout` (where the
+//! files go and what `--remove` may delete), `files` (private files),
+//! `service` (the TCP credential service and its rotator), `steps` (what each
+//! step does, and the secret it rotates), `walkthrough` (numbering, timing
+//! and printing steps) and `report` (the `--json` document).
 
+mod args;
 mod files;
 mod layout;
 pub(crate) mod report;
@@ -33,33 +34,19 @@ mod service;
 mod steps;
 mod walkthrough;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Args;
 use lift::pulumi::PulumiCli;
 use lift::secrets::{AuditedProvider, RotationEngine};
 use lift::{AuditSink, SecretName};
 
+pub(crate) use self::args::DemoArgs;
 use self::layout::Layout;
 use self::report::{DemoReport, DemoStep, StepStatus};
+use self::steps::SECRET;
 use self::walkthrough::Walkthrough;
 use crate::context::Context;
 use crate::output::{EXIT_FAILURE, EXIT_OK, Stream, use_color};
-
-/// Arguments of `lift demo`.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Run in DIR, which must be new or empty, instead of a fresh temporary directory.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// Remove what the demo created at the end instead of keeping it for inspection.
-    #[arg(long)]
-    pub remove: bool,
-}
-
-/// The secret the demo rotates.
-const SECRET: &str = "demo/db/password";
 
 pub(crate) async fn run(args: DemoArgs, ctx: &Context) -> lift::Result<u8> {
     let layout = match &args.dir {

@@ -22,6 +22,9 @@ use super::files::{create_private_dir, io_error, random_bytes, write_private};
 use super::layout::Layout;
 use super::service::{Service, ServiceRotator};
 
+/// The secret the demo provisions and rotates.
+pub(super) const SECRET: &str = "demo/db/password";
+
 /// Creates the encrypted secret store and the keyed audit log.
 pub(super) async fn setup(
     layout: &Layout,
@@ -83,14 +86,14 @@ pub(super) fn environments(layout: &Layout) -> lift::Result<((), String)> {
             "secrets",
             "--plaintext",
             "put",
-            super::SECRET,
+            SECRET,
         ]
         .map(std::ffi::OsString::from)
         .to_vec()
     };
     let check = |env: &str| -> lift::Result<()> {
         let args = line(env);
-        let first = crate::command()
+        let first = crate::cli::command()
             .try_get_matches_from(&args)
             .map_err(|err| Error::invalid_input(err.to_string()))?;
         let parsed =
@@ -128,8 +131,7 @@ pub(super) fn environments(layout: &Layout) -> lift::Result<((), String)> {
     }
     let detail = format!(
         "{config}: dev (development), prod (production)\n`lift --env dev secrets --plaintext put {}`: allowed by dev's policy\n`lift --env prod secrets --plaintext put {}`: refused, exit 2, nothing written:\n  {refusal}",
-        super::SECRET,
-        super::SECRET
+        SECRET, SECRET
     );
     Ok(((), detail))
 }

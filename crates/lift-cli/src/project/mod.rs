@@ -7,6 +7,7 @@
 //! beats its `LIFT_*` variable, which beats the file, which beats lift's
 //! built-in default, and nothing that worked without a config file changes.
 
+mod environment;
 mod file;
 pub(crate) mod policy;
 pub(crate) mod settings;
@@ -17,19 +18,11 @@ use std::path::Path;
 use clap::{ArgMatches, FromArgMatches};
 use lift::{Error, ErrorKind};
 
+pub(crate) use environment::Environment;
 pub(crate) use file::{LoadedConfig, ProjectConfig};
 pub(crate) use policy::Policy;
 
 use crate::global_args::GlobalArgs;
-
-/// The environment a command runs in.
-#[derive(Debug)]
-pub(crate) struct Environment {
-    /// Its name.
-    pub(crate) name: String,
-    /// What its policy enforces.
-    pub(crate) policy: Policy,
-}
 
 /// A parsed command line, with the environment it selected.
 pub(crate) struct Parsed {
@@ -118,7 +111,7 @@ pub(crate) fn parse_from(
             ),
         )));
     };
-    let command = settings::with_defaults(crate::command(), env_config, &loaded, &first);
+    let command = settings::with_defaults(crate::cli::command(), env_config, &loaded, &first);
     let matches = command
         .try_get_matches_from(&args)
         .map_err(ParseFailure::Usage)?;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::CliError;
+use crate::error::CliError;
 
 /// Flags that take a value. Anything else that is known is a boolean flag.
 const VALUE_FLAGS: &[&str] = &[

@@ -5,11 +5,23 @@ use std::io::{IsTerminal, Read};
 
 use serde_json::{Value, json};
 
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::output::print_json;
 use crate::project::{Project, qualify_key};
 use crate::secret::{self, Secrets};
 use crate::settings::ConfigEntry;
 use crate::store::{Backend, StackState};
-use crate::{CliError, ConfigValueJson, Ctx, print_json};
+
+/// `configValueJSON` of `pkg/cmd/pulumi/config`: the value is omitted for a secret unless shown.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ConfigValueJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) value: Option<String>,
+    #[serde(rename = "objectValue", skip_serializing_if = "Option::is_none")]
+    pub(crate) object_value: Option<serde_json::Value>,
+    pub(crate) secret: bool,
+}
 
 /// Dispatches the `config` commands.
 pub(crate) fn run(ctx: &Ctx) -> Result<(), CliError> {

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::CliError;
 use crate::clock;
+use crate::error::CliError;
 
 fn is_false(b: &bool) -> bool {
     !*b

@@ -7,8 +7,11 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use crate::error::{CliError, ErrorKind};
 use crate::events::Damage;
-use crate::{CliError, DEFAULT_VERSION};
+
+/// The version printed by `pulumi version` unless `FAKE_PULUMI_VERSION` overrides it.
+const DEFAULT_VERSION: &str = "v3.274.1";
 
 /// The failure to inject (`FAKE_PULUMI_FAIL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +169,7 @@ impl Faults {
             Some(Fail::Exit(code)) => Err(CliError {
                 message: format!("fake failure injected by FAKE_PULUMI_FAIL=exit:{code}"),
                 code: *code,
-                kind: crate::ErrorKind::Cli,
+                kind: ErrorKind::Cli,
             }),
             Some(Fail::Conflict) => Err(CliError::new(
                 "[409] Conflict: Another update is currently in progress.",

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::CliError;
+use crate::error::CliError;
 use crate::secret::{self, seal};
 use crate::settings::ConfigEntry;
 use crate::store;

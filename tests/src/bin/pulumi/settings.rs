@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{CliError, secret, yaml};
+use crate::error::CliError;
+use crate::{secret, yaml};
 
 /// One configuration entry of a stack.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -5,9 +5,14 @@ use std::io::Read;
 
 use serde_json::{Value, json};
 
+use crate::clock;
+use crate::config_cmd::ConfigValueJson;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::output::print_json;
 use crate::secret::{self, Secrets};
+use crate::stack_name::{check_qualified, normalize_stack_name};
 use crate::store::{self, Backend, BackendKind, ResourceState, StackState};
-use crate::{CliError, ConfigValueJson, Ctx, clock, normalize_stack_name, print_json};
 
 /// `stackSummaryJSON` of `pulumi stack ls --json`.
 #[derive(serde::Serialize)]
@@ -143,7 +148,7 @@ fn init(ctx: &Ctx) -> Result<(), CliError> {
         }
     };
     let name = normalize_stack_name(&raw)?;
-    crate::check_qualified(&raw, &project, &backend)?;
+    check_qualified(&raw, &project, &backend)?;
     if backend.exists(&project.name, &name) {
         // Pulumi names the stack fully qualified here.
         let org = match backend.kind {

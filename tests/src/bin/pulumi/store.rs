@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::CliError;
 use crate::clock;
+use crate::error::CliError;
 use crate::settings::{self, ConfigEntry};
 
 /// Which kind of backend the state root emulates.

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::clock;
+use crate::context::Ctx;
+use crate::error::CliError;
 use crate::project::Project;
 use crate::settings::ConfigEntry;
 use crate::store::{Backend, ResourceState, UpdateRecord};
-use crate::{CliError, Ctx, clock};
 
 /// What the history entry says about the operation.
 pub(super) struct Entry<'a> {

@@ -1,14 +1,16 @@
 //! `pulumi preview|up|refresh|destroy`: plans steps from the program and the state, emits engine events,
 //! prints Pulumi-like progress, and records state and history.
 //!
-//! `run` drives one operation; each file beside it has one job: `plan` diffs the program against the
-//! state, `update`, `refresh` and `destroy` walk the steps of each operation, `run` applies one step,
-//! `step` and `digest` give the forms a step is shown in, `screen` the human output, `selection` the
+//! `run` drives one operation; each file beside it has one job: `operation` names the four
+//! operations, `plan` diffs the program against the state, `update`, `refresh` and `destroy` walk
+//! the steps of each operation, `run` applies one step, `step` and `digest` give the forms a step
+//! is shown in, `screen` the human output, `summary` its end, `selection` the
 //! `--target`/`--exclude` rules, and `history` the record an update leaves.
 
 mod destroy;
 mod digest;
 mod history;
+mod operation;
 mod plan;
 mod refresh;
 mod run;
@@ -23,54 +25,23 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::clock;
 use crate::config_cmd::{effective_config, load_config_file};
+use crate::context::Ctx;
+use crate::error::{CliError, ErrorKind};
 use crate::events::{Color, EventLog};
 use crate::faults::{Fail, Slow};
 use crate::interrupt::{self, Interrupts};
+use crate::output::print_json;
 use crate::project::{self, Project};
 use crate::secret;
 use crate::settings::ConfigEntry;
 use crate::store::{self, BackendKind};
-use crate::{CliError, Ctx, clock, print_json};
 use digest::{PreviewDiagnostic, PreviewDigest};
 use run::Run;
 use screen::Screen;
 
-/// The four engine operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Operation {
-    /// `pulumi preview`.
-    Preview,
-    /// `pulumi up`.
-    Up,
-    /// `pulumi refresh`.
-    Refresh,
-    /// `pulumi destroy`.
-    Destroy,
-}
-
-impl Operation {
-    /// The history kind of the operation.
-    fn kind(self) -> &'static str {
-        match self {
-            Operation::Preview | Operation::Up => "update",
-            Operation::Refresh => "refresh",
-            Operation::Destroy => "destroy",
-        }
-    }
-
-    /// The first line of the human output.
-    fn header(self, preview: bool) -> &'static str {
-        match (self, preview) {
-            (Operation::Preview, _) | (Operation::Up, true) => "Previewing update",
-            (Operation::Up, false) => "Updating",
-            (Operation::Refresh, true) => "Previewing refresh",
-            (Operation::Refresh, false) => "Refreshing",
-            (Operation::Destroy, true) => "Previewing destroy",
-            (Operation::Destroy, false) => "Destroying",
-        }
-    }
-}
+pub(crate) use operation::Operation;
 
 const STACK_TYPE: &str = "pulumi:pulumi:Stack";
 
@@ -340,7 +311,7 @@ pub(crate) fn run(ctx: &Ctx, op: Operation) -> Result<(), CliError> {
         return Err(CliError {
             message: format!("no changes were expected for {operation} but changes were proposed"),
             code: 7,
-            kind: crate::ErrorKind::Cli,
+            kind: ErrorKind::Cli,
         });
     }
     Ok(())

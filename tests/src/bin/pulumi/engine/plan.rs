@@ -8,11 +8,12 @@ use super::STACK_TYPE;
 use super::run::Run;
 use super::selection::glob_match;
 use super::step::{Step, default_provider};
+use crate::clock;
+use crate::error::CliError;
 use crate::events::PropertyDiff;
 use crate::project::{self, DeclaredResource, Program};
 use crate::settings::ConfigEntry;
 use crate::store::{ResourceState, StackState};
-use crate::{CliError, clock};
 
 impl Run<'_> {
     pub(super) fn stack_step(

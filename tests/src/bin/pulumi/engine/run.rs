@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::screen::{Screen, past, present, symbol};
 use super::step::{Step, blinded, is_internal_urn, meta, step_json};
-use crate::Ctx;
+use crate::context::Ctx;
 use crate::events::EventLog;
 use crate::faults::Slow;
 use crate::interrupt::{Interrupts, Woken};
@@ -275,7 +275,7 @@ impl Run<'_> {
     /// Ends the operation's diagnostics: a cancelled run gets `update canceled`, a failed one
     /// `update failed` (or its refresh/destroy/preview form) unless its program reported the failure
     /// itself. Returns the summary's result.
-    pub(super) fn finish(&mut self, op: super::Operation) -> &'static str {
+    pub(super) fn finish(&mut self, op: super::operation::Operation) -> &'static str {
         if self.cancelled {
             self.log.diagnostic("", "error", "update canceled");
             self.diagnostics
@@ -284,8 +284,8 @@ impl Run<'_> {
         } else if self.failed && !self.program_failed {
             let what = match (op, self.preview) {
                 (_, true) => "preview failed",
-                (super::Operation::Refresh, _) => "refresh failed",
-                (super::Operation::Destroy, _) => "destroy failed",
+                (super::operation::Operation::Refresh, _) => "refresh failed",
+                (super::operation::Operation::Destroy, _) => "destroy failed",
                 _ => "update failed",
             };
             self.log.diagnostic("", "error", what);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::Ctx;
+use crate::context::Ctx;
 
 pub(super) fn glob_match(pattern: &str, text: &str) -> bool {
     if !pattern.contains('*') {

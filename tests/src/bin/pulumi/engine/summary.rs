@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::Operation;
+use super::operation::Operation;
 use super::run::Run;
 use super::screen::{past, symbol};
 use super::step::blinded;
