@@ -52,11 +52,30 @@ pub(crate) enum Waiter {
     Group(oneshot::Sender<Result<Vec<Receipt>>>, Vec<Receipt>),
 }
 
+/// Says, as a trace event with target `lift_audit::ack`, that callers are
+/// being answered: records `first` to `last` acknowledged, by an append's
+/// answer (`kind = "append"`: durable under `EveryRecord` and `GroupCommit`,
+/// written under `Interval`) or by `sync` or `close` (`kind = "barrier"`:
+/// durable and checkpointed). Emitted just before the answer is sent, on the
+/// thread that sends it, so that a crash-state test can place it among the
+/// file operations it records.
+pub(crate) fn acknowledged(kind: &'static str, first: u64, last: u64) {
+    tracing::trace!(target: "lift_audit::ack", kind, first, last, "answering");
+}
+
 impl Waiter {
     pub(crate) fn succeed(self) {
         match self {
-            Waiter::Record(reply, receipt) => drop(reply.send(Ok(receipt))),
-            Waiter::Group(reply, receipts) => drop(reply.send(Ok(receipts))),
+            Waiter::Record(reply, receipt) => {
+                acknowledged("append", receipt.seq, receipt.seq);
+                drop(reply.send(Ok(receipt)));
+            }
+            Waiter::Group(reply, receipts) => {
+                if let (Some(first), Some(last)) = (receipts.first(), receipts.last()) {
+                    acknowledged("append", first.seq, last.seq);
+                }
+                drop(reply.send(Ok(receipts)));
+            }
         }
     }
 

@@ -22,7 +22,7 @@ use crate::paths::{default_signing_key_path, lock_path};
 use crate::record::{Hasher, encode_line, format_time};
 use crate::recovery::{ChainTail, absorb, open_live, recover, segment_path};
 use crate::staging::{Entry, Reply, Staging};
-use crate::syncer::{Durable, Failure, Head, Syncing, Then, Waiter, closed_error};
+use crate::syncer::{Durable, Failure, Head, Syncing, Then, Waiter, acknowledged, closed_error};
 
 /// The event recording that a torn tail was cut.
 fn repair_event(log: &Path, cut_bytes: u64, last_good_seq: u64, file: &str) -> AuditEvent {
@@ -341,17 +341,29 @@ impl Writer {
                 Entry::Flush(reply) => {
                     self.write_units(bytes, std::mem::take(&mut units));
                     records = 0;
+                    let through = self.tail.seq;
                     self.syncing.barrier(
                         Then::Checkpoint,
-                        Box::new(move |result| drop(reply.send(result))),
+                        Box::new(move |result| {
+                            if result.is_ok() && through > 0 {
+                                acknowledged("barrier", 1, through);
+                            }
+                            drop(reply.send(result));
+                        }),
                     );
                 }
                 Entry::Close(reply) => {
                     self.write_units(bytes, std::mem::take(&mut units));
                     records = 0;
+                    let through = self.tail.seq;
                     self.syncing.barrier(
                         Then::Checkpoint,
-                        Box::new(move |result| drop(reply.send(result))),
+                        Box::new(move |result| {
+                            if result.is_ok() && through > 0 {
+                                acknowledged("barrier", 1, through);
+                            }
+                            drop(reply.send(result));
+                        }),
                     );
                     closing = true;
                 }
@@ -462,10 +474,16 @@ impl Writer {
         match (reply, failure) {
             (Ok(reply), None) => {
                 if let Some(receipt) = receipts.pop() {
+                    acknowledged("append", receipt.seq, receipt.seq);
                     drop(reply.send(Ok(receipt)));
                 }
             }
-            (Err(reply), None) => drop(reply.send(Ok(receipts))),
+            (Err(reply), None) => {
+                if let (Some(first), Some(last)) = (receipts.first(), receipts.last()) {
+                    acknowledged("append", first.seq, last.seq);
+                }
+                drop(reply.send(Ok(receipts)));
+            }
             (Ok(reply), Some(err)) => drop(reply.send(Err(err))),
             (Err(reply), Some(err)) => drop(reply.send(Err(err))),
         }
