@@ -73,7 +73,9 @@ fn config() -> LambdaOptions {
 /// One cold start with the layer: deployment, monitor, layer, first invocation.
 async fn layered_cold_start(sink: &Arc<Mutex<std::fs::File>>) -> (Duration, f64) {
     let start = Instant::now();
-    let monitor = match Monitor::start(MonitorOptions::default()) {
+    // As in Lambda, where `AWS_LAMBDA_FUNCTION_NAME` turns it on by default: the cgroup
+    // is found at the sampler's first tick, not in `Monitor::start`.
+    let monitor = match Monitor::start(MonitorOptions::default().background_discovery(true)) {
         Ok(monitor) => monitor,
         Err(err) => panic!("monitor: {err}"),
     };

@@ -260,6 +260,29 @@ pub(crate) fn rusage() -> Rusage {
     }
 }
 
+/// The peak RSS of this process, without the CPU times [`rusage`] also sums over every
+/// thread: on Linux `getrusage(RUSAGE_THREAD)`, whose `ru_maxrss` is the process's
+/// (the high-water mark of the memory map the threads share); elsewhere
+/// `getrusage(RUSAGE_SELF)`.
+#[cfg(unix)]
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let who = UsageWho::RUSAGE_THREAD;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let who = UsageWho::RUSAGE_SELF;
+    let usage = getrusage(who).ok()?;
+    // ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+    let unit = if cfg!(target_vendor = "apple") {
+        1
+    } else {
+        1024
+    };
+    u64::try_from(usage.max_rss())
+        .ok()
+        .map(|v| v.saturating_mul(unit))
+}
+
 /// The soft and hard `RLIMIT_NOFILE`, and whether the soft one is unlimited.
 #[cfg(unix)]
 pub(crate) fn nofile_limits() -> (Option<u64>, Option<u64>, bool) {
@@ -392,7 +415,7 @@ pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<Process
     }
     snapshot.cgroup =
         crate::cgroup::CgroupFiles::discover_in(std::path::Path::new(&format!("/proc/{pid}")))
-            .map(|files| files.read(&mut [0u8; 4096]));
+            .map(|mut files| files.read(&mut [0u8; 4096]));
     Ok(ProcessSnapshot {
         pid,
         name: Some(stat.comm),
@@ -414,7 +437,7 @@ pub(crate) fn sample_host() -> HostSnapshot {
         memory_available_bytes: meminfo.as_ref().and_then(|m| m.mem_available),
         load: load.map(|l| [f64::from(l.one), f64::from(l.five), f64::from(l.fifteen)]),
         disks: Vec::new(),
-        cgroup: crate::cgroup::CgroupFiles::discover().map(|f| f.read(&mut [0u8; 4096])),
+        cgroup: crate::cgroup::CgroupFiles::discover().map(|mut f| f.read(&mut [0u8; 4096])),
     }
 }
 
@@ -472,7 +495,7 @@ pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<Process
     {
         snapshot.cgroup =
             crate::cgroup::CgroupFiles::discover_in(std::path::Path::new(&format!("/proc/{pid}")))
-                .map(|files| files.read(&mut [0u8; 4096]));
+                .map(|mut files| files.read(&mut [0u8; 4096]));
     }
     Ok(ProcessSnapshot {
         pid,
@@ -497,7 +520,7 @@ pub(crate) fn sample_host() -> HostSnapshot {
         load: Some([load.one, load.five, load.fifteen]),
         disks: Vec::new(),
         #[cfg(target_os = "linux")]
-        cgroup: crate::cgroup::CgroupFiles::discover().map(|f| f.read(&mut [0u8; 4096])),
+        cgroup: crate::cgroup::CgroupFiles::discover().map(|mut f| f.read(&mut [0u8; 4096])),
         #[cfg(not(target_os = "linux"))]
         cgroup: None,
     }
@@ -506,6 +529,28 @@ pub(crate) fn sample_host() -> HostSnapshot {
 #[cfg(all(test, target_os = "linux", not(feature = "sysinfo")))]
 mod tests {
     use super::*;
+
+    /// The thread's `ru_maxrss` is the process's peak: it follows memory that another
+    /// thread touched, and agrees with `RUSAGE_SELF`.
+    #[test]
+    fn the_peak_from_one_thread_is_the_process_peak() {
+        let before = peak_rss_bytes().unwrap();
+        std::thread::spawn(|| {
+            let big = vec![1u8; 96 << 20];
+            std::hint::black_box(&big);
+        })
+        .join()
+        .unwrap();
+        let thread = peak_rss_bytes().unwrap();
+        let process = rusage().peak_rss_bytes.unwrap();
+        assert!(
+            thread >= before.max(90 << 20),
+            "thread {thread}, before {before}"
+        );
+        // Other tests allocate meanwhile: the later reading may only be higher.
+        assert!(process >= thread, "process {process}, thread {thread}");
+        assert!(peak_rss_bytes().unwrap() >= process);
+    }
 
     /// The link count of `/proc/self/task` is the thread count: it agrees with a listing
     /// of the directory and with `/proc/self/stat`, and follows threads that start.

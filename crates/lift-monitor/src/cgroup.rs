@@ -4,9 +4,16 @@
 //! Discovery is a cold path, done once: `/proc/<pid>/cgroup` and `/proc/<pid>/mountinfo`
 //! are parsed with the `procfs` crate, and the octal escapes the kernel writes for
 //! spaces, tabs, newlines and backslashes in paths (`\040`) are decoded. The files found
-//! are kept open and re-read with `pread` on every sample.
+//! are kept open and re-read with `pread` on every sample, except the limits of a
+//! sampler's cgroup and its ancestors, which are re-read only after inotify reports a
+//! write to one of their files (or [`LIMIT_REFRESH`] after they were read).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use procfs::FromBufRead;
 use procfs::ProcessCGroups;
@@ -33,6 +40,87 @@ pub(crate) struct CgroupFiles {
     /// The limits of the ancestors up to the mount's root (v2 `memory.max`, v1
     /// `memory.limit_in_bytes`): a parent's limit binds too.
     ancestors: Vec<ProcFile>,
+    /// The paths of the limit files (own first, then the ancestors'), for [`CgroupFiles::watch_limits`].
+    limit_paths: Vec<PathBuf>,
+    /// The limits as last read, re-read after a write to one of their files; `None`
+    /// re-reads them on every [`CgroupFiles::read`].
+    watch: Option<LimitCache>,
+    /// How often the limit files were read, for the tests of the cache.
+    #[cfg(test)]
+    limit_reads: usize,
+}
+
+/// The longest the limits are kept without a re-read when inotify reported no write to
+/// their files: a backstop for a write inotify could miss (its queue overflowing is
+/// reported and handled; a limit changed through another mount of a different
+/// superblock would not be).
+pub(crate) const LIMIT_REFRESH: Duration = Duration::from_secs(10);
+
+/// The process's inotify instance watching cgroup limit files for writes.
+///
+/// A cgroup's limit changes only when something writes its file (`memory.max`,
+/// `memory.limit_in_bytes`), and the kernel reports every write to an inotify watch on
+/// that file (`IN_MODIFY`), whichever process writes it. So one non-blocking `read` of
+/// this descriptor per sample, which finds nothing when no limit moved, replaces one
+/// `pread` per limit file (three on a host with two ancestors).
+///
+/// There is one for the whole process, never closed: closing an inotify instance waits
+/// until the kernel has reaped its watches (an RCU grace period: 16 to 19 ms measured on
+/// the CI machine), which every dropped [`crate::Sampler`] would otherwise pay. Adding a
+/// watch on a file watched already returns the same watch, so samplers of the same
+/// cgroup add none.
+struct LimitWatcher {
+    inotify: Inotify,
+    /// Counts the reads that found events: it moves whenever a watched file was written.
+    /// A sampler re-reads its limits when it moved since its last look (a write to
+    /// another sampler's cgroup only costs it one needless re-read). Locked around the
+    /// drain, so that a sampler never sees the count before another's drain is counted.
+    writes: Mutex<u64>,
+}
+
+static WATCHER: OnceLock<Option<LimitWatcher>> = OnceLock::new();
+
+impl LimitWatcher {
+    /// The process's watcher; `None` when inotify is unavailable.
+    fn get() -> Option<&'static LimitWatcher> {
+        WATCHER
+            .get_or_init(|| {
+                Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+                    .ok()
+                    .map(|inotify| LimitWatcher {
+                        inotify,
+                        writes: Mutex::new(0),
+                    })
+            })
+            .as_ref()
+    }
+
+    /// Drains the pending events and returns the count of writes seen so far.
+    fn writes(&self, buf: &mut [u8]) -> u64 {
+        let mut writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match nix::unistd::read(&self.inotify, buf) {
+                // One read returns as many whole events as fit: read until none is left.
+                Ok(n) if n > 0 => *writes += 1,
+                Err(Errno::EAGAIN) => return *writes,
+                Err(Errno::EINTR) => {}
+                // Unexpected: count it as a write, so that the limits are read again.
+                Ok(_) | Err(_) => {
+                    *writes += 1;
+                    return *writes;
+                }
+            }
+        }
+    }
+}
+
+/// A sampler's limits, kept between writes to their files.
+#[derive(Debug)]
+struct LimitCache {
+    /// The watcher's count of writes when the limits were read.
+    writes: u64,
+    /// The own limit and the tightest ancestor limit, and when they were read.
+    read: Option<(Option<u64>, Option<u64>, Instant)>,
 }
 
 /// v1 reports "no limit" as the largest page-aligned counter, about 2^63;
@@ -67,18 +155,47 @@ impl CgroupFiles {
 
     /// Opens the v2 memory files in `dir` and the limits of its ancestors up to `root`.
     fn open_dir_under(dir: &Path, root: &Path) -> Option<Self> {
+        Self::open_files(
+            2,
+            dir,
+            root,
+            [
+                "memory.current",
+                "memory.max",
+                "memory.events",
+                "memory.stat",
+            ],
+        )
+    }
+
+    /// Opens `names` (usage, limit, events, stat) in `dir`, and the limit file of each
+    /// ancestor up to `root`; `None` when `dir` has none of the first three.
+    fn open_files(version: u8, dir: &Path, root: &Path, names: [&str; 4]) -> Option<Self> {
+        let [current, max, events, stat] = names;
+        let mut limit_paths = Vec::new();
+        let mut open_limit = |path: PathBuf| {
+            let file = ProcFile::open(&path)?;
+            limit_paths.push(path);
+            Some(file)
+        };
+        let max = open_limit(dir.join(max));
+        let ancestors = dir
+            .ancestors()
+            .skip(1)
+            .take_while(|a| a.starts_with(root))
+            .filter_map(|a| open_limit(a.join(names[1])))
+            .collect();
         CgroupFiles {
-            version: 2,
-            current: ProcFile::open(&dir.join("memory.current")),
-            max: ProcFile::open(&dir.join("memory.max")),
-            events: ProcFile::open(&dir.join("memory.events")),
-            stat: ProcFile::open(&dir.join("memory.stat")),
-            ancestors: dir
-                .ancestors()
-                .skip(1)
-                .take_while(|a| a.starts_with(root))
-                .filter_map(|a| ProcFile::open(&a.join("memory.max")))
-                .collect(),
+            version,
+            current: ProcFile::open(&dir.join(current)),
+            max,
+            events: ProcFile::open(&dir.join(events)),
+            stat: ProcFile::open(&dir.join(stat)),
+            ancestors,
+            limit_paths,
+            watch: None,
+            #[cfg(test)]
+            limit_reads: 0,
         }
         .if_any()
     }
@@ -92,53 +209,119 @@ impl CgroupFiles {
     /// Opens the v1 memory controller's files in `dir` and the limits of its ancestors
     /// up to `root`.
     fn open_v1_dir_under(dir: &Path, root: &Path) -> Option<Self> {
-        CgroupFiles {
-            version: 1,
-            current: ProcFile::open(&dir.join("memory.usage_in_bytes")),
-            max: ProcFile::open(&dir.join("memory.limit_in_bytes")),
-            events: ProcFile::open(&dir.join("memory.oom_control")),
-            stat: ProcFile::open(&dir.join("memory.stat")),
-            ancestors: dir
-                .ancestors()
-                .skip(1)
-                .take_while(|a| a.starts_with(root))
-                .filter_map(|a| ProcFile::open(&a.join("memory.limit_in_bytes")))
-                .collect(),
-        }
-        .if_any()
+        Self::open_files(
+            1,
+            dir,
+            root,
+            [
+                "memory.usage_in_bytes",
+                "memory.limit_in_bytes",
+                "memory.oom_control",
+                "memory.stat",
+            ],
+        )
     }
 
     fn if_any(self) -> Option<Self> {
         (self.current.is_some() || self.max.is_some() || self.events.is_some()).then_some(self)
     }
 
+    /// Watches the limit files with inotify, so that [`CgroupFiles::read`] re-reads the
+    /// limits only after a write to one of them (or [`LIMIT_REFRESH`] after the last
+    /// read). Without inotify, or when a watch cannot be added, the limits stay re-read
+    /// on every call. For a sampler that reads the same cgroup again and again; a one-off
+    /// read gains nothing from it.
+    pub(crate) fn watch_limits(&mut self) {
+        let Some(watcher) = LimitWatcher::get() else {
+            return;
+        };
+        if self.limit_paths.is_empty() {
+            return;
+        }
+        for path in &self.limit_paths {
+            if watcher
+                .inotify
+                .add_watch(path.as_path(), AddWatchFlags::IN_MODIFY)
+                .is_err()
+            {
+                return;
+            }
+        }
+        self.watch = Some(LimitCache {
+            writes: 0,
+            read: None,
+        });
+    }
+
+    /// The own limit and the tightest of the ancestors' limits, read now.
+    fn read_limits(&self, buf: &mut [u8]) -> (Option<u64>, Option<u64>) {
+        let v1 = self.version == 1;
+        let real = |max: &u64| !v1 || *max < V1_UNLIMITED;
+        let own = self
+            .max
+            .as_ref()
+            .and_then(|f| f.read(buf).and_then(parse_limit))
+            .flatten()
+            .filter(real);
+        let ancestors = self
+            .ancestors
+            .iter()
+            .filter_map(|f| f.read(buf).and_then(parse_limit).flatten())
+            .filter(real)
+            .min();
+        (own, ancestors)
+    }
+
+    /// The limits: the cached ones when they are watched and no write was reported since
+    /// they were read less than [`LIMIT_REFRESH`] ago, else read now.
+    fn limits(&mut self, buf: &mut [u8]) -> (Option<u64>, Option<u64>) {
+        let now = Instant::now();
+        // The events are drained before the files are read, so that a write after the
+        // drain shows up at the next call.
+        let writes = match (&self.watch, LimitWatcher::get()) {
+            (Some(cache), Some(watcher)) => {
+                let writes = watcher.writes(buf);
+                if let Some((own, ancestors, read_at)) = cache.read
+                    && writes == cache.writes
+                    && now.duration_since(read_at) < LIMIT_REFRESH
+                {
+                    return (own, ancestors);
+                }
+                writes
+            }
+            _ => 0,
+        };
+        let (own, ancestors) = self.read_limits(buf);
+        #[cfg(test)]
+        {
+            self.limit_reads += 1;
+        }
+        if let Some(cache) = &mut self.watch {
+            *cache = LimitCache {
+                writes,
+                read: Some((own, ancestors, now)),
+            };
+        }
+        (own, ancestors)
+    }
+
     /// Reads the files with `buf` as scratch space (4 KiB holds the `memory.stat` keys
-    /// read).
-    pub(crate) fn read(&self, buf: &mut [u8]) -> CgroupMemory {
+    /// read). The limits come from the cache of [`CgroupFiles::watch_limits`] when they
+    /// are watched.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> CgroupMemory {
         let v1 = self.version == 1;
         let current = self
             .current
             .as_ref()
             .and_then(|f| f.read(buf).and_then(parse_u64));
-        let own_max = self
-            .max
-            .as_ref()
-            .and_then(|f| f.read(buf).and_then(parse_limit))
-            .flatten()
-            .filter(|max| !v1 || *max < V1_UNLIMITED);
+        let (own_max, ancestors_max) = self.limits(buf);
         let (oom, oom_kill) = match self.events.as_ref().and_then(|f| f.read(buf)) {
             // v1 counts no failed reclaims, only kills (`oom_kill`, Linux 4.13 and later).
             Some(text) if v1 => (None, keyed_value(text, b"oom_kill")),
             Some(text) => (keyed_value(text, b"oom"), keyed_value(text, b"oom_kill")),
             None => (None, None),
         };
-        let max = self
-            .ancestors
-            .iter()
-            .filter_map(|f| f.read(buf).and_then(parse_limit).flatten())
-            .filter(|max| !v1 || *max < V1_UNLIMITED)
-            .chain(own_max)
-            .min();
+        let max = ancestors_max.into_iter().chain(own_max).min();
         // The working set only matters against a limit.
         let inactive_file = match max.and(self.stat.as_ref()).and_then(|f| f.read(buf)) {
             Some(text) if v1 => keyed_value(text, b"total_inactive_file"),
@@ -298,7 +481,7 @@ mod tests {
             "anon 200000000\nfile 200000000\nkernel 1000\nactive_file 50000000\ninactive_file 150000000\n",
         )
         .unwrap();
-        let files = CgroupFiles::open_dir_under(&dir, &root).unwrap();
+        let mut files = CgroupFiles::open_dir_under(&dir, &root).unwrap();
         let mem = files.read(&mut [0u8; 4096]);
         assert_eq!(mem.own_max_bytes, Some(1 << 30));
         assert_eq!(
@@ -321,7 +504,7 @@ mod tests {
             "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n",
         )
         .unwrap();
-        let files = CgroupFiles::open_dir(&dir).unwrap();
+        let mut files = CgroupFiles::open_dir(&dir).unwrap();
         let mut buf = [0u8; 512];
         let mem = files.read(&mut buf);
         assert_eq!(mem.current_bytes, Some(1048576));
@@ -333,6 +516,56 @@ mod tests {
         assert_eq!(files.read(&mut buf).max_bytes, Some(268435456));
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(CgroupFiles::open_dir(&dir).is_none());
+    }
+
+    /// Watched limits are read once, then again only after a write to one of their
+    /// files, which shows up at the very next read; the usage is read every time.
+    #[test]
+    fn watched_limits_are_read_again_only_after_a_write() {
+        let root = tempfile_dir();
+        let dir = root.join("app");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(root.join("memory.max"), "max\n").unwrap();
+        std::fs::write(dir.join("memory.max"), "1073741824\n").unwrap();
+        std::fs::write(dir.join("memory.current"), "1000\n").unwrap();
+        let mut files = CgroupFiles::open_dir_under(&dir, &root).unwrap();
+        files.watch_limits();
+        assert!(files.watch.is_some(), "inotify is available on Linux");
+        let mut buf = [0u8; 4096];
+        assert_eq!(files.read(&mut buf).max_bytes, Some(1 << 30));
+        std::fs::write(dir.join("memory.current"), "2000\n").unwrap();
+        for _ in 0..3 {
+            let mem = files.read(&mut buf);
+            assert_eq!(mem.current_bytes, Some(2000), "the usage is always read");
+            assert_eq!(mem.max_bytes, Some(1 << 30));
+        }
+        assert_eq!(files.limit_reads, 1, "no write, no read of the limits");
+        // A parent's new limit binds at once.
+        std::fs::write(root.join("memory.max"), "536870912\n").unwrap();
+        assert_eq!(files.read(&mut buf).max_bytes, Some(512 << 20));
+        assert_eq!(files.limit_reads, 2);
+        std::fs::write(dir.join("memory.max"), "268435456\n").unwrap();
+        let mem = files.read(&mut buf);
+        assert_eq!(mem.own_max_bytes, Some(256 << 20));
+        assert_eq!(mem.max_bytes, Some(256 << 20));
+        assert_eq!(files.read(&mut buf).max_bytes, Some(256 << 20));
+        assert_eq!(files.limit_reads, 3);
+
+        // A write inotify missed (simulated: its event drained and counted as seen) shows
+        // up once the limits are older than the refresh period.
+        std::fs::write(dir.join("memory.max"), "134217728\n").unwrap();
+        let writes = LimitWatcher::get().unwrap().writes(&mut buf);
+        let cache = files.watch.as_mut().unwrap();
+        cache.writes = writes;
+        assert_eq!(files.read(&mut buf).max_bytes, Some(256 << 20), "cached");
+        let cache = files.watch.as_mut().unwrap();
+        let (own, ancestors, _) = cache.read.unwrap();
+        let Some(long_ago) = Instant::now().checked_sub(LIMIT_REFRESH) else {
+            return;
+        };
+        cache.read = Some((own, ancestors, long_ago));
+        assert_eq!(files.read(&mut buf).max_bytes, Some(128 << 20), "refreshed");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -368,7 +601,7 @@ mod tests {
             "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
         )
         .unwrap();
-        let files = CgroupFiles::open_v1_dir(&dir).unwrap();
+        let mut files = CgroupFiles::open_v1_dir(&dir).unwrap();
         let mut buf = [0u8; 512];
         let mem = files.read(&mut buf);
         assert_eq!(mem.version, 1);
@@ -399,7 +632,7 @@ mod tests {
             "cache 0\nrss 0\ntotal_active_file 10\ntotal_inactive_file 4857600\n",
         )
         .unwrap();
-        let files = CgroupFiles::open_v1_dir_under(&dir, &root).unwrap();
+        let mut files = CgroupFiles::open_v1_dir_under(&dir, &root).unwrap();
         let mem = files.read(&mut [0u8; 4096]);
         assert_eq!(mem.own_max_bytes, None);
         assert_eq!(mem.max_bytes, Some(256 << 20));
@@ -410,7 +643,7 @@ mod tests {
     /// On a machine whose memory controller is v1, the real files are found and read.
     #[test]
     fn this_process_memory_cgroup_is_read_when_there_is_one() {
-        let Some(files) = CgroupFiles::discover() else {
+        let Some(mut files) = CgroupFiles::discover() else {
             return;
         };
         let mut buf = [0u8; 512];

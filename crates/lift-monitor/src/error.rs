@@ -51,6 +51,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// lift's Lambda extension could not register with the Extensions API.
+    #[error("cannot register with the Lambda Extensions API: {reason}")]
+    Extension {
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A metrics document could not be rendered.
     #[error("cannot render metrics: {0}")]
     Render(String),
@@ -62,7 +69,7 @@ impl Classify for Error {
             Error::InvalidConfig(_) | Error::InvalidEnv { .. } | Error::NoSuchProcess { .. } => {
                 ErrorKind::InvalidInput
             }
-            Error::Fetch { .. } => ErrorKind::Unavailable,
+            Error::Fetch { .. } | Error::Extension { .. } => ErrorKind::Unavailable,
             Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
             Error::NoRuntime => ErrorKind::Unavailable,
             Error::Render(_) => ErrorKind::External,

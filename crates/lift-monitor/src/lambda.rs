@@ -13,6 +13,7 @@ use lambda_runtime::tower::{Layer, Service};
 
 use crate::emf::EmfEmitter;
 use crate::error::{Error, Result};
+use crate::extension::RuntimeApi;
 use crate::invocation::InvocationMetrics;
 use crate::metrics::MetricsRegistry;
 use crate::monitor::Monitor;
@@ -278,18 +279,21 @@ impl Shared {
                 lines.extend(self.emf.render_with(&pending, now, &properties)?);
                 Ok(lines)
             });
-        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         let written = lines.and_then(|lines| {
-            for line in lines {
-                writeln!(sink, "{line}").map_err(|source| Error::Io {
+            // All documents in one write: one system call for stdout, whose line buffer
+            // would write each line on its own.
+            let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+            for line in &lines {
+                text.push_str(line);
+                text.push('\n');
+            }
+            let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+            sink.write_all(text.as_bytes())
+                .and_then(|()| sink.flush())
+                .map_err(|source| Error::Io {
                     path: "EMF output".into(),
                     source,
-                })?;
-            }
-            sink.flush().map_err(|source| Error::Io {
-                path: "EMF output".into(),
-                source,
-            })
+                })
         });
         if let Err(err) = written {
             tracing::warn!(error = %err, "cannot write EMF metrics");
@@ -554,11 +558,14 @@ impl LambdaDeployment {
         Ok(())
     }
 
-    /// Registers the graceful-shutdown handler (lambda_runtime's no-op extension, so that
-    /// Lambda sends SIGTERM), then runs `handler` behind [`MetricsLayer`] until the runtime stops.
+    /// Registers lift's no-op internal extension (so that Lambda sends SIGTERM before it
+    /// shuts the environment down; on SIGTERM or SIGINT the pending metrics are flushed,
+    /// the shutdown hooks run and the process exits), then runs `handler` behind
+    /// [`MetricsLayer`] until the runtime stops.
     ///
     /// Fails without starting anything when `AWS_LAMBDA_RUNTIME_API` is not set (outside
-    /// Lambda or its emulator), where lambda_runtime would panic.
+    /// Lambda or its emulator), where lambda_runtime would panic, and fails when the
+    /// extension cannot register.
     pub async fn run<A, F, R, B, St, D, E>(
         mut self,
         handler: F,
@@ -574,23 +581,87 @@ impl LambdaDeployment {
         D: Into<bytes::Bytes> + Send,
         E: Into<lambda_runtime::Error> + Send + std::fmt::Debug,
     {
-        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        let Some(api) = std::env::var_os("AWS_LAMBDA_RUNTIME_API") else {
             return Err(Error::InvalidConfig(
                 "AWS_LAMBDA_RUNTIME_API is not set; run the function in AWS Lambda or under `cargo lambda watch`".into(),
             )
             .into());
-        }
-        install_logging(self.options.level());
+        };
+        let api = RuntimeApi::parse(&api.to_string_lossy())?;
         let layer = self.layer()?;
-        let shared = layer.shared.clone();
-        let hooks = std::mem::take(&mut self.shutdown);
-        lambda_runtime::spawn_graceful_shutdown_handler(move || async move {
-            shared.flush(None);
-            run_shutdown_hooks(&hooks).await;
-        })
-        .await;
+        // The extension must be registered before the runtime asks for its first event,
+        // which ends the Init phase. The logging is set up while the registration's
+        // request is under way.
+        let level = self.options.level();
+        let (registered, ()) = tokio::join!(api.register(), async { install_logging(level) });
+        let id = registered?;
+        tokio::spawn(graceful_shutdown(
+            api,
+            id,
+            layer.shared.clone(),
+            std::mem::take(&mut self.shutdown),
+        ));
         lambda_runtime::run(layer.layer(handler)).await
     }
+}
+
+/// Drives the registered extension and waits for SIGTERM or SIGINT: then flushes the
+/// pending metrics, runs the shutdown hooks and exits, as lambda_runtime's graceful-shutdown
+/// handler does.
+async fn graceful_shutdown(
+    api: RuntimeApi,
+    id: String,
+    shared: Arc<Shared>,
+    hooks: Vec<(String, Hook)>,
+) {
+    let on_signal = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut terminate, mut interrupt) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM and SIGINT: no graceful shutdown");
+                return std::future::pending().await;
+            }
+        };
+        let received = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = received,
+            "shutting down: flushing metrics, running the shutdown hooks"
+        );
+        shared.flush(None);
+        run_shutdown_hooks(&hooks).await;
+        std::process::exit(0);
+    };
+    let extension = async {
+        // Asking for the next event says the extension is ready. Subscribed to no events,
+        // it is answered only at shutdown; an error (an emulator without the Extensions
+        // API's events) ends the loop, and the signals are still handled.
+        loop {
+            match api.next_event(&id).await {
+                Ok(200) => {}
+                Ok(status) => {
+                    tracing::debug!(
+                        status,
+                        "the Extensions API answered the next event with an error"
+                    );
+                    return;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "cannot ask the Extensions API for the next event");
+                    return;
+                }
+            }
+        }
+    };
+    // The extension first: Lambda starts the first invocation only once every registered
+    // extension has asked for its next event.
+    tokio::join!(extension, on_signal);
 }
 
 /// Installs a JSON log subscriber at `level` (CloudWatch Logs parses JSON lines), unless

@@ -42,6 +42,8 @@ mod cgroup;
 mod checks;
 mod emf;
 mod error;
+#[cfg(feature = "lambda")]
+mod extension;
 mod group;
 mod health_client;
 #[cfg(feature = "http")]

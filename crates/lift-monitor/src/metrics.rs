@@ -208,6 +208,23 @@ pub struct MetricsRegistry {
     options: MetricsOptions,
 }
 
+/// The metric `name`, created by `new` when it does not exist yet: the name is copied
+/// only then, not on every record of a metric that exists (each invocation records a
+/// handful).
+fn entry<'m>(
+    metrics: &'m mut BTreeMap<String, Metric>,
+    name: &str,
+    new: impl FnOnce() -> Metric,
+) -> &'m mut Metric {
+    if !metrics.contains_key(name) {
+        metrics.insert(name.to_owned(), new());
+    }
+    // Present: found above, or inserted just now.
+    metrics
+        .get_mut(name)
+        .unwrap_or_else(|| unreachable!("{name} was inserted"))
+}
+
 impl MetricsRegistry {
     /// An empty registry with `options`.
     pub fn new(options: MetricsOptions) -> Self {
@@ -237,7 +254,7 @@ impl MetricsRegistry {
     /// Adds `by` to the counter `name` (unit Count).
     pub fn increment(&self, name: &str, help: &str, by: u64) {
         self.with(|m| {
-            let metric = m.entry(name.to_owned()).or_insert_with(|| Metric {
+            let metric = entry(m, name, || Metric {
                 help: help.to_owned(),
                 unit: Unit::Count,
                 value: MetricValue::Counter {
@@ -261,7 +278,7 @@ impl MetricsRegistry {
             return;
         }
         self.with(|m| {
-            let metric = m.entry(name.to_owned()).or_insert_with(|| Metric {
+            let metric = entry(m, name, || Metric {
                 help: help.to_owned(),
                 unit,
                 value: MetricValue::Gauge { value, dirty: true },
@@ -286,7 +303,7 @@ impl MetricsRegistry {
         }
         let limit = self.options.pending_limit;
         self.with(|m| {
-            let metric = m.entry(name.to_owned()).or_insert_with(|| Metric {
+            let metric = entry(m, name, || Metric {
                 help: help.to_owned(),
                 unit,
                 value: MetricValue::Histogram {

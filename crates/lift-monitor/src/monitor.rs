@@ -6,7 +6,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::error::{Error, Result};
-use crate::sampler::{Sampler, SamplerOptions};
+use crate::sampler::{Discovery, Sampler, SamplerOptions};
 use crate::snapshot::Snapshot;
 use crate::stall::{InvocationBracket, StallOptions, StallState, heartbeat};
 
@@ -30,6 +30,7 @@ pub struct MonitorOptions {
     pub(crate) sampler: SamplerOptions,
     pub(crate) interval: Duration,
     pub(crate) stall: Option<StallOptions>,
+    pub(crate) background_discovery: bool,
 }
 
 /// The name [`MonitorOptions`] had before lift's options structs were named alike.
@@ -57,6 +58,24 @@ impl MonitorOptions {
         self.stall = stall;
         self
     }
+
+    /// Whether [`Monitor::start`] leaves finding the memory cgroup and counting the
+    /// available cores to the sampler task, off the caller's path: start then takes its
+    /// first sample without them (`cgroup` and `cpu.cores` are `None` in it: not yet
+    /// looked for), and the task looks for them at its first tick, one interval later,
+    /// before it samples. Finding the cgroup parses `/proc/self/cgroup` and
+    /// `/proc/self/mountinfo` and opens a dozen files: a few hundred microseconds in a
+    /// process that has just started.
+    ///
+    /// Default: on in Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), where it is part of every
+    /// cold start and the memory limit is the function's memory size, not the cgroup's
+    /// (and `cpu.percent`, which the core count qualifies, needs a full one-second window
+    /// anyway); off elsewhere, so that the first snapshot is complete.
+    #[must_use]
+    pub fn background_discovery(mut self, background_discovery: bool) -> Self {
+        self.background_discovery = background_discovery;
+        self
+    }
 }
 
 impl Default for MonitorOptions {
@@ -65,6 +84,7 @@ impl Default for MonitorOptions {
             sampler: SamplerOptions::default(),
             interval: Duration::from_secs(1),
             stall: Some(StallOptions::default()),
+            background_discovery: crate::snapshot::in_lambda(),
         }
     }
 }
@@ -102,7 +122,9 @@ impl Drop for Shared {
 
 impl Monitor {
     /// Takes a first sample, then starts the sampler and heartbeat tasks on the current
-    /// tokio runtime.
+    /// tokio runtime. With [`MonitorOptions::background_discovery`] the first sample has
+    /// no cgroup figures and no core count yet: the sampler task finds them at its first
+    /// tick.
     pub fn start(config: MonitorOptions) -> Result<Monitor> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         if config.interval.is_zero() {
@@ -110,7 +132,11 @@ impl Monitor {
                 "the sampling interval must be greater than zero".into(),
             ));
         }
-        let mut sampler = Sampler::new(&config.sampler)?;
+        let mut sampler = if config.background_discovery {
+            Sampler::undiscovered(&config.sampler)?
+        } else {
+            Sampler::new(&config.sampler)?
+        };
         let stall = config.stall.map(|stall_config| {
             let state = Arc::new(StallState::default());
             sampler.attach_stall(state.clone());
@@ -180,9 +206,12 @@ impl Monitor {
         }
     }
 
-    /// Samples now, publishes and returns the new snapshot. A fixed monitor returns its snapshot.
+    /// Samples now, publishes and returns the new snapshot (complete: with the cgroup and
+    /// the cores even before the sampler task's first tick, see
+    /// [`MonitorOptions::background_discovery`]). A fixed monitor returns its snapshot.
     pub fn refresh(&self) -> Arc<Snapshot> {
         if let Some(sampler) = &self.shared.sampler {
+            discover(sampler);
             sample_and_publish(&self.shared, sampler);
         }
         self.snapshot()
@@ -197,6 +226,19 @@ fn sample_and_publish(shared: &Shared, sampler: &Mutex<Sampler>) {
     shared.latest.store(Arc::new(snapshot));
 }
 
+/// Finds the cgroup and the cores when [`Monitor::start`] left them to the sampler task:
+/// without holding the sampler's lock (so that [`Monitor::memory_now`] does not wait for
+/// it), then installs them. Nothing when they were found already.
+fn discover(sampler: &Mutex<Sampler>) {
+    let lock = || sampler.lock().unwrap_or_else(PoisonError::into_inner);
+    if lock().discovered() {
+        return;
+    }
+    let _span = tracing::trace_span!("lift_monitor.discover").entered();
+    let discovery = Discovery::run();
+    lock().install(discovery);
+}
+
 async fn sample_loop(shared: Weak<Shared>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -208,6 +250,10 @@ async fn sample_loop(shared: Weak<Shared>, interval: Duration) {
             return;
         };
         if let Some(sampler) = &shared.sampler {
+            // The discovery `start` left to this task, at its first tick: off the path of
+            // whatever the process does right after it started the monitor (in Lambda,
+            // the cold start's first invocation).
+            discover(sampler);
             let _span = tracing::trace_span!("lift_monitor.sample").entered();
             sample_and_publish(&shared, sampler);
         }
@@ -232,6 +278,7 @@ mod tests {
                 window: 20,
                 freeze_gap: None,
             }),
+            background_discovery: false,
         };
         let monitor = Monitor::start(config).unwrap();
         assert_eq!(monitor.snapshot().sequence, 1);
@@ -244,6 +291,31 @@ mod tests {
         let refreshed = monitor.refresh();
         assert!(refreshed.sequence > latest.sequence);
         assert_eq!(monitor.with_snapshot(|s| s.sequence), refreshed.sequence);
+    }
+
+    /// With background discovery the first snapshot has no cgroup figures and no core
+    /// count (not yet looked for); the sampler task finds them at its first tick, and a
+    /// refresh finds them at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn background_discovery_completes_at_the_first_tick() {
+        let options = MonitorOptions::default()
+            .interval(Duration::from_millis(20))
+            .stall(None)
+            .background_discovery(true);
+        let monitor = Monitor::start(options.clone()).unwrap();
+        let first = monitor.snapshot();
+        assert_eq!(first.cpu.cores, None);
+        assert_eq!(first.cgroup, None);
+        assert!(first.memory.rss_bytes.is_some(), "the rest is measured");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let later = monitor.snapshot();
+        assert!(later.sequence > first.sequence);
+        assert!(later.cpu.cores.is_some_and(|n| n >= 1));
+        let eager = Sampler::new(&options.sampler).unwrap().sample();
+        assert_eq!(later.cgroup.is_some(), eager.cgroup.is_some());
+
+        let refreshed = Monitor::start(options).unwrap().refresh();
+        assert!(refreshed.cpu.cores.is_some_and(|n| n >= 1));
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub struct Sampler {
     cgroup: Option<crate::cgroup::CgroupFiles>,
     lambda: Option<LambdaEnv>,
     cores: Option<u32>,
+    /// Whether the cgroup and the cores were looked for ([`Sampler::install`]).
+    discovered: bool,
     /// When the current CPU window started and the CPU seconds then.
     cpu_window_start: Option<(Instant, f64)>,
     cpu_window: Duration,
@@ -118,11 +120,46 @@ pub struct Sampler {
     buf: [u8; 4096],
 }
 
+/// What [`Sampler::new`] finds once and [`crate::Monitor::start`] can leave to its
+/// background task ([`crate::MonitorOptions::background_discovery`]): the memory cgroup's
+/// files (parsing `/proc/self/cgroup` and `/proc/self/mountinfo`, opening a dozen files)
+/// and the available cores (which the standard library reads from the CPU cgroup).
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    #[cfg(target_os = "linux")]
+    cgroup: Option<crate::cgroup::CgroupFiles>,
+    cores: Option<u32>,
+}
+
+impl Discovery {
+    /// Finds the cgroup (its limit files watched with inotify) and the cores.
+    pub(crate) fn run() -> Self {
+        Discovery {
+            #[cfg(target_os = "linux")]
+            cgroup: crate::cgroup::CgroupFiles::discover().map(|mut files| {
+                files.watch_limits();
+                files
+            }),
+            cores: std::thread::available_parallelism()
+                .ok()
+                .and_then(|n| u32::try_from(n.get()).ok()),
+        }
+    }
+}
+
 impl Sampler {
     /// Opens what the sampler reads. Files this system lacks leave their figures `None`.
     ///
     /// Fails when an `AWS_LAMBDA_*` variable holds a value that cannot be parsed.
     pub fn new(config: &SamplerOptions) -> Result<Self> {
+        let mut sampler = Self::undiscovered(config)?;
+        sampler.install(Discovery::run());
+        Ok(sampler)
+    }
+
+    /// Like [`Sampler::new`] without the [`Discovery`]: its samples have no cgroup figures
+    /// and no core count until [`Sampler::install`] gives them.
+    pub(crate) fn undiscovered(config: &SamplerOptions) -> Result<Self> {
         let lambda = LambdaEnv::from_env()?;
         let source = SelfSource::open();
         let started_at = source.uptime().and_then(|uptime| {
@@ -137,11 +174,10 @@ impl Sampler {
                 .map(|path| (Arc::from(path.to_string_lossy()), File::open(path).ok()))
                 .collect(),
             #[cfg(target_os = "linux")]
-            cgroup: crate::cgroup::CgroupFiles::discover(),
+            cgroup: None,
             lambda,
-            cores: std::thread::available_parallelism()
-                .ok()
-                .and_then(|n| u32::try_from(n.get()).ok()),
+            cores: None,
+            discovered: false,
             cpu_window_start: None,
             cpu_window: config.cpu_window,
             last_cpu: None,
@@ -156,6 +192,21 @@ impl Sampler {
             #[cfg(target_os = "linux")]
             buf: [0; 4096],
         })
+    }
+
+    /// Takes the cgroup and the cores that `discovery` found.
+    pub(crate) fn install(&mut self, discovery: Discovery) {
+        #[cfg(target_os = "linux")]
+        {
+            self.cgroup = discovery.cgroup;
+        }
+        self.cores = discovery.cores;
+        self.discovered = true;
+    }
+
+    /// Whether [`Sampler::install`] ran (always, for a sampler from [`Sampler::new`]).
+    pub(crate) fn discovered(&self) -> bool {
+        self.discovered
     }
 
     pub(crate) fn attach_stall(&mut self, state: Arc<StallState>) {
@@ -218,26 +269,41 @@ impl Sampler {
             unlimited,
         };
 
-        snapshot.disks.clear();
+        // A snapshot this sampler filled before has the same paths: overwrite its figures
+        // in place, without touching the paths' reference counts.
+        let same_paths = snapshot.disks.len() == self.disks.len()
+            && snapshot
+                .disks
+                .iter()
+                .zip(&self.disks)
+                .all(|(disk, (path, _))| Arc::ptr_eq(&disk.path, path));
+        if !same_paths {
+            snapshot.disks.clear();
+            snapshot
+                .disks
+                .extend(self.disks.iter().map(|(path, _)| DiskStats {
+                    path: path.clone(),
+                    total_bytes: None,
+                    available_bytes: None,
+                    free_bytes: None,
+                }));
+        }
         // The statvfs field types differ between platforms (u32 on some 32-bit targets).
         #[allow(clippy::unnecessary_cast)]
-        for (path, file) in &self.disks {
+        for (disk, (_, file)) in snapshot.disks.iter_mut().zip(&self.disks) {
             let stats = file
                 .as_ref()
                 .and_then(|f| nix::sys::statvfs::fstatvfs(f).ok());
             let frsize = stats.as_ref().map(|s| s.fragment_size() as u64);
             let bytes = |blocks: Option<u64>| Some(blocks?.saturating_mul(frsize?));
-            snapshot.disks.push(DiskStats {
-                path: path.clone(),
-                total_bytes: bytes(stats.as_ref().map(|s| s.blocks() as u64)),
-                available_bytes: bytes(stats.as_ref().map(|s| s.blocks_available() as u64)),
-                free_bytes: bytes(stats.as_ref().map(|s| s.blocks_free() as u64)),
-            });
+            disk.total_bytes = bytes(stats.as_ref().map(|s| s.blocks() as u64));
+            disk.available_bytes = bytes(stats.as_ref().map(|s| s.blocks_available() as u64));
+            disk.free_bytes = bytes(stats.as_ref().map(|s| s.blocks_free() as u64));
         }
 
         #[cfg(target_os = "linux")]
         {
-            snapshot.cgroup = self.cgroup.as_ref().map(|c| c.read(&mut self.buf));
+            snapshot.cgroup = self.cgroup.as_mut().map(|c| c.read(&mut self.buf));
         }
         snapshot.lambda.clone_from(&self.lambda);
 
@@ -284,7 +350,7 @@ impl Sampler {
     /// Resident, virtual and peak memory now: the cheap part of a sample.
     pub fn memory(&mut self) -> MemoryStats {
         MemoryStats {
-            peak_rss_bytes: crate::backend::rusage().peak_rss_bytes,
+            peak_rss_bytes: crate::backend::peak_rss_bytes(),
             ..self.source.memory()
         }
     }
