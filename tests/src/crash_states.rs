@@ -4,32 +4,52 @@
 //!
 //! A SIGKILL keeps the page cache, so killing a process never shows an fsync
 //! ordering bug. Instead, an explorer records every durable operation a piece
-//! of work makes under a directory (through `lift_core::fs`'s [`Recorder`]:
+//! of work makes under a directory (through `lift_core::fs`'s [`Recorder`], or
+//! a [`Journal`] that also keeps the explorer's own marks in the same order:
 //! create, write, truncate, fsync, rename, link, directory fsync, unlink),
-//! replays them on a [`Model`] of the file system, and builds every state a
-//! crash can leave on disk under POSIX's rules:
+//! replays them on a [`Model`] of the file system, and builds the states a
+//! crash can leave on disk under these rules:
 //!
 //! - any prefix of the operations happened;
-//! - data written but not fsynced is lost, kept, or torn: the unsynced writes
-//!   to a file reach the disk in order up to some point, the write at that
-//!   point possibly cut in half ([`Model::zero_filled_tails`] adds the states
-//!   where the file's new size reached the disk but not its data);
+//! - of the changes to a file's data (writes, truncations) made since its last
+//!   fsync, any subset reached the disk, each write in the subset whole or cut
+//!   to its first half; a later write that reached the disk without an earlier
+//!   one leaves the earlier one's bytes as they were, or zeros past the old
+//!   end (a hole). [`Model::zero_filled_tails`] adds the states where the
+//!   file's final size reached the disk but the data after some point did not
+//!   (zeros);
 //! - a name created, renamed or removed since its directory's last fsync is
-//!   persisted or lost, independently of the others.
+//!   persisted or lost, independently of the others;
+//! - an fsync makes durable the file it was made on (by its [`FileId`],
+//!   whatever its name is by then), and every change recorded to that file
+//!   before it.
+//!
+//! What is not explored: a write torn anywhere but in its middle (its first
+//! half reached the disk, not the second), or torn so that its second half
+//! reached the disk and not its first; garbage rather than zeros in a hole;
+//! data of one file reaching another; directories themselves (an explorer
+//! names the ones it takes as durable: created by `mkdir` and fsynced by
+//! their parent before the recording); a change recorded while an fsync of
+//! the same file was running, which the model takes as covered by it (the
+//! observer reports an fsync when it returns). When a file has more than
+//! [`MAX_REORDERED_CHANGES`] unsynced changes at once, only the states where
+//! they reached the disk in order, or in order with one of them missing, are
+//! built for it ([`Exploration::limited`] counts the prefixes where this
+//! happened). When a trace has more distinct states than the model's
+//! [`Model::max_states`], every state reachable in order is kept and the
+//! others are sampled evenly ([`Exploration::capped`] counts those left out).
 //!
 //! Each state is then written into a fresh directory ([`materialize`]) for the
-//! real recovery path to open. Directories themselves are not modelled: an
-//! explorer names the ones it takes as durable (created by `mkdir` and fsynced
-//! by their parent before the recording). Lock files carry no data; they are
-//! not part of a state.
+//! real recovery path to open. Lock files carry no data; they are not part of
+//! a state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use lift_core::fs::{RecordedOp, Recorder, set_observer};
+use lift_core::fs::{FileId, Observer, Op, RecordedOp, Recorder, set_observer};
 
 /// One crash state: every file's path and contents.
 pub type Files = BTreeMap<PathBuf, Vec<u8>>;
@@ -92,6 +112,34 @@ impl Change {
     }
 }
 
+/// What became of one unsynced change in a crash state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Lost,
+    Torn,
+    Kept,
+}
+
+/// The most unsynced changes of one file whose every subset is explored
+/// (3^N states for N writes: each lost, torn or kept). A file with more gets
+/// only the states where they reached the disk in order, or in order with one
+/// of them missing.
+pub const MAX_REORDERED_CHANGES: usize = 8;
+
+/// The distinct contents a crash can leave in one file, each with whether its
+/// unsynced changes reached the disk in order (a prefix of them, the last one
+/// perhaps torn), and whether the file had too many to explore every subset.
+struct Choices {
+    contents: BTreeMap<Vec<u8>, bool>,
+    limited: bool,
+}
+
+impl Choices {
+    fn add(&mut self, bytes: Vec<u8>, in_order: bool) {
+        *self.contents.entry(bytes).or_insert(false) |= in_order;
+    }
+}
+
 /// One file's contents: what reached the disk, and the changes since, in order.
 #[derive(Debug, Clone)]
 struct Inode {
@@ -116,33 +164,94 @@ impl Inode {
         bytes
     }
 
-    /// Every contents a crash can leave, the durable one first.
-    fn choices(&self, zero_filled: bool) -> Vec<Vec<u8>> {
-        let volatile_len = self.volatile().len();
-        let mut choices = vec![self.durable.clone()];
+    /// The contents left when each unsynced change met its fate.
+    fn outcome(&self, fates: &[Fate]) -> Vec<u8> {
         let mut bytes = self.durable.clone();
-        for change in &self.unsynced {
-            if let Some(torn) = change.torn() {
-                let mut cut = bytes.clone();
-                torn.apply(&mut cut);
-                choices.push(cut);
-            }
-            change.apply(&mut bytes);
-            choices.push(bytes.clone());
-        }
-        if zero_filled {
-            // The size reached the disk, the data after some point did not.
-            let prefixes = choices.clone();
-            for prefix in prefixes {
-                if prefix.len() < volatile_len {
-                    let mut filled = prefix;
-                    filled.resize(volatile_len, 0);
-                    choices.push(filled);
+        for (change, fate) in self.unsynced.iter().zip(fates) {
+            match fate {
+                Fate::Lost => {}
+                Fate::Kept => change.apply(&mut bytes),
+                Fate::Torn => {
+                    if let Some(torn) = change.torn() {
+                        torn.apply(&mut bytes);
+                    }
                 }
             }
         }
-        let mut seen = BTreeSet::new();
-        choices.retain(|c| seen.insert(c.clone()));
+        bytes
+    }
+
+    /// Every contents a crash can leave.
+    fn choices(&self, zero_filled: bool) -> Choices {
+        let n = self.unsynced.len();
+        let mut choices = Choices {
+            contents: BTreeMap::new(),
+            limited: n > MAX_REORDERED_CHANGES,
+        };
+        let fates_of = |change: &Change| match change {
+            Change::Write { .. } => &[Fate::Lost, Fate::Torn, Fate::Kept][..],
+            Change::Truncate(_) => &[Fate::Lost, Fate::Kept][..],
+        };
+        if choices.limited {
+            // In order: the first `kept` changes, then one lost or torn, the rest lost;
+            // and the same with one earlier change lost.
+            for kept in 0..=n {
+                for last in [Fate::Lost, Fate::Torn] {
+                    let mut fates = vec![Fate::Lost; n];
+                    fates[..kept].fill(Fate::Kept);
+                    if kept < n {
+                        fates[kept] = last;
+                    }
+                    choices.add(self.outcome(&fates), true);
+                    for hole in 0..kept {
+                        let mut holed = fates.clone();
+                        holed[hole] = Fate::Lost;
+                        choices.add(self.outcome(&holed), false);
+                    }
+                }
+            }
+        } else {
+            // Every fate of every change: odometer over the changes' fates.
+            let mut digits = vec![0usize; n];
+            loop {
+                let fates: Vec<Fate> = digits
+                    .iter()
+                    .zip(&self.unsynced)
+                    .map(|(&d, change)| fates_of(change)[d])
+                    .collect();
+                // In order: kept ones, then at most one torn or lost, then lost ones.
+                let ended = fates.iter().position(|&f| f != Fate::Kept).unwrap_or(n);
+                let in_order = fates.iter().skip(ended + 1).all(|&f| f == Fate::Lost);
+                choices.add(self.outcome(&fates), in_order);
+                // The next combination; after the last, every digit wraps to 0.
+                let mut i = 0;
+                while i < n {
+                    digits[i] += 1;
+                    if digits[i] < fates_of(&self.unsynced[i]).len() {
+                        break;
+                    }
+                    digits[i] = 0;
+                    i += 1;
+                }
+                if i == n {
+                    break;
+                }
+            }
+        }
+        if zero_filled {
+            // The size reached the disk, the data after some point did not.
+            let volatile_len = self.volatile().len();
+            let short: Vec<(Vec<u8>, bool)> = choices
+                .contents
+                .iter()
+                .filter(|(bytes, _)| bytes.len() < volatile_len)
+                .map(|(bytes, in_order)| (bytes.clone(), *in_order))
+                .collect();
+            for (mut bytes, in_order) in short {
+                bytes.resize(volatile_len, 0);
+                choices.add(bytes, in_order);
+            }
+        }
         choices
     }
 }
@@ -182,14 +291,44 @@ impl NameOp {
 /// The most unsynced name changes a state may have at once (2^N subsets each).
 const MAX_PENDING_NAMES: usize = 10;
 
-/// The file system as POSIX lets a crash see it.
-#[derive(Debug, Clone, Default)]
+/// The most distinct states [`explore`] keeps of one trace unless told otherwise ([`Model::max_states`]).
+pub const DEFAULT_MAX_STATES: usize = 5_000;
+
+/// The states a crash right now can leave.
+#[derive(Debug, Default)]
+pub struct States {
+    /// Each state, and whether every file's unsynced changes in it reached the disk in order.
+    pub files: Vec<(Files, bool)>,
+    /// Whether a file had more than [`MAX_REORDERED_CHANGES`] unsynced changes,
+    /// so that not every subset of them was built.
+    pub limited: bool,
+}
+
+/// The file system as a crash lets it be seen (see the module's rules).
+#[derive(Debug, Clone)]
 pub struct Model {
     inodes: Vec<Inode>,
+    /// The model's inode of each file the trace named by its [`FileId`].
+    ids: BTreeMap<FileId, usize>,
     durable_names: BTreeMap<PathBuf, usize>,
     volatile_names: BTreeMap<PathBuf, usize>,
     pending: Vec<NameOp>,
     zero_filled: bool,
+    max_states: usize,
+}
+
+impl Default for Model {
+    fn default() -> Model {
+        Model {
+            inodes: Vec::new(),
+            ids: BTreeMap::new(),
+            durable_names: BTreeMap::new(),
+            volatile_names: BTreeMap::new(),
+            pending: Vec::new(),
+            zero_filled: false,
+            max_states: DEFAULT_MAX_STATES,
+        }
+    }
 }
 
 impl Model {
@@ -209,6 +348,9 @@ impl Model {
                     let bytes = std::fs::read(&path).map_err(io(&path))?;
                     model.inodes.push(Inode::new(bytes));
                     let id = model.inodes.len() - 1;
+                    model
+                        .ids
+                        .insert(FileId::of_path(&path).map_err(io(&path))?, id);
                     model.durable_names.insert(path.clone(), id);
                     model.volatile_names.insert(path, id);
                 }
@@ -226,40 +368,73 @@ impl Model {
         self
     }
 
-    fn inode(&mut self, path: &Path) -> Result<&mut Inode, Error> {
-        let id = *self.volatile_names.get(path).ok_or_else(|| {
-            Error::Model(format!(
-                "{} is written before it was created: create it through lift_core::fs",
-                path.display()
-            ))
-        })?;
+    /// The most distinct states [`explore`] keeps of one trace (by default
+    /// [`DEFAULT_MAX_STATES`]): beyond it, the states reachable in order are
+    /// all kept and the others sampled evenly.
+    #[must_use]
+    pub fn max_states(mut self, max: usize) -> Model {
+        self.max_states = max;
+        self
+    }
+
+    /// The model's inode an operation on an open file touched: by its
+    /// [`FileId`] when the trace gave one the model knows (the file may have
+    /// been renamed or removed since), else by its name.
+    fn inode(&mut self, path: &Path, file: Option<FileId>) -> Result<&mut Inode, Error> {
+        let known = file.and_then(|file| self.ids.get(&file)).copied();
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let id = *self.volatile_names.get(path).ok_or_else(|| {
+                    Error::Model(format!(
+                        "{} is written or fsynced but the model knows no such file: create it through lift_core::fs",
+                        path.display()
+                    ))
+                })?;
+                if let Some(file) = file {
+                    self.ids.insert(file, id);
+                }
+                id
+            }
+        };
         Ok(&mut self.inodes[id])
     }
 
     /// Applies one recorded operation.
     pub fn apply(&mut self, op: &RecordedOp) -> Result<(), Error> {
         match op {
-            RecordedOp::Create { path, .. } => {
+            RecordedOp::Create { path, file, .. } => {
                 self.inodes.push(Inode::new(Vec::new()));
                 let id = self.inodes.len() - 1;
+                if let Some(file) = file {
+                    // A number the file system reused: the file it named is gone.
+                    self.ids.insert(*file, id);
+                }
                 self.volatile_names.insert(path.clone(), id);
                 self.pending.push(NameOp::Set(path.clone(), id));
             }
-            RecordedOp::Write { path, offset, data } => {
+            RecordedOp::Write {
+                path,
+                offset,
+                data,
+                file,
+            } => {
                 let offset = usize::try_from(*offset)
                     .map_err(|_| Error::Model(format!("offset {offset} too large")))?;
-                self.inode(path)?.unsynced.push(Change::Write {
+                self.inode(path, *file)?.unsynced.push(Change::Write {
                     offset,
                     data: data.clone(),
                 });
             }
-            RecordedOp::Truncate { path, len } => {
+            RecordedOp::Truncate { path, len, file } => {
                 let len = usize::try_from(*len)
                     .map_err(|_| Error::Model(format!("length {len} too large")))?;
-                self.inode(path)?.unsynced.push(Change::Truncate(len));
+                self.inode(path, *file)?
+                    .unsynced
+                    .push(Change::Truncate(len));
             }
-            RecordedOp::Fsync { path } => {
-                let inode = self.inode(path)?;
+            RecordedOp::Fsync { path, file } => {
+                let inode = self.inode(path, *file)?;
                 inode.durable = inode.volatile();
                 inode.unsynced.clear();
             }
@@ -304,14 +479,15 @@ impl Model {
     }
 
     /// Every on-disk state a crash right now can leave.
-    pub fn crash_states(&self) -> Result<Vec<Files>, Error> {
+    pub fn crash_states(&self) -> Result<States, Error> {
         let pending = self.pending.len();
         if pending > MAX_PENDING_NAMES {
             return Err(Error::Model(format!(
                 "{pending} unsynced name changes at once: is a directory fsync missing?"
             )));
         }
-        let mut states = Vec::new();
+        let mut states = States::default();
+        let mut choices: BTreeMap<usize, Choices> = BTreeMap::new();
         for mask in 0u32..(1 << pending) {
             let mut names = self.durable_names.clone();
             for (i, op) in self.pending.iter().enumerate() {
@@ -319,22 +495,25 @@ impl Model {
                     op.apply(&mut names);
                 }
             }
-            // Each file with unsynced data: lost, kept, or torn.
-            let mut variants: Vec<Files> = vec![BTreeMap::new()];
+            // Each file: every contents its unsynced changes can leave.
+            let mut variants: Vec<(Files, bool)> = vec![(BTreeMap::new(), true)];
             for (path, id) in &names {
-                let choices = self.inodes[*id].choices(self.zero_filled);
+                let file = choices
+                    .entry(*id)
+                    .or_insert_with(|| self.inodes[*id].choices(self.zero_filled));
+                states.limited |= file.limited;
                 variants = variants
                     .into_iter()
-                    .flat_map(|state| {
-                        choices.iter().map(move |bytes| {
+                    .flat_map(|(state, in_order)| {
+                        file.contents.iter().map(move |(bytes, file_in_order)| {
                             let mut next = state.clone();
                             next.insert(path.clone(), bytes.clone());
-                            next
+                            (next, in_order && *file_in_order)
                         })
                     })
                     .collect();
             }
-            states.extend(variants);
+            states.files.extend(variants);
         }
         Ok(states)
     }
@@ -351,9 +530,28 @@ pub struct CrashState<K> {
     pub first: usize,
     /// The longest such prefix: what was acknowledged by then must be in it.
     pub last: usize,
+    /// Whether some prefix leaves it with every file's unsynced changes on
+    /// disk in order (a state the in-order model, without reordering, built too).
+    pub in_order: bool,
 }
 
-/// Every distinct crash state of every prefix of `ops`, applied to `before`.
+/// The crash states of a trace, and what the limits left out.
+#[derive(Debug, Clone)]
+pub struct Exploration<K> {
+    /// The states to check.
+    pub states: Vec<CrashState<K>>,
+    /// How many distinct states were found (kept or not).
+    pub distinct: usize,
+    /// How many distinct states, none of them reachable in order, were left
+    /// out to keep the trace within [`Model::max_states`].
+    pub capped: usize,
+    /// How many prefixes had a file with more than [`MAX_REORDERED_CHANGES`]
+    /// unsynced changes, whose subsets were not all built.
+    pub limited: usize,
+}
+
+/// Every distinct crash state of every prefix of `ops`, applied to `before`
+/// (within `before`'s [`Model::max_states`]).
 ///
 /// `key(k)` tells prefixes apart (with `k` operations done) that make
 /// different promises: a state is kept once per distinct key, with the first
@@ -364,31 +562,134 @@ pub fn explore<K: Ord + Clone>(
     before: &Model,
     ops: &[RecordedOp],
     mut key: impl FnMut(usize) -> K,
-) -> Result<Vec<CrashState<K>>, Error> {
+) -> Result<Exploration<K>, Error> {
     let mut model = before.clone();
     let mut index: BTreeMap<(K, Files), usize> = BTreeMap::new();
-    let mut out: Vec<CrashState<K>> = Vec::new();
+    let mut all: Vec<CrashState<K>> = Vec::new();
+    let mut limited = 0;
     for k in 0..=ops.len() {
         if k > 0 {
             model.apply(&ops[k - 1])?;
         }
         let key = key(k);
-        for files in model.crash_states()? {
+        let states = model.crash_states()?;
+        limited += usize::from(states.limited);
+        for (files, in_order) in states.files {
             match index.get(&(key.clone(), files.clone())) {
-                Some(&i) => out[i].last = k,
+                Some(&i) => {
+                    all[i].last = k;
+                    all[i].in_order |= in_order;
+                }
                 None => {
-                    index.insert((key.clone(), files.clone()), out.len());
-                    out.push(CrashState {
+                    index.insert((key.clone(), files.clone()), all.len());
+                    all.push(CrashState {
                         key: key.clone(),
                         files,
                         first: k,
                         last: k,
+                        in_order,
                     });
                 }
             }
         }
     }
-    Ok(out)
+    let distinct = all.len();
+    let max = before.max_states;
+    let states = if distinct <= max {
+        all
+    } else {
+        // Keep every state reachable in order, and an even sample of the others.
+        let in_order = all.iter().filter(|s| s.in_order).count();
+        let reordered = distinct - in_order;
+        let room = max.saturating_sub(in_order);
+        let mut seen = 0usize;
+        all.into_iter()
+            .filter(|s| {
+                if s.in_order {
+                    return true;
+                }
+                // The i-th reordered state is kept when it starts a new stride.
+                let i = seen;
+                seen += 1;
+                room > 0 && (i * room) / reordered != ((i + 1) * room) / reordered
+            })
+            .collect()
+    };
+    let capped = distinct - states.len();
+    Ok(Exploration {
+        states,
+        distinct,
+        capped,
+        limited,
+    })
+}
+
+/// One entry of a [`Journal`]: a durable operation, or a mark the explorer made between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<M> {
+    /// An operation under the journal's directory.
+    Op(RecordedOp),
+    /// A mark ([`Journal::mark`]).
+    Mark(M),
+}
+
+/// An [`Observer`] that keeps the operations on paths under one directory and
+/// the explorer's own marks (such as "this caller was answered now", made from
+/// whatever thread answered) in one order, under one lock.
+#[derive(Debug)]
+pub struct Journal<M> {
+    root: PathBuf,
+    events: Mutex<Vec<Event<M>>>,
+}
+
+impl<M> Journal<M> {
+    /// Records operations whose paths lie under `root` (compared as given).
+    pub fn under(root: impl Into<PathBuf>) -> Journal<M> {
+        Journal {
+            root: root.into(),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Puts `mark` after every operation recorded so far.
+    pub fn mark(&self, mark: M) {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Event::Mark(mark));
+    }
+
+    /// The events so far, leaving the journal empty.
+    pub fn take(&self) -> Vec<Event<M>> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl<M: Send> Observer for Journal<M> {
+    fn observe(&self, op: &Op<'_>) {
+        let recorded = RecordedOp::from(op);
+        if recorded.paths().iter().any(|p| p.starts_with(&self.root)) {
+            self.events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Event::Op(recorded));
+        }
+    }
+}
+
+/// The operations of a stream of events, and each mark with how many
+/// operations came before it (a crash after the mark leaves a state of a
+/// prefix at least that long).
+pub fn split<M>(events: impl IntoIterator<Item = Event<M>>) -> (Vec<RecordedOp>, Vec<(usize, M)>) {
+    let mut ops = Vec::new();
+    let mut marks = Vec::new();
+    for event in events {
+        match event {
+            Event::Op(op) => ops.push(op),
+            Event::Mark(mark) => marks.push((ops.len(), mark)),
+        }
+    }
+    (ops, marks)
 }
 
 /// Writes a crash state into `into`, mapping paths from `root`: each file
@@ -462,112 +763,221 @@ pub fn scratch() -> Result<tempfile::TempDir, Error> {
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn p(s: &str) -> PathBuf {
         PathBuf::from("/r").join(s)
     }
 
-    fn write(path: &str, offset: u64, data: &[u8]) -> RecordedOp {
+    fn id(ino: u64) -> Option<FileId> {
+        Some(FileId { dev: 1, ino })
+    }
+
+    fn create(path: &str, ino: u64) -> RecordedOp {
+        RecordedOp::Create {
+            path: p(path),
+            mode: 0o600,
+            file: id(ino),
+        }
+    }
+
+    fn write(path: &str, ino: u64, offset: u64, data: &[u8]) -> RecordedOp {
         RecordedOp::Write {
             path: p(path),
             offset,
             data: data.to_vec(),
+            file: id(ino),
         }
     }
 
-    #[test]
-    fn unsynced_appends_are_lost_kept_or_torn_in_order_and_fsynced_ones_stay() {
+    fn fsync(path: &str, ino: u64) -> RecordedOp {
+        RecordedOp::Fsync {
+            path: p(path),
+            file: id(ino),
+        }
+    }
+
+    fn sync_root() -> RecordedOp {
+        RecordedOp::SyncDir {
+            path: PathBuf::from("/r"),
+        }
+    }
+
+    fn model_after(ops: &[RecordedOp]) -> Model {
         let mut model = Model::default();
-        let ops = [
-            RecordedOp::Create {
-                path: p("log"),
-                mode: 0o600,
-            },
-            RecordedOp::SyncDir {
-                path: PathBuf::from("/r"),
-            },
-            write("log", 0, b"aaaa"),
-            RecordedOp::Fsync { path: p("log") },
-            write("log", 4, b"bbbb"),
-            write("log", 8, b"cc"),
-        ];
-        for op in &ops {
+        for op in ops {
             model.apply(op).unwrap();
         }
-        let logs: BTreeSet<Vec<u8>> = model
-            .crash_states()
-            .unwrap()
-            .into_iter()
-            .map(|s| s[&p("log")].clone())
+        model
+    }
+
+    fn set(items: &[&[u8]]) -> BTreeSet<Vec<u8>> {
+        items.iter().map(|b| b.to_vec()).collect()
+    }
+
+    /// The contents of `path` in every state, with whether it was reached in order.
+    fn contents(states: &States, path: &str) -> BTreeMap<Vec<u8>, bool> {
+        let mut out = BTreeMap::new();
+        for (files, in_order) in &states.files {
+            *out.entry(files[&p(path)].clone()).or_insert(false) |= *in_order;
+        }
+        out
+    }
+
+    #[test]
+    fn any_subset_of_unsynced_writes_reaches_the_disk_whole_or_torn_and_fsynced_ones_stay() {
+        let model = model_after(&[
+            create("log", 1),
+            sync_root(),
+            write("log", 1, 0, b"aaaa"),
+            fsync("log", 1),
+            write("log", 1, 4, b"bbbb"),
+            write("log", 1, 8, b"cc"),
+        ]);
+        let logs = contents(&model.crash_states().unwrap(), "log");
+        let all: BTreeSet<Vec<u8>> = logs.keys().cloned().collect();
+        assert_eq!(
+            all,
+            set(&[
+                b"aaaa",
+                b"aaaabb",
+                b"aaaabbbb",
+                b"aaaabbbbc",
+                b"aaaabbbbcc",
+                // The second write without (all of) the first: a hole of zeros.
+                b"aaaa\0\0\0\0c",
+                b"aaaa\0\0\0\0cc",
+                b"aaaabb\0\0c",
+                b"aaaabb\0\0cc",
+            ])
+        );
+        let in_order: BTreeSet<Vec<u8>> = logs
+            .iter()
+            .filter(|(_, in_order)| **in_order)
+            .map(|(b, _)| b.clone())
             .collect();
-        let expected: BTreeSet<Vec<u8>> = [
-            &b"aaaa"[..],
-            b"aaaabb",
-            b"aaaabbbb",
-            b"aaaabbbbc",
-            b"aaaabbbbcc",
-        ]
-        .iter()
-        .map(|b| b.to_vec())
-        .collect();
-        assert_eq!(logs, expected);
-        let zeros: BTreeSet<Vec<u8>> = model
-            .clone()
-            .zero_filled_tails(true)
-            .crash_states()
-            .unwrap()
-            .into_iter()
-            .map(|s| s[&p("log")].clone())
+        assert_eq!(
+            in_order,
+            set(&[b"aaaa", b"aaaabb", b"aaaabbbb", b"aaaabbbbc", b"aaaabbbbcc"])
+        );
+        let zeros = contents(
+            &model
+                .clone()
+                .zero_filled_tails(true)
+                .crash_states()
+                .unwrap(),
+            "log",
+        );
+        assert!(zeros.contains_key(&b"aaaa\0\0\0\0\0\0"[..]));
+        assert!(zeros.contains_key(&b"aaaabbbb\0\0"[..]));
+        assert!(zeros.contains_key(&b"aaaabb\0\0c\0"[..]));
+        // Each of the 6 contents shorter than the file's final size, filled with zeros.
+        assert_eq!(zeros.len(), 15);
+    }
+
+    #[test]
+    fn a_truncation_may_reach_the_disk_before_or_without_the_writes_around_it() {
+        let model = model_after(&[
+            create("f", 1),
+            sync_root(),
+            write("f", 1, 0, b"abcdef"),
+            fsync("f", 1),
+            RecordedOp::Truncate {
+                path: p("f"),
+                len: 3,
+                file: id(1),
+            },
+            write("f", 1, 3, b"XY"),
+        ]);
+        let all: BTreeSet<Vec<u8>> = contents(&model.crash_states().unwrap(), "f")
+            .into_keys()
             .collect();
-        assert!(zeros.contains(&b"aaaa\0\0\0\0\0\0"[..]));
-        assert!(zeros.contains(&b"aaaabbbb\0\0"[..]));
-        assert_eq!(zeros.len(), 9);
+        // Truncation lost or kept; the write lost, torn ("X") or kept.
+        assert_eq!(
+            all,
+            set(&[b"abcdef", b"abcXef", b"abcXYf", b"abc", b"abcX", b"abcXY"])
+        );
+    }
+
+    #[test]
+    fn a_file_with_too_many_unsynced_writes_gets_the_in_order_states_and_single_holes() {
+        let mut ops = vec![create("log", 1), sync_root()];
+        let n = MAX_REORDERED_CHANGES + 1;
+        for i in 0..n {
+            ops.push(write("log", 1, 2 * i as u64, b"xy"));
+        }
+        let states = model_after(&ops).crash_states().unwrap();
+        assert!(states.limited);
+        let logs = contents(&states, "log");
+        // In order: 0..=n whole writes, the next one torn or not: 2n + 1.
+        assert_eq!(logs.values().filter(|o| **o).count(), 2 * n + 1);
+        // One hole: the first write lost, the second kept.
+        assert!(logs.contains_key(&b"\0\0xy"[..]));
+        // Two holes are not built.
+        assert!(!logs.contains_key(&b"\0\0\0\0xy"[..]));
+    }
+
+    #[test]
+    fn an_fsync_syncs_the_file_it_was_made_on_whatever_its_name_is_now() {
+        // A rotation: the live file is renamed while another handle on it is
+        // fsynced under its old name, before and after a new live file exists.
+        let mut model = model_after(&[
+            create("log", 1),
+            sync_root(),
+            write("log", 1, 0, b"old"),
+            RecordedOp::Rename {
+                from: p("log"),
+                to: p("log.1"),
+            },
+            sync_root(),
+            // No file is named "log" now: the fsync is of inode 1.
+            fsync("log", 1),
+            create("log", 2),
+            sync_root(),
+            write("log", 2, 0, b"new"),
+        ]);
+        let states = model.crash_states().unwrap();
+        assert_eq!(contents(&states, "log.1").len(), 1, "log.1 is durable");
+        assert_eq!(contents(&states, "log").len(), 3, "log is not");
+        // An fsync of inode 1 under the name "log" leaves the new "log" unsynced.
+        model.apply(&write("log.1", 1, 3, b"more")).unwrap();
+        model.apply(&fsync("log", 1)).unwrap();
+        let states = model.crash_states().unwrap();
+        assert_eq!(contents(&states, "log.1").len(), 1);
+        assert_eq!(contents(&states, "log").len(), 3);
+        model.apply(&fsync("log", 2)).unwrap();
+        assert_eq!(model.crash_states().unwrap().files.len(), 1);
     }
 
     #[test]
     fn unsynced_names_are_lost_independently_and_a_directory_fsync_keeps_them() {
-        let mut model = Model::default();
-        for op in [
-            RecordedOp::Create {
-                path: p("a"),
-                mode: 0o600,
-            },
-            RecordedOp::Fsync { path: p("a") },
-            RecordedOp::Create {
-                path: p("b"),
-                mode: 0o600,
-            },
-        ] {
-            model.apply(&op).unwrap();
-        }
+        let mut model = model_after(&[create("a", 1), fsync("a", 1), create("b", 2)]);
         let states = model.crash_states().unwrap();
-        assert_eq!(states.len(), 4, "{states:?}");
-        model
-            .apply(&RecordedOp::SyncDir {
-                path: PathBuf::from("/r"),
-            })
-            .unwrap();
-        assert_eq!(model.crash_states().unwrap().len(), 1);
-        let err = model.apply(&write("never-created", 0, b"x")).unwrap_err();
+        assert_eq!(states.files.len(), 4, "{states:?}");
+        model.apply(&sync_root()).unwrap();
+        assert_eq!(model.crash_states().unwrap().files.len(), 1);
+        let err = model
+            .apply(&write("never-created", 3, 0, b"x"))
+            .unwrap_err();
         assert!(err.to_string().contains("create it through lift_core::fs"));
     }
 
     #[test]
     fn explore_keeps_each_state_once_per_key_with_its_prefixes() {
         let ops = [
-            RecordedOp::Create {
-                path: p("f"),
-                mode: 0o600,
-            },
-            write("f", 0, b"xy"),
-            RecordedOp::Fsync { path: p("f") },
-            RecordedOp::SyncDir {
-                path: PathBuf::from("/r"),
-            },
+            create("f", 1),
+            write("f", 1, 0, b"xy"),
+            fsync("f", 1),
+            sync_root(),
         ];
-        let states = explore(&Model::default(), &ops, |_| ()).unwrap();
+        let explored = explore(&Model::default(), &ops, |_| ()).unwrap();
+        let states = explored.states;
         // Nothing; "f" empty; "f" torn ("x"); "f" whole.
         assert_eq!(states.len(), 4);
+        assert_eq!(
+            (explored.distinct, explored.capped, explored.limited),
+            (4, 0, 0)
+        );
         let empty = states.iter().find(|s| s.files.is_empty()).unwrap();
         assert_eq!((empty.first, empty.last), (0, 3));
         let whole = states
@@ -576,6 +986,44 @@ mod tests {
             .unwrap();
         assert_eq!((whole.first, whole.last), (2, 4));
         let by_end = explore(&Model::default(), &ops, |k| k == ops.len()).unwrap();
-        assert_eq!(by_end.len(), 5, "the final state counts once more");
+        assert_eq!(by_end.states.len(), 5, "the final state counts once more");
+    }
+
+    #[test]
+    fn beyond_the_cap_every_in_order_state_is_kept_and_the_others_sampled() {
+        let mut ops = vec![create("log", 1), sync_root()];
+        for i in 0..5 {
+            ops.push(write("log", 1, 2 * i, b"xy"));
+        }
+        let full = explore(&Model::default(), &ops, |_| ()).unwrap();
+        let in_order = full.states.iter().filter(|s| s.in_order).count();
+        assert_eq!(full.capped, 0);
+        assert!(full.distinct > in_order + 10, "{}", full.distinct);
+        let capped = explore(&Model::default().max_states(in_order + 10), &ops, |_| ()).unwrap();
+        assert_eq!(capped.states.len(), in_order + 10);
+        assert_eq!(capped.distinct, full.distinct);
+        assert_eq!(capped.capped, full.distinct - in_order - 10);
+        assert_eq!(
+            capped.states.iter().filter(|s| s.in_order).count(),
+            in_order
+        );
+    }
+
+    #[test]
+    fn a_journal_keeps_operations_and_marks_in_one_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::<&str>::under(dir.path()));
+        journal.mark("before");
+        journal.observe(&Op::Unlink {
+            path: &dir.path().join("f"),
+        });
+        journal.observe(&Op::Unlink {
+            path: Path::new("/elsewhere"),
+        });
+        journal.mark("after");
+        let (ops, marks) = split(journal.take());
+        assert_eq!(ops.len(), 1);
+        assert_eq!(marks, vec![(0, "before"), (1, "after")]);
+        assert!(journal.take().is_empty());
     }
 }

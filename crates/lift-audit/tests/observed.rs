@@ -56,7 +56,7 @@ async fn every_checkpoint_follows_an_fsync_of_every_record_it_covers() {
             RecordedOp::Write { path, data, .. } if is(path, "audit.jsonl") => {
                 written += data.iter().filter(|&&b| b == b'\n').count() as u64;
             }
-            RecordedOp::Fsync { path } if is(path, "audit.jsonl") => synced = written,
+            RecordedOp::Fsync { path, .. } if is(path, "audit.jsonl") => synced = written,
             RecordedOp::Write { path, data, .. }
                 if path.file_name().is_some_and(|n| {
                     n.to_string_lossy()
@@ -87,7 +87,11 @@ async fn every_checkpoint_follows_an_fsync_of_every_record_it_covers() {
     for (i, op) in ops.iter().enumerate() {
         if let RecordedOp::Rename { from, to } = op {
             if is(to, "audit.jsonl.checkpoint") || is(to, "audit.jsonl.manifest") {
-                assert!(ops[..i].contains(&RecordedOp::Fsync { path: from.clone() }));
+                assert!(
+                    ops[..i]
+                        .iter()
+                        .any(|op| matches!(op, RecordedOp::Fsync { path, .. } if path == from))
+                );
                 assert!(
                     matches!(ops.get(i + 1), Some(RecordedOp::SyncDir { .. })),
                     "{:?}",

@@ -26,7 +26,9 @@
 //! the process-wide [`Observer`] if one is installed (none is by default; the
 //! check then costs one relaxed atomic load). Crash-consistency tests record
 //! the operations in order ([`Recorder`]) and replay prefixes of them to
-//! build every state a crash can leave on disk.
+//! build every state a crash can leave on disk. An operation made through an
+//! open file also names the file it touched ([`FileId`]), since its name may
+//! have changed since it was opened.
 //!
 //! ```
 //! use lift_core::fs::{FileLock, KeyFileOptions, read_key_file, write_atomic};
@@ -156,6 +158,38 @@ pub type Result<T, E = FsError> = std::result::Result<T, E>;
 // Observation
 // ---------------------------------------------------------------------------
 
+/// Which file an operation on an open file touched: the device and inode
+/// numbers of its handle (`fstat`).
+///
+/// A name can change between opening a file and fsyncing it (a rotation
+/// renames a log that another thread still fsyncs through its handle), so a
+/// recorder tells files apart by this rather than by the path it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId {
+    /// The device holding the file.
+    pub dev: u64,
+    /// Its inode number on that device.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The file an open handle refers to.
+    pub fn of(file: &File) -> std::io::Result<FileId> {
+        file.metadata().map(|meta| FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// The file a name refers to now (not following a symbolic link).
+    pub fn of_path(path: &Path) -> std::io::Result<FileId> {
+        std::fs::symlink_metadata(path).map(|meta| FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
 /// A durable operation, reported to the [`Observer`] after it succeeded.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -166,27 +200,36 @@ pub enum Op<'a> {
         path: &'a Path,
         /// Its permission bits.
         mode: u32,
+        /// The file created (`None` if `fstat` failed).
+        file: Option<FileId>,
     },
     /// `data` was written at `offset`.
     Write {
-        /// The file.
+        /// The file, by the name its writer gave.
         path: &'a Path,
         /// Where the data starts.
         offset: u64,
         /// The bytes.
         data: &'a [u8],
+        /// The file written (`None` if `fstat` failed).
+        file: Option<FileId>,
     },
     /// The file was cut (or extended) to `len` bytes.
     Truncate {
-        /// The file.
+        /// The file, by the name its writer gave.
         path: &'a Path,
         /// Its new length.
         len: u64,
+        /// The file cut (`None` if `fstat` failed).
+        file: Option<FileId>,
     },
     /// The file's data (and, for `fsync`, its metadata) reached the disk.
     Fsync {
-        /// The file.
+        /// The file, by the name its writer gave: it may have been renamed
+        /// or removed since it was opened.
         path: &'a Path,
+        /// The file fsynced (`None` if `fstat` failed).
+        file: Option<FileId>,
     },
     /// `from` was renamed to `to`, replacing it.
     Rename {
@@ -242,9 +285,15 @@ pub fn set_observer(observer: Option<Arc<dyn Observer>>) -> Option<Arc<dyn Obser
 /// Reports `op` to the installed observer, if any.
 #[inline]
 fn notify_with(op: &Op<'_>) {
-    if OBSERVING.load(Ordering::Relaxed) {
+    if observing() {
         notify_slow(op);
     }
+}
+
+/// Whether an observer is installed (so that an operation's [`FileId`] is worth an `fstat`).
+#[inline]
+fn observing() -> bool {
+    OBSERVING.load(Ordering::Relaxed)
 }
 
 #[cold]
@@ -268,27 +317,35 @@ pub enum RecordedOp {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+        /// The file created.
+        file: Option<FileId>,
     },
     /// See [`Op::Write`].
     Write {
-        /// The file.
+        /// The file, by the name its writer gave.
         path: PathBuf,
         /// Where the data starts.
         offset: u64,
         /// The bytes.
         data: Vec<u8>,
+        /// The file written.
+        file: Option<FileId>,
     },
     /// See [`Op::Truncate`].
     Truncate {
-        /// The file.
+        /// The file, by the name its writer gave.
         path: PathBuf,
         /// Its new length.
         len: u64,
+        /// The file cut.
+        file: Option<FileId>,
     },
     /// See [`Op::Fsync`].
     Fsync {
-        /// The file.
+        /// The file, by the name its writer gave (perhaps no longer its name).
         path: PathBuf,
+        /// The file fsynced.
+        file: Option<FileId>,
     },
     /// See [`Op::Rename`].
     Rename {
@@ -323,7 +380,7 @@ impl RecordedOp {
             RecordedOp::Create { path, .. }
             | RecordedOp::Write { path, .. }
             | RecordedOp::Truncate { path, .. }
-            | RecordedOp::Fsync { path }
+            | RecordedOp::Fsync { path, .. }
             | RecordedOp::SyncDir { path }
             | RecordedOp::Unlink { path } => vec![path],
             RecordedOp::Rename { from, to } | RecordedOp::Link { from, to } => vec![from, to],
@@ -334,21 +391,30 @@ impl RecordedOp {
 impl From<&Op<'_>> for RecordedOp {
     fn from(op: &Op<'_>) -> Self {
         match *op {
-            Op::Create { path, mode } => RecordedOp::Create {
+            Op::Create { path, mode, file } => RecordedOp::Create {
                 path: path.to_owned(),
                 mode,
+                file,
             },
-            Op::Write { path, offset, data } => RecordedOp::Write {
+            Op::Write {
+                path,
+                offset,
+                data,
+                file,
+            } => RecordedOp::Write {
                 path: path.to_owned(),
                 offset,
                 data: data.to_vec(),
+                file,
             },
-            Op::Truncate { path, len } => RecordedOp::Truncate {
+            Op::Truncate { path, len, file } => RecordedOp::Truncate {
                 path: path.to_owned(),
                 len,
+                file,
             },
-            Op::Fsync { path } => RecordedOp::Fsync {
+            Op::Fsync { path, file } => RecordedOp::Fsync {
                 path: path.to_owned(),
+                file,
             },
             Op::Rename { from, to } => RecordedOp::Rename {
                 from: from.to_owned(),
@@ -427,11 +493,14 @@ impl Observer for Recorder {
 pub fn append(file: &mut File, path: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .map_err(|e| FsError::io("append to", path, e))?;
-    notify_with(&Op::Write {
-        path,
-        offset,
-        data: bytes,
-    });
+    if observing() {
+        notify_slow(&Op::Write {
+            path,
+            offset,
+            data: bytes,
+            file: FileId::of(file).ok(),
+        });
+    }
     Ok(())
 }
 
@@ -439,7 +508,13 @@ pub fn append(file: &mut File, path: &Path, offset: u64, bytes: &[u8]) -> Result
 pub fn truncate(file: &File, path: &Path, len: u64) -> Result<()> {
     file.set_len(len)
         .map_err(|e| FsError::io("truncate", path, e))?;
-    notify_with(&Op::Truncate { path, len });
+    if observing() {
+        notify_slow(&Op::Truncate {
+            path,
+            len,
+            file: FileId::of(file).ok(),
+        });
+    }
     Ok(())
 }
 
@@ -447,14 +522,24 @@ pub fn truncate(file: &File, path: &Path, len: u64) -> Result<()> {
 pub fn sync_data(file: &File, path: &Path) -> Result<()> {
     file.sync_data()
         .map_err(|e| FsError::io("fsync", path, e))?;
-    notify_with(&Op::Fsync { path });
+    if observing() {
+        notify_slow(&Op::Fsync {
+            path,
+            file: FileId::of(file).ok(),
+        });
+    }
     Ok(())
 }
 
 /// `fsync`: the file's data and metadata reach the disk.
 pub fn sync_all(file: &File, path: &Path) -> Result<()> {
     file.sync_all().map_err(|e| FsError::io("fsync", path, e))?;
-    notify_with(&Op::Fsync { path });
+    if observing() {
+        notify_slow(&Op::Fsync {
+            path,
+            file: FileId::of(file).ok(),
+        });
+    }
     Ok(())
 }
 
@@ -531,7 +616,13 @@ pub fn create_new(path: &Path, mode: u32) -> Result<File> {
         .map_err(|e| FsError::io("create", path, e))?;
     file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| FsError::io("set the permissions of", path, e))?;
-    notify_with(&Op::Create { path, mode });
+    if observing() {
+        notify_slow(&Op::Create {
+            path,
+            mode,
+            file: FileId::of(&file).ok(),
+        });
+    }
     Ok(file)
 }
 
@@ -1242,7 +1333,9 @@ mod tests {
         set_observer(previous);
         let ops = recorder.take();
         let tmp = match &ops[0] {
-            RecordedOp::Create { path, mode: 0o600 } => path.clone(),
+            RecordedOp::Create {
+                path, mode: 0o600, ..
+            } => path.clone(),
             other => panic!("expected a create, got {other:?}"),
         };
         assert!(
@@ -1251,17 +1344,31 @@ mod tests {
                 .to_string_lossy()
                 .starts_with(&temp_prefix(&path))
         );
+        // Each file is named by its inode: the temporary's (renamed to `path`,
+        // which still exists when `log` is opened) and `log`'s differ.
+        let tmp_id = match &ops[0] {
+            RecordedOp::Create { file, .. } => file.unwrap(),
+            _ => unreachable!(),
+        };
+        let log_id = Some(FileId::of(&file).unwrap());
+        assert_ne!(Some(tmp_id), log_id);
+        let tmp_id = Some(tmp_id);
         let expected = vec![
             RecordedOp::Create {
                 path: tmp.clone(),
                 mode: 0o600,
+                file: tmp_id,
             },
             RecordedOp::Write {
                 path: tmp.clone(),
                 offset: 0,
                 data: b"abc".to_vec(),
+                file: tmp_id,
             },
-            RecordedOp::Fsync { path: tmp.clone() },
+            RecordedOp::Fsync {
+                path: tmp.clone(),
+                file: tmp_id,
+            },
             RecordedOp::Rename {
                 from: tmp,
                 to: path.clone(),
@@ -1273,9 +1380,17 @@ mod tests {
                 path: log.clone(),
                 offset: 0,
                 data: b"line\n".to_vec(),
+                file: log_id,
             },
-            RecordedOp::Fsync { path: log.clone() },
-            RecordedOp::Truncate { path: log, len: 2 },
+            RecordedOp::Fsync {
+                path: log.clone(),
+                file: log_id,
+            },
+            RecordedOp::Truncate {
+                path: log,
+                len: 2,
+                file: log_id,
+            },
             RecordedOp::Unlink { path },
             RecordedOp::SyncDir {
                 path: dir.path().to_owned(),
