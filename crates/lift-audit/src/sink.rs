@@ -42,7 +42,7 @@ fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 ///
 /// Invariants: records are numbered 1, 2, ... without gaps across rotations;
 /// each links to its predecessor's hash; a call returns `Ok` only once its
-/// record is durable under the [`Durability`] policy; nothing is dropped
+/// record is durable under the [`Durability`](crate::Durability) policy; nothing is dropped
 /// silently (a full staging buffer makes callers wait; a failure is returned).
 /// Clones share one writer. Dropping the last clone flushes, fsyncs and
 /// writes a final checkpoint before returning.
@@ -166,7 +166,7 @@ impl FileAuditSink {
     /// They are committed together, in order, with nothing in between; this
     /// saves the per-call round trip when a caller has many events at once.
     /// Nothing is written when any of them is refused (marked secret, or not
-    /// serializable). Under [`Durability::EveryRecord`] each is made durable
+    /// serializable). Under [`Durability::EveryRecord`](crate::Durability::EveryRecord) each is made durable
     /// in turn, so an I/O failure part-way leaves the earlier ones in the log.
     pub async fn append_all(&self, events: &[AuditEvent]) -> Result<Vec<Receipt>> {
         if events.is_empty() {

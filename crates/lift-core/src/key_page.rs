@@ -34,7 +34,11 @@ enum Storage {
     Heap(Zeroizing<Vec<u8>>),
 }
 
-/// Key bytes on a page of their own; see the [module documentation](self).
+/// Key bytes on a memory page of their own: a private anonymous mapping
+/// that no other allocation shares, locked into RAM (`mlock`) so it is never
+/// swapped out, and marked `MADV_DONTDUMP` so a core dump leaves it out.
+/// Both are best effort ([`KeyPage::protection`] says what was granted);
+/// the bytes are wiped before the page is unmapped.
 ///
 /// Cloning maps a new page. `Debug` never shows the bytes.
 pub struct KeyPage {

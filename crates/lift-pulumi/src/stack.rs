@@ -421,8 +421,8 @@ impl Stack {
         parse_json(&finished.stdout, "pulumi stack history --json")
     }
 
-    /// Cancels the update running on this stack. See [`crate::cancel`] for
-    /// what that means on each backend.
+    /// Cancels the update running on this stack. See [`CancelOutcome`] for
+    /// what it did on each backend.
     pub async fn cancel(&self, options: CancelOptions) -> Result<CancelOutcome> {
         cancel::cancel(&self.workspace, &self.name, options).await
     }
