@@ -22,6 +22,13 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
+    // The libraries' API docs, with broken or private links as errors.
+    step_with_env(
+        root,
+        "docs",
+        &["doc", "--workspace", "--no-deps", "--lib", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     timed("codegen check", || crate::codegen::run(root, true))?;
     timed("tidy", || crate::tidy::run(root))?;
     timed("facade features", || crate::features::run(root))?;
