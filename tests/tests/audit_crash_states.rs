@@ -31,9 +31,10 @@
 //!   and `GroupCommit` acknowledge an append after its fsync; `Interval`
 //!   acknowledges only `sync` and `close` so).
 //!
-//! One gap is known and counted rather than failed ([`HOLED_TAILS_RECOVER`]):
-//! when a later unsynced append reached the disk and an earlier one did not,
-//! recovery refuses the log.
+//! A tail whose unsynced appends reached the disk out of order (a later one
+//! written, an earlier one lost or torn: a hole of zeros before a later
+//! record) verifies as a torn record and recovery cuts it like a torn line,
+//! recording a `repair.torn_tail` with cause `hole` ([`HOLED_TAILS_RECOVER`]).
 //!
 //! It also shows that it is not blind: without the log's fsyncs, and with the
 //! answers moved before the fsyncs that cover them, the same checks fail, the
@@ -493,16 +494,13 @@ fn lost_ack(seq: u64) -> String {
 }
 
 /// Whether lift-audit's recovery handles a log whose unsynced tail reached
-/// the disk out of order. It does not yet: when a later append reached the
-/// disk and an earlier one did not (a hole of zeros, or a torn record, before
-/// a later record), `verify` reports `record_modified` rather than
-/// `torn_record`, and opening the sink fails with an integrity error
-/// ("its last record ... is not a valid record", "does not match its hash",
-/// "does not continue the chain"), though every fsynced record is intact.
-/// Until it does, such states are counted as [`Seen::holed`] rather than
-/// failing the test; once recovery cuts such a tail as it cuts a torn one,
-/// set this to `true` and they must pass like the others.
-const HOLED_TAILS_RECOVER: bool = false;
+/// the disk out of order. It does: when a later append reached the disk and
+/// an earlier one did not (a hole of zeros, or a torn record, before a later
+/// record), `verify` reports `torn_record` and opening the sink cuts the tail
+/// after the last good record (when no checkpoint covers past it) and records
+/// a `repair.torn_tail` with cause `hole`. Such states must pass like the
+/// others; with `false`, they would be counted as [`Seen::holed`] instead.
+const HOLED_TAILS_RECOVER: bool = true;
 
 /// What checking one crash state found, besides the invariants holding.
 #[derive(Debug, Default, Clone)]

@@ -24,7 +24,7 @@ pub(crate) struct Position {
 ///
 /// Memory stays at one buffer plus one line of at most [`MAX_RECORD_LEN`] + 1
 /// bytes, whatever the files hold; longer lines are cut to that length (and
-/// are never records).
+/// are never records), their last byte replaced by the line's real last byte.
 #[derive(Debug)]
 pub(crate) struct Lines {
     files: Vec<PathBuf>,
@@ -63,6 +63,11 @@ impl Lines {
     /// takes them.
     pub(crate) fn resume_point(&self) -> (Vec<PathBuf>, usize, u64, u64) {
         (self.files.clone(), self.index, self.offset, self.line)
+    }
+
+    /// How many files the lines are read from.
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.len()
     }
 
     /// Bytes read so far, over all files.
@@ -116,6 +121,9 @@ impl Lines {
             self.buf.clear();
             let mut n = 0usize;
             let mut terminated = false;
+            // The line's real last byte, which a cut line ends with instead
+            // of its cut one (how a hole before a later record is told).
+            let mut last = None;
             loop {
                 let available = reader
                     .fill_buf()
@@ -130,6 +138,9 @@ impl Lines {
                 let room = (MAX_RECORD_LEN + 1).saturating_sub(self.buf.len());
                 let keep = if done { take - 1 } else { take };
                 self.buf.extend_from_slice(&available[..keep.min(room)]);
+                if keep > 0 {
+                    last = Some(available[keep - 1]);
+                }
                 reader.consume(take);
                 n += take;
                 if done {
@@ -141,6 +152,11 @@ impl Lines {
                 self.reader = None;
                 self.index += 1;
                 continue;
+            }
+            if self.buf.len() > MAX_RECORD_LEN {
+                if let (Some(end), Some(last)) = (self.buf.last_mut(), last) {
+                    *end = last;
+                }
             }
             let position = self.advance(n as u64);
             return Ok(Some((&self.buf[..], terminated, position)));

@@ -23,6 +23,9 @@ pub(crate) struct ChainTail {
     pub(crate) head_offset: u64,
     /// How many torn bytes were cut from the live file's end.
     pub(crate) cut_bytes: u64,
+    /// Whether the bytes cut held a hole (zeros where unsynced writes that
+    /// reached the disk out of order left a gap), rather than one torn line.
+    pub(crate) hole: bool,
     /// How many sealed segments precede the live file.
     pub(crate) segments: usize,
     /// The sealed segment names, oldest first.
@@ -122,8 +125,31 @@ pub(crate) fn absorb(
     end: u64,
     hasher: &Hasher,
     tail: &mut ChainTail,
-    mut lines: Option<&mut Vec<u8>>,
+    lines: Option<&mut Vec<u8>>,
 ) -> Result<Absorbed> {
+    match absorb_until_bad(file, path, start, end, hasher, tail, lines)? {
+        (absorbed, None) => Ok(absorbed),
+        (_, Some(bad)) => Err(bad),
+    }
+}
+
+/// Like [`absorb`], but a line that does not continue the chain ends the
+/// read rather than failing it: returns where that line starts (as
+/// `Absorbed::end`, with `torn` the bytes from there to where reading
+/// stopped) and why it is not a record; `tail` stays at the last good record.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one streaming loop over chunks and the lines in them"
+)]
+fn absorb_until_bad(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+    hasher: &Hasher,
+    tail: &mut ChainTail,
+    mut lines: Option<&mut Vec<u8>>,
+) -> Result<(Absorbed, Option<Error>)> {
     let name = file_name(path);
     let mut buf = vec![0u8; CHUNK];
     // The start of a line that began in an earlier chunk, and its bytes so far.
@@ -145,12 +171,13 @@ pub(crate) fn absorb(
         while let Some(nl) = memchr::memchr(b'\n', chunk) {
             let consumed = chunk_start + (n - chunk.len()) as u64 + nl as u64 + 1;
             if overlong || line.len() + nl > MAX_RECORD_LEN {
-                return Err(not_a_continuation(
+                let bad = not_a_continuation(
                     path,
                     line_start,
                     tail,
                     "the line is too long to be a record",
-                ));
+                );
+                return Ok((stopped(line_start, pos), Some(bad)));
             }
             let whole: &[u8] = if line.is_empty() {
                 &chunk[..nl]
@@ -158,7 +185,7 @@ pub(crate) fn absorb(
                 line.extend_from_slice(&chunk[..nl]);
                 &line
             };
-            continue_chain(
+            if let Err(bad) = continue_chain(
                 hasher,
                 path,
                 &name,
@@ -166,7 +193,9 @@ pub(crate) fn absorb(
                 line_start,
                 tail,
                 lines.is_none(),
-            )?;
+            ) {
+                return Ok((stopped(line_start, pos), Some(bad)));
+            }
             if let Some(out) = lines.as_deref_mut() {
                 out.extend_from_slice(whole);
                 out.push(b'\n');
@@ -184,10 +213,14 @@ pub(crate) fn absorb(
             }
         }
     }
-    Ok(Absorbed {
-        end: line_start,
-        torn: pos - line_start,
-    })
+    Ok((stopped(line_start, pos), None))
+}
+
+fn stopped(end: u64, pos: u64) -> Absorbed {
+    Absorbed {
+        end,
+        torn: pos - end,
+    }
 }
 
 fn not_a_continuation(path: &Path, offset: u64, tail: &ChainTail, why: &str) -> Error {
@@ -337,14 +370,72 @@ pub(crate) fn recover(
         head_file: file_name(log),
         head_offset: 0,
         cut_bytes: 0,
+        hole: false,
         segments: sealed.len(),
         sealed: Vec::new(),
         digest: GENESIS,
     };
-    let (good_len, last) = scan(&file, log, len)?;
+    // Segment numbers continue after the highest existing one.
+    let segments = sealed
+        .iter()
+        .filter_map(|s| s.rsplit('.').next()?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+        .max(sealed.len());
+    let newest = sealed.last().cloned();
+    sealed.retain(|s| !s.is_empty());
+    let mut files: Vec<PathBuf> = sealed.iter().map(|s| dir.join(s)).collect();
+    files.push(log.to_owned());
+    let found = read_tail(
+        &file,
+        log,
+        len,
+        &dir,
+        newest.as_deref(),
+        &files,
+        hasher,
+        checkpoint,
+        &mut tail,
+    );
+    match found {
+        Ok(()) => {}
+        Err(err @ Error::Integrity(_)) => {
+            // Unsynced appends that reached the disk out of order leave a
+            // hole (zeros) before a later record: cut it like a torn line,
+            // but only when that is all it can be.
+            if !cut_hole(&file, log, len, &files, hasher, checkpoint, &mut tail)? {
+                return Err(err);
+            }
+        }
+        Err(err) => return Err(err),
+    }
+    tail.segments = segments;
+    tail.sealed = sealed;
+    Ok((file, tail))
+}
+
+/// The chain's end as the files show it: cuts a torn last line of the live
+/// file, checks its last record (or, with an empty live file, the newest
+/// sealed segment's) and walks the chain up to it for the content digest.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the state recovery has gathered, passed along rather than bundled for one call"
+)]
+fn read_tail(
+    file: &File,
+    log: &Path,
+    len: u64,
+    dir: &Path,
+    newest: Option<&str>,
+    files: &[PathBuf],
+    hasher: &Hasher,
+    checkpoint: Option<&Checkpoint>,
+    tail: &mut ChainTail,
+) -> Result<()> {
+    let (good_len, last) = scan(file, log, len)?;
     if good_len < len {
-        lift_core::fs::truncate(&file, log, good_len)?;
-        lift_core::fs::sync_all(&file, log)?;
+        lift_core::fs::truncate(file, log, good_len)?;
+        lift_core::fs::sync_all(file, log)?;
         tail.cut_bytes = len - good_len;
     }
     if let Some(last) = last {
@@ -352,7 +443,7 @@ pub(crate) fn recover(
         tail.seq = seq;
         tail.head = head;
         tail.head_offset = last.offset;
-    } else if let Some(newest) = sealed.last() {
+    } else if let Some(newest) = newest {
         let path = dir.join(newest);
         let sealed_file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
         let sealed_len = sealed_file
@@ -370,22 +461,125 @@ pub(crate) fn recover(
         let (seq, head) = check_last(hasher, &path, &last)?;
         tail.seq = seq;
         tail.head = head;
-        tail.head_file = newest.clone();
+        newest.clone_into(&mut tail.head_file);
         tail.head_offset = last.offset;
     }
-    // Segment numbers continue after the highest existing one.
-    tail.segments = sealed
-        .iter()
-        .filter_map(|s| s.rsplit('.').next()?.parse::<usize>().ok())
-        .max()
-        .unwrap_or(0)
-        .max(sealed.len());
-    sealed.retain(|s| !s.is_empty());
-    let mut files: Vec<PathBuf> = sealed.iter().map(|s| dir.join(s)).collect();
-    files.push(log.to_owned());
-    tail.digest = digest_to_tail(&files, hasher, checkpoint, &tail)?;
-    tail.sealed = sealed;
-    Ok((file, tail))
+    tail.digest = digest_to_tail(files, hasher, checkpoint, tail)?;
+    Ok(())
+}
+
+/// Cuts a hole from the live file's end, if that is what follows its last good record.
+///
+/// When unsynced appends reach the disk out of order (a later one written,
+/// an earlier one lost or torn), the file's unsynced end reads as zeros,
+/// perhaps after part of a record, then a complete later record. A record
+/// line never holds a raw NUL byte (JSON escapes it), and a hole always
+/// reads as zeros, so: walking the chain (from the checkpoint when it
+/// anchors, strictly through the sealed segments), if the bytes after the
+/// last record of the live file that continues the chain hold a NUL byte
+/// and no checkpoint covers a record past it, those bytes are cut (and
+/// fsynced) and `tail` set to that record, with `cut_bytes` counting from
+/// `len`, the live file's length before recovery. Returns whether it cut;
+/// anything else (no NUL: an edited or foreign record; damage a checkpoint
+/// covers; damage in a sealed segment) is left for the caller to refuse.
+/// Memory stays at one chunk plus one record; time is linear in the walk.
+fn cut_hole(
+    file: &File,
+    log: &Path,
+    len: u64,
+    files: &[PathBuf],
+    hasher: &Hasher,
+    checkpoint: Option<&Checkpoint>,
+    tail: &mut ChainTail,
+) -> Result<bool> {
+    let (first, mut offset, mut walk) = walk_start(files, hasher, checkpoint);
+    let Some((_, sealed)) = files.split_last() else {
+        return Ok(false);
+    };
+    for path in sealed.iter().skip(first) {
+        let sealed_file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let sealed_len = sealed_file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        match absorb(
+            &sealed_file,
+            path,
+            offset,
+            sealed_len,
+            hasher,
+            &mut walk,
+            None,
+        ) {
+            Ok(absorbed) if absorbed.torn == 0 => {}
+            Ok(_) | Err(Error::Integrity(_)) => return Ok(false),
+            Err(err) => return Err(err),
+        }
+        offset = 0;
+    }
+    let now = file
+        .metadata()
+        .map_err(|e| Error::io("stat", log, e))?
+        .len();
+    let (absorbed, bad) = absorb_until_bad(file, log, offset, now, hasher, &mut walk, None)?;
+    if bad.is_none() {
+        return Ok(false);
+    }
+    if checkpoint.is_some_and(|cp| cp.size > walk.seq) {
+        return Ok(false);
+    }
+    let good_end = absorbed.end;
+    if !first_line_is_hole(file, log, good_end, now)? {
+        return Ok(false);
+    }
+    lift_core::fs::truncate(file, log, good_end)?;
+    lift_core::fs::sync_all(file, log)?;
+    tail.seq = walk.seq;
+    tail.head = walk.head;
+    tail.head_file = if walk.head_file.is_empty() {
+        file_name(log)
+    } else {
+        walk.head_file
+    };
+    tail.head_offset = walk.head_offset;
+    tail.digest = walk.digest;
+    tail.cut_bytes = len.saturating_sub(good_end);
+    tail.hole = true;
+    Ok(true)
+}
+
+/// Whether the line starting at `from` (ending before `to`) is a hole
+/// before a later record: it holds a NUL byte (no record line does; a hole
+/// reads as zeros) and ends with a newline whose preceding byte is not a
+/// NUL (a later record's end). Reads in fixed chunks, never the line whole.
+fn first_line_is_hole(file: &File, path: &Path, from: u64, to: u64) -> Result<bool> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = from;
+    let mut nul = false;
+    let mut last = None;
+    while pos < to {
+        let want = usize::try_from(to - pos).unwrap_or(CHUNK).min(CHUNK);
+        let n = file
+            .read_at(&mut buf[..want], pos)
+            .map_err(|e| Error::io("read the tail of", path, e))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let (line, end) = match memchr::memchr(b'\n', chunk) {
+            Some(nl) => (&chunk[..nl], true),
+            None => (chunk, false),
+        };
+        nul = nul || memchr::memchr(0, line).is_some();
+        if let Some(&b) = line.last() {
+            last = Some(b);
+        }
+        if end {
+            return Ok(nul && last.is_some_and(|b| b != 0));
+        }
+        pos += n as u64;
+    }
+    Ok(false)
 }
 
 /// Where a checkpoint says its last record is, checked: the file index, the
@@ -400,9 +594,10 @@ fn anchor_at(
     let start = ChainTail {
         seq: cp.size,
         head,
-        head_file: String::new(),
-        head_offset: 0,
+        head_file: cp.file.clone().unwrap_or_default(),
+        head_offset: cp.offset.unwrap_or(0),
         cut_bytes: 0,
+        hole: false,
         segments: 0,
         sealed: Vec::new(),
         digest,
@@ -427,17 +622,14 @@ fn anchor_at(
     ))
 }
 
-/// The public content digest at the end of the chain: walks the records
-/// from the checkpoint's (or, without a usable one, from the first record),
-/// checking that each continues the chain, and that the walk ends where
-/// `tail` says the chain ends.
-fn digest_to_tail(
+/// Where a walk of the chain starts: at the checkpoint's last record when
+/// it anchors there (file index, offset after it, chain state), else at genesis.
+fn walk_start(
     files: &[PathBuf],
     hasher: &Hasher,
     checkpoint: Option<&Checkpoint>,
-    tail: &ChainTail,
-) -> Result<[u8; 32]> {
-    let (first, mut offset, mut walk) = checkpoint
+) -> (usize, u64, ChainTail) {
+    checkpoint
         .and_then(|cp| anchor_at(files, hasher, cp))
         .unwrap_or_else(|| {
             (
@@ -449,12 +641,26 @@ fn digest_to_tail(
                     head_file: String::new(),
                     head_offset: 0,
                     cut_bytes: 0,
+                    hole: false,
                     segments: 0,
                     sealed: Vec::new(),
                     digest: GENESIS,
                 },
             )
-        });
+        })
+}
+
+/// The public content digest at the end of the chain: walks the records
+/// from the checkpoint's (or, without a usable one, from the first record),
+/// checking that each continues the chain, and that the walk ends where
+/// `tail` says the chain ends.
+fn digest_to_tail(
+    files: &[PathBuf],
+    hasher: &Hasher,
+    checkpoint: Option<&Checkpoint>,
+    tail: &ChainTail,
+) -> Result<[u8; 32]> {
+    let (first, mut offset, mut walk) = walk_start(files, hasher, checkpoint);
     for path in files.iter().skip(first) {
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let len = file

@@ -608,6 +608,16 @@ fn system_event(event: &[u8]) -> Option<SystemEvent> {
     }
 }
 
+/// Whether a first bad line is what a crash leaves when unsynced writes
+/// reach the disk out of order: a record line never holds a raw NUL byte
+/// (JSON escapes it) and a hole reads as zeros, so the line holds a NUL;
+/// and, when it has its newline, that newline ends a later record, so the
+/// byte before it is not a NUL (a line of zeros ending in a newline is no
+/// crash's work).
+fn is_hole(line: &[u8], terminated: bool) -> bool {
+    memchr::memchr(0, line).is_some() && (!terminated || line.last().is_some_and(|b| *b != 0))
+}
+
 impl<'a> Walk<'a> {
     fn new(hasher: &'a Hasher, bound: Option<(u64, [u8; 32])>) -> Self {
         Walk {
@@ -663,6 +673,9 @@ impl<'a> Walk<'a> {
         } else {
             None
         };
+        // A hole is possible only in the last file, where a crash leaves
+        // unsynced writes.
+        let file_count = lines.file_count();
         while let Some((line, terminated, pos)) = lines.next_line()? {
             let expected = self.expected;
             if let Some((first_pos, first_kid)) = pending_kid.take() {
@@ -685,6 +698,20 @@ impl<'a> Walk<'a> {
                     Finding::RecordModified,
                     expected,
                     Some(first_pos),
+                    message,
+                )));
+            }
+            if pos.file + 1 == file_count && is_hole(line, terminated) && !self.covered(expected) {
+                // No record holds a raw NUL byte, and a hole always reads as
+                // zeros: unsynced writes that reached the disk out of order.
+                let message = format!(
+                    "record {expected} is torn: its line holds zero bytes, as a crash leaves unsynced writes that reached the disk out of order (a hole); opening the log with the sink cuts it and what follows"
+                );
+                return Ok(Some(self.fail(
+                    lines,
+                    Finding::TornRecord,
+                    expected,
+                    Some(pos),
                     message,
                 )));
             }
@@ -891,6 +918,11 @@ impl<'a> Walk<'a> {
                 self.fail(lines, Finding::TornRecord, expected, Some(pos), message)
             }
         }
+    }
+
+    /// Whether the signed checkpoint covers record `seq`.
+    fn covered(&self, seq: u64) -> bool {
+        self.bound.is_some_and(|(size, _)| seq <= size)
     }
 
     /// Record `seq` stands where `self.expected` belongs: scan on to tell a

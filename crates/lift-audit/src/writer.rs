@@ -24,8 +24,16 @@ use crate::recovery::{ChainTail, absorb, open_live, recover, segment_path};
 use crate::staging::{Entry, Reply, Staging};
 use crate::syncer::{Durable, Failure, Head, Syncing, Then, Waiter, acknowledged, closed_error};
 
-/// The event recording that a torn tail was cut.
-fn repair_event(log: &Path, cut_bytes: u64, last_good_seq: u64, file: &str) -> AuditEvent {
+/// The event recording that a torn tail was cut: `cause` is `"torn"` for a
+/// partial last line, `"hole"` for a tail with a hole (zeros left by unsynced
+/// writes that reached the disk out of order) before later bytes.
+fn repair_event(
+    log: &Path,
+    cut_bytes: u64,
+    last_good_seq: u64,
+    file: &str,
+    cause: &'static str,
+) -> AuditEvent {
     AuditEvent::new(
         "audit",
         "repair.torn_tail",
@@ -35,6 +43,7 @@ fn repair_event(log: &Path, cut_bytes: u64, last_good_seq: u64, file: &str) -> A
     .detail("cut_bytes", cut_bytes)
     .detail("last_good_seq", last_good_seq)
     .detail("file", file.to_owned())
+    .detail("cause", cause)
 }
 
 /// The event recording that a writer found a non-empty log without its checkpoint.
@@ -183,16 +192,27 @@ impl Writer {
             digest_lines: Vec::new(),
         };
         if writer.tail.cut_bytes > 0 {
-            tracing::warn!(
-                path = %writer.log.display(),
-                cut_bytes = writer.tail.cut_bytes,
-                "cut a torn record from the end of the audit log"
-            );
+            let cause = if writer.tail.hole { "hole" } else { "torn" };
+            if writer.tail.hole {
+                tracing::warn!(
+                    path = %writer.log.display(),
+                    cut_bytes = writer.tail.cut_bytes,
+                    last_good_seq = writer.tail.seq,
+                    "cut a tail with a hole (unsynced writes that reached the disk out of order) from the end of the audit log"
+                );
+            } else {
+                tracing::warn!(
+                    path = %writer.log.display(),
+                    cut_bytes = writer.tail.cut_bytes,
+                    "cut a torn record from the end of the audit log"
+                );
+            }
             let event = repair_event(
                 &writer.log,
                 writer.tail.cut_bytes,
                 writer.tail.seq,
                 &writer.tail.head_file,
+                cause,
             );
             writer.stage_system_event(&event)?;
         }
@@ -681,6 +701,7 @@ impl Writer {
                 absorbed.torn,
                 self.tail.seq,
                 &self.tail.head_file,
+                "torn",
             );
             self.stage_system_event(&event)?;
         }
