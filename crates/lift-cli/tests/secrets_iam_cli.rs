@@ -83,7 +83,18 @@ fn a_rotation_refused_by_iam_names_the_action_and_changes_nothing() {
             None,
         );
         assert!(out.status.success(), "{}", text(&out));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["versions"].clone()
+        // Each version's id and stages. Not its `created_at`: moto's
+        // ListSecretVersionIds reports the time of the call as every
+        // version's CreatedDate (real AWS reports when it was created), so
+        // two describes a second apart differ there whatever lift did.
+        let versions =
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["versions"].clone();
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["version_id"].clone(), v["stages"].clone()))
+            .collect::<Vec<_>>()
     };
     let before = describe(admin);
 
