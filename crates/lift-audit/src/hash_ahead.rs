@@ -14,12 +14,13 @@
 //! the hashes itself from there on. The result never depends on the
 //! workers; only the time does.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::lines::{Lines, Position};
-use crate::record::{Hasher, parse_line};
+use crate::record::{Hasher, RawRecord, parse_line};
 
 /// Below this many bytes left to read, the threads cost more than they save.
 const MIN_BYTES: u64 = 8 << 20;
@@ -43,14 +44,72 @@ thread_local! {
     static ANSWERS_USED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Where a record's fields lie in its line, as a worker parsed it, so that
+/// the walk need not parse the same bytes again.
+#[derive(Debug, Clone)]
+pub(crate) struct Parsed {
+    seq: u64,
+    time: Range<usize>,
+    kid: Option<Range<usize>>,
+    prev: [u8; 32],
+    event: Range<usize>,
+    hash: [u8; 32],
+}
+
+impl Parsed {
+    fn of(line: &[u8], raw: &RawRecord<'_>) -> Parsed {
+        let base = line.as_ptr() as usize;
+        let range = |part: &[u8]| {
+            let start = part.as_ptr() as usize - base;
+            start..start + part.len()
+        };
+        Parsed {
+            seq: raw.seq,
+            time: range(raw.time.as_bytes()),
+            kid: raw.kid.map(|kid| range(kid.as_bytes())),
+            prev: raw.prev,
+            event: range(raw.event),
+            hash: raw.hash,
+        }
+    }
+
+    /// The record these fields describe in `line`, which must be the bytes
+    /// the worker parsed (the walk compares them first); `None` if not.
+    pub(crate) fn record<'a>(&self, line: &'a [u8]) -> Option<RawRecord<'a>> {
+        let text = |range: &Range<usize>| {
+            line.get(range.clone())
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        };
+        Some(RawRecord {
+            seq: self.seq,
+            time: text(&self.time)?,
+            kid: match &self.kid {
+                Some(kid) => Some(text(kid)?),
+                None => None,
+            },
+            prev: self.prev,
+            event: line.get(self.event.clone())?,
+            hash: self.hash,
+        })
+    }
+}
+
+/// What a worker found for one line.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    /// Whether the line is a record whose hash matches its content.
+    pub(crate) hash_ok: bool,
+    /// Its fields, when it is a record.
+    pub(crate) parsed: Option<Parsed>,
+}
+
 /// One line a worker checked.
 struct Answer {
     position: Position,
     /// The line's bytes in [`Batch::bytes`].
     start: usize,
     end: usize,
-    /// Whether the line is a record whose hash matches its content.
-    hash_ok: bool,
+    checked: Checked,
 }
 
 /// Consecutive lines checked by one worker.
@@ -119,10 +178,11 @@ impl HashAhead {
         Some(ahead)
     }
 
-    /// Whether the record at `position`, whose bytes are `line`, has a hash
-    /// that matches its content, as a worker found; `None` when no worker
-    /// checked exactly these bytes there (the caller then checks itself).
-    pub(crate) fn lookup(&mut self, position: Position, line: &[u8]) -> Option<bool> {
+    /// What a worker found for the line at `position`, whose bytes are
+    /// `line`: whether it is a record with a matching hash, and its fields;
+    /// `None` when no worker checked exactly these bytes there (the caller
+    /// then parses and checks itself).
+    pub(crate) fn lookup(&mut self, position: Position, line: &[u8]) -> Option<Checked> {
         loop {
             if self.workers.is_empty() {
                 return None;
@@ -153,13 +213,13 @@ impl HashAhead {
             self.cursor += 1;
             #[cfg(test)]
             ANSWERS_USED.with(|used| used.set(used.get() + 1));
-            return Some(answer.hash_ok);
+            return Some(answer.checked.clone());
         }
     }
 
     /// Turns the workers off: dropping their queues ends each at its next
     /// batch, and they are joined (a batch is at most [`BATCH_BYTES`]).
-    fn stop(&mut self) -> Option<bool> {
+    fn stop(&mut self) -> Option<Checked> {
         self.workers.clear();
         for thread in self.threads.drain(..) {
             // A worker that panicked has nothing left to clean up.
@@ -207,12 +267,21 @@ fn work(
         if batch_no % count == me {
             let start = batch.bytes.len();
             batch.bytes.extend_from_slice(text);
-            let hash_ok = parse_line(text).is_ok_and(|raw| hasher.check(&raw));
+            let checked = match parse_line(text) {
+                Ok(raw) => Checked {
+                    hash_ok: hasher.check(&raw),
+                    parsed: Some(Parsed::of(text, &raw)),
+                },
+                Err(_) => Checked {
+                    hash_ok: false,
+                    parsed: None,
+                },
+            };
             batch.answers.push(Answer {
                 position,
                 start,
                 end: batch.bytes.len(),
-                hash_ok,
+                checked,
             });
         }
         in_batch += 1;
@@ -268,8 +337,29 @@ mod tests {
         let mut ahead = HashAhead::start(&lines, hasher).expect("workers start on a large log");
         let (mut answers, mut truth) = (Vec::new(), Vec::new());
         while let Some((text, _, position)) = lines.next_line().unwrap() {
-            answers.push(ahead.lookup(position, text));
-            truth.push(parse_line(text).is_ok_and(|raw| hasher.check(&raw)));
+            let checked = ahead.lookup(position, text);
+            // The fields handed over are the ones the walk would parse.
+            let mine = parse_line(text).unwrap();
+            let theirs = checked
+                .as_ref()
+                .and_then(|c| c.parsed.as_ref())
+                .and_then(|p| p.record(text))
+                .unwrap();
+            assert_eq!(
+                (
+                    theirs.seq,
+                    theirs.time,
+                    theirs.kid,
+                    theirs.prev,
+                    theirs.event,
+                    theirs.hash
+                ),
+                (
+                    mine.seq, mine.time, mine.kid, mine.prev, mine.event, mine.hash
+                )
+            );
+            answers.push(checked.map(|c| c.hash_ok));
+            truth.push(hasher.check(&mine));
         }
         (answers, truth)
     }
@@ -311,9 +401,9 @@ mod tests {
         let mut other = text.to_vec();
         other[20] ^= 1;
         // Different bytes at the same place: no answer, and none after it.
-        assert_eq!(ahead.lookup(position, &other), None);
+        assert!(ahead.lookup(position, &other).is_none());
         let (text, _, position) = lines.next_line().unwrap().unwrap();
-        assert_eq!(ahead.lookup(position, text), None);
+        assert!(ahead.lookup(position, text).is_none());
     }
 
     #[test]

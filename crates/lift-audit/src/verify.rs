@@ -719,7 +719,13 @@ impl<'a> Walk<'a> {
                 let complete = has_complete_record_prefix(line);
                 return Ok(Some(self.unterminated(lines, complete, pos)));
             }
-            let raw = match parse_line(line) {
+            // A worker that checked these very bytes has parsed them too.
+            let checked = ahead.as_mut().and_then(|ahead| ahead.lookup(pos, line));
+            let parsed = checked
+                .as_ref()
+                .and_then(|checked| checked.parsed.as_ref())
+                .and_then(|parsed| parsed.record(line));
+            let raw = match parsed.map_or_else(|| parse_line(line), Ok) {
                 Ok(raw) => raw,
                 Err(why) => {
                     let message = format!(
@@ -751,10 +757,7 @@ impl<'a> Walk<'a> {
                 )));
             }
             if self.public.is_none()
-                && !ahead
-                    .as_mut()
-                    .and_then(|ahead| ahead.lookup(pos, line))
-                    .unwrap_or_else(|| self.hasher.check(&raw))
+                && !checked.map_or_else(|| self.hasher.check(&raw), |checked| checked.hash_ok)
             {
                 let message =
                     format!("record {expected} was modified: its content does not match its hash");
