@@ -360,6 +360,29 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<RawRecord<'_>, &'static str> {
     })
 }
 
+/// The start every record line has.
+const RECORD_START: &[u8] = b"{\"seq\":";
+
+/// Whether a line (without its newline) is what a crash leaves when
+/// unsynced appends reach the disk out of order: zeros where an earlier
+/// write was lost (after the start of a record that write began, if any of
+/// it persisted), then a whole later record. No record line holds a raw NUL
+/// byte, so an edit that writes one is not taken for this: what follows its
+/// last NUL must parse as a complete record, and what precedes its first
+/// NUL must be the start of one.
+pub(crate) fn is_hole_line(line: &[u8]) -> bool {
+    let (Some(first), Some(last)) = (memchr::memchr(0, line), memchr::memrchr(0, line)) else {
+        return false;
+    };
+    hole_bounds_ok(&line[..first.min(RECORD_START.len())]) && parse_line(&line[last + 1..]).is_ok()
+}
+
+/// Whether the bytes before a hole's first NUL (at most the first
+/// [`RECORD_START`]`.len()` of them) can begin a record line.
+pub(crate) fn hole_bounds_ok(head: &[u8]) -> bool {
+    head.is_empty() || RECORD_START.starts_with(head) || head.starts_with(RECORD_START)
+}
+
 /// Whether `line` holds a whole record followed by extra bytes (an edit, not a torn write).
 pub(crate) fn has_complete_record_prefix(line: &[u8]) -> bool {
     // A torn write leaves a prefix of a line; such a prefix can contain the

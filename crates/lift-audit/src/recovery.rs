@@ -549,14 +549,18 @@ fn cut_hole(
 }
 
 /// Whether the line starting at `from` (ending before `to`) is a hole
-/// before a later record: it holds a NUL byte (no record line does; a hole
-/// reads as zeros) and ends with a newline whose preceding byte is not a
-/// NUL (a later record's end). Reads in fixed chunks, never the line whole.
+/// before a later record ([`is_hole_line`]): it holds a NUL byte (no record
+/// line does; a hole reads as zeros), what precedes its first NUL can begin
+/// a record, and what follows its last NUL, up to the newline, is a
+/// complete record. Reads in fixed chunks, never the line whole, and then
+/// that last record alone (at most [`MAX_RECORD_LEN`] bytes).
 fn first_line_is_hole(file: &File, path: &Path, from: u64, to: u64) -> Result<bool> {
     let mut buf = vec![0u8; CHUNK];
     let mut pos = from;
-    let mut nul = false;
-    let mut last = None;
+    let mut head = Vec::new();
+    let mut first_nul = None;
+    let mut last_nul = None;
+    let mut newline = None;
     while pos < to {
         let want = usize::try_from(to - pos).unwrap_or(CHUNK).min(CHUNK);
         let n = file
@@ -566,20 +570,40 @@ fn first_line_is_hole(file: &File, path: &Path, from: u64, to: u64) -> Result<bo
             break;
         }
         let chunk = &buf[..n];
-        let (line, end) = match memchr::memchr(b'\n', chunk) {
-            Some(nl) => (&chunk[..nl], true),
-            None => (chunk, false),
+        let line = match memchr::memchr(b'\n', chunk) {
+            Some(nl) => {
+                newline = Some(pos + nl as u64);
+                &chunk[..nl]
+            }
+            None => chunk,
         };
-        nul = nul || memchr::memchr(0, line).is_some();
-        if let Some(&b) = line.last() {
-            last = Some(b);
+        if first_nul.is_none() {
+            let nul = memchr::memchr(0, line);
+            let take = nul
+                .unwrap_or(line.len())
+                .min(8usize.saturating_sub(head.len()));
+            head.extend_from_slice(&line[..take]);
+            first_nul = nul.map(|at| pos + at as u64);
         }
-        if end {
-            return Ok(nul && last.is_some_and(|b| b != 0));
+        if let Some(at) = memchr::memrchr(0, line) {
+            last_nul = Some(pos + at as u64);
+        }
+        if newline.is_some() {
+            break;
         }
         pos += n as u64;
     }
-    Ok(false)
+    let (Some(_), Some(last), Some(end)) = (first_nul, last_nul, newline) else {
+        return Ok(false);
+    };
+    let record_len = usize::try_from(end - last - 1).unwrap_or(usize::MAX);
+    if !crate::record::hole_bounds_ok(&head) || record_len > MAX_RECORD_LEN {
+        return Ok(false);
+    }
+    let mut record = vec![0u8; record_len];
+    file.read_exact_at(&mut record, last + 1)
+        .map_err(|e| Error::io("read the tail of", path, e))?;
+    Ok(parse_line(&record).is_ok())
 }
 
 /// Where a checkpoint says its last record is, checked: the file index, the

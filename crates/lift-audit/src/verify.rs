@@ -11,7 +11,10 @@ use crate::hash_ahead::HashAhead;
 use crate::key::AuditKey;
 use crate::lines::{Lines, Position};
 use crate::manifest::chain_files;
-use crate::record::{GENESIS, Hasher, has_complete_record_prefix, next_digest, parse_line};
+use crate::record::{
+    GENESIS, Hasher, MAX_RECORD_LEN, has_complete_record_prefix, is_hole_line, next_digest,
+    parse_line,
+};
 
 /// The action of the `audit` event a writer records when it finds a
 /// non-empty log without its checkpoint.
@@ -615,7 +618,14 @@ fn system_event(event: &[u8]) -> Option<SystemEvent> {
 /// byte before it is not a NUL (a line of zeros ending in a newline is no
 /// crash's work).
 fn is_hole(line: &[u8], terminated: bool) -> bool {
-    memchr::memchr(0, line).is_some() && (!terminated || line.last().is_some_and(|b| *b != 0))
+    if !terminated || line.len() > MAX_RECORD_LEN {
+        // A last line without its newline, or one longer than any record
+        // (`Lines` keeps its start and its real last byte): zeros in it can
+        // only be a crash's, or the line is no record anyway.
+        memchr::memchr(0, line).is_some() && (!terminated || line.last().is_some_and(|b| *b != 0))
+    } else {
+        is_hole_line(line)
+    }
 }
 
 impl<'a> Walk<'a> {
