@@ -21,10 +21,13 @@ use crate::{Error, Result};
 pub fn read_value(name: &str, prompt: &str, limit: usize) -> Result<SecretValue> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
+        // Echo goes off before the prompt shows, so that nothing typed once
+        // the prompt is visible can be echoed.
+        let _echo_off = EchoOff::new(&stdin)?;
         let mut err = std::io::stderr().lock();
         // A failed prompt is cosmetic: the read below still works.
         let _ = write!(err, "{prompt}").and_then(|()| err.flush());
-        let _echo_off = EchoOff::new(&stdin)?;
+        drop(err);
         read_bounded(name, &mut stdin.lock(), limit, true)
     } else {
         read_bounded(name, &mut stdin.lock(), limit, false)
