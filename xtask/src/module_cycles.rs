@@ -1308,7 +1308,7 @@ impl B {
 #[test]
 fn wraps() { let _ = crate::a::A(B); }
 #[cfg(all(test, feature = "x"))]
-fn more() -> crate::a::A { todo!() }
+fn more() -> crate::a::A { crate::a::A(B) }
 #[cfg(test)]
 mod tests {
     use super::*;
