@@ -307,6 +307,10 @@ impl Shared {
 #[derive(Clone)]
 pub struct MetricsLayer {
     shared: Arc<Shared>,
+    /// Whether the service flushes when the handler returns. [`LambdaDeployment::run`]
+    /// turns it off and flushes once lambda_runtime has posted the response instead
+    /// ([`FlushAfterResponse`]).
+    flush_in_handler: bool,
 }
 
 impl std::fmt::Debug for MetricsLayer {
@@ -322,6 +326,7 @@ impl<S> Layer<S> for MetricsLayer {
         MetricsService {
             inner,
             shared: self.shared.clone(),
+            flush_in_handler: self.flush_in_handler,
         }
     }
 }
@@ -331,6 +336,7 @@ impl<S> Layer<S> for MetricsLayer {
 pub struct MetricsService<S> {
     inner: S,
     shared: Arc<Shared>,
+    flush_in_handler: bool,
 }
 
 impl<S> std::fmt::Debug for MetricsService<S> {
@@ -360,6 +366,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
+        let flush = self.flush_in_handler;
         let request_id = request.context.request_id.clone();
         Box::pin(async move {
             // Only heartbeats inside invocations count as stall samples.
@@ -369,8 +376,10 @@ where
             let result = inner.call(request).await;
             shared.metrics.finish(invocation, result.is_ok());
             drop(in_flight);
-            // Lambda may freeze the environment right after the response: emit now.
-            shared.flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));
+            if flush {
+                // Lambda may freeze the environment right after the response: emit now.
+                shared.flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));
+            }
             result
         })
     }
@@ -542,6 +551,7 @@ impl LambdaDeployment {
     pub fn layer(&mut self) -> Result<MetricsLayer> {
         Ok(MetricsLayer {
             shared: self.shared()?,
+            flush_in_handler: true,
         })
     }
 
@@ -588,7 +598,10 @@ impl LambdaDeployment {
             .into());
         };
         let api = RuntimeApi::parse(&api.to_string_lossy())?;
-        let layer = self.layer()?;
+        let layer = MetricsLayer {
+            flush_in_handler: false,
+            ..self.layer()?
+        };
         // The extension must be registered before the runtime asks for its first event,
         // which ends the Init phase. The logging is set up while the registration's
         // request is under way.
@@ -601,7 +614,96 @@ impl LambdaDeployment {
             layer.shared.clone(),
             std::mem::take(&mut self.shutdown),
         ));
-        lambda_runtime::run(layer.layer(handler)).await
+        // Innermost first: the handler behind the metrics layer, then lambda_runtime's
+        // client (it posts the response), then the flush, inside lambda_runtime's
+        // invocation span as `lambda_runtime::run` sets it up.
+        lambda_runtime::Runtime::new(layer.layer(handler))
+            .layer(FlushAfterResponse {
+                shared: layer.shared.clone(),
+            })
+            .layer(lambda_runtime::layers::TracingLayer::new())
+            .run()
+            .await
+    }
+}
+
+/// Flushes a deployment's metrics once lambda_runtime has posted an invocation's response
+/// and before it asks for the next event.
+///
+/// Lambda freezes the environment only after the runtime asks for the next event, so the
+/// documents are still written before any freeze, as Powertools' flush at the end of the
+/// handler is; but the caller has its answer without waiting for them (the fresh memory
+/// read, the rendering and the write). lambda_runtime's own OpenTelemetry layer flushes at
+/// the same point. The work still counts in the invocation's billed duration.
+#[derive(Clone)]
+struct FlushAfterResponse {
+    shared: Arc<Shared>,
+}
+
+impl<S> Layer<S> for FlushAfterResponse {
+    type Service = FlushAfterResponseService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FlushAfterResponseService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`FlushAfterResponse`] produces, around lambda_runtime's API client.
+#[derive(Clone)]
+struct FlushAfterResponseService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<lambda_runtime::LambdaInvocation> for FlushAfterResponseService<S>
+where
+    S: Service<lambda_runtime::LambdaInvocation, Response = ()>,
+{
+    type Response = ();
+    type Error = S::Error;
+    type Future = FlushAfterResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: lambda_runtime::LambdaInvocation) -> Self::Future {
+        let request_id = invocation.context.request_id.clone();
+        FlushAfterResponseFuture {
+            answered: Box::pin(self.inner.call(invocation)),
+            shared: self.shared.clone(),
+            request_id,
+        }
+    }
+}
+
+/// lambda_runtime's answer to one invocation, then the flush.
+///
+/// Written out rather than an `async` block, which would have to be `Send` and `'static`
+/// to be boxed: lambda_runtime's own future is neither for every handler type.
+struct FlushAfterResponseFuture<F> {
+    answered: Pin<Box<F>>,
+    shared: Arc<Shared>,
+    request_id: String,
+}
+
+impl<F, E> Future for FlushAfterResponseFuture<F>
+where
+    F: Future<Output = std::result::Result<(), E>>,
+{
+    type Output = std::result::Result<(), E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The response is posted when this completes, whether the handler failed or not;
+        // a failed post still leaves metrics worth writing.
+        let result = std::task::ready!(self.answered.as_mut().poll(cx));
+        let request_id = std::mem::take(&mut self.request_id);
+        self.shared
+            .flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));
+        Poll::Ready(result)
     }
 }
 
@@ -819,6 +921,78 @@ mod tests {
             docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([["service", "FunctionName", "Environment"]])
         );
+    }
+
+    /// Under [`LambdaDeployment::run`] the documents are written after lambda_runtime's
+    /// client has posted the response, not before: the caller does not wait for them.
+    #[tokio::test]
+    async fn the_deployment_flushes_after_the_response_is_posted() {
+        let buffer = Buffer::default();
+        let options =
+            LambdaOptions::from_vars(vars(&[("AWS_LAMBDA_FUNCTION_NAME", "orders")])).unwrap();
+        let mut deployment =
+            LambdaDeployment::new(options).emf_sink(Arc::new(Mutex::new(buffer.clone())));
+        let metrics = MetricsLayer {
+            flush_in_handler: false,
+            ..deployment.layer().unwrap()
+        };
+        let handler =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
+                Ok::<_, String>(event.payload)
+            });
+        let handler = metrics.layer(handler);
+        // Stands in for lambda_runtime's API client: runs the handler, then "posts" the
+        // response, recording what the EMF output held at that moment.
+        let at_post: Arc<Mutex<Vec<usize>>> = Arc::default();
+        let (seen, written) = (at_post.clone(), buffer.clone());
+        let client =
+            lambda_runtime::service_fn(move |invocation: lambda_runtime::LambdaInvocation| {
+                let (mut handler, seen, written) = (handler.clone(), seen.clone(), written.clone());
+                async move {
+                    let event = lambda_runtime::LambdaEvent::new(7u32, invocation.context);
+                    let answer = handler.ready().await?.call(event).await;
+                    assert_eq!(answer, Ok(7));
+                    seen.lock().unwrap().push(written.0.lock().unwrap().len());
+                    Ok::<(), lambda_runtime::Error>(())
+                }
+            });
+        let mut service = FlushAfterResponse {
+            shared: metrics.shared.clone(),
+        }
+        .layer(client);
+        for n in 1..=2 {
+            let mut context = lambda_runtime::Context::default();
+            context.request_id = format!("req-{n}");
+            let invocation = lambda_runtime::LambdaInvocation {
+                parts: http::Response::new(()).into_parts().0,
+                body: bytes::Bytes::new(),
+                context,
+            };
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(invocation)
+                .await
+                .unwrap();
+        }
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let docs: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // Nothing was written when the first response was posted; the second response was
+        // posted after the first invocation's documents and before its own.
+        let first_flush = text.find("req-2").unwrap_or(text.len());
+        let first_flush = text[..first_flush].rfind('\n').map_or(0, |i| i + 1);
+        assert_eq!(*at_post.lock().unwrap(), vec![0, first_flush], "{text}");
+        // The cold start, then one document per invocation, each with its request id.
+        assert_eq!(docs.len(), 3, "{text}");
+        assert_eq!(docs[0]["ColdStart"], 1.0);
+        assert_eq!(docs[1]["function_request_id"], "req-1");
+        assert_eq!(docs[1]["Invocations"], 1.0);
+        assert_eq!(docs[2]["function_request_id"], "req-2");
+        assert_eq!(docs[2]["Invocations"], 1.0);
     }
 
     fn event(n: u32, request_id: &str) -> lambda_runtime::LambdaEvent<u32> {
