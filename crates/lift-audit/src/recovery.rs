@@ -158,14 +158,12 @@ fn absorb_until_bad(
     let mut overlong = false;
     let mut pos = start;
     while pos < end {
-        let want = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
-        let n = file
-            .read_at(&mut buf[..want], pos)
-            .map_err(|e| Error::io("read", path, e))?;
+        let mut chunk =
+            read_chunk(file, &mut buf, pos, end).map_err(|e| Error::io("read", path, e))?;
+        let n = chunk.len();
         if n == 0 {
             break;
         }
-        let mut chunk = &buf[..n];
         let chunk_start = pos;
         pos += n as u64;
         while let Some(nl) = memchr::memchr(b'\n', chunk) {
@@ -548,6 +546,16 @@ fn cut_hole(
     Ok(true)
 }
 
+/// Reads the next piece of `[pos, end)` into `buf`: at most `buf.len()` bytes, and an
+/// empty slice at the end of the range or of the file.
+fn read_chunk<'b>(file: &File, buf: &'b mut [u8], pos: u64, end: u64) -> std::io::Result<&'b [u8]> {
+    let want = usize::try_from(end.saturating_sub(pos))
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
+    let n = file.read_at(&mut buf[..want], pos)?;
+    Ok(&buf[..n])
+}
+
 /// Whether the line starting at `from` (ending before `to`) is a hole
 /// before a later record ([`is_hole_line`]): it holds a NUL byte (no record
 /// line does; a hole reads as zeros), what precedes its first NUL can begin
@@ -562,14 +570,12 @@ fn first_line_is_hole(file: &File, path: &Path, from: u64, to: u64) -> Result<bo
     let mut last_nul = None;
     let mut newline = None;
     while pos < to {
-        let want = usize::try_from(to - pos).unwrap_or(CHUNK).min(CHUNK);
-        let n = file
-            .read_at(&mut buf[..want], pos)
+        let chunk = read_chunk(file, &mut buf, pos, to)
             .map_err(|e| Error::io("read the tail of", path, e))?;
+        let n = chunk.len();
         if n == 0 {
             break;
         }
-        let chunk = &buf[..n];
         let line = match memchr::memchr(b'\n', chunk) {
             Some(nl) => {
                 newline = Some(pos + nl as u64);
