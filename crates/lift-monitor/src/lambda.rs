@@ -377,7 +377,8 @@ where
             shared.metrics.finish(invocation, result.is_ok());
             drop(in_flight);
             if flush {
-                // Lambda may freeze the environment right after the response: emit now.
+                // Lambda may freeze the environment once the runtime asks for the next
+                // event, which follows the response at once: emit now.
                 shared.flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));
             }
             result
@@ -555,6 +556,20 @@ impl LambdaDeployment {
         })
     }
 
+    /// The two layers [`LambdaDeployment::run`] puts around a handler: the metrics layer,
+    /// without its flush when the handler returns, and the layer around lambda_runtime's
+    /// API client that flushes once the response is posted.
+    fn runtime_layers(&mut self) -> Result<(MetricsLayer, FlushAfterResponse)> {
+        let metrics = MetricsLayer {
+            flush_in_handler: false,
+            ..self.layer()?
+        };
+        let flush = FlushAfterResponse {
+            shared: metrics.shared.clone(),
+        };
+        Ok((metrics, flush))
+    }
+
     /// The metrics registry (for custom metrics emitted alongside the invocation metrics).
     pub fn registry(&self) -> &MetricsRegistry {
         &self.registry
@@ -598,10 +613,7 @@ impl LambdaDeployment {
             .into());
         };
         let api = RuntimeApi::parse(&api.to_string_lossy())?;
-        let layer = MetricsLayer {
-            flush_in_handler: false,
-            ..self.layer()?
-        };
+        let (layer, flush) = self.runtime_layers()?;
         // The extension must be registered before the runtime asks for its first event,
         // which ends the Init phase. The logging is set up while the registration's
         // request is under way.
@@ -618,9 +630,7 @@ impl LambdaDeployment {
         // client (it posts the response), then the flush, inside lambda_runtime's
         // invocation span as `lambda_runtime::run` sets it up.
         lambda_runtime::Runtime::new(layer.layer(handler))
-            .layer(FlushAfterResponse {
-                shared: layer.shared.clone(),
-            })
+            .layer(flush)
             .layer(lambda_runtime::layers::TracingLayer::new())
             .run()
             .await
@@ -923,8 +933,10 @@ mod tests {
         );
     }
 
-    /// Under [`LambdaDeployment::run`] the documents are written after lambda_runtime's
-    /// client has posted the response, not before: the caller does not wait for them.
+    /// With the layers of [`LambdaDeployment::run`], the documents are written after
+    /// lambda_runtime's client has posted the response, not before: the caller does not
+    /// wait for them. (That `run` puts the flush layer around the real client is shown
+    /// end to end under cargo-lambda by `tests/lambda_e2e.rs`.)
     #[tokio::test]
     async fn the_deployment_flushes_after_the_response_is_posted() {
         let buffer = Buffer::default();
@@ -932,10 +944,8 @@ mod tests {
             LambdaOptions::from_vars(vars(&[("AWS_LAMBDA_FUNCTION_NAME", "orders")])).unwrap();
         let mut deployment =
             LambdaDeployment::new(options).emf_sink(Arc::new(Mutex::new(buffer.clone())));
-        let metrics = MetricsLayer {
-            flush_in_handler: false,
-            ..deployment.layer().unwrap()
-        };
+        // The layers `run` uses.
+        let (metrics, flush) = deployment.runtime_layers().unwrap();
         let handler =
             lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
                 Ok::<_, String>(event.payload)
@@ -956,10 +966,7 @@ mod tests {
                     Ok::<(), lambda_runtime::Error>(())
                 }
             });
-        let mut service = FlushAfterResponse {
-            shared: metrics.shared.clone(),
-        }
-        .layer(client);
+        let mut service = flush.layer(client);
         for n in 1..=2 {
             let mut context = lambda_runtime::Context::default();
             context.request_id = format!("req-{n}");

@@ -2,9 +2,9 @@
 //! `cargo lambda watch --only-lambda-apis`, runs `examples/lambda_function.rs` against it,
 //! invokes it twice, and checks the EMF lines it printed.
 //!
-//! Opt-in: `LIFT_TEST_LAMBDA=1 cargo test -p lift-monitor --test lambda_e2e` with
-//! cargo-lambda installed (`pip install cargo-lambda`). The first run compiles the
-//! function, which takes minutes.
+//! Opt-in locally: `LIFT_TEST_LAMBDA=1 cargo test -p lift-monitor --features lambda --test
+//! lambda_e2e` with cargo-lambda installed (`pip install cargo-lambda`); `.ci/run` installs
+//! it and sets the variable. The first run compiles the function, which takes minutes.
 
 // A test reports its skip reason on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]

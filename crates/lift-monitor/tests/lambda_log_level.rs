@@ -121,7 +121,7 @@ fn run_child(level: &str) -> Vec<String> {
         }
     });
     let outcome = answered_rx.recv_timeout(Duration::from_secs(60));
-    // The response is posted after the handler returned and the EMF was written.
+    // The EMF is written just after the response is posted: leave time for it.
     std::thread::sleep(Duration::from_millis(200));
     let _ = child.kill();
     let _ = child.wait();
