@@ -126,8 +126,11 @@ pub struct HealthJsonCheck {
     /// The value's unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_unit: Option<String>,
-    /// `pass`, `warn` or `fail`: the status of the check the value belongs to.
-    pub status: String,
+    /// `pass`, `warn` or `fail`: this entry's own status. Absent on a value the check did
+    /// not judge on its own (a check that reports one verdict for all its values): the
+    /// entry of the check without a value then carries the check's status and output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// `system`, `component` or `datastore`, when the check says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_type: Option<String>,
@@ -189,24 +192,32 @@ impl HealthReport {
                     None => component.to_owned(),
                 }
             };
+            // `None`: the check's own verdict, on the entry without a value.
             let entry = |verdict: Option<&Verdict>,
                          component_id: Option<String>,
                          value: Option<(f64, &str)>| {
-                let (status, message) = match verdict {
-                    Some(v) => (v.status, v.message.as_str()),
-                    None => (outcome.status, outcome.message.as_str()),
+                let judged = match (verdict, value) {
+                    (Some(v), _) => Some((v.status, v.message.as_str())),
+                    (None, None) => Some((outcome.status, outcome.message.as_str())),
+                    // A value the check did not judge on its own: giving it the check's
+                    // status and output would blame it for another value's problem.
+                    (None, Some(_)) => None,
                 };
                 HealthJsonCheck {
                     component_id,
                     component_type: component_type.clone(),
                     observed_value: value.and_then(|(v, _)| v.is_finite().then_some(v)),
                     observed_unit: value.map(|(_, u)| u.to_owned()),
-                    status: status.as_health_json().to_owned(),
+                    status: judged.map(|(status, _)| status.as_health_json().to_owned()),
                     time: time.clone(),
-                    output: (status != HealthStatus::Healthy).then(|| message.to_owned()),
+                    output: judged
+                        .filter(|(status, _)| *status != HealthStatus::Healthy)
+                        .map(|(_, message)| message.to_owned()),
                 }
             };
-            if outcome.observations.is_empty() {
+            let judged_alone =
+                details.is_some_and(|d| d.observations.len() >= outcome.observations.len());
+            if outcome.observations.is_empty() || !judged_alone {
                 checks
                     .entry(key(None))
                     .or_default()
@@ -343,7 +354,9 @@ impl HealthJson {
             "STATUS", "CHECK", "VALUE"
         );
         for (name, entry) in &rows {
-            let status = status_of(&entry.status);
+            // An entry without a status is a value its check judged only as a whole.
+            let shown = entry.status.as_deref().unwrap_or("-");
+            let status = status_of(shown);
             let value = match (entry.observed_value, entry.observed_unit.as_deref()) {
                 (Some(v), Some(unit)) => format_value(v, unit),
                 (Some(v), None) => format!("{v}"),
@@ -351,7 +364,10 @@ impl HealthJson {
             };
             let row = format!(
                 "{}  {:<name_width$}  {:>12}  {}",
-                paint(status, &format!("{:<9}", entry.status), color),
+                match &entry.status {
+                    Some(_) => paint(status, &format!("{shown:<9}"), color),
+                    None => format!("{shown:<9}"),
+                },
                 name,
                 value,
                 entry.output.as_deref().unwrap_or("")
@@ -484,6 +500,41 @@ mod tests {
 
     /// Two disks, one at 40 % and one at 85 %: each entry says its own status and its
     /// own path's sentence, and the time is when the sample was taken.
+    /// A check that judges only as a whole (no per-value verdicts) does not hand its
+    /// status and output to each value: a path at 40 % is not `warn` because another
+    /// path is at 85 %. The check's verdict goes on its entry without a value.
+    #[test]
+    fn values_of_a_check_judged_as_a_whole_carry_no_status() {
+        let doc = sample_report().to_health_json(&ServiceInfo::default());
+        for key in ["disk:utilization", "disk:available"] {
+            for entry in &doc.checks[key] {
+                assert_eq!(entry.status, None, "{key}: {entry:?}");
+                assert_eq!(entry.output, None, "{key}: {entry:?}");
+                assert!(entry.observed_value.is_some());
+            }
+        }
+        let disk = &doc.checks["disk"];
+        assert_eq!(disk.len(), 1);
+        assert_eq!(disk[0].status.as_deref(), Some("warn"));
+        assert!(
+            disk[0]
+                .output
+                .as_deref()
+                .is_some_and(|o| o.starts_with("/tmp: 85.0% used"))
+        );
+        // A passing check judged as a whole: its entry passes, its values carry no verdict.
+        assert_eq!(doc.checks["memory"][0].status.as_deref(), Some("pass"));
+        assert_eq!(doc.checks["memory:rss"][0].status, None);
+        // The table shows such a value with a dash, not as unknown.
+        let table = doc.render_table("orders-api", false);
+        let row = table
+            .lines()
+            .find(|l| l.contains("disk:utilization@/srv"))
+            .unwrap();
+        assert!(row.starts_with("-  "), "{row}");
+        assert!(!row.contains("/tmp"), "{row}");
+    }
+
     #[tokio::test]
     async fn health_json_entries_carry_their_own_status_and_time() {
         use crate::snapshot::DiskStats;
@@ -519,9 +570,9 @@ mod tests {
             .iter()
             .find(|e| e.component_id.as_deref() == Some("/tmp"))
             .unwrap();
-        assert_eq!(srv.status, "pass");
+        assert_eq!(srv.status.as_deref(), Some("pass"));
         assert_eq!(srv.output, None);
-        assert_eq!(tmp.status, "warn");
+        assert_eq!(tmp.status.as_deref(), Some("warn"));
         let output = tmp.output.as_deref().unwrap();
         assert!(output.starts_with("/tmp: 85.0% used"), "{output}");
         assert!(!output.contains("/srv"));
@@ -532,16 +583,18 @@ mod tests {
                 .iter()
                 .find(|e| e.component_id.as_deref() == Some("/srv"))
                 .unwrap()
-                .status,
-            "pass"
+                .status
+                .as_deref(),
+            Some("pass")
         );
         assert_eq!(
             available
                 .iter()
                 .find(|e| e.component_id.as_deref() == Some("/tmp"))
                 .unwrap()
-                .status,
-            "warn"
+                .status
+                .as_deref(),
+            Some("warn")
         );
         assert_eq!(
             srv.time, "2019-12-31T23:59:30.000Z",
