@@ -1002,6 +1002,51 @@ mod tests {
         assert_eq!(docs[2]["Invocations"], 1.0);
     }
 
+    /// The layer brackets each invocation for the monitor's stall heartbeat: a handler
+    /// that blocks the runtime's only thread is a stall, while the same block between
+    /// invocations (where Lambda may freeze the environment) is not.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_layer_brackets_invocations_for_the_stall_heartbeat() {
+        let stall = crate::StallOptions::default()
+            .period(std::time::Duration::from_millis(5))
+            .freeze_gap(Some(std::time::Duration::from_secs(2)));
+        let monitor = Monitor::start(crate::MonitorOptions::default().stall(Some(stall))).unwrap();
+        let mut deployment = LambdaDeployment::new(LambdaOptions::default())
+            .emf_sink(Arc::new(Mutex::new(Buffer::default())))
+            .monitor(monitor.clone());
+        let handler =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
+                if event.payload == 1 {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                } else {
+                    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                }
+                Ok::<_, String>(event.payload)
+            });
+        let mut service = deployment.layer().unwrap().layer(handler);
+        let mut call = async |n: u32| {
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(event(n, "req"))
+                .await
+                .unwrap();
+        };
+        let max_stall = || monitor.refresh().stall.map_or(0.0, |s| s.max_seconds);
+        call(0).await;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        call(0).await;
+        assert!(
+            max_stall() < 0.2,
+            "a block between invocations: {}",
+            max_stall()
+        );
+        call(1).await;
+        call(0).await;
+        assert!(max_stall() >= 0.25, "a blocking handler: {}", max_stall());
+    }
+
     fn event(n: u32, request_id: &str) -> lambda_runtime::LambdaEvent<u32> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = request_id.to_owned();

@@ -1,9 +1,11 @@
 //! The heartbeat task that measures how late the tokio scheduler wakes it: runtime stalls,
 //! the async-Rust counterpart of Go's GC pauses.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::snapshot::StallStats;
 
@@ -67,20 +69,40 @@ pub(crate) struct StallState {
     p99_ns: AtomicU64,
     samples: AtomicU64,
     suspensions: AtomicU64,
-    /// Invocations in flight, when something brackets them ([`InvocationBracket`]).
-    bracketed: AtomicBool,
-    in_flight: AtomicU64,
-    /// Bumped each time the last invocation in flight ends: the environment may freeze.
-    idle_epochs: AtomicU64,
+    /// How long no invocation was in flight, once something brackets them
+    /// ([`InvocationBracket`]); `None` until then.
+    idle: Mutex<Option<IdleClock>>,
+}
+
+/// Time spent between invocations: the environment may be frozen then.
+#[derive(Debug)]
+struct IdleClock {
+    in_flight: u64,
+    /// Since when none is in flight (`None` while one is).
+    idle_since: Option<Instant>,
+    /// The idle time before `idle_since`.
+    idle_before: Duration,
+}
+
+impl IdleClock {
+    /// The idle time up to `now`.
+    fn idle_at(&self, now: Instant) -> Duration {
+        self.idle_before
+            + self
+                .idle_since
+                .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
 }
 
 /// Marks the invocations of a Lambda function for the heartbeat, from
 /// [`crate::Monitor::invocation_bracket`].
 ///
-/// Once a bracket exists, only heartbeats that slept entirely inside an invocation count:
-/// between invocations Lambda may freeze the environment, and a frozen heartbeat wakes
-/// late without any stall. Gaps are dropped whatever their length, so steady traffic with
-/// sub-second gaps no longer reads as scheduler stalls.
+/// Once a bracket exists, the time between invocations is left out of the heartbeat's
+/// lag: Lambda may freeze the environment there, and a frozen heartbeat wakes late without
+/// any stall. A late wake that idle time explains is a suspension, whatever the gap's
+/// length, so steady traffic with sub-second gaps does not read as scheduler stalls; a
+/// stall inside an invocation still counts when the invocation ended before the
+/// heartbeat could run (a handler blocking the only thread of a current-thread runtime).
 #[derive(Debug, Clone)]
 pub struct InvocationBracket {
     state: Weak<StallState>,
@@ -95,7 +117,14 @@ pub struct InFlight {
 
 impl InvocationBracket {
     pub(crate) fn new(state: &Arc<StallState>) -> Self {
-        state.bracketed.store(true, SeqCst);
+        state.with_idle(|idle| {
+            // Until the first invocation the environment is idle.
+            idle.get_or_insert_with(|| IdleClock {
+                in_flight: 0,
+                idle_since: Some(Instant::now()),
+                idle_before: Duration::ZERO,
+            });
+        });
         InvocationBracket {
             state: Arc::downgrade(state),
         }
@@ -104,7 +133,14 @@ impl InvocationBracket {
     /// Marks the start of an invocation.
     pub fn enter(&self) -> InFlight {
         if let Some(state) = self.state.upgrade() {
-            state.in_flight.fetch_add(1, SeqCst);
+            state.with_idle(|idle| {
+                if let Some(clock) = idle {
+                    if let Some(since) = clock.idle_since.take() {
+                        clock.idle_before += Instant::now().saturating_duration_since(since);
+                    }
+                    clock.in_flight += 1;
+                }
+            });
         }
         InFlight {
             state: self.state.clone(),
@@ -114,26 +150,27 @@ impl InvocationBracket {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(state) = self.state.upgrade()
-            && state.in_flight.fetch_sub(1, SeqCst) == 1
-        {
-            state.idle_epochs.fetch_add(1, SeqCst);
+        if let Some(state) = self.state.upgrade() {
+            state.with_idle(|idle| {
+                if let Some(clock) = idle {
+                    clock.in_flight = clock.in_flight.saturating_sub(1);
+                    if clock.in_flight == 0 {
+                        clock.idle_since = Some(Instant::now());
+                    }
+                }
+            });
         }
     }
 }
 
 impl StallState {
-    /// Whether a heartbeat that slept from `before` to now may have spanned a freeze.
-    fn maybe_frozen(&self, before: (u64, u64)) -> bool {
-        if !self.bracketed.load(SeqCst) {
-            return false;
-        }
-        let (in_flight, epoch) = before;
-        in_flight == 0 || self.idle_epochs.load(SeqCst) != epoch
+    fn with_idle<T>(&self, f: impl FnOnce(&mut Option<IdleClock>) -> T) -> T {
+        f(&mut self.idle.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn bracket_state(&self) -> (u64, u64) {
-        (self.in_flight.load(SeqCst), self.idle_epochs.load(SeqCst))
+    /// The time spent between invocations up to `now`; `None` when nothing brackets them.
+    fn idle_at(&self, now: Instant) -> Option<Duration> {
+        self.with_idle(|idle| idle.as_ref().map(|clock| clock.idle_at(now)))
     }
 
     pub(crate) fn stats(&self) -> Option<StallStats> {
@@ -196,16 +233,26 @@ pub(crate) async fn heartbeat(state: Arc<StallState>, config: StallOptions) {
         if Arc::strong_count(&state) == 1 {
             return;
         }
-        let due = tokio::time::Instant::now() + period;
-        let before = state.bracket_state();
+        let slept_at = Instant::now();
+        let due = slept_at + period;
+        let idle_before = state.idle_at(slept_at);
         tokio::time::sleep_until(due).await;
-        let lag = tokio::time::Instant::now().saturating_duration_since(due);
-        if state.maybe_frozen(before) {
-            // Outside an invocation: not a stall sample. A late wake there is a freeze.
-            if lag >= period {
-                state.suspensions.fetch_add(1, Relaxed);
+        let woke_at = Instant::now();
+        let mut lag = woke_at.saturating_duration_since(due);
+        if let (Some(before), Some(after)) = (idle_before, state.idle_at(woke_at)) {
+            let idle = after.saturating_sub(before);
+            if !idle.is_zero() {
+                // The sleep spanned time between invocations, which a freeze may fill:
+                // only what idle time does not explain can be a stall.
+                let unexplained = lag.saturating_sub(idle);
+                if unexplained < period {
+                    if lag >= period {
+                        state.suspensions.fetch_add(1, Relaxed);
+                    }
+                    continue;
+                }
+                lag = unexplained;
             }
-            continue;
         }
         if config.freeze_gap.is_some_and(|gap| lag >= gap) {
             state.suspensions.fetch_add(1, Relaxed);
@@ -291,6 +338,43 @@ mod tests {
             "a gap was counted as a stall: {stats:?}"
         );
         assert!(stats.suspensions >= 5, "{stats:?}");
+        task.abort();
+    }
+
+    /// A handler that blocks the only thread of a current-thread runtime keeps the
+    /// heartbeat from running until it has returned: the stall is still one, and the
+    /// idle time after it is not mistaken for a freeze. A block between invocations is.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stall_inside_an_invocation_counts_after_it_ended() {
+        let state = Arc::new(StallState::default());
+        let bracket = InvocationBracket::new(&state);
+        let config = StallOptions {
+            period: Duration::from_millis(5),
+            window: 100,
+            freeze_gap: Some(Duration::from_secs(2)),
+        };
+        let task = tokio::spawn(heartbeat(state.clone(), config));
+        // Heartbeats inside an invocation that awaits are on time.
+        let invocation = bracket.enter();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        drop(invocation);
+        // Between invocations: the thread is taken away as by a freeze.
+        std::thread::sleep(Duration::from_millis(300));
+        let invocation = bracket.enter();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        drop(invocation);
+        let before = state.stats().unwrap();
+        assert!(before.max_seconds < 0.2, "{before:?}");
+        assert!(before.suspensions >= 1, "{before:?}");
+        let invocation = bracket.enter();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(invocation);
+        let invocation = bracket.enter();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        drop(invocation);
+        let after = state.stats().unwrap();
+        assert!(after.max_seconds >= 0.25, "the blocked handler: {after:?}");
+        assert_eq!(after.suspensions, before.suspensions, "{after:?}");
         task.abort();
     }
 
