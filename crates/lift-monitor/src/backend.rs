@@ -216,8 +216,9 @@ impl SelfSource {
             return SelfFigures::default();
         };
         SelfFigures {
-            // sysinfo lists the threads on Linux only.
-            threads: process.tasks().map(|tasks| tasks.len().max(1) as u64),
+            // sysinfo lists the threads on Linux only, and leaves the main thread out of
+            // the list.
+            threads: process.tasks().map(|tasks| tasks.len() as u64 + 1),
             memory: MemoryStats {
                 rss_bytes: Some(process.memory()),
                 virtual_bytes: Some(process.virtual_memory()),
@@ -589,5 +590,41 @@ mod tests {
         assert!(figures.threads.is_some_and(|n| n >= 1));
         assert!(figures.memory.rss_bytes.is_some_and(|n| n > 0));
         assert!(figures.memory.virtual_bytes >= figures.memory.rss_bytes);
+    }
+}
+
+#[cfg(all(test, target_os = "linux", feature = "sysinfo"))]
+mod sysinfo_tests {
+    use super::*;
+
+    /// Through sysinfo, this process's thread count is the real one: it agrees with a
+    /// listing of `/proc/self/task` (sysinfo's task list leaves out the main thread).
+    #[test]
+    fn the_thread_count_through_sysinfo_is_the_real_one() {
+        let mut source = SelfSource::open();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    barrier.wait();
+                })
+            })
+            .collect();
+        barrier.wait();
+        // Other tests start and stop threads meanwhile: retry until a quiet moment.
+        let mut seen = Vec::new();
+        let agreed = (0..50).any(|_| {
+            let threads = source.read().threads;
+            let listed = std::fs::read_dir("/proc/self/task").map(Iterator::count);
+            seen.push((threads, listed.as_ref().ok().copied()));
+            threads.is_some_and(|n| n >= 4) && threads == listed.ok().map(|n| n as u64)
+        });
+        barrier.wait();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert!(agreed, "sysinfo and the listing never agreed: {seen:?}");
     }
 }

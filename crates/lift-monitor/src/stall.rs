@@ -243,12 +243,13 @@ pub(crate) async fn heartbeat(state: Arc<StallState>, config: StallOptions) {
             let idle = after.saturating_sub(before);
             if !idle.is_zero() {
                 // The sleep spanned time between invocations, which a freeze may fill:
-                // only what idle time does not explain can be a stall.
+                // a late wake that idle time explains is a suspension, and only what
+                // idle time does not explain can be a stall.
+                if idle >= period && lag >= period {
+                    state.suspensions.fetch_add(1, Relaxed);
+                }
                 let unexplained = lag.saturating_sub(idle);
                 if unexplained < period {
-                    if lag >= period {
-                        state.suspensions.fetch_add(1, Relaxed);
-                    }
                     continue;
                 }
                 lag = unexplained;
