@@ -1047,6 +1047,58 @@ mod tests {
         assert!(max_stall() >= 0.25, "a blocking handler: {}", max_stall());
     }
 
+    /// `MemoryUsed` is read when the documents are written, not taken from the monitor's
+    /// last sample: memory the handler touched after that sample counts.
+    #[tokio::test]
+    async fn memory_used_is_read_at_the_flush() {
+        let buffer = Buffer::default();
+        // A sampler that never ticks again after its first sample.
+        let monitor = Monitor::start(
+            crate::MonitorOptions::default().interval(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap();
+        let sampled = monitor.snapshot().memory.rss_bytes.unwrap();
+        let mut deployment = LambdaDeployment::new(LambdaOptions::default())
+            .emf_sink(Arc::new(Mutex::new(buffer.clone())))
+            .monitor(monitor.clone());
+        const TOUCHED: usize = 192 << 20;
+        let handler =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
+                // Touch every page, so that it is resident, and keep it until the end.
+                let block = vec![1u8; TOUCHED];
+                Ok::<_, String>(std::hint::black_box(block).len() as u32 + event.payload)
+            });
+        // Hold the memory past the flush: the handler's block is freed when it returns, so
+        // this invocation's flush must come while another block is still held.
+        let held = vec![1u8; TOUCHED];
+        let mut service = deployment.layer().unwrap().layer(handler);
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(event(1, "req-1"))
+            .await
+            .unwrap();
+        std::hint::black_box(&held);
+        assert_eq!(
+            monitor.snapshot().memory.rss_bytes,
+            Some(sampled),
+            "no new sample"
+        );
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let used_mb = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|doc| doc["MemoryUsed"].as_f64())
+            .unwrap();
+        let sampled_mb = sampled as f64 / (1024.0 * 1024.0);
+        assert!(
+            used_mb >= sampled_mb + 150.0,
+            "MemoryUsed {used_mb} MB, last sample {sampled_mb} MB"
+        );
+        drop(held);
+    }
+
     fn event(n: u32, request_id: &str) -> lambda_runtime::LambdaEvent<u32> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = request_id.to_owned();

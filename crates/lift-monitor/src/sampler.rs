@@ -66,24 +66,28 @@ impl Default for SamplerOptions {
     /// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) only `/tmp`: the working directory is
     /// the read-only `/var/task`, which never fills up.
     fn default() -> Self {
-        let mut disk_paths = Vec::new();
-        if !in_lambda()
-            && let Ok(cwd) = std::env::current_dir()
-        {
-            disk_paths.push(cwd);
-        }
-        let tmp = PathBuf::from("/tmp");
-        // Run from /tmp, the working directory is /tmp: one entry, not two.
-        if !disk_paths.contains(&tmp) {
-            disk_paths.push(tmp);
-        }
+        let cwd = if in_lambda() {
+            None
+        } else {
+            std::env::current_dir().ok()
+        };
         SamplerOptions {
-            disk_paths,
+            disk_paths: default_disk_paths(cwd),
             trend_window: Duration::from_secs(600),
             trend_points: 60,
             cpu_window: Duration::from_secs(1),
         }
     }
+}
+
+/// The disks a sampler watches by default: the working directory when it is given (not in
+/// Lambda, where it is the read-only `/var/task`), and `/tmp`.
+fn default_disk_paths(cwd: Option<PathBuf>) -> Vec<PathBuf> {
+    let tmp = PathBuf::from("/tmp");
+    // Run from /tmp, the working directory is /tmp: one entry, not two.
+    let mut disk_paths: Vec<PathBuf> = cwd.into_iter().filter(|cwd| *cwd != tmp).collect();
+    disk_paths.push(tmp);
+    disk_paths
 }
 
 /// Takes [`Snapshot`]s of the process.
@@ -655,6 +659,27 @@ mod tests {
                 numbers[1]
             );
         }
+    }
+
+    /// In Lambda the working directory (`/var/task`, read-only) is not a default disk.
+    #[test]
+    fn default_disks_leave_out_lambdas_working_directory() {
+        let default = SamplerOptions::default();
+        assert_eq!(default.disk_paths.last(), Some(&PathBuf::from("/tmp")));
+        if !in_lambda() {
+            let cwd = std::env::current_dir().unwrap();
+            assert!(default.disk_paths.contains(&cwd), "{default:?}");
+        }
+        // What `default` does in Lambda, where it passes no working directory.
+        assert_eq!(default_disk_paths(None), vec![PathBuf::from("/tmp")]);
+        assert_eq!(
+            default_disk_paths(Some("/srv/app".into())),
+            vec![PathBuf::from("/srv/app"), PathBuf::from("/tmp")]
+        );
+        assert_eq!(
+            default_disk_paths(Some("/tmp".into())),
+            vec![PathBuf::from("/tmp")]
+        );
     }
 
     #[test]
