@@ -203,6 +203,35 @@ fn the_default_is_the_host() {
     assert_eq!(code, i32::from(status == "unhealthy"), "{status}");
 }
 
+/// `--health-json` prints the host's report as `application/health+json`: the overall
+/// status, entries keyed `component:measurement`, each value's status its own.
+#[test]
+fn health_json_is_the_draft_format() {
+    let output = lift(&["health", "--health-json"]);
+    let doc = json(&output);
+    let status = doc["status"].as_str().unwrap();
+    assert!(["pass", "warn", "fail"].contains(&status), "{doc}");
+    let checks = doc["checks"].as_object().unwrap();
+    let total = &checks["memory:total"][0];
+    assert_eq!(total["observedUnit"], "bytes", "{doc}");
+    assert!(total["observedValue"].as_f64().is_some_and(|v| v > 0.0));
+    assert!(total["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    for (key, entries) in checks {
+        assert!(key.matches(':').count() <= 1, "{key}");
+        for entry in entries.as_array().unwrap() {
+            if let Some(status) = entry.get("status") {
+                assert!(["pass", "warn", "fail"].contains(&status.as_str().unwrap()));
+            }
+            // Output only where the entry itself did not pass.
+            if entry.get("output").is_some() {
+                assert_ne!(entry["status"], "pass", "{key}: {entry}");
+            }
+        }
+    }
+    let code = output.status.code().unwrap();
+    assert_eq!(code, i32::from(status == "fail"), "{status}");
+}
+
 /// A real HTTP/1.1 server on loopback serving one health+json document per connection.
 struct Service {
     port: u16,
