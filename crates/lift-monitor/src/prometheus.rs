@@ -295,6 +295,7 @@ mod tests {
         snapshot.alloc = Some(crate::snapshot::HeapStats {
             counts: crate::alloc::AllocStats {
                 live_bytes: 10,
+                total_allocations: 1234,
                 ..Default::default()
             },
             allocations_per_second: None,
@@ -306,6 +307,12 @@ mod tests {
         });
         let text = render_process_metrics(&snapshot);
         assert!(text.contains("process_threads 4\n"));
+        // The allocation count, whose rate is the allocation rate.
+        assert!(
+            text.contains("# TYPE lift_heap_allocations_total counter\n")
+                && text.contains("\nlift_heap_allocations_total 1234\n"),
+            "{text}"
+        );
         assert!(
             text.contains("\nprocess_start_time_seconds 1700000000.5\n"),
             "{text}"
