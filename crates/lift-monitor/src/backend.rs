@@ -527,6 +527,30 @@ pub(crate) fn sample_host() -> HostSnapshot {
     }
 }
 
+/// Runs `f` while three more threads of this process are parked; returns what it returned.
+#[cfg(all(test, target_os = "linux"))]
+fn with_three_parked_threads<T>(f: impl FnOnce() -> T) -> T {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                barrier.wait();
+            })
+        })
+        .collect();
+    barrier.wait();
+    let result = f();
+    barrier.wait();
+    for worker in workers {
+        worker
+            .join()
+            .unwrap_or_else(|_| panic!("a parked thread panicked"));
+    }
+    result
+}
+
 #[cfg(all(test, target_os = "linux", not(feature = "sysinfo")))]
 mod tests {
     use super::*;
@@ -558,30 +582,17 @@ mod tests {
     #[test]
     fn the_thread_count_from_one_fstat_is_the_real_one() {
         let mut source = SelfSource::open();
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let workers: Vec<_> = (0..3)
-            .map(|_| {
-                let barrier = barrier.clone();
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    barrier.wait();
-                })
-            })
-            .collect();
-        barrier.wait();
         // Other tests start and stop threads meanwhile: retry until a quiet moment.
-        let agreed = (0..50).any(|_| {
-            let threads = source.threads();
-            let listed = std::fs::read_dir("/proc/self/task").map(Iterator::count);
-            let stat = source.read_stat().map(|s| s.num_threads);
-            threads.is_some_and(|n| n >= 4)
-                && threads == listed.ok().map(|n| n as u64)
-                && threads == stat
+        let agreed = with_three_parked_threads(|| {
+            (0..50).any(|_| {
+                let threads = source.threads();
+                let listed = std::fs::read_dir("/proc/self/task").map(Iterator::count);
+                let stat = source.read_stat().map(|s| s.num_threads);
+                threads.is_some_and(|n| n >= 4)
+                    && threads == listed.ok().map(|n| n as u64)
+                    && threads == stat
+            })
         });
-        barrier.wait();
-        for worker in workers {
-            worker.join().unwrap();
-        }
         assert!(
             agreed,
             "fstat, the listing and /proc/self/stat never agreed"
@@ -602,29 +613,16 @@ mod sysinfo_tests {
     #[test]
     fn the_thread_count_through_sysinfo_is_the_real_one() {
         let mut source = SelfSource::open();
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let workers: Vec<_> = (0..3)
-            .map(|_| {
-                let barrier = barrier.clone();
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    barrier.wait();
-                })
-            })
-            .collect();
-        barrier.wait();
         // Other tests start and stop threads meanwhile: retry until a quiet moment.
         let mut seen = Vec::new();
-        let agreed = (0..50).any(|_| {
-            let threads = source.read().threads;
-            let listed = std::fs::read_dir("/proc/self/task").map(Iterator::count);
-            seen.push((threads, listed.as_ref().ok().copied()));
-            threads.is_some_and(|n| n >= 4) && threads == listed.ok().map(|n| n as u64)
+        let agreed = with_three_parked_threads(|| {
+            (0..50).any(|_| {
+                let threads = source.read().threads;
+                let listed = std::fs::read_dir("/proc/self/task").map(Iterator::count);
+                seen.push((threads, listed.as_ref().ok().copied()));
+                threads.is_some_and(|n| n >= 4) && threads == listed.ok().map(|n| n as u64)
+            })
         });
-        barrier.wait();
-        for worker in workers {
-            worker.join().unwrap();
-        }
         assert!(agreed, "sysinfo and the listing never agreed: {seen:?}");
     }
 }

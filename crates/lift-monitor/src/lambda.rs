@@ -916,11 +916,7 @@ mod tests {
             .call(event(1, "req-1"))
             .await
             .unwrap();
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let docs: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let (text, docs) = buffer.documents();
         assert_eq!(docs.len(), 2, "{text}");
         assert!(
             docs[0].get("Environment").is_none(),
@@ -983,11 +979,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let docs: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let (text, docs) = buffer.documents();
         // Nothing was written when the first response was posted; the second response was
         // posted after the first invocation's documents and before its own.
         let first_flush = text.find("req-2").unwrap_or(text.len());
@@ -1085,10 +1077,9 @@ mod tests {
             Some(sampled),
             "no new sample"
         );
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let used_mb = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        let (_, docs) = buffer.documents();
+        let used_mb = docs
+            .iter()
             .find_map(|doc| doc["MemoryUsed"].as_f64())
             .unwrap();
         let sampled_mb = sampled as f64 / (1024.0 * 1024.0);
@@ -1107,6 +1098,18 @@ mod tests {
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        /// What was written, and each line parsed as a JSON document.
+        fn documents(&self) -> (String, Vec<serde_json::Value>) {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            let docs = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            (text, docs)
+        }
+    }
     impl Write for Buffer {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().write(buf)
@@ -1177,11 +1180,7 @@ mod tests {
         assert_eq!(registry.counter("Errors"), Some(1));
         assert_eq!(registry.counter("ColdStart"), Some(1));
         assert!(registry.gauge("PreWarmDuration").is_some());
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let docs: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let (text, docs) = buffer.documents();
         assert_eq!(
             docs.len(),
             4,
