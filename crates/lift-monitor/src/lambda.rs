@@ -1180,7 +1180,7 @@ mod tests {
         assert_eq!(registry.counter("Errors"), Some(1));
         assert_eq!(registry.counter("ColdStart"), Some(1));
         assert!(registry.gauge("PreWarmDuration").is_some());
-        let (text, docs) = buffer.documents();
+        let (_, docs) = buffer.documents();
         assert_eq!(
             docs.len(),
             4,
