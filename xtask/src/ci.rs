@@ -102,6 +102,56 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             "--locked",
         ],
     )?;
+    if target_installed(MACOS_TARGET) {
+        // The libraries (and so the `lift` facade) build off Linux: lift-monitor's
+        // sysinfo backend, lift-pulumi without inotify. Checked, not run: this machine
+        // cannot run macOS code, and the CLI's AWS dependencies need a macOS C toolchain.
+        step(
+            root,
+            "the libraries on macOS (clippy)",
+            &[
+                "clippy",
+                "-p",
+                "lift",
+                "-p",
+                "lift-core",
+                "-p",
+                "lift-pulumi",
+                "-p",
+                "lift-secrets",
+                "-p",
+                "lift-audit",
+                "--target",
+                MACOS_TARGET,
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+        step(
+            root,
+            "lift-monitor on macOS with http and lambda (clippy, all targets)",
+            &[
+                "clippy",
+                "-p",
+                "lift-monitor",
+                "--features",
+                "http,lambda",
+                "--all-targets",
+                "--target",
+                MACOS_TARGET,
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    } else {
+        println!(
+            "ci: skipping the macOS check: `rustup target add {MACOS_TARGET}` (.ci/run does it) to run it"
+        );
+    }
     if std::env::var("LIFT_TEST_MOTO").as_deref() == Ok("1") {
         // The AWS SDK is heavy, so the `aws` feature is built only for the suite that needs it.
         step(
@@ -150,6 +200,22 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
 /// The test step: every workspace member, xtask's own tests included (codegen
 /// freshness, the layering rules), with the `lift` binary built.
 const TEST_ARGS: [&str; 4] = ["test", "--workspace", "--locked", "--no-fail-fast"];
+
+/// The target the libraries are checked for off Linux.
+const MACOS_TARGET: &str = "x86_64-apple-darwin";
+
+/// Whether rustup has the standard library for `target`.
+fn target_installed(target: &str) -> bool {
+    std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|l| l.trim() == target)
+        })
+}
 
 fn step(root: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
     step_with_env(root, name, args, &[])

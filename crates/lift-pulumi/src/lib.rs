@@ -72,6 +72,7 @@ mod events;
 mod health;
 mod ledger;
 mod lifecycle;
+mod log_watch;
 mod names;
 mod operation;
 mod outputs;

@@ -23,11 +23,12 @@ use crate::decoder::DecodeIssue;
 use crate::error::{Error, Result};
 use crate::events::{EngineEvent, SummaryEvent};
 use crate::ledger::{Ledger, ResourceStatus};
+use crate::log_watch::LogWatch;
 use crate::names::StackName;
 use crate::outputs;
 use crate::process::Invocation;
 use crate::session::{Session, command_args};
-use crate::tail::{EventLogTail, LogWatch};
+use crate::tail::EventLogTail;
 use crate::tempdir::private_temp_dir;
 
 /// `--exclude` and `--exclude-dependents` appeared in pulumi 3.158.

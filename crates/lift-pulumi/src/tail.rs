@@ -1,15 +1,13 @@
 //! Reading the engine's event log while pulumi appends to it: each event is
 //! decoded as it is written, applied to the ledger and sent to the
-//! subscribers; and an inotify watch that wakes the reader on each write.
+//! subscribers.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nix::errno::Errno;
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use crate::decoder::{DecodeIssue, EventDecoder};
 use crate::events::{EngineEvent, EventPayload, RawState, SummaryEvent};
@@ -138,96 +136,14 @@ impl EventLogTail {
     }
 }
 
-/// An inotify watch on the event log's directory: each write to a file in it
-/// (and its creation) wakes [`LogWatch::wakeups`].
-///
-/// A thread blocks on the inotify descriptor and turns its events into
-/// wake-ups, so delivery does not wait for a poll interval. Dropping the
-/// watch removes it, which ends the thread (the kernel then queues
-/// `IN_IGNORED`); so does removing the directory.
-pub(crate) struct LogWatch {
-    inotify: Arc<Inotify>,
-    watch: WatchDescriptor,
-    wakeups: Arc<Notify>,
-}
-
-impl LogWatch {
-    /// Watches `dir`, or returns `None` when inotify is unavailable (the
-    /// caller then polls).
-    pub(crate) fn start(dir: &Path) -> Option<LogWatch> {
-        let inotify = match Inotify::init(InitFlags::IN_CLOEXEC) {
-            Ok(inotify) => Arc::new(inotify),
-            Err(err) => {
-                tracing::debug!(%err, "no inotify; the event log is polled");
-                return None;
-            }
-        };
-        let watch = match inotify.add_watch(
-            dir,
-            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE | AddWatchFlags::IN_CLOSE_WRITE,
-        ) {
-            Ok(watch) => watch,
-            Err(err) => {
-                tracing::debug!(%err, "cannot watch the event log; it is polled");
-                return None;
-            }
-        };
-        let wakeups = Arc::new(Notify::new());
-        let reader = Arc::clone(&inotify);
-        let woken = Arc::clone(&wakeups);
-        let spawned = std::thread::Builder::new()
-            .name("lift-pulumi-event-log".to_owned())
-            .spawn(move || {
-                loop {
-                    match reader.read_events() {
-                        Ok(events) => {
-                            woken.notify_one();
-                            if events
-                                .iter()
-                                .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
-                            {
-                                return;
-                            }
-                        }
-                        Err(Errno::EINTR) => {}
-                        Err(err) => {
-                            tracing::debug!(%err, "reading inotify events failed");
-                            return;
-                        }
-                    }
-                }
-            });
-        if let Err(err) = spawned {
-            tracing::debug!(%err, "cannot start the event log watcher; it is polled");
-            let _ = inotify.rm_watch(watch);
-            return None;
-        }
-        Some(LogWatch {
-            inotify,
-            watch,
-            wakeups,
-        })
-    }
-
-    /// Notified after each batch of writes.
-    pub(crate) fn wakeups(&self) -> Arc<Notify> {
-        Arc::clone(&self.wakeups)
-    }
-}
-
-impl Drop for LogWatch {
-    fn drop(&mut self) {
-        // Fails only when the watch is already gone (the directory was removed).
-        let _ = self.inotify.rm_watch(self.watch);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log_watch::LogWatch;
     use std::io::Write;
     use std::time::Duration;
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_write_to_the_log_wakes_the_reader() {
         let dir = tempfile::tempdir().unwrap();
