@@ -135,9 +135,16 @@ impl CgroupFiles {
     }
 
     /// Like [`CgroupFiles::discover`], for the process whose /proc directory is `proc`.
+    ///
+    /// Its cgroup (`proc/cgroup`) is looked for under this process's mounts
+    /// (`/proc/self/mountinfo`), not under its own: the files are opened here, and another
+    /// process's mountinfo names mount points in its mount namespace (a container's
+    /// `/sys/fs/cgroup` is not the host's, and its mount root is its own cgroup). The
+    /// kernel writes the paths of both files relative to the reader's cgroup namespace,
+    /// so they fit together.
     pub(crate) fn discover_in(proc: &Path) -> Option<Self> {
         let cgroup = std::fs::read_to_string(proc.join("cgroup")).ok()?;
-        let mountinfo = std::fs::read_to_string(proc.join("mountinfo")).ok()?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
         if let Some((dir, mount_point)) = cgroup_v2(&cgroup, &mountinfo)
             && let Some(files) = Self::open_dir_under(&dir, &mount_point)
         {
@@ -652,6 +659,37 @@ mod tests {
         if let Some(current) = mem.current_bytes {
             assert!(current > 0, "a running process uses memory");
         }
+    }
+
+    /// Another process's cgroup is looked for under this process's mounts, where its files
+    /// are opened: its own mountinfo names mount points in its mount namespace. Here the
+    /// other process's mountinfo (in a fake /proc directory) has every cgroup hierarchy
+    /// mounted at a path that does not exist in this one, as in a container.
+    #[test]
+    fn another_process_cgroup_is_found_under_this_process_mounts() {
+        let proc = tempfile_dir();
+        std::fs::copy("/proc/self/cgroup", proc.join("cgroup")).unwrap();
+        let mountinfo: String = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let mut fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+                if line.contains(" - cgroup") {
+                    fields[4] = format!("/nonexistent/container{}", fields[4]);
+                }
+                fields.join(" ") + "\n"
+            })
+            .collect();
+        std::fs::write(proc.join("mountinfo"), mountinfo).unwrap();
+        let theirs = CgroupFiles::discover_in(&proc).map(|mut f| f.read(&mut [0u8; 4096]));
+        let ours = CgroupFiles::discover().map(|mut f| f.read(&mut [0u8; 4096]));
+        let stable = |m: Option<CgroupMemory>| m.map(|m| (m.version, m.max_bytes, m.own_max_bytes));
+        assert_eq!(stable(theirs), stable(ours));
+        assert_eq!(
+            theirs.is_some_and(|m| m.current_bytes.is_some()),
+            ours.is_some_and(|m| m.current_bytes.is_some())
+        );
+        std::fs::remove_dir_all(&proc).unwrap();
     }
 
     /// A fresh directory per call: the tests run in parallel and remove their directories.

@@ -575,6 +575,41 @@ mod tests {
         assert_eq!(again.percent, full.percent);
     }
 
+    /// The CPU figures come from `getrusage`, which counts in microseconds, not from
+    /// `/proc/self/stat`, which counts in 10 ms clock ticks: with a few milliseconds of CPU
+    /// burnt between samples, some figure is no whole number of ticks. The chance that
+    /// microsecond figures all fall on a tick by accident is about 10^-4 per figure.
+    /// `RUSAGE_SELF` sums every thread, so tests running in parallel only add time.
+    #[test]
+    fn cpu_seconds_have_microsecond_resolution() {
+        let mut sampler = Sampler::new(&SamplerOptions {
+            disk_paths: vec![],
+            ..SamplerOptions::default()
+        })
+        .unwrap();
+        let micros = |seconds: Option<f64>| (seconds.unwrap() * 1e6).round() as u64;
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_micros(3_300) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            let cpu = sampler.sample().cpu;
+            seen.push((micros(cpu.user_seconds), micros(cpu.system_seconds)));
+        }
+        let total = |(user, system): (u64, u64)| user + system;
+        assert!(
+            total(seen[seen.len() - 1]) > total(seen[0]),
+            "the CPU time grew while the test burnt some: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|&(user, system)| user % 10_000 != 0 || system % 10_000 != 0),
+            "every CPU figure (user, system, in microseconds) is a whole number of 10 ms ticks: {seen:?}"
+        );
+    }
+
     #[test]
     fn peak_rss_follows_a_large_touched_allocation() {
         let mut sampler = Sampler::new(&SamplerOptions {
