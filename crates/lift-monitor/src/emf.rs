@@ -166,7 +166,23 @@ impl EmfEmitter {
         timestamp: DateTime<Utc>,
         properties: &[(&str, &str)],
     ) -> Result<Vec<String>> {
-        let mut kept: Vec<(&str, Unit, Vec<f64>)> = Vec::with_capacity(metrics.len());
+        self.render_parts(
+            metrics
+                .iter()
+                .map(|(name, unit, values)| (name.as_str(), *unit, values.as_slice())),
+            timestamp,
+            properties,
+        )
+    }
+
+    /// [`EmfEmitter::render_with`] over borrowed metrics.
+    pub(crate) fn render_parts<'m>(
+        &self,
+        metrics: impl Iterator<Item = (&'m str, Unit, &'m [f64])>,
+        timestamp: DateTime<Utc>,
+        properties: &[(&str, &str)],
+    ) -> Result<Vec<String>> {
+        let mut kept: Vec<(&str, Unit, Vec<f64>)> = Vec::new();
         for (name, unit, values) in metrics {
             if let Err(err) = validate_metric_name(name) {
                 tracing::warn!(metric = %name, error = %err, "metric left out of EMF");
@@ -174,7 +190,7 @@ impl EmfEmitter {
             }
             if name == "_aws"
                 || self.dimensions.iter().any(|(k, _)| k == name)
-                || properties.iter().any(|(k, _)| k == name)
+                || properties.iter().any(|(k, _)| *k == name)
             {
                 tracing::warn!(
                     metric = %name,
@@ -186,7 +202,7 @@ impl EmfEmitter {
             if values.is_empty() {
                 continue;
             }
-            kept.push((name.as_str(), *unit, values));
+            kept.push((name, unit, values));
         }
         // Round r holds the r-th chunk of 100 values of every metric that has one.
         let rounds = kept
@@ -210,6 +226,21 @@ impl EmfEmitter {
         Ok(documents)
     }
 
+    /// Whether a document can hold the metric `name` next to `properties`: CloudWatch
+    /// accepts the name, and it collides with no dimension, no property and not `_aws`.
+    pub(crate) fn accepts(&self, name: &str, properties: &[(&str, &str)]) -> bool {
+        validate_metric_name(name).is_ok()
+            && name != "_aws"
+            && !self.dimensions.iter().any(|(k, _)| k == name)
+            && !properties.iter().any(|(k, _)| *k == name)
+    }
+
+    /// Whether a document writes the property `key`: not `_aws`, and not a dimension's
+    /// name (the dimension wins).
+    pub(crate) fn writes_property(&self, key: &str) -> bool {
+        key != "_aws" && !self.dimensions.iter().any(|(k, _)| k == key)
+    }
+
     /// Writes one document straight into a buffer: strings and numbers through
     /// serde_json's own writers (escaping, shortest round-trip floats), with no
     /// intermediate `Value` tree to allocate and free on every invocation.
@@ -220,28 +251,45 @@ impl EmfEmitter {
         properties: &[(&str, &str)],
     ) -> Result<String> {
         let mut out: Vec<u8> = Vec::with_capacity(384 + metrics.len() * 64);
-        let render = |err: serde_json::Error| Error::Render(err.to_string());
-        let string = |out: &mut Vec<u8>, text: &str| serde_json::to_writer(out, text);
-        out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
-        serde_json::to_writer(&mut out, &timestamp.timestamp_millis()).map_err(render)?;
+        write_timestamp(&mut out, timestamp)?;
+        self.write_head(
+            metrics.iter().map(|(name, unit, _)| (*name, *unit)),
+            &mut out,
+        )?;
+        self.write_properties(properties, &mut out)?;
+        for (name, _, values) in metrics {
+            write_name(name, &mut out)?;
+            write_values(values, &mut out)?;
+        }
+        out.push(b'}');
+        String::from_utf8(out).map_err(|err| Error::Render(err.to_string()))
+    }
+
+    /// The part of a document that depends only on its metrics' names and units, from the
+    /// `CloudWatchMetrics` directive after the timestamp to the dimensions' values.
+    pub(crate) fn write_head<'m>(
+        &self,
+        metrics: impl Iterator<Item = (&'m str, Unit)>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         out.extend_from_slice(b",\"CloudWatchMetrics\":[{\"Namespace\":");
-        string(&mut out, &self.namespace).map_err(render)?;
+        write_string(out, &self.namespace)?;
         out.extend_from_slice(b",\"Dimensions\":[[");
         for (i, (key, _)) in self.dimensions.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            string(&mut out, key).map_err(render)?;
+            write_string(out, key)?;
         }
         out.extend_from_slice(b"]],\"Metrics\":[");
-        for (i, (name, unit, _)) in metrics.iter().enumerate() {
+        for (i, (name, unit)) in metrics.enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"Name\":");
-            string(&mut out, name).map_err(render)?;
+            write_string(out, name)?;
             out.extend_from_slice(b",\"Unit\":");
-            string(&mut out, unit.as_cloudwatch()).map_err(render)?;
+            write_string(out, unit.as_cloudwatch())?;
             if self.high_resolution.iter().any(|m| m == name) {
                 out.extend_from_slice(b",\"StorageResolution\":1");
             }
@@ -250,30 +298,29 @@ impl EmfEmitter {
         out.extend_from_slice(b"]}]}");
         for (key, value) in &self.dimensions {
             out.push(b',');
-            string(&mut out, key).map_err(render)?;
+            write_string(out, key)?;
             out.push(b':');
-            string(&mut out, value).map_err(render)?;
+            write_string(out, value)?;
         }
+        Ok(())
+    }
+
+    /// The properties a document writes (see [`EmfEmitter::writes_property`]), each with a
+    /// leading comma.
+    pub(crate) fn write_properties(
+        &self,
+        properties: &[(&str, &str)],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         for (key, value) in properties {
-            if *key == "_aws" || self.dimensions.iter().any(|(k, _)| k == key) {
-                continue;
-            }
-            out.push(b',');
-            string(&mut out, key).map_err(render)?;
-            out.push(b':');
-            string(&mut out, value).map_err(render)?;
-        }
-        for (name, _, values) in metrics {
-            out.push(b',');
-            string(&mut out, name).map_err(render)?;
-            out.push(b':');
-            match values {
-                [single] => serde_json::to_writer(&mut out, single).map_err(render)?,
-                _ => serde_json::to_writer(&mut out, values).map_err(render)?,
+            if self.writes_property(key) {
+                out.push(b',');
+                write_string(out, key)?;
+                out.push(b':');
+                write_string(out, value)?;
             }
         }
-        out.push(b'}');
-        String::from_utf8(out).map_err(|err| Error::Render(err.to_string()))
+        Ok(())
     }
 
     /// Renders what `registry` has not emitted yet (counter increments since the last
@@ -319,6 +366,38 @@ impl EmfEmitter {
         })?;
         Ok(lines.len())
     }
+}
+
+fn render_error(err: serde_json::Error) -> Error {
+    Error::Render(err.to_string())
+}
+
+/// A JSON string, escaped.
+fn write_string(out: &mut Vec<u8>, text: &str) -> Result<()> {
+    serde_json::to_writer(out, text).map_err(render_error)
+}
+
+/// The start of a document, to its timestamp in milliseconds since the epoch.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, timestamp: DateTime<Utc>) -> Result<()> {
+    out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
+    serde_json::to_writer(out, &timestamp.timestamp_millis()).map_err(render_error)
+}
+
+/// `,"name":`, the key of a metric's values.
+pub(crate) fn write_name(name: &str, out: &mut Vec<u8>) -> Result<()> {
+    out.push(b',');
+    write_string(out, name)?;
+    out.push(b':');
+    Ok(())
+}
+
+/// A metric's values: one value as a number, several as an array.
+pub(crate) fn write_values(values: &[f64], out: &mut Vec<u8>) -> Result<()> {
+    match values {
+        [single] => serde_json::to_writer(out, single),
+        _ => serde_json::to_writer(out, values),
+    }
+    .map_err(render_error)
 }
 
 #[cfg(test)]

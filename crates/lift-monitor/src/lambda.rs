@@ -12,10 +12,11 @@ use std::time::Instant;
 use lambda_runtime::tower::{Layer, Service};
 
 use crate::emf::EmfEmitter;
+use crate::emf_layout::EmfBatchWriter;
 use crate::error::{Error, Result};
 use crate::extension::RuntimeApi;
 use crate::invocation::InvocationMetrics;
-use crate::metrics::MetricsRegistry;
+use crate::metrics::{MetricsRegistry, PendingBatch};
 use crate::monitor::Monitor;
 use crate::snapshot::LambdaEnv;
 use crate::stall::InvocationBracket;
@@ -228,7 +229,21 @@ struct Shared {
     monitor: Option<Monitor>,
     pre_warm: Vec<(String, Hook)>,
     pre_warmed: tokio::sync::OnceCell<()>,
+    /// What a flush reuses, so that a warm flush allocates nothing.
+    flush_buffers: Mutex<FlushBuffers>,
 }
+
+/// The pending metrics, the layouts of recent documents and the output of a flush.
+#[derive(Default)]
+struct FlushBuffers {
+    batch: PendingBatch,
+    documents: EmfBatchWriter,
+    cold_start_documents: EmfBatchWriter,
+    out: Vec<u8>,
+}
+
+/// The output capacity a flush keeps; a larger one, left by a burst of values, is given back.
+const FLUSH_OUTPUT_KEPT: usize = 64 * 1024;
 
 impl Shared {
     async fn run_pre_warm(&self) {
@@ -262,39 +277,63 @@ impl Shared {
             self.metrics
                 .record_process_memory(&monitor.snapshot(), &memory);
         }
-        let mut pending = self.metrics.registry().take_pending();
-        let cold: Vec<_> = match pending.iter().position(|(name, _, _)| name == "ColdStart") {
-            Some(index) => vec![pending.remove(index)],
-            None => Vec::new(),
+        let mut buffers = self
+            .flush_buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let FlushBuffers {
+            batch,
+            documents,
+            cold_start_documents,
+            out,
+        } = &mut *buffers;
+        self.metrics.registry().take_pending_into(batch);
+        let with_request_id;
+        let properties: &[(&str, &str)] = match request_id {
+            Some(id) => {
+                with_request_id = [("function_request_id", id)];
+                &with_request_id
+            }
+            None => &[],
         };
-        let properties: Vec<(&str, &str)> = request_id
-            .map(|id| ("function_request_id", id))
-            .into_iter()
-            .collect();
         let now = chrono::Utc::now();
-        let lines = self
-            .cold_start_emf
-            .render_with(&cold, now, &properties)
-            .and_then(|mut lines| {
-                lines.extend(self.emf.render_with(&pending, now, &properties)?);
-                Ok(lines)
+        out.clear();
+        let rendered = cold_start_documents
+            .write(
+                &self.cold_start_emf,
+                batch,
+                |name| name == "ColdStart",
+                now,
+                properties,
+                out,
+            )
+            .and_then(|()| {
+                documents.write(
+                    &self.emf,
+                    batch,
+                    |name| name != "ColdStart",
+                    now,
+                    properties,
+                    out,
+                )
             });
-        let written = lines.and_then(|lines| {
-            // All documents in one write: one system call for stdout, whose line buffer
-            // would write each line on its own.
-            let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-            for line in &lines {
-                text.push_str(line);
-                text.push('\n');
+        // All documents in one write: one system call for stdout, whose line buffer
+        // would write each line on its own.
+        let written = rendered.and_then(|()| {
+            if out.is_empty() {
+                return Ok(());
             }
             let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-            sink.write_all(text.as_bytes())
+            sink.write_all(out)
                 .and_then(|()| sink.flush())
                 .map_err(|source| Error::Io {
                     path: "EMF output".into(),
                     source,
                 })
         });
+        if out.capacity() > FLUSH_OUTPUT_KEPT {
+            *out = Vec::new();
+        }
         if let Err(err) = written {
             tracing::warn!(error = %err, "cannot write EMF metrics");
         }
@@ -542,6 +581,7 @@ impl LambdaDeployment {
             monitor: self.monitor.clone(),
             pre_warm: std::mem::take(&mut self.pre_warm),
             pre_warmed: tokio::sync::OnceCell::new(),
+            flush_buffers: Mutex::default(),
         });
         self.shared = Some(shared.clone());
         Ok(shared)

@@ -204,7 +204,7 @@ pub(crate) struct Metric {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MetricsRegistry {
-    metrics: Arc<Mutex<BTreeMap<String, Metric>>>,
+    metrics: Arc<Mutex<BTreeMap<Arc<str>, Metric>>>,
     options: MetricsOptions,
 }
 
@@ -212,12 +212,12 @@ pub struct MetricsRegistry {
 /// only then, not on every record of a metric that exists (each invocation records a
 /// handful).
 fn entry<'m>(
-    metrics: &'m mut BTreeMap<String, Metric>,
+    metrics: &'m mut BTreeMap<Arc<str>, Metric>,
     name: &str,
     new: impl FnOnce() -> Metric,
 ) -> &'m mut Metric {
     if !metrics.contains_key(name) {
-        metrics.insert(name.to_owned(), new());
+        metrics.insert(Arc::from(name), new());
     }
     // Present: found above, or inserted just now.
     metrics
@@ -247,7 +247,7 @@ impl MetricsRegistry {
         })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Metric>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<Arc<str>, Metric>) -> R) -> R {
         f(&mut self.metrics.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -373,38 +373,93 @@ impl MetricsRegistry {
     /// Takes what has not been emitted as EMF yet: counter increments, changed gauges and
     /// pending histogram values, marking them emitted.
     pub(crate) fn take_pending(&self) -> Vec<(String, Unit, Vec<f64>)> {
+        let mut batch = PendingBatch::default();
+        self.take_pending_into(&mut batch);
+        batch
+            .iter()
+            .map(|(name, unit, values)| (name.to_owned(), unit, values.to_vec()))
+            .collect()
+    }
+
+    /// Like [`MetricsRegistry::take_pending`], into `batch` (emptied first): a batch kept
+    /// from one flush to the next makes a flush allocate nothing once it has the capacity.
+    pub(crate) fn take_pending_into(&self, batch: &mut PendingBatch) {
+        batch.clear();
         self.with(|m| {
-            let mut out = Vec::new();
             for (name, metric) in m.iter_mut() {
-                let values = match &mut metric.value {
+                let start = batch.values.len();
+                match &mut metric.value {
                     MetricValue::Counter { total, flushed } => {
                         let delta = *total - *flushed;
                         *flushed = *total;
                         if delta == 0 {
                             continue;
-                        } else {
-                            vec![delta as f64]
                         }
+                        batch.values.push(delta as f64);
                     }
                     MetricValue::Gauge { value, dirty } => {
                         if !*dirty {
                             continue;
                         }
                         *dirty = false;
-                        vec![*value]
+                        batch.values.push(*value);
                     }
                     MetricValue::Histogram { pending, .. } => {
                         if pending.is_empty() {
                             continue;
                         }
-                        // Give the next batch a small start rather than the drained capacity.
-                        std::mem::replace(pending, Vec::with_capacity(pending.len().min(64)))
+                        batch.values.extend_from_slice(pending);
+                        if pending.capacity() > PENDING_KEPT_CAPACITY {
+                            // After a burst, give the next batch a small start rather
+                            // than the burst's capacity.
+                            *pending = Vec::with_capacity(PENDING_KEPT_CAPACITY);
+                        } else {
+                            pending.clear();
+                        }
                     }
-                };
-                out.push((name.clone(), metric.unit, values));
+                }
+                batch
+                    .entries
+                    .push((name.clone(), metric.unit, start..batch.values.len()));
             }
-            out
+        });
+    }
+}
+
+/// The capacity a histogram's pending values keep across flushes; a larger one, left by
+/// a burst, is given back.
+const PENDING_KEPT_CAPACITY: usize = 64;
+
+/// What [`MetricsRegistry::take_pending_into`] took: the metrics by name, each with its
+/// unit and its values, in name order.
+#[derive(Debug, Default)]
+pub(crate) struct PendingBatch {
+    /// Name, unit and the range of `values` that holds the metric's values.
+    entries: Vec<(Arc<str>, Unit, std::ops::Range<usize>)>,
+    values: Vec<f64>,
+}
+
+impl PendingBatch {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.values.clear();
+    }
+
+    /// Every metric: its name (shared with the registry), unit and values.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Arc<str>, Unit, &[f64])> + Clone {
+        self.entries.iter().map(|(name, unit, range)| {
+            (
+                name,
+                *unit,
+                self.values.get(range.clone()).unwrap_or_default(),
+            )
         })
+    }
+
+    /// Every metric: its name, unit and values.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Unit, &[f64])> + Clone {
+        self.entries()
+            .map(|(name, unit, values)| (name.as_ref(), unit, values))
     }
 }
 
