@@ -17,6 +17,10 @@
 //! differences. The CPU time the function used until its first answer (the sum over its
 //! threads of `/proc/PID/task/TID/schedstat`) is printed too: unlike the wall time, a busy
 //! machine does not inflate it.
+//!
+//! The function logs at `warn` (`LIFT_LOG_LEVEL`); set `LIFT_LOG_LEVEL=info` for the emulator
+//! to measure with the default level, at which lambda_runtime's span of each invocation
+//! is recorded by the layer's JSON logger.
 // A benchmark prints its figures.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -104,7 +108,10 @@ fn run(function: &str, port: u16, bare: bool) -> Run {
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("LIFT_LOG_LEVEL", "warn")
+        .env(
+            "LIFT_LOG_LEVEL",
+            std::env::var("LIFT_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if bare {

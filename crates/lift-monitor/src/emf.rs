@@ -228,6 +228,7 @@ impl EmfEmitter {
 
     /// Whether a document can hold the metric `name` next to `properties`: CloudWatch
     /// accepts the name, and it collides with no dimension, no property and not `_aws`.
+    #[cfg(feature = "lambda")]
     pub(crate) fn accepts(&self, name: &str, properties: &[(&str, &str)]) -> bool {
         validate_metric_name(name).is_ok()
             && name != "_aws"

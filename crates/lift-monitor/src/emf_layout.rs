@@ -4,9 +4,10 @@
 //! dimensions) is rendered once and copied afterwards.
 //!
 //! The output is byte for byte what [`EmfEmitter::render_with`] renders for the same
-//! metrics; a batch the cache cannot take whole (a name CloudWatch rejects, more than one
-//! document's worth of metrics or values, a value that is not finite) is rendered by
-//! `render_with`, with its warnings and its splitting.
+//! metrics; a batch the cache cannot take whole (a name CloudWatch rejects or that collides
+//! with a dimension, a property or `_aws`; more than one document's worth of metrics or
+//! values; a metric without values or with a value that is not finite) is rendered by
+//! `render_with`, with its warnings, filtering and splitting.
 
 use std::sync::Arc;
 

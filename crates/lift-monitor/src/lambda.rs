@@ -406,7 +406,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         let flush = self.flush_in_handler;
-        let request_id = request.context.request_id.clone();
+        // Only a flush here needs the request id; FlushAfterResponse takes its own.
+        let request_id = flush.then(|| request.context.request_id.clone());
         Box::pin(async move {
             // Only heartbeats inside invocations count as stall samples.
             let in_flight = shared.bracket.as_ref().map(InvocationBracket::enter);
@@ -415,7 +416,7 @@ where
             let result = inner.call(request).await;
             shared.metrics.finish(invocation, result.is_ok());
             drop(in_flight);
-            if flush {
+            if let Some(request_id) = request_id {
                 // Lambda may freeze the environment once the runtime asks for the next
                 // event, which follows the response at once: emit now.
                 shared.flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));

@@ -41,6 +41,7 @@ mod backend;
 mod cgroup;
 mod checks;
 mod emf;
+#[cfg(feature = "lambda")]
 mod emf_layout;
 mod error;
 #[cfg(feature = "lambda")]

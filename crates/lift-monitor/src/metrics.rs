@@ -430,6 +430,10 @@ impl MetricsRegistry {
 /// a burst, is given back.
 const PENDING_KEPT_CAPACITY: usize = 64;
 
+/// The value capacity a [`PendingBatch`] keeps from one flush to the next: a function's
+/// usual batch, many times over.
+const BATCH_KEPT_VALUES: usize = 1024;
+
 /// What [`MetricsRegistry::take_pending_into`] took: the metrics by name, each with its
 /// unit and its values, in name order.
 #[derive(Debug, Default)]
@@ -440,9 +444,13 @@ pub(crate) struct PendingBatch {
 }
 
 impl PendingBatch {
+    /// Empties the batch, giving back the capacity a burst of values left.
     fn clear(&mut self) {
         self.entries.clear();
         self.values.clear();
+        if self.values.capacity() > BATCH_KEPT_VALUES {
+            self.values = Vec::new();
+        }
     }
 
     /// Every metric: its name (shared with the registry), unit and values.
@@ -524,6 +532,33 @@ mod tests {
         none.observe("Latency", "", Unit::Seconds, 0.1);
         assert!(none.take_pending().is_empty());
         assert_eq!(none.quantile("Latency", 0.5), Some(0.1));
+    }
+
+    /// A burst of values drains whole, then gives its capacity back: neither the
+    /// histogram's pending values nor a reused batch keep a burst's memory.
+    #[test]
+    fn a_burst_leaves_no_capacity_behind() {
+        let m = MetricsRegistry::default();
+        let mut batch = PendingBatch::default();
+        for i in 0..5_000u32 {
+            m.observe("Duration", "", Unit::Milliseconds, f64::from(i));
+        }
+        m.take_pending_into(&mut batch);
+        assert_eq!(batch.iter().map(|(_, _, v)| v.len()).sum::<usize>(), 5_000);
+        m.visit(|_, metric| match &metric.value {
+            MetricValue::Histogram { pending, .. } => {
+                assert!(pending.is_empty());
+                assert!(pending.capacity() <= PENDING_KEPT_CAPACITY);
+            }
+            other => panic!("not a histogram: {other:?}"),
+        });
+        m.observe("Duration", "", Unit::Milliseconds, 1.0);
+        m.take_pending_into(&mut batch);
+        assert_eq!(
+            batch.iter().collect::<Vec<_>>(),
+            vec![("Duration", Unit::Milliseconds, &[1.0][..])]
+        );
+        assert!(batch.values.capacity() <= BATCH_KEPT_VALUES);
     }
 
     #[test]
