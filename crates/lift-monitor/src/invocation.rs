@@ -142,46 +142,54 @@ impl InvocationMetrics {
     /// Like [`InvocationMetrics::record_process`], with `memory` read more recently than
     /// the snapshot (see [`crate::Monitor::memory_now`]).
     pub fn record_process_memory(&self, snapshot: &Snapshot, memory: &MemoryStats) {
-        let r = &self.registry;
         const MB: f64 = 1024.0 * 1024.0;
-        if let Some(peak) = memory.peak_rss_bytes {
-            r.set_gauge(
+        let peak = memory.peak_rss_bytes.map(|peak| {
+            (
                 "MaxMemoryUsed",
                 "Peak resident memory since the environment started (Lambda's Max Memory Used).",
                 Unit::Megabytes,
                 peak as f64 / MB,
-            );
-        }
-        if let Some(rss) = memory.rss_bytes {
-            r.set_gauge(
+            )
+        });
+        let rss = memory.rss_bytes.map(|rss| {
+            (
                 "MemoryUsed",
                 "Resident memory.",
                 Unit::Megabytes,
                 rss as f64 / MB,
-            );
+            )
+        });
+        let limit = memory.rss_bytes.and_then(|rss| {
             let limit = self
                 .memory_limit_bytes
-                .or_else(|| snapshot.memory_limit(None).map(|(l, _)| l));
-            if let Some(limit) = limit.filter(|&l| l > 0) {
-                r.set_gauge(
+                .or_else(|| snapshot.memory_limit(None).map(|(l, _)| l))
+                .filter(|&l| l > 0)?;
+            Some([
+                (
                     "MemoryLimit",
                     "The memory limit.",
                     Unit::Megabytes,
                     limit as f64 / MB,
-                );
-                r.set_gauge(
+                ),
+                (
                     "MemoryUtilization",
                     "Resident memory in percent of the limit.",
                     Unit::Percent,
                     rss as f64 * 100.0 / limit as f64,
-                );
-            }
-        }
-        r.set_gauge(
+                ),
+            ])
+        });
+        let uptime = (
             "Uptime",
             "Seconds since the metrics started.",
             Unit::Seconds,
             self.started.elapsed().as_secs_f64(),
+        );
+        self.registry.set_gauges(
+            peak.into_iter()
+                .chain(rss)
+                .chain(limit.into_iter().flatten())
+                .chain([uptime]),
         );
     }
 

@@ -724,21 +724,25 @@ where
     fn call(&mut self, invocation: lambda_runtime::LambdaInvocation) -> Self::Future {
         let request_id = invocation.context.request_id.clone();
         FlushAfterResponseFuture {
-            answered: Box::pin(self.inner.call(invocation)),
+            answered: self.inner.call(invocation),
             shared: self.shared.clone(),
             request_id,
         }
     }
 }
 
-/// lambda_runtime's answer to one invocation, then the flush.
-///
-/// Written out rather than an `async` block, which would have to be `Send` and `'static`
-/// to be boxed: lambda_runtime's own future is neither for every handler type.
-struct FlushAfterResponseFuture<F> {
-    answered: Pin<Box<F>>,
-    shared: Arc<Shared>,
-    request_id: String,
+pin_project_lite::pin_project! {
+    /// lambda_runtime's answer to one invocation, then the flush.
+    ///
+    /// Written out rather than an `async` block, which would have to be `Send` and
+    /// `'static` to be boxed: lambda_runtime's own future is neither for every handler
+    /// type. Pinned in place, not boxed: nothing is allocated or copied per invocation.
+    struct FlushAfterResponseFuture<F> {
+        #[pin]
+        answered: F,
+        shared: Arc<Shared>,
+        request_id: String,
+    }
 }
 
 impl<F, E> Future for FlushAfterResponseFuture<F>
@@ -747,12 +751,13 @@ where
 {
     type Output = std::result::Result<(), E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
         // The response is posted when this completes, whether the handler failed or not;
         // a failed post still leaves metrics worth writing.
-        let result = std::task::ready!(self.answered.as_mut().poll(cx));
-        let request_id = std::mem::take(&mut self.request_id);
-        self.shared
+        let result = std::task::ready!(this.answered.poll(cx));
+        let request_id = std::mem::take(this.request_id);
+        this.shared
             .flush(Some(request_id.as_str()).filter(|id| !id.is_empty()));
         Poll::Ready(result)
     }

@@ -274,24 +274,32 @@ impl MetricsRegistry {
 
     /// Sets the gauge `name`. Non-finite values are ignored.
     pub fn set_gauge(&self, name: &str, help: &str, unit: Unit, value: f64) {
-        if !value.is_finite() {
-            return;
-        }
+        self.set_gauges([(name, help, unit, value)]);
+    }
+
+    /// Sets several gauges (name, help, unit, value) under one lock, as
+    /// [`MetricsRegistry::set_gauge`] sets one.
+    pub fn set_gauges<'g>(&self, gauges: impl IntoIterator<Item = (&'g str, &'g str, Unit, f64)>) {
         self.with(|m| {
-            let metric = entry(m, name, || Metric {
-                help: help.to_owned(),
-                unit,
-                value: MetricValue::Gauge { value, dirty: true },
-            });
-            match &mut metric.value {
-                MetricValue::Gauge { value: v, dirty } => {
-                    *v = value;
-                    *dirty = true;
+            for (name, help, unit, value) in gauges {
+                if !value.is_finite() {
+                    continue;
                 }
-                _ => tracing::warn!(
-                    metric = name,
-                    "metric recorded as a gauge but is not one; ignored"
-                ),
+                let metric = entry(m, name, || Metric {
+                    help: help.to_owned(),
+                    unit,
+                    value: MetricValue::Gauge { value, dirty: true },
+                });
+                match &mut metric.value {
+                    MetricValue::Gauge { value: v, dirty } => {
+                        *v = value;
+                        *dirty = true;
+                    }
+                    _ => tracing::warn!(
+                        metric = name,
+                        "metric recorded as a gauge but is not one; ignored"
+                    ),
+                }
             }
         });
     }
