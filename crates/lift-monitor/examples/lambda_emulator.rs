@@ -20,7 +20,8 @@
 //!
 //! The function logs at `warn` (`LIFT_LOG_LEVEL`); set `LIFT_LOG_LEVEL=info` for the emulator
 //! to measure with the default level, at which lambda_runtime's span of each invocation
-//! is recorded by the layer's JSON logger.
+//! is recorded by the layer's JSON logger. With `LIFT_EXAMPLE_BARE_LOGS=1` the bare function
+//! logs through the same JSON logger, so that the figures leave the logger's cost out.
 // A benchmark prints its figures.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -116,6 +117,9 @@ fn run(function: &str, port: u16, bare: bool) -> Run {
         .stderr(Stdio::null());
     if bare {
         command.env("LIFT_EXAMPLE_BARE", "1");
+        if std::env::var_os("LIFT_EXAMPLE_BARE_LOGS").is_some() {
+            command.env("LIFT_EXAMPLE_BARE_LOGS", "1");
+        }
     }
     let start = Instant::now();
     let child = match command.spawn() {

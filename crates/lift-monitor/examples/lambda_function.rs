@@ -4,7 +4,9 @@
 //!
 //! The event `{"fail": true}` makes the handler return an error, to see the error metrics.
 //! With `LIFT_EXAMPLE_BARE=1` it runs the same handler with `lambda_runtime` alone, no
-//! monitor and no layer: the baseline of `examples/lambda_emulator.rs`.
+//! monitor and no layer: the baseline of `examples/lambda_emulator.rs`; with
+//! `LIFT_EXAMPLE_BARE_LOGS=1` as well, that baseline logs through the same JSON logger as
+//! the deployment, at `LIFT_LOG_LEVEL`.
 
 // An example reports what it does on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -23,6 +25,19 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Err
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     if std::env::var_os("LIFT_EXAMPLE_BARE").is_some() {
+        if std::env::var_os("LIFT_EXAMPLE_BARE_LOGS").is_some() {
+            // The deployment's JSON logger at the same level, without the deployment.
+            let level = std::env::var("LIFT_LOG_LEVEL")
+                .ok()
+                .and_then(|level| level.parse().ok())
+                .unwrap_or(tracing::Level::INFO);
+            tracing_subscriber::fmt()
+                .json()
+                .with_max_level(level)
+                .with_ansi(false)
+                .with_current_span(false)
+                .init();
+        }
         return lambda_runtime::run(service_fn(handler)).await;
     }
     let monitor = Monitor::start(MonitorOptions::default())?;
