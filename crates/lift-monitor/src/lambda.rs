@@ -736,7 +736,8 @@ pin_project_lite::pin_project! {
     ///
     /// Written out rather than an `async` block, which would have to be `Send` and
     /// `'static` to be boxed: lambda_runtime's own future is neither for every handler
-    /// type. Pinned in place, not boxed: nothing is allocated or copied per invocation.
+    /// type. Pinned in place rather than boxed: lambda_runtime's future is not moved to the
+    /// heap for each invocation.
     struct FlushAfterResponseFuture<F> {
         #[pin]
         answered: F,
