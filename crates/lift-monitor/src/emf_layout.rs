@@ -29,8 +29,9 @@ const LAYOUTS: usize = 4;
 #[derive(Debug, Default)]
 pub(crate) struct EmfBatchWriter {
     layouts: Vec<Layout>,
-    /// The layout the next new one replaces once [`LAYOUTS`] are kept.
-    next: usize,
+    /// Counts the writes that used a layout: each layout holds the count at its last use,
+    /// and a new one replaces the least recently used once [`LAYOUTS`] are kept.
+    uses: u64,
 }
 
 /// What a document holds apart from its timestamp, properties' values and metrics' values.
@@ -38,6 +39,8 @@ pub(crate) struct EmfBatchWriter {
 struct Layout {
     /// The metrics' names and units, in document order.
     metrics: Vec<(Arc<str>, Unit)>,
+    /// [`EmfBatchWriter::uses`] when this layout was last used.
+    last_used: u64,
     /// The properties' keys, which decide the names a document can hold.
     property_keys: Vec<String>,
     /// From the `CloudWatchMetrics` directive to the dimensions' values.
@@ -111,7 +114,9 @@ impl EmfBatchWriter {
             }
             None => None,
         };
-        let Some(layout) = index.filter(|_| fits).and_then(|i| self.layouts.get(i)) else {
+        self.uses += 1;
+        let uses = self.uses;
+        let Some(layout) = index.filter(|_| fits).and_then(|i| self.layouts.get_mut(i)) else {
             // Not one plain document: the general renderer splits and filters it.
             let lines = emitter.render_parts(
                 selected.map(|(name, unit, values)| (name.as_ref(), unit, values)),
@@ -124,6 +129,7 @@ impl EmfBatchWriter {
             }
             return Ok(());
         };
+        layout.last_used = uses;
         write_timestamp(out, timestamp)?;
         out.extend_from_slice(&layout.head);
         emitter.write_properties(properties, out)?;
@@ -167,20 +173,28 @@ impl EmfBatchWriter {
                 .iter()
                 .map(|(key, _)| (*key).to_owned())
                 .collect(),
+            last_used: 0,
             head,
             names,
             name_ends,
         };
-        let index = if self.layouts.len() < LAYOUTS {
-            self.layouts.push(layout);
-            self.layouts.len() - 1
-        } else {
-            let index = self.next % LAYOUTS;
-            if let Some(slot) = self.layouts.get_mut(index) {
-                *slot = layout;
+        let least_recent = self
+            .layouts
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, layout)| layout.last_used)
+            .map(|(index, _)| index);
+        let index = match least_recent {
+            Some(index) if self.layouts.len() >= LAYOUTS => {
+                if let Some(slot) = self.layouts.get_mut(index) {
+                    *slot = layout;
+                }
+                index
             }
-            self.next = index + 1;
-            index
+            _ => {
+                self.layouts.push(layout);
+                self.layouts.len() - 1
+            }
         };
         Ok(Some(index))
     }
@@ -276,6 +290,36 @@ mod tests {
                 ),
                 "flush {flush}"
             );
+        }
+        assert_eq!(writer.layouts.len(), LAYOUTS);
+    }
+
+    /// The layout used on every flush stays cached while occasional ones come and go.
+    #[test]
+    fn the_least_recently_used_layout_is_replaced() {
+        let emitter = emitter();
+        let registry = MetricsRegistry::default();
+        let mut writer = EmfBatchWriter::default();
+        let mut batch = PendingBatch::default();
+        let mut out = Vec::new();
+        for flush in 0..20u32 {
+            registry.increment("Invocations", "", 1);
+            registry.take_pending_into(&mut batch);
+            writer
+                .write(&emitter, &batch, |_| true, at(0), &[], &mut out)
+                .unwrap();
+            // Then a new, never repeated metric: its layout replaces another.
+            registry.increment("Invocations", "", 1);
+            registry.set_gauge(&format!("Once{flush}"), "", Unit::Count, 1.0);
+            registry.take_pending_into(&mut batch);
+            writer
+                .write(&emitter, &batch, |_| true, at(0), &[], &mut out)
+                .unwrap();
+            let steady = writer
+                .layouts
+                .iter()
+                .any(|layout| layout.metrics.len() == 1);
+            assert!(steady, "the steady layout was evicted at flush {flush}");
         }
         assert_eq!(writer.layouts.len(), LAYOUTS);
     }

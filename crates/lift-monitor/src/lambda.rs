@@ -1088,6 +1088,40 @@ mod tests {
 
     /// `MemoryUsed` is read when the documents are written, not taken from the monitor's
     /// last sample: memory the handler touched after that sample counts.
+    /// A burst of values is written whole, in documents of at most 100 values, and the
+    /// flush gives back the output capacity it needed; a flush with nothing pending writes
+    /// nothing.
+    #[tokio::test]
+    async fn a_burst_is_written_whole_and_its_buffer_given_back() {
+        let buffer = Buffer::default();
+        let mut deployment = LambdaDeployment::new(LambdaOptions::default())
+            .emf_sink(Arc::new(Mutex::new(buffer.clone())));
+        let registry = deployment.registry().clone();
+        let shared = deployment.shared().unwrap();
+        for i in 0..5_000u32 {
+            // Long decimals: 5,000 of them are more than the output capacity kept.
+            let value = f64::from(i) + 0.123_456_789_012;
+            registry.observe("QueueWait", "", crate::Unit::Milliseconds, value);
+        }
+        shared.flush(Some("req-1"));
+        let (text, docs) = buffer.documents();
+        assert!(text.len() > FLUSH_OUTPUT_KEPT, "{} bytes", text.len());
+        let values: usize = docs
+            .iter()
+            .filter_map(|doc| doc["QueueWait"].as_array())
+            .map(|values| {
+                assert!(values.len() <= 100);
+                values.len()
+            })
+            .sum();
+        assert_eq!(values, 5_000);
+        let kept = shared.flush_buffers.lock().unwrap().out.capacity();
+        assert!(kept <= FLUSH_OUTPUT_KEPT, "kept {kept} bytes");
+        let written = text.len();
+        shared.flush(Some("req-2"));
+        assert_eq!(buffer.documents().0.len(), written, "an empty flush wrote");
+    }
+
     #[tokio::test]
     async fn memory_used_is_read_at_the_flush() {
         let buffer = Buffer::default();
