@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
 use crate::report::HealthJson;
+use lift_core::HealthStatus;
 
 /// The largest response read: a health document is a few kilobytes.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -95,6 +96,21 @@ pub struct FetchedHealth {
     pub document: HealthJson,
 }
 
+impl FetchedHealth {
+    /// The service's status: its document's, made unhealthy by an HTTP status outside
+    /// 2xx and 3xx. The draft has a service answer `fail` with a 4xx or 5xx; a 5xx with
+    /// `pass` in the body contradicts itself, and a 404 usually means a wrong path, so
+    /// neither is reported healthy.
+    pub fn status(&self) -> HealthStatus {
+        let document = self.document.health_status();
+        if (200..400).contains(&self.http_status) {
+            document
+        } else {
+            HealthStatus::Unhealthy
+        }
+    }
+}
+
 /// GETs `url` and parses its `application/health+json` body, within `timeout`.
 ///
 /// A 503 with a health document is a successful fetch of an unhealthy service. Fails
@@ -139,7 +155,8 @@ pub async fn fetch_health(url: &HealthUrl, timeout: Duration) -> Result<FetchedH
     let (status, body) = parse_response(&response).map_err(fail)?;
     let document: HealthJson = serde_json::from_slice(&body).map_err(|err| {
         fail(format!(
-            "HTTP {status}, and the body is not a health+json document: {err}"
+            "HTTP {status}, and the body is not a health+json document: {}",
+            crate::report::shown(&err.to_string(), 400)
         ))
     })?;
     Ok(FetchedHealth {
@@ -267,5 +284,19 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Fetch { .. }), "{err}");
         assert!(err.to_string().contains("cannot connect"), "{err}");
+    }
+
+    /// An HTTP error status is never reported healthy, whatever the body says.
+    #[test]
+    fn an_http_error_makes_the_service_unhealthy() {
+        let fetched = |http_status: u16, status: &str| FetchedHealth {
+            http_status,
+            document: serde_json::from_str(&format!(r#"{{"status":"{status}"}}"#)).unwrap(),
+        };
+        assert_eq!(fetched(200, "pass").status(), HealthStatus::Healthy);
+        assert_eq!(fetched(200, "warn").status(), HealthStatus::Degraded);
+        assert_eq!(fetched(503, "DOWN").status(), HealthStatus::Unhealthy);
+        assert_eq!(fetched(503, "pass").status(), HealthStatus::Unhealthy);
+        assert_eq!(fetched(404, "pass").status(), HealthStatus::Unhealthy);
     }
 }

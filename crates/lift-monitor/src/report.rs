@@ -109,7 +109,9 @@ pub struct HealthJson {
     /// The messages of the checks that did not pass; absent on pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
-    /// The checks' observations, keyed `component:measurement`.
+    /// The checks' observations, keyed `component:measurement` (the draft makes them
+    /// optional: a document with only a status has none).
+    #[serde(default)]
     pub checks: BTreeMap<String, Vec<HealthJsonCheck>>,
 }
 
@@ -135,7 +137,9 @@ pub struct HealthJsonCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_type: Option<String>,
     /// When the value was observed (RFC 3339): the time of the sample it comes from.
-    pub time: String,
+    /// lift always writes it; another service's document may leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
     /// What was found about this entry when it did not pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
@@ -209,7 +213,7 @@ impl HealthReport {
                     observed_value: value.and_then(|(v, _)| v.is_finite().then_some(v)),
                     observed_unit: value.map(|(_, u)| u.to_owned()),
                     status: judged.map(|(status, _)| status.as_health_json().to_owned()),
-                    time: time.clone(),
+                    time: Some(time.clone()),
                     output: judged
                         .filter(|(status, _)| *status != HealthStatus::Healthy)
                         .map(|(_, message)| message.to_owned()),
@@ -263,13 +267,15 @@ impl HealthReport {
         let name_width = self
             .checks
             .iter()
-            .map(|c| c.name.len())
+            .map(|c| shown(&c.name, NAME_CHARS).chars().count())
             .max()
             .unwrap_or(5)
             .max(5);
         let mut out = String::new();
+        // The target and the messages can hold what another program chose (a process's
+        // name, a path, an error's text): shown escaped.
         if let Some(target) = &self.target {
-            let _ = writeln!(out, "{target}");
+            let _ = writeln!(out, "{}", shown(target, TEXT_CHARS));
         }
         let _ = writeln!(
             out,
@@ -290,9 +296,9 @@ impl HealthReport {
                     &format!("{:<9}", outcome.status.as_str()),
                     color
                 ),
-                result.name,
+                shown(&result.name, NAME_CHARS),
                 time,
-                outcome.message
+                shown(&outcome.message, TEXT_CHARS)
             );
             for observation in &outcome.observations {
                 let _ = writeln!(
@@ -338,16 +344,23 @@ impl HealthJson {
             .flat_map(|(key, entries)| {
                 entries.iter().map(move |entry| {
                     let name = match &entry.component_id {
-                        Some(id) => format!("{key}@{id}"),
-                        None => key.clone(),
+                        Some(id) => format!("{}@{}", shown(key, NAME_CHARS), shown(id, NAME_CHARS)),
+                        None => shown(key, NAME_CHARS),
                     };
                     (name, entry)
                 })
             })
+            .take(TABLE_ROWS)
             .collect();
-        let name_width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(5).max(5);
+        let entries: usize = self.checks.values().map(Vec::len).sum();
+        let name_width = rows
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let mut out = String::new();
-        let _ = writeln!(out, "{target}");
+        let _ = writeln!(out, "{}", shown(target, TEXT_CHARS));
         let _ = writeln!(
             out,
             "{:<9}  {:<name_width$}  {:>12}  OUTPUT",
@@ -355,46 +368,92 @@ impl HealthJson {
         );
         for (name, entry) in &rows {
             // An entry without a status is a value its check judged only as a whole.
-            let shown = entry.status.as_deref().unwrap_or("-");
-            let status = status_of(shown);
+            let shown_status = shown(entry.status.as_deref().unwrap_or("-"), STATUS_CHARS);
+            let status = status_of(&shown_status);
             let value = match (entry.observed_value, entry.observed_unit.as_deref()) {
-                (Some(v), Some(unit)) => format_value(v, unit),
+                (Some(v), Some(unit)) => shown(&format_value(v, unit), STATUS_CHARS),
                 (Some(v), None) => format!("{v}"),
                 _ => String::new(),
             };
             let row = format!(
                 "{}  {:<name_width$}  {:>12}  {}",
                 match &entry.status {
-                    Some(_) => paint(status, &format!("{shown:<9}"), color),
-                    None => format!("{shown:<9}"),
+                    Some(_) => paint(status, &format!("{shown_status:<9}"), color),
+                    None => format!("{shown_status:<9}"),
                 },
                 name,
                 value,
-                entry.output.as_deref().unwrap_or("")
+                shown(entry.output.as_deref().unwrap_or(""), TEXT_CHARS)
             );
             let _ = writeln!(out, "{}", row.trim_end());
+        }
+        if entries > rows.len() {
+            let _ = writeln!(
+                out,
+                "... {} more entries not shown (see --health-json)",
+                entries - rows.len()
+            );
         }
         let status = self.health_status();
         let _ = write!(
             out,
             "overall: {} ({} entries",
-            paint(status, &self.status, color),
-            rows.len()
+            paint(status, &shown(&self.status, STATUS_CHARS), color),
+            entries
         );
         if let Some(output) = &self.output {
-            let _ = write!(out, "; {output}");
+            let _ = write!(out, "; {}", shown(output, TEXT_CHARS));
         }
         out.push_str(")\n");
         out
     }
 }
 
+/// At most this many characters of a check's name (and of its component id) are shown.
+const NAME_CHARS: usize = 64;
+/// At most this many characters of a status or a value are shown.
+const STATUS_CHARS: usize = 24;
+/// At most this many characters of an output, the summary or the target are shown.
+const TEXT_CHARS: usize = 400;
+/// At most this many entries are shown in a table.
+const TABLE_ROWS: usize = 1_000;
+
+/// `text` from another program made safe to print: control characters (escape
+/// sequences, carriage returns, new lines) are escaped as `\u{1b}` and the like, so that
+/// a service cannot move the cursor, colour the terminal or forge table rows; past
+/// `max` characters it is cut, ending in `...`.
+pub(crate) fn shown(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 8));
+    for (count, c) in text.chars().enumerate() {
+        if count == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A health+json status word as lift's status, in any letter case (`DOWN` and `UP` are
+/// Spring Boot's): the draft's `pass`, `warn` and `fail`, their aliases `ok`, `up` and
+/// `down`, and the words services commonly use for them.
 fn status_of(status: &str) -> HealthStatus {
-    match status {
-        "pass" | "ok" | "up" => HealthStatus::Healthy,
-        "warn" => HealthStatus::Degraded,
-        "fail" | "error" | "down" => HealthStatus::Unhealthy,
-        _ => HealthStatus::Unknown,
+    const HEALTHY: [&str; 4] = ["pass", "ok", "up", "healthy"];
+    const DEGRADED: [&str; 3] = ["warn", "warning", "degraded"];
+    const UNHEALTHY: [&str; 5] = ["fail", "error", "down", "unhealthy", "critical"];
+    let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(status.trim()));
+    if is(&HEALTHY) {
+        HealthStatus::Healthy
+    } else if is(&DEGRADED) {
+        HealthStatus::Degraded
+    } else if is(&UNHEALTHY) {
+        HealthStatus::Unhealthy
+    } else {
+        HealthStatus::Unknown
     }
 }
 
@@ -597,7 +656,8 @@ mod tests {
             Some("warn")
         );
         assert_eq!(
-            srv.time, "2019-12-31T23:59:30.000Z",
+            srv.time.as_deref(),
+            Some("2019-12-31T23:59:30.000Z"),
             "the sample's time, not the check's"
         );
         assert_eq!(srv.component_type.as_deref(), Some("system"));
@@ -625,5 +685,86 @@ mod tests {
         let back: HealthReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
         assert_eq!(report.http_status(), 503);
+    }
+
+    /// Another service's document is shown safely: no control character reaches the
+    /// terminal, long names are cut (a 70,000-character name made the padding panic),
+    /// and the table stays bounded however many entries the document has.
+    #[test]
+    fn a_hostile_document_renders_bounded_and_escaped() {
+        let long = "a".repeat(70_000);
+        let mut checks = BTreeMap::new();
+        let entry = |status: &str, output: &str| HealthJsonCheck {
+            component_id: Some("\x1b[1mid".to_owned()),
+            observed_value: None,
+            observed_unit: None,
+            status: Some(status.to_owned()),
+            component_type: None,
+            time: None,
+            output: Some(output.to_owned()),
+        };
+        checks.insert(long.clone(), vec![entry("pass", "fine")]);
+        checks.insert(
+            "db:conn".to_owned(),
+            (0..5_000)
+                .map(|_| {
+                    entry(
+                        "\x1b[5mfail",
+                        &"x\r\nhealthy  forged row\x1b[0m".repeat(100),
+                    )
+                })
+                .collect(),
+        );
+        let doc = HealthJson {
+            status: "FAIL".to_owned(),
+            version: None,
+            service_id: None,
+            description: None,
+            output: Some("\x1b[31mRED\x1b[0m\rOVERWRITE".to_owned()),
+            checks,
+        };
+        let table = doc.render_table("service http://127.0.0.1:1/health (HTTP 200)", false);
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:.400}"
+        );
+        assert_eq!(table.lines().filter(|l| l.contains("forged")).count(), 999);
+        assert!(table.contains("... 4001 more entries not shown"));
+        assert!(table.contains(&format!("{}...@\\u{{1b}}[1mid", "a".repeat(64))));
+        assert!(table.lines().all(|line| line.chars().count() < 1_000));
+        assert!(
+            table.ends_with("overall: FAIL (5001 entries; \\u{1b}[31mRED\\u{1b}[0m\\rOVERWRITE)\n")
+        );
+        assert_eq!(doc.health_status(), HealthStatus::Unhealthy);
+    }
+
+    #[test]
+    fn status_words_are_read_in_any_case() {
+        for (word, status) in [
+            ("pass", HealthStatus::Healthy),
+            ("UP", HealthStatus::Healthy),
+            ("Ok", HealthStatus::Healthy),
+            ("WARN", HealthStatus::Degraded),
+            ("degraded", HealthStatus::Degraded),
+            ("DOWN", HealthStatus::Unhealthy),
+            ("Fail", HealthStatus::Unhealthy),
+            ("unhealthy", HealthStatus::Unhealthy),
+            ("maybe", HealthStatus::Unknown),
+        ] {
+            assert_eq!(status_of(word), status, "{word}");
+        }
+    }
+
+    /// The draft requires only `status`: a document without checks, or an entry without
+    /// a time, is read.
+    #[test]
+    fn minimal_documents_are_read() {
+        let doc: HealthJson = serde_json::from_str(r#"{"status":"pass"}"#).unwrap();
+        assert!(doc.checks.is_empty());
+        let doc: HealthJson =
+            serde_json::from_str(r#"{"status":"fail","checks":{"db:conn":[{"status":"fail"}]}}"#)
+                .unwrap();
+        assert_eq!(doc.checks["db:conn"][0].time, None);
+        assert_eq!(doc.health_status(), HealthStatus::Unhealthy);
     }
 }
