@@ -359,12 +359,32 @@ fn hostname() -> Option<String> {
 pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<ProcessSnapshot> {
     let id = i32::try_from(pid).map_err(|_| Error::NoSuchProcess { pid })?;
     let process = procfs::process::Process::new(id).map_err(|_| Error::NoSuchProcess { pid })?;
-    let gone = |_| Error::NoSuchProcess { pid };
     let ticks = procfs::ticks_per_second().max(1) as f64;
-    let first = process.stat().map_err(gone)?;
+    let first = process.stat().map_err(|_| Error::NoSuchProcess { pid })?;
+    // /proc/TID exists for every thread, though listings of /proc hide it: a thread's
+    // stat has its own CPU time only.
+    if let Some(process) = thread_group_of(pid).filter(|&tgid| tgid != pid) {
+        return Err(Error::ThreadOfProcess { tid: pid, process });
+    }
+    match first.state {
+        'Z' => {
+            return Err(Error::Zombie {
+                pid,
+                parent: u32::try_from(first.ppid).unwrap_or(0),
+            });
+        }
+        'X' => return Err(Error::NoSuchProcess { pid }),
+        _ => {}
+    }
     let started = std::time::Instant::now();
     tokio::time::sleep(window).await;
-    let stat = process.stat().map_err(gone)?;
+    // `process` holds /proc/PID open: once the process is reaped, its files fail even if
+    // the pid is reused. Until then it is a zombie.
+    let exited = || Error::ProcessExited { pid };
+    let stat = process.stat().map_err(|_| exited())?;
+    if matches!(stat.state, 'Z' | 'X') || stat.starttime != first.starttime {
+        return Err(exited());
+    }
     let wall = started.elapsed().as_secs_f64();
     let status = process.status().ok();
     let limits = process.limits().ok();
@@ -394,7 +414,7 @@ pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<Process
         procfs::process::LimitValue::Unlimited => None,
     };
     snapshot.fds = FdStats {
-        open: process.fd_count().ok().map(|n| n as u64),
+        open: fd_count(pid),
         soft_limit: limits
             .as_ref()
             .and_then(|l| limit(l.max_open_files.soft_limit)),
@@ -422,6 +442,37 @@ pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<Process
         name: Some(stat.comm),
         snapshot,
     })
+}
+
+/// The number of descriptors process `pid` has open; `None` when its `fd` directory
+/// cannot be read (another user's process).
+///
+/// Since Linux 6.2 the size of `/proc/PID/fd` is the count; older kernels, and a process
+/// with no descriptor table (a zombie, a kernel thread), report 0 and the directory is
+/// listed. (`procfs`'s `fd_count` counts `.` and `..` in that listing: 2 for an empty
+/// directory.)
+#[cfg(all(target_os = "linux", not(feature = "sysinfo")))]
+fn fd_count(pid: u32) -> Option<u64> {
+    let dir = format!("/proc/{pid}/fd");
+    match std::fs::metadata(&dir).ok()?.len() {
+        0 => std::fs::read_dir(&dir)
+            .ok()
+            .map(|entries| entries.count() as u64),
+        n => Some(n),
+    }
+}
+
+/// The thread group (process) that task `pid` belongs to, from the `Tgid` line of
+/// `/proc/PID/status`; `None` when that cannot be read.
+#[cfg(target_os = "linux")]
+fn thread_group_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The host through procfs: `/proc/meminfo`, `/proc/loadavg`, and this process's cgroup.
@@ -457,14 +508,29 @@ pub(crate) async fn sample_process(pid: u32, window: Duration) -> Result<Process
         system.refresh_cpu_usage();
         system.refresh_processes_specifics(ProcessesToUpdate::Some(&[id]), true, kind)
     };
-    if refresh(&mut system) == 0 || system.process(id).is_none() {
+    #[cfg(target_os = "linux")]
+    if let Some(process) = thread_group_of(pid).filter(|&tgid| tgid != pid) {
+        return Err(Error::ThreadOfProcess { tid: pid, process });
+    }
+    if refresh(&mut system) == 0 {
         return Err(Error::NoSuchProcess { pid });
     }
+    let first = system.process(id).ok_or(Error::NoSuchProcess { pid })?;
+    if first.status() == sysinfo::ProcessStatus::Zombie {
+        return Err(Error::Zombie {
+            pid,
+            parent: first.parent().map_or(0, Pid::as_u32),
+        });
+    }
+    let start_time = first.start_time();
     let started = std::time::Instant::now();
     tokio::time::sleep(window.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL)).await;
     refresh(&mut system);
     let wall = started.elapsed().as_secs_f64();
-    let process = system.process(id).ok_or(Error::NoSuchProcess { pid })?;
+    let process = system
+        .process(id)
+        .filter(|p| p.status() != sysinfo::ProcessStatus::Zombie && p.start_time() == start_time)
+        .ok_or(Error::ProcessExited { pid })?;
     let mut snapshot = Snapshot::empty();
     snapshot.sequence = 1;
     snapshot.taken_at = chrono::Utc::now();
@@ -624,5 +690,56 @@ mod sysinfo_tests {
             })
         });
         assert!(agreed, "sysinfo and the listing never agreed: {seen:?}");
+    }
+}
+
+#[cfg(all(test, target_os = "linux", not(feature = "sysinfo")))]
+mod procfs_tests {
+    use super::*;
+
+    /// An exited child that is not yet reaped has no descriptor table: its `fd` directory
+    /// is empty, and the count is 0, not the 2 of `.` and `..`.
+    #[test]
+    fn a_zombie_has_no_descriptors() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn true: {e}"));
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while procfs::process::Process::new(pid as i32)
+            .and_then(|p| p.stat())
+            .map(|s| s.state)
+            .ok()
+            != Some('Z')
+        {
+            assert!(std::time::Instant::now() < deadline, "never a zombie");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let count = fd_count(pid);
+        let _ = child.wait();
+        assert_eq!(count, Some(0));
+        assert_eq!(fd_count(u32::MAX - 1), None, "no such process");
+        // Kernel threads have no descriptor table either, when this namespace shows them.
+        if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c == "kthreadd\n") {
+            assert_eq!(fd_count(2), Some(0));
+        }
+    }
+
+    #[test]
+    fn a_thread_belongs_to_its_process() {
+        let me = std::process::id();
+        assert_eq!(thread_group_of(me), Some(me));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _ = tx.send(nix::unistd::gettid().as_raw());
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().map(|t| t as u32);
+        let group = tid.as_ref().ok().and_then(|&tid| thread_group_of(tid));
+        let _ = done_tx.send(());
+        let _ = thread.join();
+        assert_ne!(tid, Ok(me));
+        assert_eq!(group, Some(me));
     }
 }

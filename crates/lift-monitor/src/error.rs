@@ -42,6 +42,33 @@ pub enum Error {
         pid: u32,
     },
 
+    /// The pid is a thread of another process (it has a `/proc` directory, hidden from
+    /// listings, but is not a thread-group leader).
+    #[error("{tid} is a thread of process {process}; pass --pid {process}")]
+    ThreadOfProcess {
+        /// The thread id asked for.
+        tid: u32,
+        /// The process the thread belongs to (its thread-group id).
+        process: u32,
+    },
+
+    /// The process has exited but its parent has not reaped it: there is nothing left to
+    /// measure.
+    #[error("process {pid} is a zombie (exited, not yet reaped by its parent, process {parent})")]
+    Zombie {
+        /// The pid asked for.
+        pid: u32,
+        /// Its parent, which has not waited for it.
+        parent: u32,
+    },
+
+    /// The process existed when sampling began and exited before it ended.
+    #[error("process {pid} exited while it was measured")]
+    ProcessExited {
+        /// The pid asked for.
+        pid: u32,
+    },
+
     /// A service's health endpoint could not be fetched or read.
     #[error("cannot check {url}: {reason}")]
     Fetch {
@@ -66,9 +93,12 @@ pub enum Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidConfig(_) | Error::InvalidEnv { .. } | Error::NoSuchProcess { .. } => {
-                ErrorKind::InvalidInput
-            }
+            Error::InvalidConfig(_)
+            | Error::InvalidEnv { .. }
+            | Error::NoSuchProcess { .. }
+            | Error::ThreadOfProcess { .. } => ErrorKind::InvalidInput,
+            // The pid was right; the process is gone, or going.
+            Error::Zombie { .. } | Error::ProcessExited { .. } => ErrorKind::NotFound,
             Error::Fetch { .. } | Error::Extension { .. } => ErrorKind::Unavailable,
             Error::Io { source, .. } => ErrorKind::from_io(source.kind()),
             Error::NoRuntime => ErrorKind::Unavailable,
@@ -102,5 +132,20 @@ mod tests {
         assert_eq!(core.kind(), ErrorKind::InvalidInput);
         assert!(core.message().contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"));
         assert_eq!(Error::NoRuntime.kind(), ErrorKind::Unavailable);
+        // A pid that was right when sampling began is not the caller's mistake.
+        assert_eq!(Error::ProcessExited { pid: 7 }.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            Error::Zombie { pid: 7, parent: 1 }.kind(),
+            ErrorKind::NotFound
+        );
+        let thread = Error::ThreadOfProcess {
+            tid: 60,
+            process: 1,
+        };
+        assert_eq!(thread.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            thread.to_string(),
+            "60 is a thread of process 1; pass --pid 1"
+        );
     }
 }

@@ -48,8 +48,11 @@ impl ProcessOptions {
 /// Samples process `pid`: threads, memory and peak RSS, open descriptors against its own
 /// `RLIMIT_NOFILE`, CPU use over [`ProcessOptions::cpu_window`], its memory cgroup.
 ///
-/// Fails with [`crate::Error::NoSuchProcess`] when there is no such process. Figures the caller
-/// may not read (another user's descriptors) are `None`.
+/// Fails with [`crate::Error::NoSuchProcess`] when there is no such process, with
+/// [`crate::Error::ThreadOfProcess`] when `pid` is a thread of another process (on Linux),
+/// with [`crate::Error::Zombie`] when it has exited and its parent has not reaped it, and
+/// with [`crate::Error::ProcessExited`] when it exits during the CPU window. Figures the
+/// caller may not read (another user's descriptors) are `None`.
 pub async fn sample_process(pid: u32, options: &ProcessOptions) -> Result<ProcessSnapshot> {
     crate::backend::sample_process(pid, options.cpu_window).await
 }
