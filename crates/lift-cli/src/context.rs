@@ -64,7 +64,12 @@ impl Context {
         let _ = AUDIT_CHECKPOINT.set(global.audit_checkpoint.clone());
         let _ = AUDIT_SIGNING_KEY.set(global.audit_signing_key.clone());
         let mut audit_closer: Option<Arc<dyn crate::s3_audit::CloseAudit>> = None;
+        // `lift health` changes nothing and records nothing, so it opens no sink:
+        // opening one would create a missing log (with its checkpoint, lock and
+        // signing key) and refuse a damaged one, which the report is there to show.
+        let records = matches.subcommand_name() != Some("health");
         let audit: Arc<dyn AuditSink> = match (&global.audit_log, &global.audit_s3) {
+            _ if !records => Arc::new(NoopAuditSink),
             (None, Some(url)) => {
                 let sink = crate::s3_audit::LazyS3Sink::new(
                     url,

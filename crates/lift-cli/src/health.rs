@@ -68,7 +68,23 @@ enum Target {
     Service(HealthUrl),
 }
 
+/// Exit code of a `--watch` interrupted (Ctrl-C) before its first report:
+/// 128 + SIGINT, what a shell reports for a command that SIGINT ended.
+const EXIT_INTERRUPTED: u8 = 130;
+
 pub(crate) async fn run(args: HealthArgs, ctx: &Context) -> lift::Result<u8> {
+    let result = run_checks(&args, ctx).await;
+    if let Err(err) = &result {
+        // `--health-json` implies JSON output: a failure prints the `--json` error
+        // document too (under `--json` the caller prints it).
+        if args.health_json && !ctx.json {
+            crate::output::print_error_document(err);
+        }
+    }
+    result
+}
+
+async fn run_checks(args: &HealthArgs, ctx: &Context) -> lift::Result<u8> {
     let target = if let Some(url) = &args.url {
         Target::Service(url.parse().map_err(lift::Error::from)?)
     } else if let Some(pid) = args.pid {
@@ -81,47 +97,81 @@ pub(crate) async fn run(args: HealthArgs, ctx: &Context) -> lift::Result<u8> {
         Target::Host { endpoints }
     };
     let style = Style::detect(ctx.json || args.health_json, ctx.color);
-    let mut status = run_once(&target, ctx, &args, &style).await?;
-    if let Some(seconds) = args.watch {
-        let interval = Duration::from_secs(seconds);
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                () = tokio::time::sleep(interval) => {}
+    let Some(seconds) = args.watch else {
+        let measured = measure(&target, ctx).await?;
+        let status = show(&measured, ctx, args, &style, false)?;
+        return Ok(exit_code(status, args.fail_on));
+    };
+    // One listener for the whole watch, so that a Ctrl-C that comes while a report
+    // is measured (the CPU window of --pid, a slow --url) is not lost.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|err| {
+        lift::Error::new(
+            lift::ErrorKind::External,
+            format!("cannot listen for Ctrl-C: {err}"),
+        )
+    })?;
+    let interval = Duration::from_secs(seconds);
+    let mut last: Option<HealthStatus> = None;
+    loop {
+        let measured = tokio::select! {
+            _ = interrupt.recv() => break,
+            measured = measure(&target, ctx) => measured,
+        };
+        let measured = match measured {
+            Ok(measured) => measured,
+            // A first measurement refused as bad input (a pid that never existed, a
+            // missing key file) is a mistake in the command line, not an outage to watch.
+            Err(err)
+                if last.is_none() && crate::output::exit_code_for(&err) == crate::EXIT_USAGE =>
+            {
+                return Err(err);
             }
-            status = run_once(&target, ctx, &args, &style).await?;
+            Err(err) => failed(&target, &err),
+        };
+        last = Some(show(&measured, ctx, args, &style, true)?);
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            () = tokio::time::sleep(interval) => {}
         }
     }
-    Ok(exit_code(status, args.fail_on))
+    // Interrupted: the last report decides, as without --watch.
+    Ok(last.map_or(EXIT_INTERRUPTED, |status| exit_code(status, args.fail_on)))
 }
 
-/// One report: measured, printed, and its status returned.
-async fn run_once(
-    target: &Target,
-    ctx: &Context,
-    args: &HealthArgs,
-    style: &Style,
-) -> lift::Result<HealthStatus> {
-    let watching = args.watch.is_some();
+/// One report, measured but not yet printed.
+enum Measured {
+    /// What a service's health endpoint answered (or a failed fetch), and the
+    /// line that names it.
+    Service {
+        document: lift::monitor::HealthJson,
+        caption: String,
+        /// The document's status, unhealthy on an HTTP error status.
+        status: HealthStatus,
+    },
+    /// A report of the host or of a process.
+    Report(HealthReport),
+}
+
+/// Measures one report.
+async fn measure(target: &Target, ctx: &Context) -> lift::Result<Measured> {
     match target {
         Target::Service(url) => {
             let fetched = lift::monitor::fetch_health(url, FETCH_TIMEOUT).await?;
-            let document = fetched.document;
-            if ctx.json || args.health_json {
-                emit(ctx, &document, watching)?;
-            } else {
-                let target = format!("service {url} (HTTP {})", fetched.http_status);
-                style.draw(&document.render_table(&target, style.color), watching)?;
-            }
-            Ok(document.health_status())
+            Ok(Measured::Service {
+                caption: format!("service {url} (HTTP {})", fetched.http_status),
+                status: fetched.status(),
+                document: fetched.document,
+            })
         }
         Target::Process(pid) => {
             let sample = lift::monitor::sample_process(*pid, &ProcessOptions::default()).await?;
             let described = sample.describe();
             let manager = lift::monitor::process_checks(sample.snapshot)?;
-            let report = finish(manager.check_fresh(Group::All).await, described);
-            print_report(&report, ctx, args, style, watching)?;
-            Ok(report.status)
+            Ok(Measured::Report(finish(
+                manager.check_fresh(Group::All).await,
+                described,
+            )))
         }
         Target::Host { endpoints } => {
             let snapshot = lift::monitor::sample_host(&HostOptions::default());
@@ -131,8 +181,93 @@ async fn run_once(
                 manager.register(NetworkCheck::new(endpoints.iter().cloned()))?;
             }
             register_components(&manager, ctx).await?;
-            let report = finish(manager.check_fresh(Group::All).await, described);
-            print_report(&report, ctx, args, style, watching)?;
+            Ok(Measured::Report(finish(
+                manager.check_fresh(Group::All).await,
+                described,
+            )))
+        }
+    }
+}
+
+/// The report of a measurement that failed (in `--watch`): unhealthy, with one
+/// check that says what failed.
+fn failed(target: &Target, err: &lift::Error) -> Measured {
+    let now = lift::Clock::now(&lift::SystemClock);
+    let message = err.message().to_owned();
+    match target {
+        Target::Service(url) => {
+            let entry = lift::monitor::HealthJsonCheck {
+                component_id: None,
+                observed_value: None,
+                observed_unit: None,
+                status: Some("fail".to_owned()),
+                component_type: None,
+                time: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                output: Some(message.clone()),
+            };
+            Measured::Service {
+                document: lift::monitor::HealthJson {
+                    status: "fail".to_owned(),
+                    version: None,
+                    service_id: None,
+                    description: Some(format!("lift health --url {url}")),
+                    output: Some(message),
+                    checks: [("fetch".to_owned(), vec![entry])].into_iter().collect(),
+                },
+                caption: format!("service {url} (no answer)"),
+                status: HealthStatus::Unhealthy,
+            }
+        }
+        Target::Process(pid) => failed_report("process", format!("process {pid}"), message, now),
+        Target::Host { .. } => failed_report("host", "host".to_owned(), message, now),
+    }
+}
+
+fn failed_report(
+    check: &str,
+    target: String,
+    message: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Measured {
+    Measured::Report(HealthReport {
+        status: HealthStatus::Unhealthy,
+        group: Group::All,
+        checked_at: now,
+        duration_seconds: 0.0,
+        checks: vec![lift::monitor::CheckResult {
+            name: check.to_owned(),
+            checked_at: now,
+            cached: false,
+            outcome: lift::CheckOutcome::unhealthy(message),
+            details: None,
+        }],
+        target: Some(target),
+    })
+}
+
+/// Prints one report and returns its status.
+fn show(
+    measured: &Measured,
+    ctx: &Context,
+    args: &HealthArgs,
+    style: &Style,
+    watching: bool,
+) -> lift::Result<HealthStatus> {
+    match measured {
+        Measured::Service {
+            document,
+            caption,
+            status,
+        } => {
+            if ctx.json || args.health_json {
+                emit(ctx, document, watching)?;
+            } else {
+                style.draw(&document.render_table(caption, style.color), watching)?;
+            }
+            Ok(*status)
+        }
+        Measured::Report(report) => {
+            print_report(report, ctx, args, style, watching)?;
             Ok(report.status)
         }
     }
@@ -147,33 +282,62 @@ fn finish(mut report: HealthReport, target: String) -> HealthReport {
 /// the audit log of `--audit-log`, the secret store of `LIFT_SECRETS_STORE`,
 /// and the Pulumi CLI when one is installed or `LIFT_PULUMI` names one.
 async fn register_components(manager: &HealthManager, ctx: &Context) -> lift::Result<()> {
+    // Only look: a missing log or store is reported, never created.
     if let Some(log) = &ctx.audit_log {
-        let key = match &ctx.audit_key_file {
-            Some(file) => Some(lift::audit::AuditKey::load(file)?),
-            None => None,
-        };
-        let options = lift::audit::VerifyOptions {
-            key,
-            checkpoint: crate::context::audit_checkpoint().map(std::path::Path::to_path_buf),
-            ..lift::audit::VerifyOptions::default()
-        };
-        manager.register(lift::audit::AuditHealthCheck::new(log, options))?;
+        if log.exists() {
+            let key = match &ctx.audit_key_file {
+                Some(file) => Some(lift::audit::AuditKey::load(file)?),
+                None => None,
+            };
+            let options = lift::audit::VerifyOptions {
+                key,
+                checkpoint: crate::context::audit_checkpoint().map(std::path::Path::to_path_buf),
+                ..lift::audit::VerifyOptions::default()
+            };
+            manager.register(lift::audit::AuditHealthCheck::new(log, options))?;
+        } else {
+            let message = format!(
+                "audit log {} does not exist; point --audit-log (or LIFT_AUDIT_LOG) at an existing log, or create it by running an audited command with it",
+                log.display()
+            );
+            manager.register(unhealthy("audit_log", message))?;
+        }
     }
     if let Some(store) = std::env::var_os("LIFT_SECRETS_STORE") {
+        let store = std::path::PathBuf::from(store);
         let key_file = std::env::var_os(lift::secrets::KEY_FILE_ENV).map(std::path::PathBuf::from);
         // Without a key the store is opened as plaintext: the check then reports a
         // plaintext store as degraded, and encrypted files as unreadable.
         let protection =
             lift::secrets::Protection::from_options(key_file.as_deref(), key_file.is_none())?;
-        let store =
-            lift::secrets::FileSecretsProvider::open(std::path::PathBuf::from(store), protection)?;
-        manager.register(lift::secrets::StoreHealthCheck::new(store))?;
+        match lift::secrets::FileSecretsProvider::open_existing(&store, protection) {
+            Ok(opened) => manager.register(lift::secrets::StoreHealthCheck::new(opened))?,
+            Err(err) if lift::Classify::kind(&err) == lift::ErrorKind::NotFound => {
+                let message = format!(
+                    "secret store {} (LIFT_SECRETS_STORE) does not exist: {err}; point LIFT_SECRETS_STORE at an existing store, or create it with `lift secrets put`",
+                    store.display()
+                );
+                manager.register(unhealthy("secrets:store", message))?;
+            }
+            Err(err) => {
+                let message = format!(
+                    "secret store {} (LIFT_SECRETS_STORE) cannot be opened: {err}",
+                    store.display()
+                );
+                manager.register(unhealthy("secrets:store", message))?;
+            }
+        }
     }
     let asked_for_pulumi = std::env::var_os(lift::pulumi::PULUMI_ENV).is_some();
     if asked_for_pulumi || lift::pulumi::PulumiCli::discover(None).await.is_ok() {
         manager.register(lift::pulumi::CliHealthCheck::new())?;
     }
     Ok(())
+}
+
+/// A check of a component that could not be looked at: always unhealthy, with `message`.
+fn unhealthy(name: &str, message: String) -> impl lift::HealthCheck + 'static {
+    lift::monitor::FnCheck::new(name, move || lift::CheckOutcome::unhealthy(message.clone()))
 }
 
 /// 1 when the status reaches `--fail-on` (unhealthy by default), else 0.

@@ -190,10 +190,7 @@ pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
         return EXIT_OK;
     }
     if json {
-        let document = serde_json::json!({
-            "error": { "kind": err.kind().as_str(), "message": err.message() }
-        });
-        stdout_line(&format!("{document:#}"));
+        print_error_document(err);
     }
     let mut text = format!("error: {err}");
     let mut source = std::error::Error::source(err);
@@ -206,6 +203,16 @@ pub(crate) fn report_error(json: bool, err: &Error) -> u8 {
     }
     stderr_line(&text);
     exit_code_for(err)
+}
+
+/// Prints `{"error": {"kind": ..., "message": ...}}` on stdout: the document a
+/// command prints on failure under `--json` (see [`report_error`]), for a
+/// command whose own options ask for JSON output (`lift health --health-json`).
+pub(crate) fn print_error_document(err: &Error) {
+    let document = serde_json::json!({
+        "error": { "kind": err.kind().as_str(), "message": err.message() }
+    });
+    stdout_line(&format!("{document:#}"));
 }
 
 /// Logs to stderr, at warn by default. `RUST_LOG` overrides `-v`.

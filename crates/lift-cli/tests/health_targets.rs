@@ -318,6 +318,19 @@ fn url_renders_the_service_report_with_lift_exit_codes() {
     let output = lift(&["health", "--url", &format!("{}/health", service.url())]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("connection refused"));
+    drop(service);
+
+    // Spring Boot's upper-case DOWN is unhealthy, and so is an HTTP error whose body says
+    // pass (a service contradicting itself, or a wrong path).
+    let down = r#"{"status":"DOWN"}"#;
+    let service = Service::start("503 Service Unavailable", down, 1);
+    let output = lift(&["health", "--url", &format!("{}/health", service.url())]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    drop(service);
+    let pass = r#"{"status":"pass","checks":{}}"#;
+    let service = Service::start("503 Service Unavailable", pass, 1);
+    let output = lift(&["health", "--url", &format!("{}/health", service.url())]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
 }
 
 #[test]

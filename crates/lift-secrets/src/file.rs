@@ -175,6 +175,42 @@ impl FileSecretsProvider {
         })
     }
 
+    /// Opens the store at `root` only if it exists, creating nothing: no
+    /// directory, no manifest, no lock file. For callers that only look at a
+    /// store, such as a health check.
+    ///
+    /// Fails with [`Error::Io`] (kind not found) when `root` or its `secrets`
+    /// directory does not exist, and like [`open`](Self::open) when a directory
+    /// is accessible to group or others. A missing manifest is left missing:
+    /// reads then fail their integrity check and say so.
+    pub fn open_existing(root: impl Into<PathBuf>, protection: Protection) -> Result<Self> {
+        let root = root.into();
+        let root = std::path::absolute(&root).map_err(|e| Error::io("resolve", &root, e))?;
+        let secrets_dir = root.join("secrets");
+        for dir in [&root, &secrets_dir] {
+            let meta = std::fs::metadata(dir).map_err(|e| Error::io("open", dir, e))?;
+            if !meta.is_dir() {
+                return Err(Error::InvalidInput(format!(
+                    "secret store {} is not a store: {} is not a directory",
+                    root.display(),
+                    dir.display()
+                )));
+            }
+            private_files::check_private(dir, &meta)?;
+        }
+        let manifest = Manifest::new(&root);
+        Ok(FileSecretsProvider {
+            inner: Arc::new(Inner {
+                root,
+                secrets_dir,
+                protection,
+                manifest,
+                clock: Arc::new(SystemClock),
+                limits: StoreLimits::default(),
+            }),
+        })
+    }
+
     /// Uses `clock` for version dates and recovery windows.
     #[must_use]
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
@@ -688,6 +724,37 @@ mod tests {
     use crate::key::StoreKey;
     use lift_core::{Classify, ErrorKind};
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn open_existing_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("absent");
+        let err = FileSecretsProvider::open_existing(&root, Protection::Plaintext).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("absent"), "{err}");
+        assert!(!root.exists());
+        // A root without its secrets directory is not a store, and stays as it was.
+        private_files::ensure_dir(&root, &root).unwrap();
+        let err = FileSecretsProvider::open_existing(&root, Protection::Plaintext).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        // An existing store opens, and its files are read, not rewritten.
+        let key = StoreKey::generate();
+        let created = dir.path().join("store");
+        drop(FileSecretsProvider::open(&created, Protection::Encrypted(key.clone())).unwrap());
+        let before: Vec<_> = std::fs::read_dir(&created)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let store =
+            FileSecretsProvider::open_existing(&created, Protection::Encrypted(key)).unwrap();
+        assert!(store.names().unwrap().is_empty());
+        let after: Vec<_> = std::fs::read_dir(&created)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(before, after);
+    }
 
     fn store() -> (tempfile::TempDir, FileSecretsProvider) {
         let dir = tempfile::tempdir().unwrap();
