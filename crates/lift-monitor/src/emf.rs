@@ -91,6 +91,11 @@ impl EmfEmitter {
     /// start with `:`, as CloudWatch requires.
     pub fn new(namespace: &str) -> Result<Self> {
         validate("namespace", namespace, MAX_NAME_LENGTH, true)?;
+        if namespace.starts_with("AWS/") {
+            return Err(Error::InvalidConfig(format!(
+                "EMF namespace {namespace:?} is reserved: CloudWatch keeps namespaces starting with AWS/ for AWS services; choose another, such as your team or product name"
+            )));
+        }
         Ok(EmfEmitter {
             namespace: namespace.to_owned(),
             dimensions: Vec::new(),

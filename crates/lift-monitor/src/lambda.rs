@@ -198,7 +198,7 @@ impl LambdaOptions {
 
     fn lambda_env(&self) -> LambdaEnv {
         LambdaEnv {
-            memory_limit_bytes: self.memory_size_mb.map(|mb| mb * 1024 * 1024),
+            memory_limit_bytes: self.memory_size_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
             initialization_type: self.initialization_type.as_deref().map(Arc::from),
             function_name: self.function_name.as_deref().map(Arc::from),
         }
@@ -654,6 +654,7 @@ impl LambdaDeployment {
             .into());
         };
         let api = RuntimeApi::parse(&api.to_string_lossy())?;
+        check_runtime_env(|name| std::env::var(name).ok())?;
         let (layer, flush) = self.runtime_layers()?;
         // The extension must be registered before the runtime asks for its first event,
         // which ends the Init phase. The logging is set up while the registration's
@@ -823,6 +824,31 @@ async fn graceful_shutdown(
     tokio::join!(extension, on_signal);
 }
 
+/// Fails where lambda_runtime would panic reading its configuration: it requires
+/// `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_VERSION`, and an
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` that parses as an `i32` as it stands (no spaces).
+/// Lambda always sets them; an emulator or a hand-made environment may not.
+fn check_runtime_env(var: impl Fn(&str) -> Option<String>) -> Result<()> {
+    for name in ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION"] {
+        if var(name).is_none() {
+            return Err(Error::InvalidConfig(format!(
+                "{name} is not set; lambda_runtime needs it: run the function in AWS Lambda or under `cargo lambda watch`"
+            )));
+        }
+    }
+    match var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+        Some(text) if text.parse::<i32>().is_ok() => Ok(()),
+        Some(text) => Err(Error::InvalidEnv {
+            name: "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            value: text,
+            expected: "a whole number of megabytes without spaces, such as 512 (lambda_runtime reads it as an i32)",
+        }),
+        None => Err(Error::InvalidConfig(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not set; lambda_runtime needs it: run the function in AWS Lambda or under `cargo lambda watch`".into(),
+        )),
+    }
+}
+
 /// Installs a JSON log subscriber at `level` (CloudWatch Logs parses JSON lines), unless
 /// the program installed a subscriber already.
 fn install_logging(level: tracing::Level) {
@@ -858,6 +884,46 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    /// What lambda_runtime would panic on is an error before anything starts.
+    #[test]
+    fn the_runtime_environment_is_checked_before_lambda_runtime_reads_it() {
+        let good: &[(&str, &str)] = &[
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ];
+        let with = |change: (&'static str, Option<&'static str>)| {
+            let pairs: Vec<(&str, &str)> = good.to_vec();
+            move |name: &str| {
+                if name == change.0 {
+                    return change.1.map(str::to_owned);
+                }
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert!(check_runtime_env(with(("UNRELATED", None))).is_ok());
+        for change in [
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", Some(" 128 ")),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", Some("99999999999")),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", None),
+            ("AWS_LAMBDA_FUNCTION_VERSION", None),
+            ("AWS_LAMBDA_FUNCTION_NAME", None),
+        ] {
+            let err = check_runtime_env(with(change)).unwrap_err();
+            assert!(err.to_string().contains(change.0), "{err}");
+            assert_eq!(
+                lift_core::Classify::kind(&err),
+                lift_core::ErrorKind::InvalidInput
+            );
+        }
+        // A size lift's options accept is kept within range, not overflowed.
+        let options = LambdaOptions::default().memory_size_mb(u64::MAX);
+        assert_eq!(options.lambda_env().memory_limit_bytes, Some(u64::MAX));
     }
 
     #[test]

@@ -429,12 +429,13 @@ impl LambdaEnv {
         let memory_limit_bytes = match memory {
             None => None,
             Some(text) => match text.trim().parse::<u64>() {
-                Ok(mb) if mb > 0 => Some(mb.saturating_mul(1024 * 1024)),
+                // Lambda's memory sizes go up to 10,240 MB.
+                Ok(mb) if (1..=10_240).contains(&mb) => Some(mb * 1024 * 1024),
                 _ => {
                     return Err(Error::InvalidEnv {
                         name: "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
                         value: text,
-                        expected: "a positive whole number of megabytes, such as 512",
+                        expected: "a whole number of megabytes from 1 to 10240, such as 512",
                     });
                 }
             },
