@@ -231,6 +231,8 @@ struct Shared {
     pre_warmed: tokio::sync::OnceCell<()>,
     /// What a flush reuses, so that a warm flush allocates nothing.
     flush_buffers: Mutex<FlushBuffers>,
+    /// The registry's dropped histogram values at the last flush, to report new ones.
+    dropped_seen: std::sync::atomic::AtomicU64,
 }
 
 /// The pending metrics, the layouts of recent documents and the output of a flush.
@@ -287,7 +289,19 @@ impl Shared {
             cold_start_documents,
             out,
         } = &mut *buffers;
-        self.metrics.registry().take_pending_into(batch);
+        let registry = self.metrics.registry();
+        registry.take_pending_into(batch);
+        let dropped = registry.dropped_values();
+        let before = self
+            .dropped_seen
+            .swap(dropped, std::sync::atomic::Ordering::Relaxed);
+        if dropped > before {
+            tracing::warn!(
+                values = dropped - before,
+                total = dropped,
+                "histogram values were left out of EMF: a histogram held its pending limit between two flushes (LambdaDeployment::metrics_options, MetricsOptions::pending_limit)"
+            );
+        }
         let with_request_id;
         let properties: &[(&str, &str)] = match request_id {
             Some(id) => {
@@ -411,10 +425,13 @@ where
         Box::pin(async move {
             // Only heartbeats inside invocations count as stall samples.
             let in_flight = shared.bracket.as_ref().map(InvocationBracket::enter);
-            let invocation = shared.metrics.begin();
+            let mut invocation = Unfinished {
+                shared: shared.clone(),
+                invocation: Some(shared.metrics.begin()),
+            };
             shared.run_pre_warm().await;
             let result = inner.call(request).await;
-            shared.metrics.finish(invocation, result.is_ok());
+            invocation.finish(result.is_ok());
             drop(in_flight);
             if let Some(request_id) = request_id {
                 // Lambda may freeze the environment once the runtime asks for the next
@@ -423,6 +440,28 @@ where
             }
             result
         })
+    }
+}
+
+/// An invocation until its handler returns. Dropped before that (the handler panicked,
+/// and lambda_runtime's panic layer outside this one caught it; or a timeout dropped the
+/// future), it records a failed invocation: Lambda counts it as an error too.
+struct Unfinished {
+    shared: Arc<Shared>,
+    invocation: Option<crate::invocation::Invocation>,
+}
+
+impl Unfinished {
+    fn finish(&mut self, ok: bool) {
+        if let Some(invocation) = self.invocation.take() {
+            self.shared.metrics.finish(invocation, ok);
+        }
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        self.finish(false);
     }
 }
 
@@ -490,6 +529,16 @@ impl LambdaDeployment {
             default_dimensions: Vec::new(),
             shared: None,
         }
+    }
+
+    /// Replaces the metrics registry with an empty one with `options` (the pending limit
+    /// of a histogram between flushes, the limit of distinct names). Call it before
+    /// [`LambdaDeployment::layer`] and before recording through
+    /// [`LambdaDeployment::registry`]: what the previous registry held is not carried over.
+    #[must_use]
+    pub fn metrics_options(mut self, options: crate::MetricsOptions) -> Self {
+        self.registry = MetricsRegistry::new(options);
+        self
     }
 
     /// The options.
@@ -583,6 +632,7 @@ impl LambdaDeployment {
             pre_warm: std::mem::take(&mut self.pre_warm),
             pre_warmed: tokio::sync::OnceCell::new(),
             flush_buffers: Mutex::default(),
+            dropped_seen: std::sync::atomic::AtomicU64::new(0),
         });
         self.shared = Some(shared.clone());
         Ok(shared)
@@ -884,6 +934,57 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    /// The deployment's registry takes its options, and values past the pending limit
+    /// are counted (and logged at the flush), not lost unnoticed.
+    #[tokio::test]
+    async fn metrics_options_set_the_limits() {
+        let buffer = Buffer::default();
+        let mut deployment = LambdaDeployment::new(LambdaOptions::default())
+            .emf_sink(Arc::new(Mutex::new(buffer.clone())))
+            .metrics_options(crate::MetricsOptions::default().pending_limit(5));
+        let registry = deployment.registry().clone();
+        let shared = deployment.shared().unwrap();
+        for i in 0..8u32 {
+            registry.observe("QueueWait", "", crate::Unit::Milliseconds, f64::from(i));
+        }
+        shared.flush(None);
+        assert_eq!(registry.dropped_values(), 3);
+        assert_eq!(
+            shared
+                .dropped_seen
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
+        let (_, docs) = buffer.documents();
+        let values = docs[0]["QueueWait"].as_array().unwrap().len();
+        assert_eq!(values, 5);
+    }
+
+    /// A handler that panics is an invocation and an error, as Lambda counts it.
+    #[tokio::test]
+    async fn a_panicking_handler_counts_as_a_failed_invocation() {
+        use futures::FutureExt as _;
+        let buffer = Buffer::default();
+        let mut deployment = LambdaDeployment::new(LambdaOptions::default())
+            .emf_sink(Arc::new(Mutex::new(buffer.clone())));
+        let handler =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<u32>| async move {
+                if event.payload == 2 {
+                    panic!("the handler panics");
+                }
+                Ok::<_, String>(event.payload)
+            });
+        let mut service = deployment.layer().unwrap().layer(handler);
+        for n in 1..=3 {
+            let call = service.ready().await.unwrap().call(event(n, "req"));
+            let outcome = std::panic::AssertUnwindSafe(call).catch_unwind().await;
+            assert_eq!(outcome.is_err(), n == 2);
+        }
+        let registry = deployment.registry();
+        assert_eq!(registry.counter("Invocations"), Some(3));
+        assert_eq!(registry.counter("Errors"), Some(1));
     }
 
     /// What lambda_runtime would panic on is an error before anything starts.

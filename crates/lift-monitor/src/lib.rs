@@ -94,7 +94,9 @@ pub use jemalloc::jemalloc_stats;
 #[cfg(feature = "lambda")]
 pub use lambda::{EmfSink, LambdaDeployment, LambdaOptions, MetricsLayer, MetricsService};
 pub use manager::{CheckOptions, HealthManager, HealthManagerBuilder};
-pub use metrics::{DEFAULT_PENDING_LIMIT, MetricsOptions, MetricsRegistry, Unit};
+pub use metrics::{
+    DEFAULT_METRIC_LIMIT, DEFAULT_PENDING_LIMIT, MetricsOptions, MetricsRegistry, Unit,
+};
 pub use monitor::{Monitor, MonitorOptions};
 pub use prometheus::{PROMETHEUS_CONTENT_TYPE, render_process_metrics, render_prometheus};
 pub use report::{

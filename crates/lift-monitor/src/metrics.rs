@@ -138,18 +138,23 @@ impl FixedBuckets {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsOptions {
     pending_limit: usize,
+    metric_limit: usize,
 }
 
 impl Default for MetricsOptions {
     fn default() -> Self {
         MetricsOptions {
             pending_limit: DEFAULT_PENDING_LIMIT,
+            metric_limit: DEFAULT_METRIC_LIMIT,
         }
     }
 }
 
 /// Histogram values kept per metric for the next EMF flush, by default.
 pub const DEFAULT_PENDING_LIMIT: usize = 10_000;
+
+/// Distinct metric names a registry holds, by default.
+pub const DEFAULT_METRIC_LIMIT: usize = 1_000;
 
 impl MetricsOptions {
     /// At most this many values per histogram wait for the next EMF flush; values past
@@ -159,6 +164,17 @@ impl MetricsOptions {
     #[must_use]
     pub fn pending_limit(mut self, pending_limit: usize) -> Self {
         self.pending_limit = pending_limit;
+        self
+    }
+
+    /// At most this many distinct metric names are held: a registry never forgets a name
+    /// (Prometheus scrapes every one), so names built from data (a tenant, a path) would
+    /// grow it, and every flush and scrape with it, without bound. Recording a new name
+    /// past the limit is ignored, counted in [`MetricsRegistry::refused_names`] and
+    /// logged. Default: [`DEFAULT_METRIC_LIMIT`].
+    #[must_use]
+    pub fn metric_limit(mut self, metric_limit: usize) -> Self {
+        self.metric_limit = metric_limit;
         self
     }
 }
@@ -206,23 +222,38 @@ pub(crate) struct Metric {
 pub struct MetricsRegistry {
     metrics: Arc<Mutex<BTreeMap<Arc<str>, Metric>>>,
     options: MetricsOptions,
+    /// Records of new names refused past the metric limit.
+    refused: Arc<std::sync::atomic::AtomicU64>,
+    /// Histogram values not kept for EMF, summed over every histogram.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The metric `name`, created by `new` when it does not exist yet: the name is copied
 /// only then, not on every record of a metric that exists (each invocation records a
-/// handful).
+/// handful). `None` when it does not exist and the registry holds `limit` names already;
+/// `refused` counts those records, and every power of two of them is logged.
 fn entry<'m>(
     metrics: &'m mut BTreeMap<Arc<str>, Metric>,
     name: &str,
+    (limit, refused): (usize, &std::sync::atomic::AtomicU64),
     new: impl FnOnce() -> Metric,
-) -> &'m mut Metric {
+) -> Option<&'m mut Metric> {
     if !metrics.contains_key(name) {
+        if metrics.len() >= limit {
+            let count = refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
+                tracing::warn!(
+                    metric = name,
+                    limit,
+                    refused = count,
+                    "metric ignored: the registry holds its limit of distinct names (MetricsOptions::metric_limit); names built from data grow without bound"
+                );
+            }
+            return None;
+        }
         metrics.insert(Arc::from(name), new());
     }
-    // Present: found above, or inserted just now.
-    metrics
-        .get_mut(name)
-        .unwrap_or_else(|| unreachable!("{name} was inserted"))
+    metrics.get_mut(name)
 }
 
 impl MetricsRegistry {
@@ -231,20 +262,26 @@ impl MetricsRegistry {
         MetricsRegistry {
             metrics: Arc::default(),
             options,
+            refused: Arc::default(),
+            dropped: Arc::default(),
         }
     }
 
     /// Histogram values recorded but not kept for EMF because the pending limit was
     /// reached, summed over every histogram.
     pub fn dropped_values(&self) -> u64 {
-        self.with(|m| {
-            m.values()
-                .map(|metric| match metric.value {
-                    MetricValue::Histogram { dropped, .. } => dropped,
-                    _ => 0,
-                })
-                .sum()
-        })
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The limit of distinct names and the count of refused records, for [`entry`].
+    fn limits(&self) -> (usize, &std::sync::atomic::AtomicU64) {
+        (self.options.metric_limit, &self.refused)
+    }
+
+    /// Records of new metric names refused because the registry held its limit of
+    /// distinct names ([`MetricsOptions::metric_limit`]).
+    pub fn refused_names(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<Arc<str>, Metric>) -> R) -> R {
@@ -254,14 +291,16 @@ impl MetricsRegistry {
     /// Adds `by` to the counter `name` (unit Count).
     pub fn increment(&self, name: &str, help: &str, by: u64) {
         self.with(|m| {
-            let metric = entry(m, name, || Metric {
+            let Some(metric) = entry(m, name, self.limits(), || Metric {
                 help: help.to_owned(),
                 unit: Unit::Count,
                 value: MetricValue::Counter {
                     total: 0,
                     flushed: 0,
                 },
-            });
+            }) else {
+                return;
+            };
             match &mut metric.value {
                 MetricValue::Counter { total, .. } => *total = total.saturating_add(by),
                 _ => tracing::warn!(
@@ -285,11 +324,13 @@ impl MetricsRegistry {
                 if !value.is_finite() {
                     continue;
                 }
-                let metric = entry(m, name, || Metric {
+                let Some(metric) = entry(m, name, self.limits(), || Metric {
                     help: help.to_owned(),
                     unit,
                     value: MetricValue::Gauge { value, dirty: true },
-                });
+                }) else {
+                    continue;
+                };
                 match &mut metric.value {
                     MetricValue::Gauge { value: v, dirty } => {
                         *v = value;
@@ -311,7 +352,7 @@ impl MetricsRegistry {
         }
         let limit = self.options.pending_limit;
         self.with(|m| {
-            let metric = entry(m, name, || Metric {
+            let Some(metric) = entry(m, name, self.limits(), || Metric {
                 help: help.to_owned(),
                 unit,
                 value: MetricValue::Histogram {
@@ -320,7 +361,9 @@ impl MetricsRegistry {
                     pending: Vec::new(),
                     dropped: 0,
                 },
-            });
+            }) else {
+                return;
+            };
             match &mut metric.value {
                 MetricValue::Histogram {
                     histogram,
@@ -334,6 +377,8 @@ impl MetricsRegistry {
                         pending.push(value);
                     } else {
                         *dropped += 1;
+                        self.dropped
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 _ => tracing::warn!(
@@ -567,6 +612,28 @@ mod tests {
             vec![("Duration", Unit::Milliseconds, &[1.0][..])]
         );
         assert!(batch.values.capacity() <= BATCH_KEPT_VALUES);
+    }
+
+    /// Names built from data cannot grow the registry without bound: past the limit a
+    /// new name is refused and counted, and the names it holds still record.
+    #[test]
+    fn distinct_names_are_bounded() {
+        let m = MetricsRegistry::new(MetricsOptions::default().metric_limit(10));
+        for tenant in 0..1_000u32 {
+            m.increment(&format!("tenant-{tenant}-orders"), "", 1);
+            m.set_gauge(&format!("tenant-{tenant}-basket"), "", Unit::Count, 3.0);
+            m.observe(&format!("tenant-{tenant}-wait"), "", Unit::Seconds, 0.1);
+        }
+        let mut names = 0;
+        m.visit(|_, _| names += 1);
+        assert_eq!(names, 10);
+        assert_eq!(m.refused_names(), 2_990);
+        m.increment("tenant-0-orders", "", 1);
+        assert_eq!(m.counter("tenant-0-orders"), Some(2));
+        assert_eq!(
+            MetricsRegistry::default().options.metric_limit,
+            DEFAULT_METRIC_LIMIT
+        );
     }
 
     #[test]
