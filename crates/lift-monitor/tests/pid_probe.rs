@@ -4,21 +4,15 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lift_core::{Classify, ErrorKind};
 use lift_monitor::{Error, ProcessOptions, sample_process};
 
-/// Kills and reaps the child when the test ends, whether it passes or panics.
-struct KillOnDrop(Child);
+mod support;
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::KillOnDrop;
 
 /// The state letter of `/proc/PID/stat` (after the parenthesised command name).
 fn state(pid: u32) -> Option<char> {
@@ -79,6 +73,13 @@ async fn the_descriptor_count_is_the_listing() {
         .unwrap();
     let child = KillOnDrop(child);
     let pid = child.0.id();
+    // Until the child has exec'd `sleep`, it holds this process's descriptors that are
+    // closed on exec: list them only after.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap() != "sleep\n" {
+        assert!(Instant::now() < deadline, "the child did not exec sleep");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let listed = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .count() as u64;
