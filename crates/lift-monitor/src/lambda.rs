@@ -426,7 +426,7 @@ where
             // Only heartbeats inside invocations count as stall samples.
             let in_flight = shared.bracket.as_ref().map(InvocationBracket::enter);
             let mut invocation = Unfinished {
-                shared: shared.clone(),
+                shared: &shared,
                 invocation: Some(shared.metrics.begin()),
             };
             shared.run_pre_warm().await;
@@ -446,12 +446,12 @@ where
 /// An invocation until its handler returns. Dropped before that (the handler panicked,
 /// and lambda_runtime's panic layer outside this one caught it; or a timeout dropped the
 /// future), it records a failed invocation: Lambda counts it as an error too.
-struct Unfinished {
-    shared: Arc<Shared>,
+struct Unfinished<'s> {
+    shared: &'s Shared,
     invocation: Option<crate::invocation::Invocation>,
 }
 
-impl Unfinished {
+impl Unfinished<'_> {
     fn finish(&mut self, ok: bool) {
         if let Some(invocation) = self.invocation.take() {
             self.shared.metrics.finish(invocation, ok);
@@ -459,7 +459,7 @@ impl Unfinished {
     }
 }
 
-impl Drop for Unfinished {
+impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
         self.finish(false);
     }

@@ -5,20 +5,14 @@
 #![allow(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use lift_monitor::{ProcessOptions, sample_process};
 
-/// Kills and reaps the child when the test ends, whether it passes or panics.
-struct KillOnDrop(Child);
+mod support;
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::KillOnDrop;
 
 /// A process's memory cgroup as the kernel's files describe it.
 #[derive(Debug)]

@@ -163,7 +163,17 @@ impl FileSecretsProvider {
                 );
             });
         }
-        Ok(FileSecretsProvider {
+        Ok(Self::from_parts(root, secrets_dir, protection, manifest))
+    }
+
+    /// The provider of an opened store, with the system clock and default limits.
+    fn from_parts(
+        root: PathBuf,
+        secrets_dir: PathBuf,
+        protection: Protection,
+        manifest: Manifest,
+    ) -> Self {
+        FileSecretsProvider {
             inner: Arc::new(Inner {
                 root,
                 secrets_dir,
@@ -172,7 +182,7 @@ impl FileSecretsProvider {
                 clock: Arc::new(SystemClock),
                 limits: StoreLimits::default(),
             }),
-        })
+        }
     }
 
     /// Opens the store at `root` only if it exists, creating nothing: no
@@ -199,16 +209,7 @@ impl FileSecretsProvider {
             private_files::check_private(dir, &meta)?;
         }
         let manifest = Manifest::new(&root);
-        Ok(FileSecretsProvider {
-            inner: Arc::new(Inner {
-                root,
-                secrets_dir,
-                protection,
-                manifest,
-                clock: Arc::new(SystemClock),
-                limits: StoreLimits::default(),
-            }),
-        })
+        Ok(Self::from_parts(root, secrets_dir, protection, manifest))
     }
 
     /// Uses `clock` for version dates and recovery windows.
